@@ -1,0 +1,1 @@
+"""Command-line entry point (thin: wires options to library calls)."""

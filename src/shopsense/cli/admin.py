@@ -1,0 +1,39 @@
+"""``shopsense init`` and ``shopsense stats``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from shopsense.cli.context import console, handle_errors, state
+from shopsense.cli.main import app
+
+
+@app.command()
+@handle_errors
+def init(ctx: typer.Context) -> None:
+    """Create the knowledge base (tables included) if it does not exist yet."""
+    st = state(ctx)
+    store = st.store(create=True)
+    console.print(f"knowledge base ready at {store.safe_url}")
+
+
+@app.command()
+@handle_errors
+def stats(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Counts of products, users and events by type."""
+    s = state(ctx).store(create=False).stats()
+    if as_json:
+        typer.echo(json.dumps(s))
+        return
+    from rich.table import Table
+
+    t = Table(title="knowledge base", show_header=False)
+    t.add_row("products", f"{s['products']:,}")
+    t.add_row("users", f"{s['users']:,}")
+    t.add_row("events", f"{s['events']:,}")
+    for k, v in s["events_by_type"].items():
+        t.add_row(f"  {k}", f"{v:,}")
+    t.add_row("impressions", f"{s['impressions']:,}")
+    console.print(t)

@@ -1,0 +1,82 @@
+"""What every CLI command shares: settings, the store, and turning errors into exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from shopsense.config import Settings, load_settings
+from shopsense.exceptions import ShopsenseError
+from shopsense.store import KnowledgeStore, open_store
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: exit status for bad input or bad settings (usage errors are typer's own 2 as well)
+EXIT_BAD_INPUT = 2
+
+
+@dataclass
+class CliState:
+    """Options given before the command (``shopsense --store URL CMD``)."""
+
+    settings: Settings
+    _store: KnowledgeStore | None = field(default=None, repr=False)
+
+    def store(self, *, create: bool = True) -> KnowledgeStore:
+        if self._store is None:
+            self._store = open_store(self.settings.store_url, create=create)
+        return self._store
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The CliState of the running command (built by the root callback)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CliState):
+        root.obj = CliState(load_settings())
+    return root.obj
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    """Print ``message`` on stderr and return the Exit to raise."""
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn library errors into a message on stderr and exit code 2 (bad input)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ShopsenseError, ValueError, FileNotFoundError, UnicodeDecodeError) as e:
+            raise fail(str(e)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bar(description: str, total: float | None) -> Iterator[Callable[[float], None]]:
+    """A rich progress bar on stderr; yields ``advance(n)``. Silent when stderr is not a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not sys.stderr.isatty(),
+    ) as p:
+        task = p.add_task(description, total=total)
+        yield lambda n: p.advance(task, n)

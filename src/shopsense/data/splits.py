@@ -1,0 +1,55 @@
+"""Train/validation/test splits: leave-one-out on each user's sequence, and a global time cut."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from shopsense import columns as C
+from shopsense.data.dataset import Dataset
+
+
+@dataclass
+class LeaveOneOut:
+    """Last interaction of each user = test, second-to-last = validation, the rest = training.
+
+    ``valid`` and ``test`` are frames of (``user_idx``, ``item_idx``); ``train`` (for choosing
+    settings on ``valid``) and ``train_full`` (train + validation target, for the final fit that is
+    scored on ``test``) are Datasets sharing the original id maps.
+    Users with 2 interactions have no validation target; users with 1 are training-only.
+    """
+
+    train: Dataset
+    train_full: Dataset
+    valid: pd.DataFrame
+    test: pd.DataFrame
+
+
+def leave_one_out(ds: Dataset) -> LeaveOneOut:
+    """Split every user's chronological sequence (see :class:`LeaveOneOut`)."""
+    inter = ds.interactions
+    u = inter[C.USER_IDX].to_numpy()
+    # position from the end inside each user's chronology: 0 = last
+    rank_from_end = inter.groupby(C.USER_IDX, sort=False).cumcount(ascending=False).to_numpy()
+    count = np.bincount(u, minlength=ds.n_users)[u]
+    is_test = (rank_from_end == 0) & (count >= 2)
+    is_valid = (rank_from_end == 1) & (count >= 3)
+    test = inter.loc[is_test, [C.USER_IDX, C.ITEM_IDX]].reset_index(drop=True)
+    valid = inter.loc[is_valid, [C.USER_IDX, C.ITEM_IDX]].reset_index(drop=True)
+    return LeaveOneOut(
+        train=ds.with_interactions(inter[~is_test & ~is_valid]),
+        train_full=ds.with_interactions(inter[~is_test]),
+        valid=valid,
+        test=test,
+    )
+
+
+def temporal_split(ds: Dataset, *, test_fraction: float = 0.2) -> tuple[Dataset, Dataset]:
+    """Split all interactions at one moment: the last ``test_fraction`` of time-ordered events are test."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    inter = ds.interactions
+    cut = int(round(len(inter) * (1 - test_fraction)))
+    return ds.with_interactions(inter.iloc[:cut]), ds.with_interactions(inter.iloc[cut:])

@@ -1,0 +1,390 @@
+"""One knowledge-store implementation over SQLAlchemy Core, chosen by URL.
+
+``sqlite:///path/to.db`` is the embedded default (no server); ``postgresql://user@host/db`` is for
+scale. Both run the same SQL: ``INSERT ... ON CONFLICT`` is understood by SQLite >= 3.24 and
+PostgreSQL alike, so de-duplication and upserts behave identically.
+
+Why SQLite and not DuckDB as the embedded default: measured in ``benchmarks/ingest.py`` (see
+``docs/benchmarks.md``), and SQLite in WAL mode lets a serving process read while a training or
+ingest process writes; DuckDB allows a single read-write process per file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from shopsense import columns as C
+from shopsense.exceptions import StoreError, UnknownStoreError
+from shopsense.store import tables as T
+
+SCHEMES = ("sqlite", "postgresql")
+
+_EVENT_INSERT_COLS = (
+    C.EVENT_KEY,
+    C.EVENT_ID,
+    C.USER,
+    C.ITEM,
+    C.EVENT_TYPE,
+    C.VALUE,
+    C.TIMESTAMP,
+    C.SESSION,
+    C.QUERY,
+    C.REQUEST_ID,
+)
+_PRODUCT_CONTENT_COLS = tuple(c for c in C.PRODUCT_COLUMNS if c not in (C.CREATED_AT, C.UPDATED_AT))
+
+
+def open_store(url: str, *, create: bool = True) -> KnowledgeStore:
+    """Open the knowledge store at ``url`` (``sqlite:///file.db`` or ``postgresql://...``)."""
+    return KnowledgeStore(url, create=create)
+
+
+class KnowledgeStore:
+    """Catalog, users, events, impressions, model versions and the embedding cache.
+
+    Writes that must be all-or-nothing take a ``conn`` from :meth:`transaction`; without one,
+    each call is its own transaction.
+    """
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = url
+        self.engine = _make_engine(url, create=create)
+        self.dialect = self.engine.dialect.name
+        self._ph = "?" if self.dialect == "sqlite" else "%s"
+        if create:
+            try:
+                T.metadata.create_all(self.engine)
+            except OperationalError as e:
+                raise StoreError(f"cannot open store {self.safe_url}: {e.orig}") from e
+
+    # ------------------------------------------------------------------ plumbing
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: everything written through the yielded connection commits together or not at all."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _conn(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.begin() as c:
+                yield c
+
+    def _executemany(self, conn: Connection, sql: str, rows: Sequence[tuple]) -> int:
+        """Fast bulk write through the driver; returns the number of rows changed."""
+        if not rows:
+            return 0
+        sql = sql.replace("?", self._ph)
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.executemany(sql, rows)
+            return max(cur.rowcount, 0)
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------ products
+    def upsert_products(self, df: pd.DataFrame, conn: Connection | None = None) -> int:
+        """Insert or update products by ``item_id``. Rows whose content did not change are left alone.
+
+        ``df`` must be validated already (see :mod:`shopsense.data.validation`). Returns rows written.
+        """
+        if df.empty:
+            return 0
+        now = time.time()
+        out = pd.DataFrame({c: df[c] if c in df.columns else None for c in _PRODUCT_CONTENT_COLS})
+        for c in (C.TAGS, C.ATTRIBUTES):
+            out[c] = [_json_or_none(v) for v in out[c]]
+        out[C.AVAILABLE] = out[C.AVAILABLE].fillna(True).astype(bool).astype(int)
+        out["row_hash"] = pd.util.hash_pandas_object(out.astype(object).where(out.notna(), None).astype(str), index=False).astype(str)
+        out[C.CREATED_AT] = df[C.CREATED_AT] if C.CREATED_AT in df.columns else now
+        out[C.UPDATED_AT] = df[C.UPDATED_AT] if C.UPDATED_AT in df.columns else now
+        out[C.CREATED_AT] = out[C.CREATED_AT].fillna(now)
+        out[C.UPDATED_AT] = out[C.UPDATED_AT].fillna(now)
+        cols = list(out.columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != C.ITEM and c != C.CREATED_AT)
+        sql = (
+            f"INSERT INTO products ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+            f"ON CONFLICT ({C.ITEM}) DO UPDATE SET {updates} WHERE products.row_hash <> excluded.row_hash"
+        )
+        with self._conn(conn) as c:
+            return self._executemany(c, sql, _rows(out))
+
+    def delete_products(self, item_ids: Sequence[str], conn: Connection | None = None) -> int:
+        """Remove products (their events stay: they are history)."""
+        with self._conn(conn) as c:
+            return c.execute(T.products.delete().where(T.products.c[C.ITEM].in_(list(item_ids)))).rowcount
+
+    def products(self, item_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """The catalog as a DataFrame (tags and attributes decoded), ordered by ``item_id``."""
+        q = select(*[T.products.c[c] for c in C.PRODUCT_COLUMNS]).order_by(T.products.c[C.ITEM])
+        if item_ids is not None:
+            q = q.where(T.products.c[C.ITEM].in_(list(item_ids)))
+        with self.engine.connect() as conn:
+            df = pd.DataFrame(conn.execute(q).fetchall(), columns=list(C.PRODUCT_COLUMNS))
+        df[C.TAGS] = [json.loads(v) if isinstance(v, str) and v else [] for v in df[C.TAGS]]
+        df[C.ATTRIBUTES] = [json.loads(v) if isinstance(v, str) and v else {} for v in df[C.ATTRIBUTES]]
+        df[C.AVAILABLE] = df[C.AVAILABLE].astype(bool)
+        return df
+
+    def get_product(self, item_id: str) -> dict[str, Any] | None:
+        df = self.products([item_id])
+        return None if df.empty else df.iloc[0].to_dict()
+
+    # ------------------------------------------------------------------ users
+    def upsert_users(self, df: pd.DataFrame, conn: Connection | None = None) -> int:
+        """Insert users; attributes of known users are replaced when given."""
+        if df.empty:
+            return 0
+        attrs = df[C.ATTRIBUTES] if C.ATTRIBUTES in df.columns else pd.Series([None] * len(df))
+        rows = [(u, _json_or_none(a), time.time()) for u, a in zip(df[C.USER], attrs, strict=True)]
+        sql = (
+            f"INSERT INTO users ({C.USER}, {C.ATTRIBUTES}, {C.CREATED_AT}) VALUES (?, ?, ?) "
+            f"ON CONFLICT ({C.USER}) DO UPDATE SET {C.ATTRIBUTES} = excluded.{C.ATTRIBUTES} "
+            f"WHERE excluded.{C.ATTRIBUTES} IS NOT NULL"
+        )
+        with self._conn(conn) as c:
+            return self._executemany(c, sql, rows)
+
+    def _ensure_users(self, c: Connection, user_ids: Sequence[str]) -> None:
+        now = time.time()
+        sql = f"INSERT INTO users ({C.USER}, {C.CREATED_AT}) VALUES (?, ?) ON CONFLICT ({C.USER}) DO NOTHING"
+        self._executemany(c, sql, [(u, now) for u in user_ids])
+
+    def delete_user(self, user_id: str) -> dict[str, int]:
+        """Forget a user: its events, impressions and user row, in one transaction."""
+        with self.engine.begin() as c:
+            out = {
+                "events": c.execute(T.events.delete().where(T.events.c[C.USER] == user_id)).rowcount,
+                "impressions": c.execute(T.impressions.delete().where(T.impressions.c[C.USER] == user_id)).rowcount,
+                "users": c.execute(T.users.delete().where(T.users.c[C.USER] == user_id)).rowcount,
+            }
+        return out
+
+    # ------------------------------------------------------------------ events
+    def add_events(self, df: pd.DataFrame, conn: Connection | None = None) -> int:
+        """Append validated events; an event already stored (same ``event_key``) is skipped.
+
+        Returns the number of new events. Unknown users are created on the way.
+        """
+        if df.empty:
+            return 0
+        if C.EVENT_KEY not in df.columns:
+            df = df.assign(**{C.EVENT_KEY: event_keys(df)})
+        out = pd.DataFrame({c: df[c] if c in df.columns else None for c in _EVENT_INSERT_COLS})
+        sql = (
+            f"INSERT INTO events ({', '.join(_EVENT_INSERT_COLS)}) VALUES ({', '.join('?' * len(_EVENT_INSERT_COLS))}) "
+            f"ON CONFLICT ({C.EVENT_KEY}) DO NOTHING"
+        )
+        with self._conn(conn) as c:
+            self._ensure_users(c, pd.unique(out[C.USER]).tolist())
+            return self._executemany(c, sql, _rows(out))
+
+    def events(
+        self,
+        *,
+        user_id: str | None = None,
+        event_types: Sequence[str] | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> pd.DataFrame:
+        """Events in chronological order (ties keep arrival order), optionally filtered."""
+        cols = [C.EVENT_ID, C.USER, C.ITEM, C.EVENT_TYPE, C.VALUE, C.TIMESTAMP, C.SESSION, C.QUERY, C.REQUEST_ID]
+        t = T.events
+        q = select(*[t.c[c] for c in cols])
+        if user_id is not None:
+            q = q.where(t.c[C.USER] == user_id)
+        if event_types is not None:
+            q = q.where(t.c[C.EVENT_TYPE].in_(list(event_types)))
+        if since is not None:
+            q = q.where(t.c[C.TIMESTAMP] >= since)
+        order = [t.c[C.TIMESTAMP], t.c.seq]
+        q = q.order_by(*[o.desc() for o in order] if newest_first else order)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).fetchall(), columns=cols)
+
+    def recent_events(self, user_id: str, limit: int = 50) -> pd.DataFrame:
+        """The user's latest ``limit`` events, oldest first: what real-time requests read."""
+        df = self.events(user_id=user_id, limit=limit, newest_first=True)
+        return df.iloc[::-1].reset_index(drop=True)
+
+    # ------------------------------------------------------------------ impressions
+    def log_impressions(self, df: pd.DataFrame, conn: Connection | None = None) -> int:
+        """Record what was shown (one row per item and position)."""
+        if df.empty:
+            return 0
+        cols = [c for c in C.IMPRESSION_COLUMNS]
+        out = pd.DataFrame({c: df[c] if c in df.columns else None for c in cols})
+        sql = f"INSERT INTO impressions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        with self._conn(conn) as c:
+            return self._executemany(c, sql, _rows(out))
+
+    def impressions(self, request_id: str | None = None) -> pd.DataFrame:
+        q = select(*[T.impressions.c[c] for c in C.IMPRESSION_COLUMNS]).order_by(T.impressions.c.seq)
+        if request_id is not None:
+            q = q.where(T.impressions.c[C.REQUEST_ID] == request_id)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).fetchall(), columns=list(C.IMPRESSION_COLUMNS))
+
+    # ------------------------------------------------------------------ model versions
+    def register_version(self, version: str, *, status: str, path: str | None = None, metrics: dict | None = None) -> None:
+        """Create or update a model version's record."""
+        sql = (
+            "INSERT INTO model_versions (version, created_at, status, path, metrics, active) VALUES (?, ?, ?, ?, ?, 0) "
+            "ON CONFLICT (version) DO UPDATE SET status = excluded.status, path = excluded.path, metrics = excluded.metrics"
+        )
+        with self.engine.begin() as c:
+            self._executemany(c, sql, [(version, time.time(), status, path, json.dumps(metrics or {}))])
+
+    def activate_version(self, version: str) -> None:
+        """Mark one complete version as the one to serve (atomically unmarks the rest)."""
+        mv = T.model_versions
+        with self.engine.begin() as c:
+            row = c.execute(select(mv.c.status).where(mv.c.version == version)).first()
+            if row is None:
+                raise StoreError(f"unknown model version {version!r}")
+            if row[0] != "complete":
+                raise StoreError(f"model version {version!r} is {row[0]}, not complete")
+            c.execute(mv.update().values(active=0))
+            c.execute(mv.update().where(mv.c.version == version).values(active=1))
+
+    def versions(self) -> pd.DataFrame:
+        mv = T.model_versions
+        with self.engine.connect() as c:
+            rows = c.execute(select(mv).order_by(mv.c.created_at)).fetchall()
+        df = pd.DataFrame(rows, columns=[col.name for col in mv.columns])
+        df["metrics"] = [json.loads(m) if isinstance(m, str) and m else {} for m in df["metrics"]]
+        df["active"] = df["active"].astype(bool)
+        return df
+
+    def active_version(self) -> str | None:
+        mv = T.model_versions
+        with self.engine.connect() as c:
+            row = c.execute(select(mv.c.version).where(mv.c.active == 1)).first()
+        return None if row is None else str(row[0])
+
+    # ------------------------------------------------------------------ embedding cache
+    def get_embeddings(self, model_id: str, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors for the given text hashes (missing ones are absent from the result)."""
+        e = T.embeddings
+        found: dict[str, np.ndarray] = {}
+        hashes = list(dict.fromkeys(text_hashes))
+        with self.engine.connect() as c:
+            for i in range(0, len(hashes), 500):
+                chunk = hashes[i : i + 500]
+                q = select(e.c.text_hash, e.c.vector).where(e.c.model_id == model_id, e.c.text_hash.in_(chunk))
+                for h, blob in c.execute(q):
+                    found[h] = np.frombuffer(bytes(blob), dtype="<f4")
+        return found
+
+    def put_embeddings(self, model_id: str, text_hashes: Sequence[str], vectors: np.ndarray) -> int:
+        vectors = np.ascontiguousarray(vectors, dtype="<f4")
+        rows = [(model_id, h, int(v.shape[0]), v.tobytes()) for h, v in zip(text_hashes, vectors, strict=True)]
+        sql = (
+            "INSERT INTO embeddings (model_id, text_hash, dim, vector) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (model_id, text_hash) DO NOTHING"
+        )
+        with self.engine.begin() as c:
+            return self._executemany(c, sql, rows)
+
+    # ------------------------------------------------------------------ summary
+    def stats(self) -> dict[str, Any]:
+        """Counts of products, users and events by type."""
+        with self.engine.connect() as c:
+            n_products = c.execute(select(func.count()).select_from(T.products)).scalar_one()
+            n_users = c.execute(select(func.count()).select_from(T.users)).scalar_one()
+            by_type = dict(
+                c.execute(select(T.events.c[C.EVENT_TYPE], func.count()).group_by(T.events.c[C.EVENT_TYPE])).fetchall()
+            )
+            n_impr = c.execute(select(func.count()).select_from(T.impressions)).scalar_one()
+        return {
+            "products": int(n_products),
+            "users": int(n_users),
+            "events": int(sum(by_type.values())),
+            "events_by_type": {t: int(by_type.get(t, 0)) for t in C.EVENT_TYPES},
+            "impressions": int(n_impr),
+        }
+
+
+def event_keys(df: pd.DataFrame) -> pd.Series:
+    """An event's identity: its ``event_id`` when given, else user, item, type and timestamp."""
+    ts = df[C.TIMESTAMP].map(repr) if len(df) else df[C.TIMESTAMP].astype(str)
+    item = df[C.ITEM].fillna("") if C.ITEM in df.columns else ""
+    composite = "k:" + df[C.USER].astype(str) + "\x1f" + item + "\x1f" + df[C.EVENT_TYPE] + "\x1f" + ts
+    if C.EVENT_ID in df.columns:
+        eid = df[C.EVENT_ID]
+        return ("i:" + eid.astype(str)).where(eid.notna() & (eid.astype(str) != ""), composite)
+    return composite
+
+
+def _rows(df: pd.DataFrame) -> list[tuple]:
+    """DataFrame rows as tuples of plain Python values (NaN -> None) for the DB driver."""
+    obj = df.astype(object).where(df.notna(), None)
+    return list(obj.itertuples(index=False, name=None))
+
+
+def _json_or_none(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, str):
+        return v
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    return json.dumps(v, sort_keys=True, ensure_ascii=False)
+
+
+def _make_engine(url: str, *, create: bool) -> Engine:
+    scheme = url.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in SCHEMES:
+        raise UnknownStoreError(f"Unknown store: {url.split(':', 1)[0]!r}; valid schemes: {', '.join(SCHEMES)}")
+    try:
+        if scheme == "sqlite":
+            path = make_url(url).database
+            if path and path != ":memory:":
+                if create:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                elif not Path(path).exists():
+                    raise StoreError(f"no knowledge base at {path}: run `shopsense init` first")
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, SQLAlchemyError) as e:
+        raise StoreError(f"cannot open store {url!r}: {e}") from e
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the server read while a training or ingest process writes.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+__all__ = ["KnowledgeStore", "open_store", "event_keys", "text"]

@@ -1,0 +1,104 @@
+"""The knowledge-store schema, one SQLAlchemy Core definition for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+)
+
+from shopsense import columns as C
+
+metadata = MetaData()
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+_SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+products = Table(
+    "products",
+    metadata,
+    Column(C.ITEM, Text, primary_key=True),
+    Column(C.TITLE, Text, nullable=False),
+    Column(C.DESCRIPTION, Text),
+    Column(C.CATEGORY, Text),
+    Column(C.BRAND, Text),
+    Column(C.PRICE, Float),
+    Column(C.IMAGE_URL, Text),
+    Column(C.TAGS, Text),  # JSON list
+    Column(C.ATTRIBUTES, Text),  # JSON object
+    Column(C.AVAILABLE, Integer, nullable=False, default=1),
+    Column(C.CREATED_AT, Float),
+    Column(C.UPDATED_AT, Float),
+    Column("row_hash", Text, nullable=False),  # hash of the content columns: skip no-op updates
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column(C.USER, Text, primary_key=True),
+    Column(C.ATTRIBUTES, Text),
+    Column(C.CREATED_AT, Float),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),  # arrival order: breaks timestamp ties
+    Column(C.EVENT_KEY, Text, nullable=False, unique=True),
+    Column(C.EVENT_ID, Text),
+    Column(C.USER, Text, nullable=False),
+    Column(C.ITEM, Text),  # NULL for a search
+    Column(C.EVENT_TYPE, Text, nullable=False),
+    Column(C.VALUE, Float),
+    Column(C.TIMESTAMP, Float, nullable=False),
+    Column(C.SESSION, Text),
+    Column(C.QUERY, Text),
+    Column(C.REQUEST_ID, Text),
+    Index("ix_events_user_ts", C.USER, C.TIMESTAMP),
+    Index("ix_events_request", C.REQUEST_ID),
+)
+
+impressions = Table(
+    "impressions",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column(C.REQUEST_ID, Text, nullable=False),
+    Column(C.USER, Text),
+    Column(C.ITEM, Text, nullable=False),
+    Column(C.POSITION, Integer, nullable=False),
+    Column(C.SCORE, Float),
+    Column(C.SOURCE, Text),
+    Column(C.SURFACE, Text, nullable=False),
+    Column(C.MODEL_VERSION, Text),
+    Column(C.QUERY, Text),
+    Column(C.TIMESTAMP, Float, nullable=False),
+    Index("ix_impressions_request", C.REQUEST_ID),
+    Index("ix_impressions_user", C.USER),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", Text, primary_key=True),
+    Column(C.CREATED_AT, Float, nullable=False),
+    Column("status", Text, nullable=False),  # training | complete | failed
+    Column("path", Text),
+    Column("metrics", Text),  # JSON
+    Column("active", Integer, nullable=False, default=0),
+)
+
+embeddings = Table(
+    "embeddings",
+    metadata,
+    Column("model_id", Text, primary_key=True),
+    Column("text_hash", Text, primary_key=True),
+    Column("dim", Integer, nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # float32 little-endian bytes
+)
