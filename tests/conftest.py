@@ -1,0 +1,59 @@
+"""Shared fixtures: a fresh knowledge store per test, on SQLite and (when configured) PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from shopsense.config import data_dir
+from shopsense.store import KnowledgeStore, open_store
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+#: e.g. postgresql://postgres@127.0.0.1:5432/postgres ; .ci/run starts a server and sets it
+PG_URL = os.environ.get("SHOPSENSE_TEST_PG_URL")
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[KnowledgeStore]:
+    s = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def pg_store() -> Iterator[KnowledgeStore]:
+    """A store in a fresh PostgreSQL database, dropped afterwards."""
+    if not PG_URL:
+        pytest.skip("SHOPSENSE_TEST_PG_URL not set (no PostgreSQL server)")
+    name = f"shopsense_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_URL.rsplit("/", 1)[0]
+    s = open_store(f"{base}/{name}")
+    yield s
+    s.close()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest) -> KnowledgeStore:
+    """The same test on every store backend."""
+    return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The public datasets folder; tests using it are skipped when it is absent."""
+    d = data_dir()
+    if not d.exists():
+        pytest.skip(f"data folder {d} not found (set SHOPSENSE_DATA_DIR)")
+    return d
