@@ -44,7 +44,7 @@ def pg_store() -> Iterator[KnowledgeStore]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest) -> KnowledgeStore:
     """The same test on every store backend."""
     return request.getfixturevalue(f"{request.param}_store")

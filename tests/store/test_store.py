@@ -1,0 +1,140 @@
+"""The knowledge store contract, run on SQLite and on PostgreSQL with the same tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shopsense import columns as C
+from shopsense.exceptions import StoreError, UnknownStoreError
+from shopsense.store import KnowledgeStore, open_store
+
+
+def _products() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            C.ITEM: ["a", "b", "c"],
+            C.TITLE: ["Apple", "Banana", "Cherry"],
+            C.PRICE: [1.5, None, 3.0],
+            C.TAGS: [["fruit", "red"], None, []],
+            C.ATTRIBUTES: [{"origin": "NZ"}, None, None],
+            C.AVAILABLE: [True, False, True],
+        }
+    )
+
+
+def _events() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            C.USER: ["u1", "u1", "u2", "u1", "u1"],
+            C.ITEM: ["a", "b", "a", None, "b"],
+            C.EVENT_TYPE: ["view", "purchase", "view", "search", "purchase"],
+            C.TIMESTAMP: [10.0, 20.0, 10.0, 30.0, 40.0],
+            C.QUERY: [None, None, None, "red fruit", None],
+        }
+    )
+
+
+def test_products_round_trip(store: KnowledgeStore) -> None:
+    assert store.upsert_products(_products()) == 3
+    got = store.products()
+    assert got[C.ITEM].tolist() == ["a", "b", "c"]
+    assert got[C.TAGS].tolist() == [["fruit", "red"], [], []]
+    assert got[C.ATTRIBUTES].iloc[0] == {"origin": "NZ"}
+    assert got[C.AVAILABLE].tolist() == [True, False, True]
+    assert np.isnan(got[C.PRICE].iloc[1])
+    assert store.get_product("zzz") is None
+
+
+def test_upsert_is_idempotent_and_updates_changes(store: KnowledgeStore) -> None:
+    store.upsert_products(_products())
+    before = store.products()
+    assert store.upsert_products(_products()) == 0  # unchanged rows are not rewritten
+    pd.testing.assert_frame_equal(store.products(), before)
+    changed = _products()
+    changed.loc[1, C.TITLE] = "Plantain"
+    assert store.upsert_products(changed) == 1
+    after = store.products()
+    assert after.loc[1, C.TITLE] == "Plantain"
+    assert after.loc[1, C.CREATED_AT] == before.loc[1, C.CREATED_AT]  # created_at is kept
+
+
+def test_events_dedupe_and_order(store: KnowledgeStore) -> None:
+    assert store.add_events(_events()) == 5
+    assert store.add_events(_events()) == 0  # the same events again change nothing
+    repeat = _events().iloc[[1]].assign(**{C.TIMESTAMP: 99.0})  # a repeat purchase later is a new event
+    assert store.add_events(repeat) == 1
+    ev = store.events(user_id="u1")
+    assert ev[C.TIMESTAMP].tolist() == [10.0, 20.0, 30.0, 40.0, 99.0]
+    assert store.stats()["events_by_type"]["purchase"] == 3
+    assert store.stats()["users"] == 2
+
+
+def test_event_id_identity(store: KnowledgeStore) -> None:
+    e = _events().iloc[:2].assign(**{C.EVENT_ID: ["e1", "e2"]})
+    assert store.add_events(e) == 2
+    # same ids, other timestamps: still the same events
+    assert store.add_events(e.assign(**{C.TIMESTAMP: [1.0, 2.0]})) == 0
+
+
+def test_ties_keep_arrival_order(store: KnowledgeStore) -> None:
+    e = pd.DataFrame({C.USER: ["u"] * 3, C.ITEM: ["z", "y", "x"], C.EVENT_TYPE: ["view"] * 3, C.TIMESTAMP: [5.0] * 3})
+    store.add_events(e)
+    assert store.events(user_id="u")[C.ITEM].tolist() == ["z", "y", "x"]
+    assert store.recent_events("u", limit=2)[C.ITEM].tolist() == ["y", "x"]
+
+
+def test_transaction_rolls_back(store: KnowledgeStore) -> None:
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        store.upsert_products(_products(), conn=conn)
+        store.add_events(_events(), conn=conn)
+        raise RuntimeError("boom")
+    assert store.stats()["products"] == 0
+    assert store.stats()["events"] == 0
+
+
+def test_delete_user(store: KnowledgeStore) -> None:
+    store.add_events(_events())
+    store.log_impressions(
+        pd.DataFrame({C.REQUEST_ID: ["r1"], C.USER: ["u1"], C.ITEM: ["a"], C.POSITION: [0], C.SURFACE: ["recommend"],
+                      C.TIMESTAMP: [1.0]})
+    )
+    out = store.delete_user("u1")
+    assert out == {"events": 4, "impressions": 1, "users": 1}
+    assert store.events()[C.USER].unique().tolist() == ["u2"]
+
+
+def test_model_versions(store: KnowledgeStore) -> None:
+    store.register_version("v1", status="complete", path="/m/v1", metrics={"ndcg@10": 0.1})
+    store.register_version("v2", status="training")
+    store.activate_version("v1")
+    assert store.active_version() == "v1"
+    with pytest.raises(StoreError, match="training"):
+        store.activate_version("v2")
+    with pytest.raises(StoreError, match="unknown"):
+        store.activate_version("v9")
+    store.register_version("v2", status="complete", path="/m/v2")
+    store.activate_version("v2")
+    v = store.versions().set_index("version")
+    assert v.loc["v2", "active"] and not v.loc["v1", "active"]
+    assert v.loc["v1", "metrics"] == {"ndcg@10": 0.1}
+
+
+def test_embedding_cache(store: KnowledgeStore) -> None:
+    vec = np.arange(6, dtype=np.float32).reshape(2, 3)
+    assert store.put_embeddings("m", ["h1", "h2"], vec) == 2
+    got = store.get_embeddings("m", ["h2", "h3"])
+    assert list(got) == ["h2"]
+    np.testing.assert_array_equal(got["h2"], vec[1])
+    assert store.get_embeddings("other-model", ["h1"]) == {}
+
+
+def test_unknown_scheme() -> None:
+    with pytest.raises(UnknownStoreError, match="Unknown store: 'redis'"):
+        open_store("redis://localhost")
+
+
+def test_missing_embedded_store_without_create(tmp_path) -> None:
+    with pytest.raises(StoreError, match="shopsense init"):
+        open_store(f"sqlite:///{tmp_path / 'nope.db'}", create=False)
