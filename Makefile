@@ -1,0 +1,50 @@
+# The README's commands. `make demo` and `make test` work from a fresh clone (Python 3.11).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOME_DIR ?= shopsense-data
+SS     := $(BIN)/shopsense --home $(HOME_DIR)
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch is installed first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on embedded defaults: knowledge base under ./shopsense-data, sample shop ingested.
+demo: install
+	$(SS) init
+	$(SS) ingest products src/shopsense/sample/products.csv
+	$(SS) ingest events src/shopsense/sample/events.csv
+	$(SS) stats
+
+## The test suite (PostgreSQL tests run when a local server can be started; see scripts/postgres.sh).
+test: install
+	@PGURL=$$(scripts/postgres.sh 2>/dev/null || true); \
+	if [ -n "$$PGURL" ]; then echo "PostgreSQL for tests: $$PGURL"; else echo "no PostgreSQL: those tests are skipped"; fi; \
+	SHOPSENSE_TEST_PG_URL=$$PGURL HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+
+## Engine and peers side by side on the public datasets; writes docs/benchmarks.md and reports/.
+bench: install
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run.py
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format:
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+clean:
+	rm -rf $(HOME_DIR) reports .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,163 @@
+"""A small SYNTHETIC shop for the demo and tests: products and simulated shoppers with consistent tastes.
+
+The real datasets may not be redistributed, so the project ships this generated one instead
+(``src/shopsense/sample/``; regenerate with ``python -m shopsense.data.sample``). Every title,
+brand and shopper in it is made up.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from shopsense import columns as C
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample"
+
+# category path -> (nouns, brands, (min price, max price), descriptive words)
+CATALOG: dict[str, tuple[list[str], list[str], tuple[float, float], list[str]]] = {
+    "Kitchen > Coffee": (
+        ["espresso machine", "coffee grinder", "pour-over kettle", "french press", "milk frother"],
+        ["Brewmaster", "Crema", "Bean & Co"],
+        (19, 499),
+        ["stainless", "compact", "programmable", "ceramic burr", "barista"],
+    ),
+    "Kitchen > Cookware": (
+        ["frying pan", "saucepan", "dutch oven", "wok", "knife set"],
+        ["IronChef", "Panwise", "Cuisina"],
+        (15, 250),
+        ["non-stick", "cast iron", "induction-ready", "copper core", "oven-safe"],
+    ),
+    "Kitchen > Appliances": (
+        ["microwave", "toaster", "blender", "air fryer", "slow cooker"],
+        ["Whirlpool", "Kitchenly", "Voltix"],
+        (25, 400),
+        ["countertop", "1000 W", "digital", "family size", "quiet"],
+    ),
+    "Electronics > Audio": (
+        ["wireless headphones", "earbuds", "bluetooth speaker", "soundbar", "turntable"],
+        ["Sonora", "BassLab", "Auralis"],
+        (20, 350),
+        ["noise-cancelling", "waterproof", "hi-fi", "portable", "long battery"],
+    ),
+    "Electronics > Computers": (
+        ["laptop stand", "mechanical keyboard", "wireless mouse", "usb-c hub", "27 inch monitor"],
+        ["Keyforge", "Pixelon", "Dockly"],
+        (15, 420),
+        ["ergonomic", "rgb", "aluminium", "4k", "low-profile"],
+    ),
+    "Outdoor > Camping": (
+        ["tent", "sleeping bag", "camping stove", "headlamp", "backpack"],
+        ["TrailPeak", "NorthCamp", "Wildway"],
+        (12, 380),
+        ["ultralight", "3-season", "waterproof", "insulated", "rechargeable"],
+    ),
+    "Outdoor > Cycling": (
+        ["bike helmet", "bike light", "cycling gloves", "bike lock", "water bottle cage"],
+        ["Velo", "Spokes", "RideOn"],
+        (8, 160),
+        ["aero", "reflective", "carbon", "breathable", "heavy-duty"],
+    ),
+    "Beauty > Skincare": (
+        ["face serum", "moisturiser", "sunscreen spf 50", "cleanser", "eye cream"],
+        ["Lumiere", "PureLeaf", "Dermaline"],
+        (6, 90),
+        ["hydrating", "fragrance-free", "vitamin c", "gentle", "organic"],
+    ),
+    "Toys > Building": (
+        ["building blocks set", "marble run", "magnetic tiles", "robot kit", "train set"],
+        ["Brickly", "Tinkerbox", "PlayForge"],
+        (10, 180),
+        ["500-piece", "stem", "creative", "starter", "deluxe"],
+    ),
+}
+
+FUNNEL = ((C.VIEW, 1.0), (C.CLICK, 0.45), (C.ADD_TO_CART, 0.35), (C.PURCHASE, 0.5))
+
+
+def make_products(rng: np.random.Generator, per_category: int = 40) -> pd.DataFrame:
+    """Products with titles, descriptions, brands, category paths and prices."""
+    rows = []
+    n = 0
+    for category, (nouns, brands, (lo, hi), words) in CATALOG.items():
+        for _ in range(per_category):
+            noun = nouns[rng.integers(len(nouns))]
+            brand = brands[rng.integers(len(brands))]
+            adj = rng.choice(words, size=2, replace=False)
+            model = f"{chr(65 + rng.integers(26))}{rng.integers(100, 999)}"
+            price = float(np.round(np.exp(rng.uniform(np.log(lo), np.log(hi))), 2))
+            n += 1
+            rows.append(
+                {
+                    C.ITEM: f"P{n:04d}",
+                    C.TITLE: f"{brand} {adj[0]} {noun} {model}",
+                    C.DESCRIPTION: f"A {adj[0]}, {adj[1]} {noun} from {brand}. Synthetic demo product.",
+                    C.CATEGORY: category,
+                    C.BRAND: brand,
+                    C.PRICE: price,
+                    C.TAGS: "|".join(sorted({adj[0], adj[1], noun.split()[-1]})),
+                    C.AVAILABLE: bool(rng.random() > 0.05),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def make_events(rng: np.random.Generator, products: pd.DataFrame, n_users: int = 300, days: int = 60) -> pd.DataFrame:
+    """Shoppers with one or two favourite categories and a favourite brand, browsing in sessions."""
+    cats = list(CATALOG)
+    start = pd.Timestamp("2026-09-01T00:00:00Z").timestamp()
+    by_cat = {c: products[products[C.CATEGORY] == c] for c in cats}
+    rows = []
+    for u in range(n_users):
+        favs = list(rng.choice(cats, size=int(rng.integers(1, 3)), replace=False))
+        fav_brand = {c: CATALOG[c][1][rng.integers(3)] for c in favs}
+        t = start + rng.uniform(0, days * 86400 * 0.3)
+        for s in range(int(rng.integers(1, 5))):
+            session = f"s{u:03d}-{s}"
+            cat = favs[rng.integers(len(favs))] if rng.random() < 0.9 else cats[rng.integers(len(cats))]
+            pool = by_cat[cat]
+            weight = np.where(pool[C.BRAND] == fav_brand.get(cat), 4.0, 1.0)
+            if rng.random() < 0.4:  # some sessions start with a search
+                noun = CATALOG[cat][0][rng.integers(5)]
+                rows.append((f"U{u:03d}", None, C.SEARCH, t, session, noun))
+                t += rng.uniform(5, 60)
+            for item in rng.choice(pool[C.ITEM].to_numpy(), size=int(rng.integers(2, 7)), replace=False, p=weight / weight.sum()):
+                for etype, p in FUNNEL:
+                    if rng.random() > p:
+                        break
+                    rows.append((f"U{u:03d}", item, etype, t, session, None))
+                    t += rng.uniform(5, 120)
+            t += rng.uniform(3600, 86400 * 5)
+    ev = pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP, C.SESSION, C.QUERY])
+    ev = ev.sort_values(C.TIMESTAMP, kind="stable").reset_index(drop=True)
+    ev[C.TIMESTAMP] = pd.to_datetime(ev[C.TIMESTAMP], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return ev
+
+
+def generate(folder: Path = SAMPLE_DIR, seed: int = 7) -> tuple[Path, Path]:
+    """Write ``products.csv`` and ``events.csv`` of the synthetic shop into ``folder``."""
+    rng = np.random.default_rng(seed)
+    products = make_products(rng)
+    events = make_events(rng, products)
+    folder.mkdir(parents=True, exist_ok=True)
+    p, e = folder / "products.csv", folder / "events.csv"
+    products.to_csv(p, index=False)
+    events.to_csv(e, index=False)
+    return p, e
+
+
+def sample_paths() -> tuple[Path, Path]:
+    """Paths of the shipped sample shop files."""
+    return SAMPLE_DIR / "products.csv", SAMPLE_DIR / "events.csv"
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--out", type=Path, default=SAMPLE_DIR)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    for path in generate(args.out, args.seed):
+        print(f"wrote {path}")
