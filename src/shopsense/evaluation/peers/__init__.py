@@ -1,0 +1,1 @@
+"""Peer recommenders and search baselines run side by side with the engine (dev/bench only)."""

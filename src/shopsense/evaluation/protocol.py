@@ -1,0 +1,238 @@
+"""The offline recommendation protocol: one model interface and full-ranking leave-one-out evaluation.
+
+Every recommender that is evaluated offline (the engine's pipeline and every peer) implements
+:class:`Recommender`. :func:`evaluate_recommender` fits it on the training part of a
+:class:`~shopsense.data.splits.LeaveOneOut` split and ranks **all** items for every evaluated user,
+in memory-bounded user batches, masking the user's training items but never the target
+(see ``BENCHMARKS.md``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, Self, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from shopsense import columns as C
+from shopsense.data.dataset import Dataset
+from shopsense.data.splits import LeaveOneOut
+from shopsense.evaluation import metrics as M
+
+Stage = Literal["test", "valid"]
+
+#: slice name -> description, in report order
+SLICES = {
+    "users_hist<=5": "users with at most 5 training interactions",
+    "users_hist6-20": "users with 6 to 20 training interactions",
+    "users_hist>20": "users with more than 20 training interactions",
+    "targets_pop<=5": "targets with at most 5 training interactions (long tail / cold)",
+    "targets_pop>5": "targets with more than 5 training interactions",
+}
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """What offline evaluation needs from a recommender.
+
+    ``recommend_batch`` returns a ``(len(user_idx), k)`` int array of item indices, best first,
+    padded with -1, and never returns an item stored in the matching row of ``exclude``
+    (a ``(len(user_idx), n_items)`` CSR matrix).
+    """
+
+    name: str
+
+    def fit(self, train: Dataset) -> Self: ...
+
+    def recommend_batch(self, user_idx: np.ndarray, k: int, exclude: sp.csr_matrix) -> np.ndarray: ...
+
+
+def topk_from_scores(scores: np.ndarray, k: int, exclude_rows: sp.csr_matrix | None = None) -> np.ndarray:
+    """Top-k item indices per row of a dense ``(b, n_items)`` score matrix, best first.
+
+    Items stored in ``exclude_rows`` and items scored -inf or NaN are never returned; rows with fewer
+    than k recommendable items are padded with -1. Inside the list ties go to the lower item index;
+    which of several tied items makes the cut at position k is left to ``np.argpartition``.
+    ``scores`` is modified in place (pass a copy if you need it).
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D (users x items), got shape {scores.shape}")
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float32)
+    b, n = scores.shape
+    if exclude_rows is not None and exclude_rows.nnz:
+        ex = exclude_rows.tocsr()
+        rows = np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr))
+        scores[rows, ex.indices] = -np.inf
+    np.nan_to_num(scores, copy=False, nan=-np.inf, posinf=np.finfo(scores.dtype).max)
+    kk = min(k, n)
+    if kk <= 0:
+        return np.full((b, k), -1, dtype=np.int64)
+    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), (b, n)).copy()
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)  # by score desc, then index asc
+    top = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    top_scores = np.take_along_axis(part_scores, order, axis=1)
+    top[~np.isfinite(top_scores)] = -1
+    if kk < k:
+        top = np.hstack([top, np.full((b, k - kk), -1, dtype=np.int64)])
+    return top
+
+
+class _PeakRss:
+    """Samples the process resident set size in a thread: the peak above the level at start."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.start_bytes = self._rss()
+        self.peak_bytes = self.start_bytes
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _rss() -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError):  # not Linux: fall back to the lifetime peak
+            import resource
+
+            return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_bytes = max(self.peak_bytes, self._rss())
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self._rss())
+
+
+def _targets(split: LeaveOneOut, stage: Stage) -> tuple[Dataset, pd.DataFrame]:
+    if stage == "test":
+        return split.train_full, split.test
+    if stage == "valid":
+        return split.train, split.valid
+    raise ValueError(f"unknown stage {stage!r}; valid: test, valid")
+
+
+def _exclusions(history: sp.csr_matrix, users: np.ndarray, targets: np.ndarray) -> sp.csr_matrix:
+    """Training items of each user as a CSR mask, with the user's own target removed (never masked)."""
+    ex = history[users].tocsr()
+    rows = np.repeat(np.arange(len(users)), np.diff(ex.indptr))
+    ex.data = np.where(ex.indices == targets[rows], 0, 1).astype(np.float32)
+    ex.eliminate_zeros()
+    return ex
+
+
+def recommend_all(
+    model: Recommender,
+    train: Dataset,
+    users: np.ndarray,
+    targets: np.ndarray,
+    k: int,
+    *,
+    batch_size: int = 1024,
+    check: bool = True,
+) -> np.ndarray:
+    """Top-k for every user in batches, masking training items except the target."""
+    history = train.user_item_matrix(weighted=False, binary=True)
+    out = np.full((len(users), k), -1, dtype=np.int64)
+    for s in range(0, len(users), batch_size):
+        u = users[s : s + batch_size]
+        ex = _exclusions(history, u, targets[s : s + batch_size])
+        top = np.asarray(model.recommend_batch(u, k, ex))
+        if top.shape != (len(u), k):
+            raise ValueError(f"{model.name}: recommend_batch returned shape {top.shape}, expected {(len(u), k)}")
+        if check and ex.nnz and M.relevance_at(top, ex).any():
+            raise ValueError(f"{model.name}: recommend_batch returned an excluded item")
+        out[s : s + batch_size] = top
+    return out
+
+
+def _slice_masks(train: Dataset, users: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+    hist = np.bincount(train.interactions[C.USER_IDX].to_numpy(), minlength=train.n_users)[users]
+    pop = train.item_popularity()[targets]
+    return {
+        "users_hist<=5": hist <= 5,
+        "users_hist6-20": (hist >= 6) & (hist <= 20),
+        "users_hist>20": hist > 20,
+        "targets_pop<=5": pop <= 5,
+        "targets_pop>5": pop > 5,
+    }
+
+
+def evaluate_recommender(
+    model: Recommender,
+    split: LeaveOneOut,
+    *,
+    stage: Stage = "test",
+    k: Sequence[int] = (10, 20),
+    batch_size: int = 1024,
+    fit: bool = True,
+    item_vectors: np.ndarray | None = None,
+    keep_topk: bool = False,
+) -> dict[str, Any]:
+    """Fit ``model`` (on ``train_full`` for ``stage="test"``, on ``train`` for ``"valid"``) and score it
+    with full ranking over all items.
+
+    Returns ``hr@K``/``ndcg@K`` for each K, ``coverage@K``, ``novelty@K``, ``popularity_bias@K`` (and
+    ``diversity@K`` when ``item_vectors`` are given) at the smallest K, ``slices`` (same accuracy
+    metrics per slice, with ``n``), ``n_users``, ``fit_seconds``, ``score_seconds``,
+    ``peak_memory_mb`` (resident memory above the level at start), ``primary`` and, with
+    ``keep_topk``, the ``topk`` array and evaluated ``users``.
+    """
+    train, truth = _targets(split, stage)
+    ks = sorted(set(int(x) for x in k))
+    kmax, kmin = ks[-1], ks[0]
+    users = truth[C.USER_IDX].to_numpy(dtype=np.int64)
+    targets = truth[C.ITEM_IDX].to_numpy(dtype=np.int64)
+    with _PeakRss() as mem:
+        t0 = time.perf_counter()
+        if fit:
+            model.fit(train)
+        t1 = time.perf_counter()
+        top = recommend_all(model, train, users, targets, kmax, batch_size=batch_size)
+        t2 = time.perf_counter()
+
+    # rank of the target in the list (kmax = not found): all accuracy metrics follow from it
+    hit = top == targets[:, None]
+    rank = np.where(hit.any(axis=1), hit.argmax(axis=1), kmax)
+    per_row = {}
+    for kk in ks:
+        per_row[f"hr@{kk}"] = (rank < kk).astype(np.float64)
+        per_row[f"ndcg@{kk}"] = np.where(rank < kk, 1.0 / np.log2(rank + 2.0), 0.0)
+    out: dict[str, Any] = {name: float(v.mean()) if len(v) else float("nan") for name, v in per_row.items()}
+    pop = train.item_popularity()
+    n_train_users = int(train.interactions[C.USER_IDX].nunique())
+    out[f"coverage@{kmin}"] = M.coverage(top, train.n_items, kmin)
+    out[f"novelty@{kmin}"] = M.novelty(top, pop, n_train_users, kmin)
+    out[f"popularity_bias@{kmin}"] = M.popularity_bias(top, pop, kmin)
+    if item_vectors is not None:
+        out[f"diversity@{kmin}"] = M.intra_list_diversity(top, item_vectors, kmin)
+    slices = {}
+    for name, mask in _slice_masks(train, users, targets).items():
+        s = {m: float(v[mask].mean()) if mask.any() else float("nan") for m, v in per_row.items()}
+        s["n"] = int(mask.sum())
+        slices[name] = s
+    out["slices"] = slices
+    out["n_users"] = len(users)
+    out["fit_seconds"] = t1 - t0
+    out["score_seconds"] = t2 - t1
+    out["peak_memory_mb"] = (mem.peak_bytes - mem.start_bytes) / 2**20
+    out["primary"] = f"ndcg@{kmin}"
+    if keep_topk:
+        out["topk"] = top
+        out["users"] = users
+    return out
