@@ -73,6 +73,20 @@ class EncoderConfig(StrictModel):
     template: str = "{title}. {brand}. {category}. {description}"
 
 
+class ServiceConfig(StrictModel):
+    """The HTTP service (``shopsense serve``): limits, pseudonymisation, pages, model reloading."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_body_bytes: int = Field(8_000_000, ge=1024, description="larger request bodies get 413")
+    max_batch_events: int = Field(10_000, ge=1, description="most events in one POST /events")
+    max_batch_products: int = Field(10_000, ge=1, description="most products in one PUT /products")
+    pseudonym_secret: str | None = Field(None, description="with a secret, user ids are stored as HMAC-SHA256")
+    pages: bool = Field(True, description="serve the storefront and dashboard (they get a read+write page key)")
+    reload_interval_s: float = Field(2.0, gt=0, description="how often the server checks for a new active version")
+    log_impressions: bool = True
+
+
 class Settings(BaseSettings):
     """Engine-wide settings: ``SHOPSENSE_STORE``, ``SHOPSENSE_HOME``, or a TOML file."""
 
@@ -83,6 +97,7 @@ class Settings(BaseSettings):
     event_weights: EventWeights = EventWeights()
     ingest: IngestConfig = IngestConfig()
     encoder: EncoderConfig = EncoderConfig()
+    service: ServiceConfig = ServiceConfig()
 
     @field_validator("store")
     @classmethod

@@ -97,8 +97,16 @@ def test_transaction_rolls_back(store: KnowledgeStore) -> None:
 def test_delete_user(store: KnowledgeStore) -> None:
     store.add_events(_events())
     store.log_impressions(
-        pd.DataFrame({C.REQUEST_ID: ["r1"], C.USER: ["u1"], C.ITEM: ["a"], C.POSITION: [0], C.SURFACE: ["recommend"],
-                      C.TIMESTAMP: [1.0]})
+        pd.DataFrame(
+            {
+                C.REQUEST_ID: ["r1"],
+                C.USER: ["u1"],
+                C.ITEM: ["a"],
+                C.POSITION: [0],
+                C.SURFACE: ["recommend"],
+                C.TIMESTAMP: [1.0],
+            }
+        )
     )
     out = store.delete_user("u1")
     assert out == {"events": 4, "impressions": 1, "users": 1}

@@ -89,7 +89,9 @@ class Dataset:
                     C.TIMESTAMP: search[C.TIMESTAMP].to_numpy(dtype=float),
                 }
             )
-        return cls(users=users, items=items, interactions=inter.reset_index(drop=True), products=aligned, queries=queries)
+        return cls(
+            users=users, items=items, interactions=inter.reset_index(drop=True), products=aligned, queries=queries
+        )
 
     def with_interactions(self, interactions: pd.DataFrame) -> Dataset:
         """The same id maps and catalog over another interaction subset (e.g. a training split)."""

@@ -103,7 +103,10 @@ def _scientific(folder: Path) -> PublicDataset:
 def _videogames(folder: Path) -> PublicDataset:
     items = pd.read_csv(folder / "Games.item", sep="\t", dtype=str, keep_default_na=False, quoting=3)
     products = pd.DataFrame(
-        {C.ITEM: items["item_id:token"].to_numpy(dtype=object), C.TITLE: items["title:token_seq"].to_numpy(dtype=object)}
+        {
+            C.ITEM: items["item_id:token"].to_numpy(dtype=object),
+            C.TITLE: items["title:token_seq"].to_numpy(dtype=object),
+        }
     )
     users, seqs = _read_sequences_tsv(folder / "Games.full_sequences.tsv")
     events = _sequence_events(users, seqs)
@@ -126,7 +129,11 @@ def _s3rec(stem: str, name: str) -> Callable[[Path], PublicDataset]:
         # No titles exist for these sets: the title is a placeholder (ASIN where known) and has_text=False.
         products = pd.DataFrame({C.ITEM: item_ids, C.TITLE: [asin.get(i, f"item {i}") for i in item_ids]})
         return PublicDataset(
-            name, products, _sequence_events(users, seqs), has_text=False, description=f"Amazon 2014 {stem} 5-core (S3-Rec)"
+            name,
+            products,
+            _sequence_events(users, seqs),
+            has_text=False,
+            description=f"Amazon 2014 {stem} 5-core (S3-Rec)",
         )
 
     return load
@@ -138,7 +145,9 @@ def _movielens(folder: Path) -> PublicDataset:
     items = pd.read_csv(folder / "u.item", sep="|", header=None, names=cols, encoding="latin-1", dtype=str)
     flags = items[genres].astype(int).to_numpy()
     category = [", ".join(g for g, f in zip(genres, row, strict=True) if f) or None for row in flags]
-    products = pd.DataFrame({C.ITEM: items["item"].to_numpy(dtype=object), C.TITLE: items["title"], C.CATEGORY: category})
+    products = pd.DataFrame(
+        {C.ITEM: items["item"].to_numpy(dtype=object), C.TITLE: items["title"], C.CATEGORY: category}
+    )
     data = pd.read_csv(folder / "u.data", sep="\t", header=None, names=["u", "i", "r", "t"], dtype={"u": str, "i": str})
     events = pd.DataFrame(
         {
@@ -178,11 +187,17 @@ def _homedepot(folder: Path) -> PublicDataset:
 DATASETS: dict[str, _Spec] = {
     "scientific": _Spec("amazon-scientific-unisrec", "Amazon 2018 Industrial & Scientific, item text", _scientific),
     "videogames": _Spec("amazon-videogames-llmrank", "Amazon 2018 Video Games, item titles", _videogames),
-    "beauty": _Spec("amazon-beauty-sports-toys-s3rec", "Amazon 2014 Beauty 5-core, no titles", _s3rec("Beauty", "beauty")),
-    "sports": _Spec(
-        "amazon-beauty-sports-toys-s3rec", "Amazon 2014 Sports 5-core, no titles", _s3rec("Sports_and_Outdoors", "sports")
+    "beauty": _Spec(
+        "amazon-beauty-sports-toys-s3rec", "Amazon 2014 Beauty 5-core, no titles", _s3rec("Beauty", "beauty")
     ),
-    "toys": _Spec("amazon-beauty-sports-toys-s3rec", "Amazon 2014 Toys 5-core, no titles", _s3rec("Toys_and_Games", "toys")),
+    "sports": _Spec(
+        "amazon-beauty-sports-toys-s3rec",
+        "Amazon 2014 Sports 5-core, no titles",
+        _s3rec("Sports_and_Outdoors", "sports"),
+    ),
+    "toys": _Spec(
+        "amazon-beauty-sports-toys-s3rec", "Amazon 2014 Toys 5-core, no titles", _s3rec("Toys_and_Games", "toys")
+    ),
     "movielens-100k": _Spec("movielens-100k", "MovieLens 100K ratings with titles and genres", _movielens),
     "homedepot": _Spec("homedepot-search-relevance", "Home Depot search queries, titles, graded labels", _homedepot),
 }

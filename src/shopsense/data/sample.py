@@ -124,7 +124,9 @@ def make_events(rng: np.random.Generator, products: pd.DataFrame, n_users: int =
                 noun = CATALOG[cat][0][rng.integers(5)]
                 rows.append((f"U{u:03d}", None, C.SEARCH, t, session, noun))
                 t += rng.uniform(5, 60)
-            for item in rng.choice(pool[C.ITEM].to_numpy(), size=int(rng.integers(2, 7)), replace=False, p=weight / weight.sum()):
+            for item in rng.choice(
+                pool[C.ITEM].to_numpy(), size=int(rng.integers(2, 7)), replace=False, p=weight / weight.sum()
+            ):
                 for etype, p in FUNNEL:
                     if rng.random() > p:
                         break

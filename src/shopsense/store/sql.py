@@ -116,7 +116,9 @@ class KnowledgeStore:
         for c in (C.TAGS, C.ATTRIBUTES):
             out[c] = [_json_or_none(v) for v in out[c]]
         out[C.AVAILABLE] = out[C.AVAILABLE].fillna(True).astype(bool).astype(int)
-        out["row_hash"] = pd.util.hash_pandas_object(out.astype(object).where(out.notna(), None).astype(str), index=False).astype(str)
+        out["row_hash"] = pd.util.hash_pandas_object(
+            out.astype(object).where(out.notna(), None).astype(str), index=False
+        ).astype(str)
         out[C.CREATED_AT] = df[C.CREATED_AT] if C.CREATED_AT in df.columns else now
         out[C.UPDATED_AT] = df[C.UPDATED_AT] if C.UPDATED_AT in df.columns else now
         out[C.CREATED_AT] = out[C.CREATED_AT].fillna(now)
@@ -250,7 +252,9 @@ class KnowledgeStore:
             return pd.DataFrame(conn.execute(q).fetchall(), columns=list(C.IMPRESSION_COLUMNS))
 
     # ------------------------------------------------------------------ model versions
-    def register_version(self, version: str, *, status: str, path: str | None = None, metrics: dict | None = None) -> None:
+    def register_version(
+        self, version: str, *, status: str, path: str | None = None, metrics: dict | None = None
+    ) -> None:
         """Create or update a model version's record."""
         sql = (
             "INSERT INTO model_versions (version, created_at, status, path, metrics, active) VALUES (?, ?, ?, ?, ?, 0) "
@@ -309,6 +313,43 @@ class KnowledgeStore:
         )
         with self.engine.begin() as c:
             return self._executemany(c, sql, rows)
+
+    # ------------------------------------------------------------------ API keys (hashed)
+    def add_api_key(self, key_id: str, key_hash: str, scopes: Sequence[str], name: str | None = None) -> None:
+        """Store an API key by its hash (the secret itself is never stored)."""
+        with self.engine.begin() as c:
+            c.execute(
+                T.api_keys.insert().values(
+                    key_id=key_id,
+                    key_hash=key_hash,
+                    scopes=",".join(scopes),
+                    name=name,
+                    created_at=time.time(),
+                    revoked=0,
+                )
+            )
+
+    def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
+        """The live (not revoked) key with this hash, or None."""
+        k = T.api_keys
+        with self.engine.connect() as c:
+            row = c.execute(select(k).where(k.c.key_hash == key_hash, k.c.revoked == 0)).mappings().first()
+        if row is None:
+            return None
+        return {**row, "scopes": [s for s in row["scopes"].split(",") if s]}
+
+    def api_keys(self) -> pd.DataFrame:
+        """Every key's id, scopes, name, creation time and revocation flag (never the hash)."""
+        k = T.api_keys
+        cols = ["key_id", "scopes", "name", C.CREATED_AT, "revoked"]
+        with self.engine.connect() as c:
+            rows = c.execute(select(*[k.c[x] for x in cols]).order_by(k.c[C.CREATED_AT])).fetchall()
+        return pd.DataFrame(rows, columns=cols)
+
+    def revoke_api_key(self, key_id: str) -> bool:
+        k = T.api_keys
+        with self.engine.begin() as c:
+            return c.execute(k.update().where(k.c.key_id == key_id).values(revoked=1)).rowcount > 0
 
     # ------------------------------------------------------------------ summary
     def stats(self) -> dict[str, Any]:

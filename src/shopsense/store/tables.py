@@ -102,3 +102,14 @@ embeddings = Table(
     Column("dim", Integer, nullable=False),
     Column("vector", LargeBinary, nullable=False),  # float32 little-endian bytes
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", Text, primary_key=True),  # public prefix shown in listings
+    Column("key_hash", Text, nullable=False, unique=True),  # SHA-256 of the secret key; the key itself is never stored
+    Column("scopes", Text, nullable=False),  # comma-separated: read,write,admin
+    Column("name", Text),
+    Column(C.CREATED_AT, Float, nullable=False),
+    Column("revoked", Integer, nullable=False, default=0),
+)
