@@ -292,7 +292,7 @@ def evaluate_topk(
     ks: Sequence[int] = (10, 20),
     *,
     n_items: int | None = None,
-    primary: str = "ndcg@10",
+    primary: str | None = None,
 ) -> dict[str, float | str]:
     """HR, NDCG, recall and MAP at each k, MRR, and coverage@k when ``n_items`` is given."""
     out: dict[str, float | str] = {}
@@ -304,7 +304,7 @@ def evaluate_topk(
         if n_items:
             out[f"coverage@{k}"] = coverage(topk, n_items, k)
     out["mrr"] = mrr(topk, truth)
-    out["primary"] = primary
+    out["primary"] = primary or f"ndcg@{min(ks)}"
     return out
 
 

@@ -70,7 +70,7 @@ def topk_from_scores(scores: np.ndarray, k: int, exclude_rows: sp.csr_matrix | N
         ex = exclude_rows.tocsr()
         rows = np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr))
         scores[rows, ex.indices] = -np.inf
-    np.nan_to_num(scores, copy=False, nan=-np.inf, posinf=np.finfo(scores.dtype).max)
+    np.nan_to_num(scores, copy=False, nan=-np.inf, posinf=np.finfo(scores.dtype).max, neginf=-np.inf)
     kk = min(k, n)
     if kk <= 0:
         return np.full((b, k), -1, dtype=np.int64)
