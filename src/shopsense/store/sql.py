@@ -113,8 +113,8 @@ class KnowledgeStore:
             return 0
         now = time.time()
         out = pd.DataFrame({c: df[c] if c in df.columns else None for c in _PRODUCT_CONTENT_COLS})
-        for c in (C.TAGS, C.ATTRIBUTES):
-            out[c] = [_json_or_none(v) for v in out[c]]
+        for col in (C.TAGS, C.ATTRIBUTES):
+            out[col] = [_json_or_none(v) for v in out[col]]
         out[C.AVAILABLE] = out[C.AVAILABLE].fillna(True).astype(bool).astype(int)
         out["row_hash"] = pd.util.hash_pandas_object(
             out.astype(object).where(out.notna(), None).astype(str), index=False
@@ -124,7 +124,7 @@ class KnowledgeStore:
         out[C.CREATED_AT] = out[C.CREATED_AT].fillna(now)
         out[C.UPDATED_AT] = out[C.UPDATED_AT].fillna(now)
         cols = list(out.columns)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c != C.ITEM and c != C.CREATED_AT)
+        updates = ", ".join(f"{col} = excluded.{col}" for col in cols if col not in (C.ITEM, C.CREATED_AT))
         sql = (
             f"INSERT INTO products ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
             f"ON CONFLICT ({C.ITEM}) DO UPDATE SET {updates} WHERE products.row_hash <> excluded.row_hash"
@@ -357,7 +357,7 @@ class KnowledgeStore:
         with self.engine.connect() as c:
             n_products = c.execute(select(func.count()).select_from(T.products)).scalar_one()
             n_users = c.execute(select(func.count()).select_from(T.users)).scalar_one()
-            by_type = dict(
+            by_type: dict[str, int] = dict(
                 c.execute(select(T.events.c[C.EVENT_TYPE], func.count()).group_by(T.events.c[C.EVENT_TYPE])).fetchall()
             )
             n_impr = c.execute(select(func.count()).select_from(T.impressions)).scalar_one()
