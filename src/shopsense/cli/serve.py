@@ -1,0 +1,39 @@
+"""``shopsense serve``: the HTTP API, storefront and dashboard on one port."""
+
+from __future__ import annotations
+
+import typer
+
+from shopsense.cli.context import console, handle_errors, state
+from shopsense.cli.main import app
+
+
+@app.command()
+@handle_errors
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Interface to listen on (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (default 8000)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes (they share the store)."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the API (docs at /docs), the storefront (/) and the dashboard (/dashboard)."""
+    import uvicorn
+
+    from shopsense.service.app import create_app
+
+    settings = state(ctx).settings
+    svc = settings.service
+    h, p = host or svc.host, port or svc.port
+    console.print(f"shopsense on http://{h}:{p}  (storefront /, dashboard /dashboard, API docs /docs)")
+    if workers > 1:
+        # each worker builds its own app from the same environment
+        import os
+
+        os.environ.setdefault("SHOPSENSE_STORE", settings.store_url)
+        os.environ.setdefault("SHOPSENSE_HOME", str(settings.home))
+        uvicorn.run(
+            "shopsense.service.app:create_app", factory=True, host=h, port=p, workers=workers, log_level=log_level
+        )
+    else:
+        uvicorn.run(create_app(settings), host=h, port=p, log_level=log_level, access_log=False)

@@ -1,0 +1,90 @@
+"""What every route shares: settings, the store, the served model, pseudonyms, and auth by scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from shopsense.config import Settings
+from shopsense.service.impressions import ImpressionLog
+from shopsense.service.keys import ADMIN, READ, WRITE, ApiKey, KeyRing
+from shopsense.service.metrics import Metrics
+from shopsense.service.models_state import ModelState
+from shopsense.service.pseudonym import Pseudonymizer
+from shopsense.service.training_jobs import TrainingJobs
+from shopsense.store import KnowledgeStore
+
+
+@dataclass
+class AppState:
+    """Everything the app holds for its lifetime (one per process)."""
+
+    settings: Settings
+    store: KnowledgeStore
+    keys: KeyRing
+    models: ModelState
+    jobs: TrainingJobs
+    metrics: Metrics
+    impressions: ImpressionLog
+    pseudonyms: Pseudonymizer
+    page_key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def served(self) -> Any:
+        """The served version's engines, or 503 when no complete version exists yet."""
+        cur = self.models.current
+        if cur is None:
+            raise HTTPException(
+                503, "no trained model: run `shopsense train` (or POST /train) and wait for it to complete"
+            )
+        return cur
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.shopsense
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (`shopsense keys create`)")
+_bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
+
+
+def _authenticate(
+    request: Request,
+    header_key: str | None = Security(_api_key_header),
+    bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
+) -> ApiKey:
+    state: AppState = request.app.state.shopsense
+    key = header_key or (bearer.credentials if bearer else None)
+    if not key:
+        raise HTTPException(
+            401,
+            "missing API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    found = state.keys.verify(key)
+    if found is None:
+        raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
+def require(scope: str) -> Any:
+    """A dependency that lets the request through only with a key holding ``scope`` (admin holds all)."""
+
+    def check(key: ApiKey = Depends(_authenticate)) -> ApiKey:
+        if not key.allows(scope):
+            raise HTTPException(
+                403, f"this API key lacks the {scope!r} scope (it has: {', '.join(sorted(key.scopes))})"
+            )
+        return key
+
+    return Depends(check)
+
+
+ReadKey = require(READ)
+WriteKey = require(WRITE)
+AdminKey = require(ADMIN)

@@ -1,0 +1,101 @@
+"""What was shown: impressions are queued on the request path and written to the store in batches.
+
+Writing each response's rows synchronously would put a database write on every recommend/search
+call; a background flush every ``interval_s`` keeps the hot path in memory while the log stays
+complete (:meth:`ImpressionLog.flush` drains it, e.g. on shutdown or in tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from shopsense import columns as C
+from shopsense.store import KnowledgeStore
+
+log = logging.getLogger("shopsense.service")
+
+
+class ImpressionLog:
+    """Buffers impression rows and writes them to ``store.log_impressions`` in batches."""
+
+    def __init__(self, store: KnowledgeStore, interval_s: float = 0.2, max_buffer: int = 200_000) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self.max_buffer = max_buffer
+        self._rows: list[tuple] = []
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    def record(
+        self,
+        request_id: str,
+        user_id: str | None,
+        items: Sequence[dict[str, Any]],
+        surface: str,
+        model_version: str | None,
+        query: str | None = None,
+    ) -> None:
+        """Queue one response's list (``items`` carry item_id, score, source; position = list order)."""
+        now = time.time()
+        rows = [
+            (
+                request_id,
+                user_id,
+                it["item_id"],
+                pos,
+                it.get("score"),
+                it.get("source"),
+                surface,
+                model_version,
+                query,
+                now,
+            )
+            for pos, it in enumerate(items)
+        ]
+        with self._lock:
+            if len(self._rows) + len(rows) > self.max_buffer:  # the store is stuck: shed load, keep serving
+                self.dropped += len(rows)
+                return
+            self._rows.extend(rows)
+
+    def flush(self) -> int:
+        """Write everything queued; returns rows written."""
+        with self._flush_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return 0
+            df = pd.DataFrame(rows, columns=list(C.IMPRESSION_COLUMNS), dtype=object)
+            try:
+                return self.store.log_impressions(df)
+            except Exception as e:
+                log.error("could not write %d impressions: %s", len(rows), e)
+                with self._lock:  # retry next time
+                    self._rows[:0] = rows
+                return 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, daemon=True, name="shopsense-impressions")
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.flush()

@@ -1,0 +1,110 @@
+"""The model version being served, and the atomic swap to a newer one.
+
+The store says which version is active (``store.activate_version``, done by a completed training
+or by ``POST /models/{version}/activate``). A background thread polls it; when it changes, the new
+version is loaded completely off the request path and only then swapped in by replacing one
+reference, so every request sees either the old version or the new one, never a half-loaded mix.
+A version that is not ``complete`` is never loaded, so a failed or killed training (which never
+completes its record) cannot replace what is served; a version whose files fail to load is
+skipped and the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from shopsense.store import KnowledgeStore
+
+log = logging.getLogger("shopsense.service")
+
+#: builds what a version serves from (version, folder); the default is :func:`shopsense.service.engines.load`
+Loader = Callable[[str, Path | None], Any]
+
+
+class ModelState:
+    """Holds the served version's loaded objects and swaps them atomically."""
+
+    def __init__(self, store: KnowledgeStore, loader: Loader, interval_s: float = 2.0) -> None:
+        self.store = store
+        self.loader = loader
+        self.interval_s = interval_s
+        self._current: Any | None = None
+        self._version: str | None = None
+        self._failed: dict[str, str] = {}  # version -> why it could not be loaded
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ reading (request path)
+    @property
+    def current(self) -> Any | None:
+        """What the served version loaded (one attribute read: atomic under the GIL)."""
+        return self._current
+
+    @property
+    def version(self) -> str | None:
+        return self._version
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return dict(self._failed)
+
+    # ------------------------------------------------------------------ swapping
+    def target(self) -> tuple[str, Path | None] | None:
+        """The version that should be served: the active one, else the newest complete one."""
+        df = self.store.versions()
+        if df.empty:
+            return None
+        done = df[df["status"] == "complete"]
+        act = done[done["active"]]
+        pick = act if len(act) else done
+        if pick.empty:
+            return None
+        row = pick.iloc[-1]
+        path = row["path"]
+        return str(row["version"]), (Path(path) if isinstance(path, str) and path else None)
+
+    def refresh(self) -> bool:
+        """Load and swap in the target version if it changed; returns True on a swap."""
+        with self._load_lock:
+            try:
+                tgt = self.target()
+            except Exception as e:  # the store is briefly unavailable: keep serving
+                log.warning("cannot read model versions: %s", e)
+                return False
+            if tgt is None or tgt[0] == self._version or tgt[0] in self._failed:
+                return False
+            version, path = tgt
+            try:
+                loaded = self.loader(version, path)
+            except Exception as e:
+                log.error("model version %s failed to load, keeping %s: %s", version, self._version, e)
+                self._failed[version] = f"{type(e).__name__}: {e}"
+                return False
+            # The swap: one reference each; readers take `current` once per request.
+            self._current = loaded
+            self._version = version
+            log.info("now serving model version %s", version)
+            return True
+
+    # ------------------------------------------------------------------ background polling
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="shopsense-model-reload", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.refresh()

@@ -1,0 +1,47 @@
+"""``POST /events``: one event or a batch (a JSON array), appended to the knowledge store at once.
+
+The store is what requests read, so an accepted event shapes the user's next recommend/search call
+without any retraining.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from fastapi import APIRouter, Body, HTTPException
+
+from shopsense import columns as C
+from shopsense.service.deps import State, WriteKey
+from shopsense.service.schemas import EventIn, EventsAccepted
+
+router = APIRouter(tags=["events"])
+
+
+@router.post("/events", response_model=EventsAccepted, dependencies=[WriteKey])
+def post_events(
+    state: State,
+    body: EventIn | list[EventIn] = Body(..., description="one event, or a JSON array of up to 10,000 events"),
+) -> EventsAccepted:
+    """Record behaviour: views, clicks, add-to-cart, purchases, ratings, searches.
+
+    Quote the ``request_id`` of the recommend/search response an event follows: that joins it to
+    what was shown (CTR and conversion per model version, training data for the ranker).
+    """
+    events = body if isinstance(body, list) else [body]
+    limit = state.settings.service.max_batch_events
+    if len(events) > limit:
+        raise HTTPException(413, f"batch of {len(events)} events is over the limit of {limit}; split it")
+    if not events:
+        return EventsAccepted(received=0, stored=0)
+    now = time.time()
+    df = pd.DataFrame([e.model_dump() for e in events], dtype=object)
+    df[C.USER] = state.pseudonyms.users(df[C.USER].tolist())
+    df[C.TIMESTAMP] = [now if t is None else float(t) for t in df[C.TIMESTAMP]]
+    stored = state.store.add_events(df)
+    state.metrics.inc("shopsense_events_received_total", len(events))
+    served = state.models.current
+    hook = getattr(served, "on_events", None)
+    if callable(hook):  # let engines with in-memory state see the events at once
+        hook(df)
+    return EventsAccepted(received=len(events), stored=stored)

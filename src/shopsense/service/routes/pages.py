@@ -1,0 +1,91 @@
+"""The storefront (``/``) and dashboard (``/dashboard``): static HTML + vanilla JS, no build step.
+
+How the pages authenticate: when ``service.pages`` is on (the default), the app creates one
+*page key* with read + write scopes at start-up. It lives only in the process's memory (never in the
+store) and is written into the pages' ``<meta name="shopsense-key">``, like the publishable key of a
+payment or analytics script: a browser can search, get recommendations and post its own events, but
+never change the catalog, train, delete or manage keys (admin). Turn pages off
+(``SHOPSENSE_SERVICE__PAGES=false``) for an API-only deployment.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, HTMLResponse
+
+from shopsense.service.deps import ReadKey, State
+from shopsense.service.routes.models import _models
+
+router = APIRouter(tags=["pages"])
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+_ASSETS = {"app.js", "storefront.js", "dashboard.js", "style.css"}
+
+
+@lru_cache(maxsize=8)
+def _template(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def _page(state: State, name: str) -> HTMLResponse:
+    if not state.settings.service.pages or state.page_key is None:
+        raise HTTPException(404, "pages are turned off (service.pages = false)")
+    body = _template(name).replace("{{SHOPSENSE_KEY}}", html.escape(state.page_key, quote=True))
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def storefront(state: State) -> HTMLResponse:
+    return _page(state, "storefront.html")
+
+
+@router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+def dashboard(state: State) -> HTMLResponse:
+    return _page(state, "dashboard.html")
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def static(name: str) -> FileResponse:
+    if name not in _ASSETS:
+        raise HTTPException(404, "not found")
+    media = "text/css" if name.endswith(".css") else "application/javascript"
+    return FileResponse(STATIC / name, media_type=media)
+
+
+def latest_offline_report(home: Path) -> dict[str, Any] | None:
+    """The newest offline evaluation report (JSON) under ``<home>/reports``, if any."""
+    folder = home / "reports"
+    if not folder.is_dir():
+        return None
+    files = sorted(folder.rglob("*.json"), key=lambda p: p.stat().st_mtime)
+    for p in reversed(files):
+        try:
+            return {"file": p.name, "report": json.loads(p.read_text(encoding="utf-8"))}
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def online_metrics(state: State) -> list[dict[str, Any]]:
+    """CTR and conversion per model version and surface, from impressions joined to later events."""
+    from shopsense.service.feedback import online_summary
+
+    state.impressions.flush()
+    return online_summary(state.store)
+
+
+@router.get("/dashboard/data", dependencies=[ReadKey])
+def dashboard_data(state: State) -> dict[str, Any]:
+    """Everything the dashboard shows: counts, versions, the latest offline evaluation, online metrics."""
+    return {
+        "stats": state.store.stats(),
+        "models": _models(state).model_dump(),
+        "offline": latest_offline_report(state.settings.home),
+        "online": online_metrics(state),
+    }

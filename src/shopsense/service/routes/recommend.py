@@ -1,0 +1,72 @@
+"""``GET /recommend`` and ``GET /similar/{item_id}`` (read scope)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Path, Query, Request
+
+from shopsense.service.deps import ReadKey, State
+from shopsense.service.routes.lists import call_engine, hits, log_shown
+from shopsense.service.schemas import ListResponse
+
+router = APIRouter(tags=["recommend"])
+
+K = Query(10, ge=1, le=200, description="how many items")
+DETAILS = Query(False, description="include each product's catalog record")
+
+
+def _filters(
+    category: str | None, exclude_category: str | None, min_price: float | None, max_price: float | None
+) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in {
+            "category": category,
+            "exclude_category": exclude_category,
+            "min_price": min_price,
+            "max_price": max_price,
+        }.items()
+        if v is not None
+    }
+
+
+@router.get("/recommend", response_model=ListResponse, dependencies=[ReadKey])
+def recommend(
+    request: Request,
+    state: State,
+    user_id: str = Query(..., min_length=1, max_length=256),
+    k: int = K,
+    category: str | None = Query(None, max_length=1000, description="only this category (path prefix)"),
+    exclude_category: str | None = Query(None, max_length=1000),
+    min_price: float | None = Query(None, ge=0, le=1e12),
+    max_price: float | None = Query(None, ge=0, le=1e12),
+    details: bool = DETAILS,
+) -> ListResponse:
+    """What this user should see now. Reads the user's latest events, so what they just did counts.
+
+    The response's ``request_id`` and ``model_version`` identify what was shown: quote the
+    request_id in the click/add-to-cart/purchase events that follow.
+    """
+    served = state.served()
+    uid = state.pseudonyms.user(user_id)
+    items = call_engine(served.recommend, uid, k, _filters(category, exclude_category, min_price, max_price))
+    rid = log_shown(state, request, uid, items, "recommend", served.version)
+    return ListResponse(request_id=rid, model_version=served.version, items=hits(state, items, details))
+
+
+@router.get("/similar/{item_id}", response_model=ListResponse, dependencies=[ReadKey])
+def similar(
+    request: Request,
+    state: State,
+    item_id: str = Path(..., min_length=1, max_length=256),
+    k: int = K,
+    user_id: str | None = Query(None, min_length=1, max_length=256, description="who is looking (for logging)"),
+    details: bool = DETAILS,
+) -> ListResponse:
+    """Products like ``item_id`` (content and behaviour)."""
+    served = state.served()
+    uid = state.pseudonyms.user(user_id) if user_id else None
+    items = call_engine(served.similar, item_id, k)
+    rid = log_shown(state, request, uid, items, "similar", served.version)
+    return ListResponse(request_id=rid, model_version=served.version, items=hits(state, items, details))

@@ -1,0 +1,67 @@
+"""``GET /search`` (with facets) and ``GET /autocomplete`` (read scope)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+
+from shopsense.service.deps import ReadKey, State
+from shopsense.service.routes.lists import call_engine, hits, log_shown
+from shopsense.service.schemas import SearchResponse, Suggestions
+
+router = APIRouter(tags=["search"])
+
+
+@router.get("/search", response_model=SearchResponse, dependencies=[ReadKey])
+def search(
+    request: Request,
+    state: State,
+    q: str = Query(..., min_length=1, max_length=500, description="the query"),
+    user_id: str | None = Query(None, min_length=1, max_length=256, description="personalise for this user"),
+    k: int = Query(20, ge=1, le=200),
+    category: str | None = Query(None, max_length=1000),
+    brand: str | None = Query(None, max_length=500),
+    min_price: float | None = Query(None, ge=0, le=1e12),
+    max_price: float | None = Query(None, ge=0, le=1e12),
+    available: bool | None = Query(None, description="only products in stock"),
+    details: bool = Query(False, description="include each product's catalog record"),
+) -> SearchResponse:
+    """Products matching ``q`` for this user, with facet counts. The query is logged as the user's
+    search event, so it shapes their recommendations too."""
+    served = state.served()
+    uid = state.pseudonyms.user(user_id) if user_id else None
+    filters: dict[str, Any] = {
+        k_: v
+        for k_, v in {
+            "category": category,
+            "brand": brand,
+            "min_price": min_price,
+            "max_price": max_price,
+            "available": available,
+        }.items()
+        if v is not None
+    }
+    res = call_engine(served.search, q, uid, k, filters)
+    items = res["items"]
+    rid = log_shown(state, request, uid, items, "search", served.version, query=q)
+    return SearchResponse(
+        request_id=rid,
+        model_version=served.version,
+        items=hits(state, items, details),
+        query=q,
+        total=res.get("total"),
+        facets=res.get("facets") or {},
+        did_you_mean=res.get("did_you_mean"),
+    )
+
+
+@router.get("/autocomplete", response_model=Suggestions, dependencies=[ReadKey])
+def autocomplete(
+    state: State,
+    q: str = Query(..., min_length=1, max_length=200),
+    k: int = Query(8, ge=1, le=50),
+) -> Suggestions:
+    """Completions of a typed prefix, from product titles and popular past queries."""
+    served = state.served()
+    return Suggestions(query=q, suggestions=call_engine(served.autocomplete, q, k))

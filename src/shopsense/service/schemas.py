@@ -1,0 +1,180 @@
+"""Request and response bodies of the HTTP API (validated by pydantic: bad input is a clear 422)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shopsense import columns as C
+
+Id = Field(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
+#: timestamps are unix seconds between 1970 and 2200
+MAX_TS = 7_258_118_400.0
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EventIn(_In):
+    """One behaviour event. ``item_id`` is required except for searches; ``query`` is required for them."""
+
+    user_id: str = Id
+    item_id: str | None = Field(None, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
+    event_type: Literal["view", "click", "add_to_cart", "purchase", "rating", "search"]
+    timestamp: float | None = Field(None, ge=0, le=MAX_TS, description="unix seconds; default: now")
+    value: float | None = Field(None, ge=-1e9, le=1e9, description="rating value, quantity or price")
+    session_id: str | None = Field(None, max_length=256)
+    query: str | None = Field(None, max_length=1000)
+    request_id: str | None = Field(None, max_length=64, description="the request_id of the response it follows")
+    event_id: str | None = Field(None, max_length=256, description="idempotency key: a repeated id is stored once")
+
+    @field_validator("timestamp", "value")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+    @model_validator(mode="after")
+    def _item_or_query(self) -> EventIn:
+        if self.event_type == C.SEARCH:
+            if not self.query:
+                raise ValueError("a search event needs a non-empty query")
+        elif self.item_id is None:
+            raise ValueError(f"a {self.event_type} event needs an item_id")
+        return self
+
+
+class EventsAccepted(BaseModel):
+    received: int
+    stored: int = Field(description="new events (repeats of a stored event_id are skipped)")
+
+
+AttrValue = str | int | float | bool | None
+
+
+class ProductIn(_In):
+    """One catalog product (upserted by ``item_id``)."""
+
+    item_id: str = Id
+    title: str = Field(min_length=1, max_length=2000)
+    description: str | None = Field(None, max_length=100_000)
+    category: str | None = Field(None, max_length=1000, description='a path like "Kitchen > Microwaves"')
+    brand: str | None = Field(None, max_length=500)
+    price: float | None = Field(None, ge=0, le=1e12)
+    image_url: str | None = Field(None, max_length=2000)
+    tags: list[str] = Field(default_factory=list, max_length=200)
+    attributes: dict[str, AttrValue] = Field(default_factory=dict, max_length=200)
+    available: bool = True
+
+    @field_validator("price")
+    @classmethod
+    def _finite(cls, v: float | None) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class ProductsUpserted(BaseModel):
+    received: int
+    written: int = Field(description="rows whose content changed")
+
+
+class Product(BaseModel):
+    item_id: str
+    title: str | None = None
+    description: str | None = None
+    category: str | None = None
+    brand: str | None = None
+    price: float | None = None
+    image_url: str | None = None
+    tags: list[Any] = []
+    attributes: dict[str, Any] = {}
+    available: bool = True
+
+
+class Hit(BaseModel):
+    """One recommended or found product, best first."""
+
+    item_id: str
+    score: float
+    rank: int
+    source: str | None = Field(None, description="the candidate source or retrieval that proposed it")
+    explanation: str | None = None
+    product: Product | None = None
+
+
+class ListResponse(BaseModel):
+    """A ranked list with what the feedback loop needs: quote ``request_id`` in later events."""
+
+    request_id: str
+    model_version: str | None
+    items: list[Hit]
+
+
+class SearchResponse(ListResponse):
+    query: str
+    total: int | None = None
+    facets: dict[str, dict[str, int]] = {}
+    did_you_mean: str | None = None
+
+
+class Suggestions(BaseModel):
+    query: str
+    suggestions: list[str]
+
+
+class Deleted(BaseModel):
+    deleted: dict[str, int]
+
+
+class VersionInfo(BaseModel):
+    version: str
+    status: str
+    created_at: float
+    active: bool
+    served: bool
+    path: str | None = None
+    metrics: dict[str, Any] = {}
+
+
+class ModelsResponse(BaseModel):
+    served_version: str | None
+    versions: list[VersionInfo]
+    failed_to_load: dict[str, str] = {}
+
+
+class TrainRequest(_In):
+    incremental: bool = False
+
+
+class JobInfo(BaseModel):
+    job_id: str
+    status: str
+    incremental: bool
+    started_at: float
+    finished_at: float | None = None
+    returncode: int | None = None
+    pid: int | None = None
+
+
+class KeyCreate(_In):
+    scopes: list[Literal["read", "write", "admin"]] = Field(min_length=1, max_length=3)
+    name: str | None = Field(None, max_length=200)
+
+
+class KeyCreated(BaseModel):
+    key_id: str
+    key: str = Field(description="shown once; only its hash is stored")
+    scopes: list[str]
+
+
+class KeyInfo(BaseModel):
+    key_id: str
+    scopes: list[str]
+    name: str | None = None
+    created_at: float
+    revoked: bool
