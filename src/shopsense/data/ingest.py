@@ -1,0 +1,188 @@
+"""Files into the knowledge store: read in batches, validate, write, report.
+
+``on_error="fail"`` is all or nothing: the whole file goes through one store transaction that is
+rolled back at the first bad batch, so the store ends exactly as it was. ``on_error="skip"`` keeps
+the good rows and writes each bad one, with file, line, column and reason, to a rejects file.
+Re-ingesting a file changes nothing: products upsert by id (unchanged rows are not rewritten) and
+events are de-duplicated by their key (``event_id``, else user, item, type and timestamp).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from shopsense.config import IngestConfig
+from shopsense.data.readers import detect_format, read_batches
+from shopsense.data.schemas import schema_for
+from shopsense.data.validation import check_columns, validate_batch
+from shopsense.exceptions import RowError, SchemaError
+from shopsense.store import KnowledgeStore
+
+POLICIES = ("fail", "skip")
+#: row errors kept on the report (all of them go to the rejects file)
+MAX_REPORTED_ERRORS = 1000
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did. ``inserted``: rows new or changed in the store; ``duplicates``: valid
+    rows that changed nothing (already stored, or repeated in the file)."""
+
+    kind: str
+    path: str
+    format: str
+    read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    blank: int = 0
+    seconds: float = 0.0
+    ignored_columns: list[str] = field(default_factory=list)
+    rejects_path: str | None = None
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.read / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["errors"] = [str(e) for e in self.errors]
+        d["rows_per_second"] = round(self.rows_per_second, 1)
+        return d
+
+    def summary(self) -> str:
+        s = (
+            f"{self.kind} from {self.path}: read {self.read:,}, inserted {self.inserted:,}, "
+            f"duplicates {self.duplicates:,}, rejected {self.rejected:,} in {self.seconds:.2f}s "
+            f"({self.rows_per_second:,.0f} rows/s)"
+        )
+        if self.rejects_path:
+            s += f"; rejects written to {self.rejects_path}"
+        if self.ignored_columns:
+            s += f"; ignored columns: {', '.join(self.ignored_columns)}"
+        return s
+
+
+def ingest_products(store: KnowledgeStore, path: str | Path, **kwargs: Any) -> IngestReport:
+    """Upsert products from a file (see :func:`ingest` for the options)."""
+    return ingest(store, "products", path, **kwargs)
+
+
+def ingest_events(store: KnowledgeStore, path: str | Path, **kwargs: Any) -> IngestReport:
+    """Append events from a file, skipping ones already stored (see :func:`ingest`)."""
+    return ingest(store, "events", path, **kwargs)
+
+
+def ingest_users(store: KnowledgeStore, path: str | Path, **kwargs: Any) -> IngestReport:
+    """Upsert users and their attributes from a file (see :func:`ingest`)."""
+    return ingest(store, "users", path, **kwargs)
+
+
+def ingest(
+    store: KnowledgeStore,
+    kind: str,
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    on_error: str = "fail",
+    rejects_path: str | Path | None = None,
+    progress: Progress | None = None,
+    fmt: str | None = None,
+    config: IngestConfig | None = None,
+) -> IngestReport:
+    """Read ``path`` (CSV, TSV, Parquet, JSONL) as ``kind`` records into ``store``.
+
+    ``mapping`` renames source columns (``{"product_id": "item_id"}``). ``on_error`` is ``"fail"``
+    (raise :class:`SchemaError`, store unchanged) or ``"skip"`` (bad rows go to ``rejects_path``,
+    default ``<file>.rejects.jsonl`` next to the input; a ``.csv`` path writes CSV).
+    """
+    if on_error not in POLICIES:
+        raise ValueError(f"unknown error policy {on_error!r}; valid: {', '.join(POLICIES)}")
+    schema = schema_for(kind)
+    config = config or IngestConfig()
+    path = Path(path)
+    fmt = detect_format(path, fmt)
+    started = time.perf_counter()
+    names, batches = read_batches(
+        path, fmt=fmt, mapping=mapping, batch_rows=config.batch_rows, max_row_bytes=4 * config.max_field_chars + 4096
+    )
+    report = IngestReport(kind, str(path), fmt, ignored_columns=check_columns(schema, names, str(path)))
+    rejects = _Rejects(Path(rejects_path) if rejects_path else _default_rejects(path))
+    write = {"products": store.upsert_products, "events": store.add_events, "users": store.upsert_users}[kind]
+    try:
+        with store.transaction() as conn:
+            for batch in batches:
+                v = validate_batch(schema, batch, str(path), config)
+                n_bad_rows = len({(e.line) for e in v.errors})
+                report.read += batch.num_rows - v.blank + len(batch.errors)
+                report.blank += v.blank
+                if v.errors:
+                    if on_error == "fail":
+                        raise SchemaError(
+                            f"{path}: {n_bad_rows:,} bad row(s); nothing was written "
+                            f"(use --on-error skip to keep the good rows)",
+                            v.errors,
+                        )
+                    report.rejected += n_bad_rows
+                    rejects.write(v.errors)
+                    room = MAX_REPORTED_ERRORS - len(report.errors)
+                    report.errors.extend(v.errors[: max(room, 0)])
+                if len(v.frame):
+                    report.inserted += write(v.frame, conn)
+                report.duplicates = report.read - report.rejected - report.inserted
+                if progress is not None:
+                    progress(batch.consumed)
+    finally:
+        rejects.close()
+    report.rejects_path = str(rejects.path) if rejects.count else None
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _default_rejects(path: Path) -> Path:
+    name = path.name
+    for suffix in reversed(path.suffixes):
+        name = name[: -len(suffix)] if name.endswith(suffix) else name
+    return path.with_name(f"{name or path.name}.rejects.jsonl")
+
+
+class _Rejects:
+    """Bad rows with file, line, column and reason; the file is only created when there is one."""
+
+    FIELDS = ("file", "line", "column", "reason", "raw")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._fh: IO[str] | None = None
+        self._csv: Any = None
+
+    def write(self, errors: list[RowError]) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            if self.path.suffix.lower() in (".csv", ".tsv"):
+                delim = "," if self.path.suffix.lower() == ".csv" else "\t"
+                self._csv = csv.writer(self._fh, delimiter=delim)
+                self._csv.writerow(self.FIELDS)
+        for e in errors:
+            rec = (e.file, e.line, e.column or "", e.reason, e.raw)
+            if self._csv is not None:
+                self._csv.writerow(rec)
+            else:
+                self._fh.write(json.dumps(dict(zip(self.FIELDS, rec, strict=True)), ensure_ascii=False) + "\n")
+        self.count += len(errors)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
