@@ -1,0 +1,1 @@
+"""Product understanding: text and image encoders, product text, embedding cache, tokenizers."""

