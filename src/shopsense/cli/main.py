@@ -39,6 +39,7 @@ def root(
 def _register() -> None:
     # Each module adds its commands to `app`; imported here so `--help` lists them all.
     from shopsense.cli import admin, datasets  # noqa: F401
+    from shopsense.cli import ingest  # noqa: F401
     from shopsense.cli import keys, serve  # noqa: F401
 
 

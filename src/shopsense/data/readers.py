@@ -82,6 +82,8 @@ def parse_mapping(items: list[str] | tuple[str, ...] | None) -> dict[str, str]:
 def progress_total(path: str | Path, fmt: str | None = None) -> int:
     """Size of the work in the unit batches report in ``consumed``: rows for Parquet, bytes otherwise."""
     fmt = detect_format(path, fmt)
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no such file: {path}")
     if fmt == "parquet":
         return int(pq.ParquetFile(path).metadata.num_rows)
     return Path(path).stat().st_size
