@@ -17,8 +17,7 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-class _TooLarge(Exception):
-    pass
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class BodyLimit:
@@ -41,29 +40,35 @@ class BodyLimit:
                 if too_big:
                     await _send_413(send, self.max_bytes)
                     return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Any:
-            nonlocal seen
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
+        if not any(k == b"content-length" for k, _ in scope.get("headers", [])) and scope["method"] in _BODY_METHODS:
+            # Streamed (chunked) body: buffer it up to the cap, then replay it to the app.
+            chunks: list[bytes] = []
+            seen = 0
+            while True:
+                msg = await receive()
+                if msg["type"] != "http.request":
+                    break
+                chunk = msg.get("body", b"")
+                seen += len(chunk)
                 if seen > self.max_bytes:
-                    raise _TooLarge
-            return msg
+                    await _send_413(send, self.max_bytes)
+                    return
+                chunks.append(chunk)
+                if not msg.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            replayed = False
 
-        async def tracking_send(msg: Any) -> None:
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
+            async def replay() -> Any:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_413(send, self.max_bytes)
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _send_413(send: Any, max_bytes: int) -> None:

@@ -1,0 +1,38 @@
+"""The feedback loop: impressions carry request_id and model version; later events quoting the
+request_id join to them (CTR and conversion per version, as the dashboard shows)."""
+
+from __future__ import annotations
+
+from shopsense.service.feedback import joined, online_summary
+from tests.service.conftest import Env
+
+
+def test_request_id_join(env: Env) -> None:
+    c = env.client
+    rec = c.get("/recommend?user_id=u1&k=3", headers=env.h("read")).json()
+    srch = c.get("/search?q=coffee&user_id=u1", headers=env.h("read")).json()
+    rid, shown = rec["request_id"], [h["item_id"] for h in rec["items"]]
+    assert rec["model_version"] == "v1" and shown == ["p1", "p2", "p3"]
+    events = [
+        {"user_id": "u1", "item_id": shown[1], "event_type": "click", "request_id": rid},
+        {"user_id": "u1", "item_id": shown[1], "event_type": "purchase", "request_id": rid},
+        {"user_id": "u1", "item_id": "p5", "event_type": "click", "request_id": srch["request_id"]},
+        {"user_id": "u1", "item_id": "p6", "event_type": "click"},  # not from a list: joins nothing
+    ]
+    assert c.post("/events", json=events, headers=env.h("write")).json()["stored"] == 4
+    state = env.client.app.state.shopsense
+    state.impressions.flush()
+    imp = env.store.impressions(rid)
+    assert list(imp["item_id"]) == shown and list(imp["position"]) == [0, 1, 2]
+    assert set(imp["model_version"]) == {"v1"} and set(imp["surface"]) == {"recommend"}
+    j = joined(env.store)
+    assert j[j["clicked"]][["request_id", "item_id"]].values.tolist() == [[rid, "p2"], [srch["request_id"], "p5"]]
+    assert j[j["converted"]]["item_id"].tolist() == ["p2"]
+    summary = {(r["model_version"], r["surface"]): r for r in online_summary(env.store)}
+    assert summary[("v1", "recommend")]["impressions"] == 3
+    assert summary[("v1", "recommend")]["ctr"] == 1 / 3
+    assert summary[("v1", "recommend")]["conversion_rate"] == 1 / 3
+    assert summary[("v1", "search")]["clicks"] == 1
+    dash = c.get("/dashboard/data", headers=env.h("read")).json()
+    assert dash["stats"]["products"] == 6 and dash["models"]["served_version"] == "v1"
+    assert {(r["model_version"], r["surface"]) for r in dash["online"]} == {("v1", "recommend"), ("v1", "search")}
