@@ -1,0 +1,122 @@
+// The dashboard: counts, model versions, the latest offline evaluation as bar charts, and online
+// CTR / conversion per model version (from impressions joined to events by request_id).
+"use strict";
+(() => {
+  const { api, el } = Shop;
+  const $ = (id) => document.getElementById(id);
+  const SVG = "http://www.w3.org/2000/svg";
+  const fmt = (v) => (Number.isInteger(v) || Math.abs(v) >= 100 ? Math.round(v).toLocaleString() : Number(v).toPrecision(3));
+
+  function svg(tag, attrs, text) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  // Horizontal bar chart of [label, value] pairs, drawn as inline SVG (no library).
+  function barChart(title, pairs, id) {
+    const box = el("div", { class: "chart", "data-chart": id || title }, el("h4", {}, title));
+    const max = Math.max(1e-12, ...pairs.map(([, v]) => v));
+    const rowH = 22, labelW = 170, w = 460;
+    const s = svg("svg", { width: "100%", viewBox: `0 0 ${w} ${pairs.length * rowH + 4}`, role: "img", "aria-label": title });
+    pairs.forEach(([label, v], i) => {
+      const y = i * rowH + 2;
+      s.append(svg("text", { x: 0, y: y + 15, "font-size": 12, fill: "#1d2330" }, String(label).slice(0, 26)));
+      const bw = Math.max(1, ((w - labelW - 60) * v) / max);
+      s.append(svg("rect", { x: labelW, y, width: bw, height: rowH - 6, fill: "#0b6bcb", rx: 3, class: "bar" }));
+      s.append(svg("text", { x: labelW + bw + 4, y: y + 13, "font-size": 11, fill: "#687083" }, fmt(v)));
+    });
+    box.append(s);
+    return box;
+  }
+
+  // Find per-model metrics in an evaluation report of unknown shape: either a list of objects
+  // naming a model with numeric fields, or a mapping model -> {metric: number}.
+  function modelMetrics(report) {
+    const isNum = (v) => typeof v === "number" && isFinite(v);
+    const found = [];
+    const walk = (o, depth) => {
+      if (!o || typeof o !== "object" || depth > 5 || found.length) return;
+      if (Array.isArray(o)) {
+        const rows = o.filter((r) => r && typeof r === "object" && (r.model || r.name));
+        if (rows.length && rows.some((r) => Object.values(r).some(isNum))) {
+          rows.forEach((r) => found.push([r.model || r.name, r]));
+          return;
+        }
+        o.forEach((x) => walk(x, depth + 1));
+        return;
+      }
+      const entries = Object.entries(o).filter(([, v]) => v && typeof v === "object" && !Array.isArray(v));
+      if (entries.length && entries.every(([, v]) => Object.values(v).some(isNum))) {
+        entries.forEach(([k, v]) => found.push([k, v]));
+        return;
+      }
+      Object.values(o).forEach((v) => walk(v, depth + 1));
+    };
+    walk(report, 0);
+    const metrics = {};
+    for (const [model, row] of found)
+      for (const [m, v] of Object.entries(row)) if (isNum(v)) (metrics[m] = metrics[m] || []).push([model, v]);
+    return metrics;
+  }
+
+  function render(d) {
+    const s = d.stats;
+    $("tiles").replaceChildren(
+      ...[["products", s.products], ["users", s.users], ["events", s.events], ["impressions", s.impressions]].map(([k, v]) =>
+        el("div", { class: "tile", "data-stat": k }, el("b", {}, Number(v).toLocaleString()), k),
+      ),
+    );
+    $("events-chart").replaceChildren(barChart("Events by type", Object.entries(s.events_by_type), "events"));
+    $("versions").tBodies[0].replaceChildren(
+      ...d.models.versions
+        .slice()
+        .reverse()
+        .map((v) =>
+          el("tr", { "data-version": v.version },
+            el("td", {}, v.version), el("td", {}, v.status), el("td", {}, new Date(v.created_at * 1000).toLocaleString()),
+            el("td", {}, v.active ? "yes" : ""), el("td", {}, v.served ? "serving" : "")),
+        ),
+    );
+    if (!d.models.versions.length) $("versions").tBodies[0].append(el("tr", {}, el("td", { colspan: 5 }, "no model trained yet")));
+    const off = $("offline");
+    off.replaceChildren();
+    if (d.offline) {
+      $("offline-meta").textContent = "from " + d.offline.file;
+      const metrics = modelMetrics(d.offline.report);
+      for (const [m, pairs] of Object.entries(metrics)) off.append(barChart(m, pairs, "offline-" + m));
+      if (!off.children.length) off.append(el("p", { class: "muted" }, "the report has no per-model metrics"));
+    } else {
+      $("offline-meta").textContent = "no offline evaluation report yet (run `shopsense evaluate`)";
+    }
+    $("online").tBodies[0].replaceChildren(
+      ...d.online.map((r) =>
+        el("tr", { "data-version": r.model_version, "data-surface": r.surface },
+          el("td", {}, r.model_version), el("td", {}, r.surface), el("td", {}, r.responses), el("td", {}, r.impressions),
+          el("td", {}, r.clicks), el("td", { class: "ctr" }, (100 * r.ctr).toFixed(1) + "%"), el("td", {}, r.conversions),
+          el("td", {}, (100 * r.conversion_rate).toFixed(1) + "%")),
+      ),
+    );
+    if (!d.online.length) $("online").tBodies[0].append(el("tr", {}, el("td", { colspan: 8 }, "nothing shown yet")));
+    const label = (r) => `${r.model_version} ${r.surface}`;
+    $("online-chart").replaceChildren(
+      ...(d.online.length
+        ? [barChart("CTR", d.online.map((r) => [label(r), r.ctr]), "ctr"),
+           barChart("Conversion rate", d.online.map((r) => [label(r), r.conversion_rate]), "conversion")]
+        : []),
+    );
+    document.body.dataset.loaded = "1";
+  }
+
+  async function refresh() {
+    try {
+      render(await api("GET", "/dashboard/data"));
+      $("error").hidden = true;
+    } catch (e) {
+      $("error").hidden = false;
+      $("error").textContent = e.message;
+    }
+  }
+  refresh();
+  setInterval(refresh, 10000);
+})();
