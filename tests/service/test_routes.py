@@ -165,3 +165,18 @@ def test_pseudonymised_ids_never_reach_the_store(settings) -> None:
         r = c.delete("/users/alice@example.com", headers=e.h("admin")).json()
         assert r["deleted"]["events"] == 1
         assert e.store.events().empty
+
+
+def test_ingest_rules_apply_to_posted_rows(env: Env) -> None:
+    # a rating needs a value: the same rule as file ingest, reported with the row's position
+    batch = [
+        {"user_id": "u1", "item_id": "p1", "event_type": "view"},
+        {"user_id": "u1", "item_id": "p1", "event_type": "rating"},
+    ]
+    r = env.client.post("/events", json=batch, headers=env.h("write"))
+    assert r.status_code == 422 and "request body:2" in r.json()["detail"], r.text
+    assert env.store.events().empty
+    p = {"item_id": "p9", "title": "Lamp", "attributes": {"watts": 40, "colour": "red"}, "tags": ["light", "home"]}
+    assert env.client.put("/products", json=p, headers=env.h("admin")).status_code == 200
+    got = env.store.get_product("p9")
+    assert got["attributes"] == {"watts": 40, "colour": "red"} and got["tags"] == ["light", "home"]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 from fastapi import APIRouter, Body, HTTPException
 
 from shopsense import columns as C
 from shopsense.service.deps import State, WriteKey
 from shopsense.service.schemas import EventIn, EventsAccepted
+from shopsense.service.validate import events_frame
 
 router = APIRouter(tags=["events"])
 
@@ -35,9 +35,12 @@ def post_events(
     if not events:
         return EventsAccepted(received=0, stored=0)
     now = time.time()
-    df = pd.DataFrame([e.model_dump() for e in events], dtype=object)
-    df[C.USER] = state.pseudonyms.users(df[C.USER].tolist())
-    df[C.TIMESTAMP] = [now if t is None else float(t) for t in df[C.TIMESTAMP]]
+    rows = [e.model_dump() for e in events]
+    ids = state.pseudonyms.users([r[C.USER] for r in rows])
+    for r, uid in zip(rows, ids, strict=True):
+        r[C.USER] = uid
+        r[C.TIMESTAMP] = now if r[C.TIMESTAMP] is None else float(r[C.TIMESTAMP])
+    df = events_frame(rows, state.settings.ingest)
     stored = state.store.add_events(df)
     state.metrics.inc("shopsense_events_received_total", len(events))
     served = state.models.current

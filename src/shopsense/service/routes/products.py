@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import pandas as pd
 from fastapi import APIRouter, Body, HTTPException, Path, Query
 
 from shopsense import columns as C
 from shopsense.service.deps import AdminKey, ReadKey, State
 from shopsense.service.schemas import Deleted, Product, ProductIn, ProductsUpserted
+from shopsense.service.validate import products_frame
 
 router = APIRouter(tags=["products"])
 
@@ -39,7 +39,7 @@ def put_products(
         raise HTTPException(413, f"batch of {len(products)} products is over the limit of {limit}; split it")
     if not products:
         return ProductsUpserted(received=0, written=0)
-    df = pd.DataFrame([p.model_dump() for p in products], dtype=object)
+    df = products_frame([p.model_dump() for p in products], state.settings.ingest)
     df = df.drop_duplicates(C.ITEM, keep="last")
     written = state.store.upsert_products(df)
     return ProductsUpserted(received=len(products), written=written)
