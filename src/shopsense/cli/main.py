@@ -41,6 +41,7 @@ def _register() -> None:
     from shopsense.cli import admin, datasets  # noqa: F401
     from shopsense.cli import ingest  # noqa: F401
     from shopsense.cli import keys, serve  # noqa: F401
+    from shopsense.cli import similar  # noqa: F401
 
 
 _register()
