@@ -231,6 +231,13 @@ def evaluate_recommender(
     out["fit_seconds"] = t1 - t0
     out["score_seconds"] = t2 - t1
     out["peak_memory_mb"] = (mem.peak_bytes - mem.start_bytes) / 2**20
+    # a model that fits in another process (SASRec in its own virtualenv) reports that process's own times
+    external = getattr(model, "timings", None)
+    if fit and external:
+        out["fit_seconds"] = float(external.get("fit_seconds", out["fit_seconds"]))
+        out["score_seconds"] += float(external.get("score_seconds", 0.0))
+        out["peak_memory_mb"] = max(out["peak_memory_mb"], float(external.get("peak_memory_mb", 0.0)))
+        out["external"] = external
     out["primary"] = f"ndcg@{kmin}"
     if keep_topk:
         out["topk"] = top

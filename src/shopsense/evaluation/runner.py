@@ -1,0 +1,236 @@
+"""Run recommenders side by side on one leave-one-out split: tune each on validation, score it on test.
+
+Peers are named (``pop``, ``pop-all``, ``als``, ``bpr``, ``itemknn``, ``ease``, ``sasrec``) and each
+has a small grid searched on the validation targets (fit on ``train``); the best setting by
+NDCG@10 is refitted on ``train_full`` and scored on the test targets. The engine's own pipeline
+comes from ``shopsense.training.default_recommender`` when that module exists.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shopsense.data.dataset import Dataset
+from shopsense.data.splits import LeaveOneOut
+from shopsense.evaluation.protocol import Recommender, evaluate_recommender
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PeerSpec:
+    """A named peer: how to build it from params, and the grid tried on validation."""
+
+    name: str
+    build: Callable[..., Recommender]
+    grid: Sequence[dict[str, Any]] = ({},)
+    quick_grid: Sequence[dict[str, Any]] | None = None
+    description: str = ""
+    needs_full: bool = False  # built with the whole dataset (pop-all only)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _pop(**kw: Any) -> Recommender:
+    from shopsense.evaluation.peers.popular import MostPopular
+
+    return MostPopular(**kw)
+
+
+def _als(**kw: Any) -> Recommender:
+    from shopsense.evaluation.peers.factorization import ALS
+
+    return ALS(**kw)
+
+
+def _bpr(**kw: Any) -> Recommender:
+    from shopsense.evaluation.peers.factorization import BPR
+
+    return BPR(**kw)
+
+
+def _knn(**kw: Any) -> Recommender:
+    from shopsense.evaluation.peers.neighbors import ItemKNN
+
+    return ItemKNN(**kw)
+
+
+def _ease(**kw: Any) -> Recommender:
+    from shopsense.evaluation.peers.neighbors import EASE
+
+    return EASE(**kw)
+
+
+def _sasrec(**kw: Any) -> Recommender:
+    from shopsense.evaluation.peers.sasrec import SASRecPeer
+
+    return SASRecPeer(**kw)
+
+
+def _grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{}]
+    for key, values in axes.items():
+        out = [{**d, key: v} for d in out for v in values]
+    return out
+
+
+PEERS: dict[str, PeerSpec] = {
+    "pop": PeerSpec("pop", _pop, description="most popular in the training part"),
+    "pop-all": PeerSpec(
+        "pop-all", _pop, needs_full=True, description="most popular over ALL interactions (leaks test; protocol check)"
+    ),
+    "itemknn": PeerSpec(
+        "itemknn", _knn, _grid(neighbors=[20, 50, 100, 200]), _grid(neighbors=[50]), "item-kNN, cosine (implicit)"
+    ),
+    "ease": PeerSpec("ease", _ease, _grid(l2=[50.0, 200.0, 500.0, 1000.0]), _grid(l2=[200.0]), "EASE, closed form"),
+    "als": PeerSpec(
+        "als",
+        _als,
+        _grid(factors=[64, 128], alpha=[5.0, 20.0], regularization=[0.01]),
+        _grid(factors=[64], alpha=[10.0]),
+        "implicit ALS",
+    ),
+    "bpr": PeerSpec(
+        "bpr",
+        _bpr,
+        _grid(factors=[64, 128], learning_rate=[0.01, 0.05]),
+        _grid(factors=[64], learning_rate=[0.05]),
+        "implicit BPR",
+    ),
+    "sasrec": PeerSpec(
+        "sasrec",
+        _sasrec,
+        _grid(epochs=[10, 30]),
+        _grid(epochs=[5]),
+        "RecTools SASRecModel on CPU (own virtualenv)",
+    ),
+}
+#: peers run by ``--peers all`` (pop-all leaks the test set: only on request)
+DEFAULT_PEERS = ("pop", "itemknn", "ease", "als", "bpr", "sasrec")
+
+
+def parse_peers(spec: str | Sequence[str] | None) -> list[str]:
+    """``"all"``, ``"pop,ease"`` or a list -> validated peer names (empty for None/"none")."""
+    if spec is None:
+        return []
+    names = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    names = [n for n in names if n]
+    if names in (["none"], []):
+        return []
+    if "all" in names:
+        names = [*DEFAULT_PEERS, *[n for n in names if n not in DEFAULT_PEERS and n != "all"]]
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        raise ValueError(f"unknown peer(s) {', '.join(unknown)}; valid: all, {', '.join(PEERS)}")
+    return list(dict.fromkeys(names))
+
+
+def engine_recommender(settings: Any = None) -> Recommender | None:
+    """The engine's default pipeline (``shopsense.training.default_recommender``), or None while it does not exist."""
+    try:
+        training = importlib.import_module("shopsense.training")
+    except ModuleNotFoundError as e:
+        if e.name in ("shopsense.training",):
+            return None
+        raise
+    factory = getattr(training, "default_recommender", None)
+    if factory is None:
+        return None
+    return factory(settings)
+
+
+def tune_and_test(
+    build: Callable[[dict[str, Any]], Recommender],
+    grid: Sequence[dict[str, Any]],
+    split: LeaveOneOut,
+    *,
+    metric: str = "ndcg@10",
+    k: Sequence[int] = (10, 20),
+    item_vectors: np.ndarray | None = None,
+    progress: Progress | None = None,
+    label: str = "",
+    keep_topk: bool = False,
+) -> dict[str, Any]:
+    """Try every setting of ``grid`` on validation (skipped for a single setting), then fit the best one
+    on ``train_full`` and score it on test. Returns the test result plus ``params``, ``valid`` (metric per
+    setting) and ``tune_seconds``."""
+    t0 = time.perf_counter()
+    valid: list[dict[str, Any]] = []
+    best = dict(grid[0])
+    if len(grid) > 1:
+        best_score = -np.inf
+        for params in grid:
+            if progress:
+                progress(f"{label}: validating {params}")
+            r = evaluate_recommender(build(dict(params)), split, stage="valid", k=k)
+            valid.append({"params": dict(params), metric: r[metric]})
+            if r[metric] > best_score:
+                best_score, best = r[metric], dict(params)
+    tune_seconds = time.perf_counter() - t0
+    if progress:
+        progress(f"{label}: test with {best}")
+    out = evaluate_recommender(build(best), split, stage="test", k=k, item_vectors=item_vectors, keep_topk=keep_topk)
+    out.update(params=best, valid=valid, tune_seconds=tune_seconds)
+    return out
+
+
+def run_peer(
+    name: str,
+    split: LeaveOneOut,
+    full: Dataset | None = None,
+    *,
+    quick: bool = False,
+    item_vectors: np.ndarray | None = None,
+    progress: Progress | None = None,
+    keep_topk: bool = False,
+) -> dict[str, Any]:
+    """Tune one named peer on validation and score it on test (see :func:`tune_and_test`)."""
+    spec = PEERS[name]
+    grid = spec.quick_grid if quick and spec.quick_grid is not None else spec.grid
+    extra: dict[str, Any] = {}
+    if spec.needs_full:
+        if full is None:
+            raise ValueError(f"peer {name} needs the full dataset")
+        extra["counted_on"] = full
+        extra["name"] = name
+
+    def build(params: dict[str, Any]) -> Recommender:
+        return spec.build(**params, **extra)
+
+    return tune_and_test(
+        build, grid, split, item_vectors=item_vectors, progress=progress, label=name, keep_topk=keep_topk
+    )
+
+
+def run_engine(
+    split: LeaveOneOut,
+    *,
+    settings: Any = None,
+    item_vectors: np.ndarray | None = None,
+    progress: Progress | None = None,
+    keep_topk: bool = False,
+) -> dict[str, Any] | None:
+    """The engine's default pipeline, tuned on validation by its own ``tune(split)`` hook when it has one,
+    then fitted on ``train_full`` and scored on test. None while the engine pipeline is not available."""
+    model = engine_recommender(settings)
+    if model is None:
+        return None
+    t0 = time.perf_counter()
+    tune = getattr(model, "tune", None)
+    if callable(tune):
+        if progress:
+            progress("engine: tuning on validation")
+        tuned = tune(split)
+        if tuned is not None and hasattr(tuned, "recommend_batch"):
+            model = tuned
+    tune_seconds = time.perf_counter() - t0
+    if progress:
+        progress("engine: test")
+    out = evaluate_recommender(model, split, stage="test", item_vectors=item_vectors, keep_topk=keep_topk)
+    out.update(tune_seconds=tune_seconds, params=getattr(model, "params", {}))
+    return out
