@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
@@ -372,7 +374,7 @@ class KnowledgeStore:
 
 def event_keys(df: pd.DataFrame) -> pd.Series:
     """An event's identity: its ``event_id`` when given, else user, item, type and timestamp."""
-    ts = df[C.TIMESTAMP].map(repr) if len(df) else df[C.TIMESTAMP].astype(str)
+    ts = _float_repr(df[C.TIMESTAMP])
     item = df[C.ITEM].fillna("") if C.ITEM in df.columns else ""
     composite = "k:" + df[C.USER].astype(str) + "\x1f" + item + "\x1f" + df[C.EVENT_TYPE] + "\x1f" + ts
     if C.EVENT_ID in df.columns:
@@ -381,10 +383,51 @@ def event_keys(df: pd.DataFrame) -> pd.Series:
     return composite
 
 
+def _float_repr(ts: pd.Series) -> pd.Series:
+    """``ts.map(repr)``, vectorised for floats (bulk ingest computes millions of keys).
+
+    Arrow prints the same shortest round-trip digits as Python; where it would differ in form
+    (exponent notation, or outside the range where repr uses fixed notation) repr itself is used,
+    so keys are identical to the ones ``map(repr)`` writes.
+    """
+    if not len(ts):
+        return ts.astype(str)
+    if ts.dtype.kind != "f":
+        return ts.map(repr)
+    x = ts.to_numpy(dtype=np.float64)
+    s = pc.cast(pa.array(x), pa.string())
+    ax = np.abs(x)
+    exact = ((ax >= 1e-4) & (ax < 1e16)) | (x == 0)
+    exact &= ~pc.match_substring_regex(s, "[eEnN]").to_numpy(zero_copy_only=False)
+    whole = pc.invert(pc.match_substring(s, "."))
+    s = pc.if_else(whole, pc.binary_join_element_wise(s, ".0", ""), s)
+    out = pd.Series(s.to_numpy(zero_copy_only=False), index=ts.index, dtype=object)
+    if not exact.all():
+        idx = np.flatnonzero(~exact)
+        out.iloc[idx] = [repr(v) for v in x[idx].tolist()]
+    return out.astype(str)
+
+
 def _rows(df: pd.DataFrame) -> list[tuple]:
-    """DataFrame rows as tuples of plain Python values (NaN -> None) for the DB driver."""
-    obj = df.astype(object).where(df.notna(), None)
-    return list(obj.itertuples(index=False, name=None))
+    """DataFrame rows as tuples of plain Python values (NaN -> None) for the DB driver.
+
+    Column by column (``tolist`` then patching the missing cells) and zipped: several times faster
+    than ``astype(object)`` + ``itertuples`` on large frames, which bulk ingest needs.
+    """
+    n = len(df)
+    cols: list[list[Any]] = []
+    for c in range(df.shape[1]):
+        col = df.iloc[:, c]
+        na = col.isna().to_numpy()
+        if na.all():
+            cols.append([None] * n)
+            continue
+        vals = col.tolist()
+        if na.any():
+            for i in np.flatnonzero(na).tolist():
+                vals[i] = None
+        cols.append(vals)
+    return list(zip(*cols, strict=True)) if cols else [() for _ in range(n)]
 
 
 def _json_or_none(v: Any) -> str | None:
@@ -424,6 +467,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # a 64 MiB page cache (default 2 MiB) keeps the event indexes in memory during bulk ingest
+    cur.execute("PRAGMA cache_size=-65536")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
