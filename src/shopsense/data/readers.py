@@ -152,7 +152,9 @@ def _parquet(path: Path, mapping: dict[str, str], batch_rows: int) -> tuple[list
 
 # ---------------------------------------------------------------------------- CSV / TSV
 def _open_text(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else open(path, "rb")  # noqa: SIM115
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")  # noqa: SIM115
 
 
 def _read_header(path: Path, delimiter: str) -> tuple[list[str], int, float]:
@@ -317,7 +319,9 @@ def _jsonl_chunk(
         try:
             text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
         except UnicodeDecodeError as e:
-            errors.append(RowError(str(path), lineno, None, f"not valid UTF-8 (byte {e.start})", repr(raw[:200])))
+            errors.append(
+                RowError(str(path), lineno, None, f"not valid UTF-8 (byte {e.start + 1} of the line)", repr(raw[:200]))
+            )
             continue
         try:
             rec = json.loads(text)
