@@ -43,17 +43,19 @@ class AppState:
         return cur
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return request.app.state.shopsense
 
 
 State = Annotated[AppState, Depends(get_state)]
+# Dependencies are `async def` on purpose: FastAPI runs sync ones in the thread pool, a thread hop
+# per dependency per request. They only read memory (the key cache), except a cache miss.
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key (`shopsense keys create`)")
 _bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
 
 
-def _authenticate(
+async def _authenticate(
     request: Request,
     header_key: str | None = Security(_api_key_header),
     bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
@@ -75,7 +77,7 @@ def _authenticate(
 def require(scope: str) -> Any:
     """A dependency that lets the request through only with a key holding ``scope`` (admin holds all)."""
 
-    def check(key: ApiKey = Depends(_authenticate)) -> ApiKey:
+    async def check(key: ApiKey = Depends(_authenticate)) -> ApiKey:
         if not key.allows(scope):
             raise HTTPException(
                 403, f"this API key lacks the {scope!r} scope (it has: {', '.join(sorted(key.scopes))})"

@@ -1,0 +1,283 @@
+"""Service load benchmark: /recommend and /search over HTTP on loopback, and freshness.
+
+    .venv/bin/python benchmarks/service_load.py [--home /tmp/shopsense-bench] [--workers 2]
+
+Data: a SYNTHETIC scale-up of the sample shop's catalog vocabulary to 50,000 products and 1,000,000
+events (50,000 shoppers with one or two favourite categories; Zipf popularity within a category;
+view > click > add_to_cart > purchase funnel). It is built once into HOME and reused.
+Then: `shopsense train` (unless a complete version exists), `shopsense serve` in a subprocess,
+`wrk` (Debian package `wrk`; a Python asyncio client otherwise) at 1 and 32 concurrent connections
+with random users / queries, and freshness: POST one event, then GET /recommend for that user until
+the list changes (time from sending the event to the first changed list).
+Every loop is bounded (duration or count) and stops by itself. Prints a markdown section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from shopsense import columns as C
+from shopsense.data.sample import CATALOG
+from shopsense.service.keys import create_key
+from shopsense.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+SS = [sys.executable, "-m", "shopsense.cli.main"]
+
+
+# ---------------------------------------------------------------------- synthetic data
+def make_products(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    cats = list(CATALOG)
+    cat_i = np.arange(n) % len(cats)
+    rows = []
+    for i, ci in enumerate(cat_i):
+        nouns, brands, (lo, hi), words = CATALOG[cats[ci]]
+        r = rng.integers(0, 1 << 30, size=4)
+        noun, brand, adj = nouns[r[0] % len(nouns)], brands[r[1] % len(brands)], words[r[2] % len(words)]
+        rows.append(
+            (
+                f"P{i:06d}",
+                f"{brand} {adj} {noun} {chr(65 + r[3] % 26)}{r[3] % 900 + 100}",
+                cats[ci],
+                brand,
+                float(round(lo + (hi - lo) * (r[3] % 1000) / 1000, 2)),
+            )
+        )
+    df = pd.DataFrame(rows, columns=[C.ITEM, C.TITLE, C.CATEGORY, C.BRAND, C.PRICE])
+    df[C.DESCRIPTION] = "Synthetic benchmark product: " + df[C.TITLE]
+    return df
+
+
+def make_events(products: pd.DataFrame, n_events: int, n_users: int, rng: np.random.Generator) -> pd.DataFrame:
+    cats = products[C.CATEGORY].to_numpy()
+    ucats, cat_of = np.unique(cats, return_inverse=True)
+    members = [np.flatnonzero(cat_of == c) for c in range(len(ucats))]
+    fav = rng.integers(0, len(ucats), size=n_users)
+    users = rng.integers(0, n_users, size=n_events)
+    in_fav = rng.random(n_events) < 0.85
+    ev_cat = np.where(in_fav, fav[users], rng.integers(0, len(ucats), size=n_events))
+    item = np.empty(n_events, dtype=np.int64)
+    for c in range(len(ucats)):
+        idx = np.flatnonzero(ev_cat == c)
+        m = members[c]
+        z = rng.zipf(1.3, size=len(idx)) - 1  # popular items within the category
+        item[idx] = m[z % len(m)]
+    etype = rng.choice(np.array([C.VIEW, C.CLICK, C.ADD_TO_CART, C.PURCHASE]), size=n_events, p=[0.7, 0.15, 0.1, 0.05])
+    ts = 1_760_000_000 + np.sort(rng.uniform(0, 90 * 86400, size=n_events))
+    return pd.DataFrame(
+        {
+            C.USER: np.char.add("U", users.astype(str)).astype(object),
+            C.ITEM: products[C.ITEM].to_numpy()[item],
+            C.EVENT_TYPE: etype.astype(object),
+            C.TIMESTAMP: ts,
+        }
+    )
+
+
+def prepare(home: Path, n_products: int, n_events: int, n_users: int) -> dict:
+    store_url = f"sqlite:///{home / 'shopsense.db'}"
+    store = open_store(store_url)
+    s = store.stats()
+    if s["products"] >= n_products and s["events"] >= n_events:
+        return {"reused": True, **s}
+    rng = np.random.default_rng(7)
+    t0 = time.perf_counter()
+    products = make_products(n_products, rng)
+    store.upsert_products(products)
+    ev = make_events(products, n_events, n_users, rng)
+    for i in range(0, len(ev), 100_000):
+        store.add_events(ev.iloc[i : i + 100_000])
+    store.close()
+    return {"reused": False, "seconds": round(time.perf_counter() - t0, 1), **open_store(store_url).stats()}
+
+
+# ---------------------------------------------------------------------- server
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(home: Path, port: int, workers: int) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "SHOPSENSE_HOME": str(home)}
+    cmd = [*SS, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(home / "serve.log", "wb"), start_new_session=True
+    )
+
+
+def wait_ready(base: str, timeout: float = 600) -> dict:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            r = httpx.get(base + "/ready", timeout=2).json()
+            if r.get("model_version"):
+                return r
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError("server not ready with a model (see HOME/serve.log)")
+
+
+# ---------------------------------------------------------------------- load
+WRK_LUA = """
+local key = os.getenv("SS_KEY")
+local kind = os.getenv("SS_KIND")
+local n_users = tonumber(os.getenv("SS_USERS"))
+local words = {}
+for w in string.gmatch(os.getenv("SS_WORDS"), "[^,]+") do table.insert(words, w) end
+math.randomseed(os.time())
+request = function()
+  local path
+  if kind == "recommend" then
+    path = "/recommend?k=10&user_id=U" .. math.random(0, n_users - 1)
+  else
+    local q = words[math.random(#words)] .. "%20" .. words[math.random(#words)]
+    path = "/search?k=10&q=" .. q .. "&user_id=U" .. math.random(0, n_users - 1)
+  end
+  return wrk.format("GET", path, {["X-API-Key"] = key})
+end
+"""
+
+
+def run_wrk(base: str, kind: str, conns: int, seconds: int, key: str, users: int, words: list[str]) -> dict:
+    lua = Path(tempfile.mkdtemp()) / "load.lua"
+    lua.write_text(WRK_LUA)
+    env = {**os.environ, "SS_KEY": key, "SS_KIND": kind, "SS_USERS": str(users), "SS_WORDS": ",".join(words)}
+    threads = max(1, min(2, conns))
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--latency", "-s", str(lua), base],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    ).stdout
+    return parse_wrk(out)
+
+
+def _ms(s: str) -> float:
+    s = s.strip()
+    for unit, f in (("ms", 1.0), ("us", 1e-3), ("s", 1000.0)):
+        if s.endswith(unit):
+            return float(s[: -len(unit)]) * f
+    return float(s)
+
+
+def parse_wrk(out: str) -> dict:
+    res: dict = {"raw": out}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in ("50%", "90%", "99%"):
+            res[f"p{parts[0][:-1]}_ms"] = _ms(parts[1])
+        elif line.startswith("Requests/sec:"):
+            res["rps"] = float(parts[1])
+        elif "requests in" in line:
+            res["requests"] = int(parts[0])
+        elif line.strip().startswith("Non-2xx"):
+            res["non_2xx"] = int(parts[-1])
+        elif line.strip().startswith("Socket errors"):
+            res["socket_errors"] = line.strip()
+    return res
+
+
+def freshness(base: str, key: str, products: pd.DataFrame, users: int, n: int = 30) -> dict:
+    """POST a view of a product from a category the user never touched; time until /recommend changes."""
+    hdr = {"X-API-Key": key}
+    rng = np.random.default_rng(3)
+    times, first_try = [], 0
+    with httpx.Client(base_url=base, headers=hdr, timeout=10) as c:
+        for i in range(n):
+            user = f"U{int(rng.integers(0, users))}"
+            before = [h["item_id"] for h in c.get("/recommend", params={"user_id": user, "k": 10}).json()["items"]]
+            item = str(products[C.ITEM].iloc[int(rng.integers(0, len(products)))])
+            t0 = time.perf_counter()
+            r = c.post(
+                "/events",
+                json={
+                    "user_id": user,
+                    "item_id": item,
+                    "event_type": "add_to_cart",
+                    "event_id": f"fresh-{time.time()}-{i}",
+                },
+            )
+            r.raise_for_status()
+            for attempt in range(200):  # bounded: 200 polls at most
+                after = [h["item_id"] for h in c.get("/recommend", params={"user_id": user, "k": 10}).json()["items"]]
+                if after != before:
+                    times.append((time.perf_counter() - t0) * 1000)
+                    first_try += attempt == 0
+                    break
+    times.sort()
+    return {
+        "n": n,
+        "changed": len(times),
+        "changed_on_first_request": first_try,
+        "p50_ms": statistics.median(times) if times else None,
+        "max_ms": times[-1] if times else None,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "shopsense-bench")
+    ap.add_argument("--products", type=int, default=50_000)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--users", type=int, default=50_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seconds", type=int, default=15, help="duration of each wrk run")
+    ap.add_argument("--json", type=Path, help="also write the numbers here")
+    a = ap.parse_args()
+    a.home.mkdir(parents=True, exist_ok=True)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    results: dict = {"data": prepare(a.home, a.products, a.events, a.users)}
+    print("data:", results["data"], flush=True)
+    store = open_store(f"sqlite:///{a.home / 'shopsense.db'}")
+    vs = store.versions()
+    if vs.empty or not (vs["status"] == "complete").any():
+        t0 = time.perf_counter()
+        subprocess.run(
+            [*SS, "--home", str(a.home), "train"], check=True, env={**os.environ, "SHOPSENSE_HOME": str(a.home)}
+        )
+        results["train_seconds"] = round(time.perf_counter() - t0, 1)
+    key = create_key(store, ["read", "write"], "bench")[1]
+    products = store.products()[[C.ITEM, C.TITLE]]
+    words = sorted({w.lower() for t in products[C.TITLE].head(2000) for w in t.split()[1:3] if w.isalpha()})[:200]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(a.home, port, a.workers)
+    try:
+        results["ready"] = wait_ready(base)
+        if shutil.which("wrk") is None:
+            raise SystemExit("wrk not found: apt-get install wrk")
+        for kind in ("recommend", "search"):
+            run_wrk(base, kind, 4, 3, key, a.users, words)  # warm-up
+            for conns in (1, 32):
+                r = run_wrk(base, kind, conns, a.seconds, key, a.users, words)
+                print(kind, conns, {k: v for k, v in r.items() if k != "raw"}, flush=True)
+                results[f"{kind}_c{conns}"] = r
+        results["freshness"] = freshness(base, key, products, a.users)
+        print("freshness", results["freshness"], flush=True)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
