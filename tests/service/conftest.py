@@ -118,7 +118,7 @@ def make_env(settings: Settings, *, train_command: list[str] | None = None, with
         store.register_version("v1", status="complete", path=None)
         store.activate_version("v1")
     keys = {s: create_key(store, [s])[1] for s in ("read", "write", "admin")}
-    app = create_app(settings, loader=fake_loader(store, settings), train_command=train_command)
+    app = create_app(settings, loader=fake_loader(store, settings), train_command=train_command, block_on_load=True)
     with TestClient(app) as client:
         yield Env(client, store, settings, keys)
     store.close()

@@ -66,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Know
     }
     (reports / "eval.json").write_text(json.dumps(report))
     port = _free_port()
-    app = create_app(s, loader=fake_loader(store, s))
+    app = create_app(s, loader=fake_loader(store, s), block_on_load=True)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()

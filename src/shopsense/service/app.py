@@ -36,9 +36,12 @@ def create_app(
     *,
     loader: Callable[[str, Path | None], Any] | None = None,
     train_command: list[str] | None = None,
+    block_on_load: bool = False,
 ) -> FastAPI:
     """Build the app over ``settings`` (default: environment). ``loader`` and ``train_command``
-    replace how a model version is loaded and how training runs (tests, custom deployments)."""
+    replace how a model version is loaded and how training runs (tests, custom deployments).
+    The served version loads in the background (``/ready`` names it once loaded) unless
+    ``block_on_load``, where start-up waits for it."""
     settings = settings or load_settings()
     svc = settings.service
     store = open_store(settings.store_url)
@@ -60,7 +63,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state.models.refresh()
+        if block_on_load:
+            state.models.refresh()
         state.models.start()
         state.impressions.start()
         try:

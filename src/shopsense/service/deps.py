@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -32,6 +33,23 @@ class AppState:
     pseudonyms: Pseudonymizer
     page_key: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _catalog_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _catalog_timer: threading.Timer | None = field(default=None, repr=False)
+
+    def catalog_changed(self) -> None:
+        """After a catalog write: rebuild the served catalog-based indexes in the background, at most
+        one rebuild at a time, coalescing bursts of writes into one."""
+        with self._catalog_lock:
+            if self._catalog_timer is not None and self._catalog_timer.is_alive():
+                return
+            self._catalog_timer = threading.Timer(0.5, self._refresh_catalog)
+            self._catalog_timer.daemon = True
+            self._catalog_timer.start()
+
+    def _refresh_catalog(self) -> None:
+        fn = getattr(self.models.current, "refresh_catalog", None)
+        if callable(fn):
+            fn()
 
     def served(self) -> Any:
         """The served version's engines, or 503 when no complete version exists yet."""

@@ -106,5 +106,6 @@ class ModelState:
             self._thread = None
 
     def _run(self) -> None:
+        self.refresh()  # at once on start, then every interval
         while not self._stop.wait(self.interval_s):
             self.refresh()

@@ -42,6 +42,8 @@ def put_products(
     df = products_frame([p.model_dump() for p in products], state.settings.ingest)
     df = df.drop_duplicates(C.ITEM, keep="last")
     written = state.store.upsert_products(df)
+    if written:
+        state.catalog_changed()
     return ProductsUpserted(received=len(products), written=written)
 
 
@@ -51,6 +53,7 @@ def delete_product(state: State, item_id: str = ItemPath) -> Deleted:
     n = state.store.delete_products([item_id])
     if n == 0:
         raise HTTPException(404, f"unknown product {item_id!r}")
+    state.catalog_changed()
     return Deleted(deleted={"products": n})
 
 
