@@ -3,7 +3,7 @@ request_id join to them (CTR and conversion per version, as the dashboard shows)
 
 from __future__ import annotations
 
-from shopsense.service.feedback import joined, online_summary
+from shopsense.evaluation.online import label_impressions
 from tests.service.conftest import Env
 
 
@@ -25,14 +25,14 @@ def test_request_id_join(env: Env) -> None:
     imp = env.store.impressions(rid)
     assert list(imp["item_id"]) == shown and list(imp["position"]) == [0, 1, 2]
     assert set(imp["model_version"]) == {"v1"} and set(imp["surface"]) == {"recommend"}
-    j = joined(env.store)
-    assert j[j["clicked"]][["request_id", "item_id"]].values.tolist() == [[rid, "p2"], [srch["request_id"], "p5"]]
-    assert j[j["converted"]]["item_id"].tolist() == ["p2"]
-    summary = {(r["model_version"], r["surface"]): r for r in online_summary(env.store)}
-    assert summary[("v1", "recommend")]["impressions"] == 3
-    assert summary[("v1", "recommend")]["ctr"] == 1 / 3
-    assert summary[("v1", "recommend")]["conversion_rate"] == 1 / 3
-    assert summary[("v1", "search")]["clicks"] == 1
+    labelled = label_impressions(env.store.impressions(), env.store.events())
+    clicked = labelled[labelled["click"]][["request_id", "item_id"]].values.tolist()
+    assert clicked == [[rid, "p2"], [srch["request_id"], "p5"]]
+    assert labelled[labelled["purchase"]]["item_id"].tolist() == ["p2"]
     dash = c.get("/dashboard/data", headers=env.h("read")).json()
+    per = {(r["model_version"], r["surface"]): r for r in dash["online"]["model_version+surface"]}
+    assert per[("v1", "recommend")]["impressions"] == 3 and per[("v1", "recommend")]["ctr"] == 1 / 3
+    assert per[("v1", "recommend")]["conversion"] == 1 / 3
+    assert per[("v1", "search")]["clicks"] == 1
+    assert {r["source"] for r in dash["online"]["source"]} == {"popular", "title"}
     assert dash["stats"]["products"] == 6 and dash["models"]["served_version"] == "v1"
-    assert {(r["model_version"], r["surface"]) for r in dash["online"]} == {("v1", "recommend"), ("v1", "search")}

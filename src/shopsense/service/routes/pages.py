@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, HTMLResponse
 
+from shopsense import columns as C
 from shopsense.service.deps import ReadKey, State
 from shopsense.service.routes.models import _models
 
@@ -72,12 +73,13 @@ def latest_offline_report(home: Path) -> dict[str, Any] | None:
     return None
 
 
-def online_metrics(state: State) -> list[dict[str, Any]]:
-    """CTR and conversion per model version and surface, from impressions joined to later events."""
-    from shopsense.service.feedback import online_summary
+def online_metrics(state: State) -> dict[str, list[dict[str, Any]]]:
+    """CTR and conversion per model version and surface, and per candidate source: impressions joined
+    to the events that quote their request_id (:mod:`shopsense.evaluation.online`)."""
+    from shopsense.evaluation.online import online_report
 
     state.impressions.flush()
-    return online_summary(state.store)
+    return online_report(state.store, by=((C.MODEL_VERSION, C.SURFACE), (C.SOURCE,)))
 
 
 @router.get("/dashboard/data", dependencies=[ReadKey])

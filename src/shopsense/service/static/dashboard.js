@@ -89,21 +89,32 @@
     } else {
       $("offline-meta").textContent = "no offline evaluation report yet (run `shopsense evaluate`)";
     }
+    const pct = (v) => (100 * v).toFixed(1) + "%";
+    const byVersion = d.online["model_version+surface"] || [];
     $("online").tBodies[0].replaceChildren(
-      ...d.online.map((r) =>
+      ...byVersion.map((r) =>
         el("tr", { "data-version": r.model_version, "data-surface": r.surface },
-          el("td", {}, r.model_version), el("td", {}, r.surface), el("td", {}, r.responses), el("td", {}, r.impressions),
-          el("td", {}, r.clicks), el("td", { class: "ctr" }, (100 * r.ctr).toFixed(1) + "%"), el("td", {}, r.conversions),
-          el("td", {}, (100 * r.conversion_rate).toFixed(1) + "%")),
+          el("td", {}, r.model_version), el("td", {}, r.surface), el("td", {}, r.requests), el("td", {}, r.impressions),
+          el("td", {}, r.clicks), el("td", { class: "ctr" }, pct(r.ctr)), el("td", {}, r.add_to_carts),
+          el("td", {}, r.purchases), el("td", {}, pct(r.conversion))),
       ),
     );
-    if (!d.online.length) $("online").tBodies[0].append(el("tr", {}, el("td", { colspan: 8 }, "nothing shown yet")));
+    if (!byVersion.length) $("online").tBodies[0].append(el("tr", {}, el("td", { colspan: 9 }, "nothing shown yet")));
     const label = (r) => `${r.model_version} ${r.surface}`;
     $("online-chart").replaceChildren(
-      ...(d.online.length
-        ? [barChart("CTR", d.online.map((r) => [label(r), r.ctr]), "ctr"),
-           barChart("Conversion rate", d.online.map((r) => [label(r), r.conversion_rate]), "conversion")]
+      ...(byVersion.length
+        ? [barChart("CTR", byVersion.map((r) => [label(r), r.ctr]), "ctr"),
+           barChart("Add-to-cart rate", byVersion.map((r) => [label(r), r.add_to_cart_rate]), "cart"),
+           barChart("Conversion (purchases per impression)", byVersion.map((r) => [label(r), r.conversion]), "conversion")]
         : []),
+    );
+    const bySource = d.online.source || [];
+    $("online-source").tBodies[0].replaceChildren(
+      ...bySource.map((r) =>
+        el("tr", { "data-source": r.source },
+          el("td", {}, r.source), el("td", {}, r.impressions), el("td", {}, r.clicks), el("td", {}, pct(r.ctr)),
+          el("td", {}, r.purchases), el("td", {}, pct(r.conversion))),
+      ),
     );
     document.body.dataset.loaded = "1";
   }
