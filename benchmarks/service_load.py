@@ -37,7 +37,7 @@ from shopsense.service.keys import create_key
 from shopsense.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
-SS = [sys.executable, "-m", "shopsense.cli.main"]
+SS = [sys.executable, "-c", "from shopsense.cli.main import main; main()"]
 
 
 # ---------------------------------------------------------------------- synthetic data

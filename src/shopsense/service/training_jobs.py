@@ -21,6 +21,10 @@ from typing import Any
 from shopsense.store import KnowledgeStore
 
 
+#: the CLI in a fresh interpreter (`python -m shopsense.cli.main` would not register the command modules)
+CLI = [sys.executable, "-c", "from shopsense.cli.main import main; main()"]
+
+
 @dataclass
 class Job:
     job_id: str
@@ -52,7 +56,7 @@ class Job:
 
 def default_command(store_url: str, home: Path, incremental: bool) -> list[str]:
     """``shopsense train`` on the same store and home, in a fresh interpreter."""
-    cmd = [sys.executable, "-m", "shopsense.cli.main", "--store", store_url, "--home", str(home), "train"]
+    cmd = [*CLI, "--store", store_url, "--home", str(home), "train"]
     if incremental:
         cmd.append("--incremental")
     return cmd

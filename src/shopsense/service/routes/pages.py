@@ -60,12 +60,9 @@ def static(name: str) -> FileResponse:
 
 
 def latest_offline_report(home: Path) -> dict[str, Any] | None:
-    """The newest offline evaluation report (JSON) under ``<home>/reports``, if any."""
-    folder = home / "reports"
-    if not folder.is_dir():
-        return None
-    files = sorted(folder.rglob("*.json"), key=lambda p: p.stat().st_mtime)
-    for p in reversed(files):
+    """The newest offline evaluation report (JSON) under ``<home>/reports`` or ``./reports``, if any."""
+    files = [p for folder in (home / "reports", Path("reports")) if folder.is_dir() for p in folder.rglob("*.json")]
+    for p in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True):
         try:
             return {"file": p.name, "report": json.loads(p.read_text(encoding="utf-8"))}
         except (OSError, ValueError):

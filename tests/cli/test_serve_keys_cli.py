@@ -1,0 +1,74 @@
+"""``shopsense keys create|list|revoke`` and ``shopsense serve`` from the command line."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+
+import httpx
+from typer.testing import CliRunner
+
+from shopsense.cli.main import app
+from shopsense.service.keys import KeyRing
+from shopsense.service.training_jobs import CLI
+from shopsense.store import open_store
+
+runner = CliRunner()
+
+
+def test_keys_create_list_revoke(tmp_path) -> None:
+    home = str(tmp_path / "kb")
+    r = runner.invoke(app, ["--home", home, "keys", "create", "--scope", "read", "--scope", "write", "--name", "web"])
+    assert r.exit_code == 0, r.output
+    key = r.stdout.strip().splitlines()[-1]
+    assert key.startswith("ss_")
+    store = open_store(f"sqlite:///{tmp_path / 'kb' / 'shopsense.db'}")
+    found = KeyRing(store).verify(key)
+    assert found is not None and found.scopes == {"read", "write"} and found.name == "web"
+    r = runner.invoke(app, ["--home", home, "keys", "list"])
+    assert found.key_id in r.stdout and "read,write" in r.stdout and key not in r.stdout
+    assert runner.invoke(app, ["--home", home, "keys", "revoke", found.key_id]).exit_code == 0
+    assert KeyRing(store).verify(key) is None
+    assert "(revoked)" in runner.invoke(app, ["--home", home, "keys", "list"]).stdout
+
+
+def test_keys_bad_input_is_exit_2(tmp_path) -> None:
+    home = str(tmp_path / "kb")
+    r = runner.invoke(app, ["--home", home, "keys", "create", "--scope", "superuser"])
+    assert r.exit_code == 2 and "valid: read, write, admin" in r.stderr
+    assert runner.invoke(app, ["--home", home, "keys", "create", "--scope", "read"]).exit_code == 0
+    r = runner.invoke(app, ["--home", home, "keys", "revoke", "nope"])
+    assert r.exit_code == 2 and "unknown key" in r.stderr
+
+
+def test_serve_answers_on_the_given_port(tmp_path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [
+        *CLI,
+        "--home",
+        str(tmp_path / "kb"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert r.json() == {"status": "ready", "model_version": None}
+        assert httpx.get(f"http://127.0.0.1:{port}/recommend?user_id=u", timeout=5).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
