@@ -20,7 +20,6 @@ from typing import Any
 
 from shopsense.store import KnowledgeStore
 
-
 #: the CLI in a fresh interpreter (`python -m shopsense.cli.main` would not register the command modules)
 CLI = [sys.executable, "-c", "from shopsense.cli.main import main; main()"]
 
