@@ -90,7 +90,9 @@ class ServiceConfig(StrictModel):
 class Settings(BaseSettings):
     """Engine-wide settings: ``SHOPSENSE_STORE``, ``SHOPSENSE_HOME``, or a TOML file."""
 
-    model_config = SettingsConfigDict(env_prefix="SHOPSENSE_", extra="forbid", validate_assignment=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPSENSE_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
+    )
 
     home: Path = DEFAULT_HOME
     store: str | None = None
