@@ -81,3 +81,32 @@ def test_keys_are_stored_hashed(env: Env) -> None:
     for key in env.keys.values():
         assert key not in stored
         assert key.split("_")[2] not in stored
+
+
+def test_page_key_reads_and_writes_but_is_not_admin(env: Env) -> None:
+    import re
+
+    html = env.client.get("/").text
+    key = re.search(r'name="shopsense-key" content="([^"]+)"', html).group(1)
+    assert key.startswith("ss_") and key in env.client.get("/dashboard").text
+    hdr = {"X-API-Key": key}
+    assert env.client.get("/recommend?user_id=u1", headers=hdr).status_code == 200
+    assert (
+        env.client.post(
+            "/events", json={"user_id": "u1", "item_id": "p1", "event_type": "view"}, headers=hdr
+        ).status_code
+        == 200
+    )
+    assert env.client.delete("/users/u1", headers=hdr).status_code == 403
+    assert env.client.get("/keys", headers=hdr).status_code == 403
+    assert env.store.api_keys().empty or key.split("_")[1] not in set(env.store.api_keys()["key_id"])  # never stored
+
+
+def test_pages_off_means_no_page_key(settings) -> None:
+    from tests.service.conftest import make_env
+
+    s = settings.model_copy(update={"service": settings.service.model_copy(update={"pages": False})})
+    for e in make_env(s):
+        assert e.client.get("/").status_code == 404
+        assert e.client.get("/dashboard").status_code == 404
+        assert e.client.app.state.shopsense.page_key is None
