@@ -42,6 +42,7 @@ def _register() -> None:
     from shopsense.cli import ingest  # noqa: F401
     from shopsense.cli import keys, serve  # noqa: F401
     from shopsense.cli import similar  # noqa: F401
+    from shopsense.cli import evaluate  # noqa: F401
 
 
 _register()

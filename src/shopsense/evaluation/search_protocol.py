@@ -195,3 +195,73 @@ class _Fitted:
 
     def scores(self, query: str) -> np.ndarray:
         return self.inner.scores(query)
+
+
+# ---------------------------------------------------------------------------- systems for the CLI and benchmarks
+class EngineSearch:
+    """The engine's own search (``shopsense.search.SearchEngine``) as an evaluated system."""
+
+    name = "engine"
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def search(self, query: str, k: int) -> np.ndarray:
+        return self.engine.rank([query], k)[0]
+
+
+def engine_search_system(
+    settings: Any,
+    products: pd.DataFrame,
+    *,
+    store: Any = None,
+    vectors: np.ndarray | None = None,
+    train: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> EngineSearch | None:
+    """Build the engine's search over ``products`` (re-ranker trained on ``train`` when given), or
+    None while ``shopsense.search`` has no ``SearchEngine``."""
+    try:
+        from shopsense.search import engine as search_engine
+    except ImportError:
+        return None
+    cls = getattr(search_engine, "SearchEngine", None)
+    if cls is None:
+        return None
+    from shopsense.features.text import TextEncoder
+
+    encoder = TextEncoder(settings.encoder if settings is not None else None)
+    eng = cls.build(products, encoder, store=store, vectors=vectors)
+    if train is not None:
+        eng.fit_reranker(*train)
+    return EngineSearch(eng)
+
+
+def search_peer_systems(
+    names: list[str],
+    products: pd.DataFrame,
+    settings: Any = None,
+    *,
+    store: Any = None,
+    vectors: np.ndarray | None = None,
+    train: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> tuple[dict[str, Any], list[str], float | None]:
+    """Fitted base peers needed for ``names`` (bm25, dense, rrf, blend), the names to report, and the
+    blend's dense weight (tuned on ``train`` when given, else None = tuned on the evaluated split)."""
+    from shopsense.evaluation.peers.search import BM25Peer, DensePeer
+
+    systems: dict[str, Any] = {}
+    if {"bm25", "rrf", "blend"} & set(names):
+        systems["bm25"] = _Fitted(BM25Peer().fit(products))
+    if {"dense", "rrf", "blend"} & set(names):
+        from shopsense.features.text import TextEncoder
+
+        encoder = TextEncoder(settings.encoder if settings is not None else None)
+        if vectors is None:
+            from shopsense.features.embeddings import embed_products
+
+            vectors = embed_products(products, encoder, store)
+        systems["dense"] = _Fitted(DensePeer(encoder, vectors).fit(products))
+    weight = None
+    if "blend" in names and train is not None:
+        weight = tune_blend(products, train[0], train[1], systems["bm25"], systems["dense"])
+    return systems, names, weight
