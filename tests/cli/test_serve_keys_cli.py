@@ -62,11 +62,14 @@ def test_serve_answers_on_the_given_port(tmp_path) -> None:
         while True:
             try:
                 r = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1)
-                break
+                if r.status_code == 200:
+                    break
+                assert r.json()["status"] == "loading"
             except httpx.HTTPError:
-                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+                pass  # not listening yet
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
         assert r.json() == {"status": "ready", "model_version": None}
         assert httpx.get(f"http://127.0.0.1:{port}/recommend?user_id=u", timeout=5).status_code == 401
     finally:

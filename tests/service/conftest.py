@@ -34,10 +34,17 @@ class FakeServed(Served):
     """Recommends the unseen items of the category the user touched last (most popular first);
     searches titles by word; similar = same category. Reads the store per request, like the engine."""
 
+    def refresh_catalog(self) -> None:  # reads the store per request: nothing to rebuild
+        pass
+
     def _catalog(self) -> pd.DataFrame:
         return self.store.products()
 
     def recommend(self, user_id: str, k: int, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.version is None:
+            from shopsense.service.engines import Unavailable
+
+            raise Unavailable(self.missing["recommend"])
         cat = self._catalog()
         recent = self.store.recent_events(user_id, 20)
         seen = set(recent[C.ITEM].dropna())
@@ -59,7 +66,9 @@ class FakeServed(Served):
             for n, i in enumerate(cat[C.ITEM].head(k))
         ]
 
-    def search(self, query: str, user_id: str | None, k: int, filters: dict[str, Any]) -> dict[str, Any]:
+    def search(
+        self, query: str, user_id: str | None, k: int, filters: dict[str, Any], request_id: str = ""
+    ) -> dict[str, Any]:
         cat = self._catalog()
         words = query.lower().split()
         m = cat[C.TITLE].str.lower().apply(lambda t: sum(w in t for w in words))
@@ -90,7 +99,10 @@ def fake_loader(store: KnowledgeStore, settings: Settings) -> Any:
     def load(version: str, path: Path | None) -> FakeServed:
         if path is not None and (path / "BROKEN").exists():
             raise ValueError("broken artifact")
-        return FakeServed(version=version, path=path, store=store, settings=settings)
+        served = FakeServed(version=version or None, path=path, store=store, settings=settings)
+        if not version:  # nothing trained: like the real loader, only catalog-based answers
+            served.missing["recommend"] = "no trained model: run `shopsense train`"
+        return served
 
     return load
 

@@ -125,12 +125,21 @@ def test_search_similar_autocomplete(env: Env) -> None:
         assert c.get(bad, headers=env.h("read")).status_code == 422, bad
 
 
-def test_no_trained_model_is_a_clear_503(settings) -> None:
+def test_no_trained_model_is_a_clear_503_for_recommend_only(settings) -> None:
     for e in make_env(settings, with_model=False):
-        for path in ("/recommend?user_id=u1", "/search?q=shoe", "/similar/p1", "/autocomplete?q=r"):
+        r = e.client.get("/recommend?user_id=u1", headers=e.h("read"))
+        assert r.status_code == 503 and "no trained model" in r.json()["detail"]
+        # what needs no trained model already works, labelled with model_version null
+        for path in ("/search?q=shoe", "/similar/p1"):
             r = e.client.get(path, headers=e.h("read"))
-            assert r.status_code == 503 and "no trained model" in r.json()["detail"]
+            assert r.status_code == 200 and r.json()["model_version"] is None and r.json()["items"]
+        assert e.client.get("/autocomplete?q=r", headers=e.h("read")).status_code == 200
         assert e.client.get("/ready").json()["model_version"] is None
+        # the first complete version then replaces the catalog-only engines
+        e.store.register_version("v1", status="complete")
+        e.store.activate_version("v1")
+        assert e.client.app.state.shopsense.models.refresh() is True
+        assert e.client.get("/recommend?user_id=u1", headers=e.h("read")).json()["model_version"] == "v1"
 
 
 def test_delete_user_removes_everything(env: Env) -> None:

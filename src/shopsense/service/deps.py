@@ -52,12 +52,10 @@ class AppState:
             fn()
 
     def served(self) -> Any:
-        """The served version's engines, or 503 when no complete version exists yet."""
+        """The served engines, or 503 while they are still loading at start-up."""
         cur = self.models.current
         if cur is None:
-            raise HTTPException(
-                503, "no trained model: run `shopsense train` (or POST /train) and wait for it to complete"
-            )
+            raise HTTPException(503, "the engines are still loading (see /ready); retry in a moment")
         return cur
 
 

@@ -29,7 +29,7 @@ class Served:
     """What one model version serves. Catalog-based parts (similar products) are rebuilt in the
     background when the catalog changes (:meth:`refresh_catalog`) and swapped in by one assignment."""
 
-    version: str
+    version: str | None  # None before any training completed (catalog-only: search, similar)
     path: Path | None
     store: KnowledgeStore
     settings: Settings
@@ -50,9 +50,20 @@ class Served:
         self._need("recommend", self.recommender)
         raise Unavailable("recommendation engine not wired yet")
 
-    def search(self, query: str, user_id: str | None, k: int, filters: dict[str, Any]) -> dict[str, Any]:
-        self._need("search", self.searcher)
-        raise Unavailable("search engine not wired yet")
+    def search(
+        self, query: str, user_id: str | None, k: int, filters: dict[str, Any], request_id: str
+    ) -> dict[str, Any]:
+        """Search with personalisation; the search itself is written as the user's event (so it shapes
+        their next recommendations); impressions are logged by the caller with the model version."""
+        from shopsense.search.personal import log_search
+
+        engine = self._need("search", self.searcher)
+        res = engine.search(
+            query, user_id=user_id, filters=filters, k=k, store=self.store, log=False, request_id=request_id
+        )
+        if user_id is not None:
+            log_search(self.store, query, request_id, user_id, [], [], model_version=self.version)
+        return res.to_dict()
 
     def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:
         from shopsense.similar import similar
@@ -64,8 +75,7 @@ class Served:
         ]
 
     def autocomplete(self, prefix: str, k: int) -> list[str]:
-        self._need("autocomplete", self.searcher)
-        raise Unavailable("autocomplete not wired yet")
+        return list(self._need("autocomplete", self.searcher).autocomplete(prefix, k))
 
     def forget_user(self, user_id: str) -> None:
         """Drop anything cached about a deleted user."""
@@ -77,14 +87,24 @@ class Served:
     # ------------------------------------------------------------------ catalog changes
     def refresh_catalog(self) -> None:
         """Rebuild the catalog index from the store (only what changed is re-encoded) and swap it in."""
-        if self.encoder is None:
-            return
         with self._catalog_lock:
+            try:
+                if self.encoder is None:  # the catalog was empty when this version loaded
+                    self.encoder = _encoder(self.settings)
+            except Exception as e:
+                log.error("text encoder unavailable: %s", e)
+                return
             try:
                 self.catalog = _catalog(self.store, self.settings, self.encoder)
                 self.missing.pop("similar", None)
             except Exception as e:
                 log.error("catalog index not rebuilt, keeping the previous one: %s", e)
+            try:
+                self.searcher = _searcher(self.store, self.settings, self.encoder, self.path, rebuild=True)
+                self.missing.pop("search", None)
+                self.missing.pop("autocomplete", None)
+            except Exception as e:
+                log.error("search index not rebuilt, keeping the previous one: %s", e)
 
 
 def _encoder(settings: Settings) -> Any:
@@ -99,10 +119,36 @@ def _catalog(store: KnowledgeStore, settings: Settings, encoder: Any) -> Any:
     return CatalogIndex.from_store(store, encoder, cache_dir=settings.home / "index" / "catalog")
 
 
+def _searcher(
+    store: KnowledgeStore, settings: Settings, encoder: Any, path: Path | None, *, rebuild: bool = False
+) -> Any:
+    """The version's own search engine (``<version>/search``) when training wrote one, else the one
+    the CLI keeps under ``<home>/search`` (built from the store when missing or when ``rebuild``)."""
+    from shopsense.search import SearchEngine, build_from_store, default_index_path
+
+    if not rebuild and path is not None and (path / "search" / "params.json").exists():
+        return SearchEngine.load(path / "search", encoder=encoder)
+    p = default_index_path(settings)
+    if not rebuild and (p / "params.json").exists():
+        return SearchEngine.load(p, encoder=encoder)
+    engine = build_from_store(store, settings)
+    engine.save(p)
+    return engine
+
+
 def load(version: str, path: Path | None, store: KnowledgeStore, settings: Settings) -> Served:
     """Load every engine of a model version. A part that cannot load is recorded in ``missing``
     (its routes answer 503 with the reason) unless the version's own artifacts are broken."""
-    served = Served(version=version, path=path, store=store, settings=settings)
+    served = Served(version=version or None, path=path, store=store, settings=settings)
+    if not version:
+        served.missing["recommend"] = (
+            "no trained model: run `shopsense train` (or POST /train) and wait for it to complete"
+        )
+    if store.stats()["products"] == 0:
+        served.missing["similar"] = served.missing["search"] = served.missing["autocomplete"] = (
+            "the catalog is empty: add products (PUT /products or shopsense ingest products)"
+        )
+        return served
     try:
         served.encoder = _encoder(settings)
     except Exception as e:
@@ -112,4 +158,8 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
         served.catalog = _catalog(store, settings, served.encoder)
     except Exception as e:  # e.g. an empty catalog
         served.missing["similar"] = f"no catalog index: {e}"
+    try:
+        served.searcher = _searcher(store, settings, served.encoder, path)
+    except Exception as e:
+        served.missing["search"] = served.missing["autocomplete"] = f"no search index: {e}"
     return served

@@ -4,7 +4,8 @@ The store says which version is active (``store.activate_version``, done by a co
 or by ``POST /models/{version}/activate``). A background thread polls it; when it changes, the new
 version is loaded completely off the request path and only then swapped in by replacing one
 reference, so every request sees either the old version or the new one, never a half-loaded mix.
-A version that is not ``complete`` is never loaded, so a failed or killed training (which never
+Before any version is complete, the loader is called once with version ``""`` (catalog-only
+engines: search and similar work, recommendations answer 503). A version that is not ``complete`` is never loaded, so a failed or killed training (which never
 completes its record) cannot replace what is served; a version whose files fail to load is
 skipped and the old one keeps serving.
 """
@@ -20,6 +21,9 @@ from typing import Any
 from shopsense.store import KnowledgeStore
 
 log = logging.getLogger("shopsense.service")
+
+#: the loader's version name before any training completed (served as model_version null)
+UNVERSIONED = ""
 
 #: builds what a version serves from (version, folder); the default is :func:`shopsense.service.engines.load`
 Loader = Callable[[str, Path | None], Any]
@@ -76,7 +80,12 @@ class ModelState:
             except Exception as e:  # the store is briefly unavailable: keep serving
                 log.warning("cannot read model versions: %s", e)
                 return False
-            if tgt is None or tgt[0] == self._version or tgt[0] in self._failed:
+            if tgt is None:
+                if self._current is not None or UNVERSIONED in self._failed:
+                    return False
+                # Nothing trained yet: serve what needs no model (search, similar); recommend says 503.
+                tgt = (UNVERSIONED, None)
+            elif tgt[0] == self._version or tgt[0] in self._failed:
                 return False
             version, path = tgt
             try:
@@ -87,7 +96,7 @@ class ModelState:
                 return False
             # The swap: one reference each; readers take `current` once per request.
             self._current = loaded
-            self._version = version
+            self._version = None if version == UNVERSIONED else version
             log.info("now serving model version %s", version)
             return True
 

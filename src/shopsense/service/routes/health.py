@@ -18,13 +18,16 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "the store cannot be reached"}})
+@router.get("/ready", responses={503: {"description": "the store cannot be reached, or the engines are loading"}})
 def ready(state: State) -> JSONResponse:
-    """Ready to serve: the store answers. Reports the served model version (null before any training)."""
+    """Ready to serve: the store answers and the engines are loaded. Reports the served model version
+    (null before any training completed: search and similar work, recommend answers 503)."""
     try:
         state.store.active_version()
     except Exception as e:
         return JSONResponse({"status": "unavailable", "reason": f"store: {type(e).__name__}"}, status_code=503)
+    if state.models.current is None:
+        return JSONResponse({"status": "loading", "model_version": None}, status_code=503)
     return JSONResponse({"status": "ready", "model_version": state.models.version})
 
 

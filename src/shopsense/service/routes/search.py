@@ -42,7 +42,7 @@ def search(
         }.items()
         if v is not None
     }
-    res = call_engine(served.search, q, uid, k, filters)
+    res = call_engine(served.search, q, uid, k, filters, request.state.request_id)
     items = res["items"]
     rid = log_shown(state, request, uid, items, "search", served.version, query=q)
     return SearchResponse(
