@@ -43,6 +43,7 @@ def _register() -> None:
     from shopsense.cli import keys, serve  # noqa: F401
     from shopsense.cli import similar  # noqa: F401
     from shopsense.cli import evaluate  # noqa: F401
+    from shopsense.cli import search  # noqa: F401
 
 
 _register()

@@ -1,0 +1,101 @@
+"""Autocomplete: prefix suggestions from past popular queries and product titles.
+
+Entries are kept in one sorted list of lower-cased keys, so the entries starting with a prefix are
+a contiguous range found by binary search; within it the heaviest win. Past queries weigh their
+search count times :data:`QUERY_WEIGHT` (what shoppers typed beats what the catalog says), titles
+weigh 1 plus their popularity. Besides whole strings, every title suffix starting at a word is
+indexed too, so "micro" also completes "Whirlpool Microwave ..." (at a lower weight).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+FORMAT_VERSION = 1
+QUERY_WEIGHT = 10.0
+INNER_WEIGHT = 0.5  # a match inside a title counts half of a match at its start
+_SPACES = re.compile(r"\s+")
+
+
+def _key(s: str) -> str:
+    return _SPACES.sub(" ", s.strip().lower())
+
+
+class Autocomplete:
+    """Prefix suggestions.
+
+    >>> ac = Autocomplete.build(["Whirlpool Microwave"], queries=["whirlpool fridge", "whirlpool fridge"])
+    >>> ac.suggest("whirl")
+    ['whirlpool fridge', 'whirlpool microwave']
+    """
+
+    def __init__(self, entries: dict[str, tuple[str, float]]) -> None:
+        # key -> (text to show, weight); ``text`` is the full suggestion even for inner-word keys
+        self.entries = entries
+        self._keys = sorted(entries)
+
+    @classmethod
+    def build(
+        cls,
+        titles: Iterable[str],
+        queries: Iterable[str] = (),
+        popularity: Iterable[float] | None = None,
+        max_title_words: int = 8,
+    ) -> Autocomplete:
+        """Entries from product titles (optionally weighted by popularity) and past queries (repeats count)."""
+        entries: dict[str, tuple[str, float]] = {}
+
+        def put(key: str, text: str, w: float) -> None:
+            old = entries.get(key)
+            if old is None or w > old[1]:
+                entries[key] = (text, w)
+            elif old[0] == text:
+                entries[key] = (text, old[1] + w)
+
+        pops = list(popularity) if popularity is not None else None
+        for i, title in enumerate(titles):
+            if not isinstance(title, str) or not title.strip():
+                continue
+            text = _key(title)
+            w = 1.0 + (float(pops[i]) if pops is not None else 0.0)
+            put(text, text, w)
+            words = text.split(" ")[:max_title_words]
+            for j in range(1, len(words)):
+                put(" ".join(words[j:]) + "\x00" + text, text, w * INNER_WEIGHT)
+        for q, n in Counter(_key(q) for q in queries if isinstance(q, str) and q.strip()).items():
+            put(q, q, QUERY_WEIGHT * n)
+        return cls(entries)
+
+    def suggest(self, prefix: str, k: int = 8, scan: int = 5000) -> list[str]:
+        """Up to ``k`` distinct suggestions for a typed prefix, heaviest first."""
+        p = _key(prefix)
+        if not p:
+            return []
+        lo = bisect.bisect_left(self._keys, p)
+        hi = bisect.bisect_left(self._keys, p + "\uffff", lo)
+        best: dict[str, float] = {}
+        for key in self._keys[lo : min(hi, lo + scan)]:  # a 1-letter prefix may match most of the catalog
+            text, w = self.entries[key]
+            if w > best.get(text, -1.0):
+                best[text] = w
+        return [t for t, _ in sorted(best.items(), key=lambda x: (-x[1], x[0]))[:k]]
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        data = {"format_version": FORMAT_VERSION, "entries": [[k, t, w] for k, (t, w) in self.entries.items()]}
+        p.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> Autocomplete:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ValueError(
+                f"autocomplete at {path} has format {data.get('format_version')}, expected {FORMAT_VERSION}"
+            )
+        return cls({k: (t, float(w)) for k, t, w in data["entries"]})

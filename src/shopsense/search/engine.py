@@ -1,0 +1,441 @@
+"""The search engine: spelling correction, lexical + semantic retrieval, fusion, learned re-ranking,
+filters and facets, personalisation, and logging into the knowledge store.
+
+One query goes: correct typos against the catalog vocabulary ("did you mean") -> BM25 top N and
+dense top N (the query encoded with the products' text encoder), both inside the filter mask ->
+union of candidates -> features -> LambdaRank score (or, untrained, a min-max blend of BM25 and
+dense) -> the user's content affinity -> top k, with facet counts over all candidates.
+
+Artifacts are a folder of plain files (see :meth:`SearchEngine.save`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from shopsense import columns as C
+from shopsense.config import StrictModel
+from shopsense.exceptions import NotFittedError, ShopsenseError
+from shopsense.index.analyzer import normalize_text
+from shopsense.index.bm25 import BM25Config, BM25Index, field_text, top_k
+from shopsense.index.spelling import SpellCorrector
+from shopsense.index.vector import VectorIndex
+from shopsense.search.autocomplete import Autocomplete
+from shopsense.search.features import INDEX, QueryContext, build_features
+from shopsense.search.filters import CatalogColumns
+from shopsense.search.reranker import Reranker
+
+FORMAT_VERSION = 1
+KEEP_COLUMNS = (C.ITEM, C.TITLE, C.BRAND, C.CATEGORY, C.PRICE, C.AVAILABLE)
+
+
+class SearchConfig(StrictModel):
+    """Search settings."""
+
+    bm25: BM25Config = Field(default_factory=BM25Config)
+    lexical_candidates: int = Field(200, ge=1, description="BM25 candidates per query")
+    semantic_candidates: int = Field(200, ge=0, description="dense candidates per query (0: lexical only)")
+    semantic_min_similarity: float = Field(
+        0.3, ge=-1, le=1, description="dense candidates below this cosine are dropped (unrelated products)"
+    )
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(0.3, ge=0, le=1, description="dense share of the untrained min-max blend")
+    spelling: bool = True
+    personal_weight: float = Field(0.3, ge=0, description="weight of the user's content affinity")
+    dense_exact_max: int = Field(200_000, ge=0, description="exact dense search up to this catalog size")
+
+
+@dataclass
+class SearchResult:
+    """Products for one query, best first, with what matched and facet counts."""
+
+    query: str
+    items: list[str]
+    scores: list[float]
+    matched_fields: list[list[str]]
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    did_you_mean: str | None = None
+    total: int = 0  # candidates that passed the filters
+    request_id: str | None = None
+    products: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (what the service returns): items as ``{item_id, score, source, explanation}``."""
+        items = [
+            {"item_id": i, "score": s, "source": "search", "explanation": "matched " + ", ".join(m) if m else None}
+            for i, s, m in zip(self.items, self.scores, self.matched_fields, strict=True)
+        ]
+        return {
+            "query": self.query,
+            "items": items,
+            "facets": self.facets,
+            "did_you_mean": self.did_you_mean,
+            "total": self.total,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass
+class Candidates:
+    """Retrieved candidates of one query with their features (rows align)."""
+
+    rows: np.ndarray
+    features: np.ndarray
+    from_dense: np.ndarray  # bool: came from the semantic retriever
+    corrected: str | None = None
+
+
+class SearchEngine:
+    """Hybrid product search over one catalog.
+
+    >>> engine = SearchEngine.build(products, encoder=TextEncoder())
+    >>> engine.search("whirpool microwve", k=5).items
+    """
+
+    def __init__(self, config: SearchConfig | None = None, encoder: Any = None) -> None:
+        self.config = config or SearchConfig()
+        self.encoder = encoder
+        self.products = pd.DataFrame(columns=list(KEEP_COLUMNS))
+        self.item_ids = np.zeros(0, dtype=object)
+        self.row_of: dict[str, int] = {}
+        self.bm25 = BM25Index(self.config.bm25)
+        self.tokens: dict[str, list[list[str]]] = {}
+        self.title_norm: list[str] = []
+        self.vectors: np.ndarray | None = None
+        self.vindex: VectorIndex | None = None
+        self.speller: SpellCorrector | None = None
+        self.autocompleter = Autocomplete({})
+        self.columns = CatalogColumns(self.products)
+        self.popularity = np.zeros(0, dtype=np.float32)
+        self.reranker: Reranker | None = None
+        self._all_tokens: list[set[str]] | None = None
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(
+        cls,
+        products: pd.DataFrame,
+        encoder: Any = None,
+        *,
+        store: Any = None,
+        config: SearchConfig | None = None,
+        vectors: np.ndarray | None = None,
+        popularity: np.ndarray | None = None,
+        queries: Sequence[str] = (),
+    ) -> SearchEngine:
+        """Index a catalog. ``vectors`` (row-aligned) skip encoding; otherwise ``encoder`` embeds the
+        products through the store's embedding cache. Without both, search is lexical only.
+        ``queries`` (past searches) feed autocomplete."""
+        eng = cls(config, encoder)
+        if products.empty:
+            raise ShopsenseError("cannot build a search engine over an empty catalog")
+        if products[C.ITEM].duplicated().any():
+            raise ShopsenseError("product ids must be unique")
+        eng.products = pd.DataFrame({c: products[c] if c in products.columns else None for c in KEEP_COLUMNS})
+        eng.products[C.ITEM] = eng.products[C.ITEM].astype(str)
+        eng.item_ids = eng.products[C.ITEM].to_numpy(dtype=object)
+        eng.row_of = {str(i): r for r, i in enumerate(eng.item_ids)}
+        analyzer = eng.bm25.analyzer
+        weights = eng.config.bm25.field_weights
+        eng.tokens = {
+            f: [analyzer.tokens(field_text(v)) for v in products[f].tolist()]
+            for f in weights
+            if weights[f] > 0 and f in products.columns
+        }
+        eng.bm25.fit_tokens(eng.tokens, len(products))
+        eng.title_norm = [normalize_text(field_text(t)) for t in eng.products[C.TITLE].tolist()]
+        if vectors is None and encoder is not None:
+            from shopsense.features.embeddings import embed_products
+
+            vectors = embed_products(products, encoder, store)
+        eng._set_vectors(vectors)
+        eng.popularity = (
+            np.zeros(len(products), np.float32) if popularity is None else np.asarray(popularity, np.float32)
+        )
+        eng._build_speller(products)
+        eng.autocompleter = Autocomplete.build(eng.products[C.TITLE].tolist(), queries, eng.popularity)
+        eng.columns = CatalogColumns(eng.products)
+        return eng
+
+    def _set_vectors(self, vectors: np.ndarray | None) -> None:
+        if vectors is None or self.config.semantic_candidates == 0:
+            self.vectors, self.vindex = None, None
+            return
+        v = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(v) != len(self.item_ids):
+            raise ShopsenseError(f"{len(v)} product vectors for {len(self.item_ids)} products")
+        self.vectors = v
+        self.vindex = VectorIndex(exact_threshold=max(self.config.dense_exact_max, 1)).build(v)
+
+    def _build_speller(self, products: pd.DataFrame) -> None:
+        texts: list[str] = []
+        for f in self.tokens:
+            texts.extend(field_text(v) for v in products[f].tolist())
+        self.speller = SpellCorrector.from_texts(texts, known=self._known_word) if self.config.spelling else None
+
+    def _known_word(self, word: str) -> bool:
+        toks = self.bm25.analyzer.tokens(word)
+        return bool(toks) and all(self.bm25.has_token(t) for t in toks)
+
+    @property
+    def n_products(self) -> int:
+        return len(self.item_ids)
+
+    def _check(self) -> None:
+        if self.n_products == 0:
+            raise NotFittedError("the search engine is empty: build() or load() it first")
+
+    @property
+    def all_tokens(self) -> list[set[str]]:
+        if self._all_tokens is None:
+            sets = [set() for _ in range(self.n_products)]
+            for toks in self.tokens.values():
+                for s, t in zip(sets, toks, strict=True):
+                    s.update(t)
+            self._all_tokens = sets
+        return self._all_tokens
+
+    # ------------------------------------------------------------------ retrieval
+    def correct(self, query: str) -> str | None:
+        """The spelling-corrected query, or ``None`` when nothing needed correcting."""
+        if self.speller is None:
+            return None
+        fixed, changed = self.speller.correct(query)
+        return fixed if changed else None
+
+    def encode_queries(self, queries: list[str]) -> np.ndarray | None:
+        if self.encoder is None or self.vindex is None:
+            return None
+        enc = getattr(self.encoder, "encode_queries", None) or self.encoder.encode
+        return np.asarray(enc(queries), dtype=np.float32)
+
+    def candidates(
+        self,
+        query: str,
+        query_vector: np.ndarray | None = None,
+        *,
+        mask: np.ndarray | None = None,
+        corrected: str | None = None,
+        affinity_profile: np.ndarray | None = None,
+    ) -> Candidates:
+        """Candidates of one query and their features. ``corrected`` is the text to retrieve with
+        (see :meth:`correct`); ``query_vector`` its encoding (encoded here when missing)."""
+        self._check()
+        text = corrected or query
+        tokens = self.bm25.analyzer.query_tokens(text)
+        per_field = self.bm25.field_scores(tokens)
+        bm = self.bm25.combine(per_field)
+        if mask is not None:
+            bm = np.where(mask, bm, 0.0).astype(np.float32)
+        lex, _ = top_k(bm, self.config.lexical_candidates)
+        dense_rows = np.zeros(0, dtype=np.int64)
+        if self.vindex is not None and self.vectors is not None:
+            if query_vector is None:
+                qv = self.encode_queries([text])
+                query_vector = None if qv is None else qv[0]
+            if query_vector is not None:
+                ids, sims = self.vindex.search(query_vector, self.config.semantic_candidates, allowed=mask)
+                dense_rows = ids[0][sims[0] >= self.config.semantic_min_similarity].astype(np.int64)
+        rows = np.concatenate([lex, dense_rows[~np.isin(dense_rows, lex)]]).astype(np.int64)
+        from_dense = np.isin(rows, dense_rows)
+        if self.vectors is not None and query_vector is not None and len(rows):
+            dense = self.vectors[rows] @ np.asarray(query_vector, dtype=np.float32)
+        else:
+            dense = np.zeros(len(rows), dtype=np.float32)
+        title_tokens = self.tokens.get(C.TITLE) or [[] for _ in range(self.n_products)]
+        brand_tokens = self.tokens.get(C.BRAND)
+        ctx = QueryContext(
+            query_tokens=self.bm25.analyzer.tokens(text),
+            query_norm=" ".join(normalize_text(text).split()),
+            candidates=rows,
+            bm25=bm[rows],
+            bm25_title=per_field[C.TITLE][rows] if C.TITLE in per_field else np.zeros(len(rows), np.float32),
+            dense=dense.astype(np.float32),
+            title_tokens=[title_tokens[r] for r in rows],
+            title_norm=[" ".join(self.title_norm[r].split()) for r in rows],
+            brand_tokens=[
+                (brand_tokens[r] if brand_tokens is not None and brand_tokens[r] else title_tokens[r][:1]) for r in rows
+            ],
+            all_tokens=[self.all_tokens[r] for r in rows],
+            popularity=self.popularity[rows] if len(self.popularity) else np.zeros(len(rows), np.float32),
+            affinity=(
+                self.vectors[rows] @ affinity_profile
+                if affinity_profile is not None and self.vectors is not None and len(rows)
+                else np.zeros(len(rows), np.float32)
+            ),
+        )
+        X = build_features(ctx, rrf_k=self.config.rrf_k, dense_weight=self.config.dense_weight)
+        return Candidates(rows=rows, features=X, from_dense=from_dense, corrected=corrected)
+
+    def score(self, cand: Candidates) -> np.ndarray:
+        """Relevance score of each candidate (re-ranker when trained, else the min-max blend)."""
+        if self.reranker is not None and self.reranker.fitted:
+            return self.reranker.predict(cand.features)
+        X = cand.features
+        # untrained default: the blend, nudged by the share of query terms the title covers
+        return X[:, INDEX["blend"]] + 0.1 * X[:, INDEX["coverage"]]
+
+    # ------------------------------------------------------------------ offline ranking
+    def rank(
+        self,
+        queries: Sequence[str],
+        k: int = 100,
+        *,
+        query_vectors: np.ndarray | None = None,
+        batch_size: int = 256,
+    ) -> np.ndarray:
+        """Top ``k`` product rows for each query, (n_queries, k) int64 padded with -1 (evaluation)."""
+        out = np.full((len(queries), k), -1, dtype=np.int64)
+        for i, cand in enumerate(self.iter_candidates(queries, query_vectors=query_vectors, batch_size=batch_size)):
+            s = self.score(cand)
+            order = np.argsort(-s, kind="stable")[:k]
+            out[i, : len(order)] = cand.rows[order]
+        return out
+
+    def iter_candidates(
+        self, queries: Sequence[str], *, query_vectors: np.ndarray | None = None, batch_size: int = 256
+    ):  # noqa: ANN201 - a generator of Candidates
+        """Candidates of many queries, encoding the (corrected) queries in batches."""
+        for s in range(0, len(queries), batch_size):
+            batch = [str(q) for q in queries[s : s + batch_size]]
+            fixed = [self.correct(q) for q in batch]
+            texts = [f or q for f, q in zip(fixed, batch, strict=True)]
+            if query_vectors is not None and not any(fixed):
+                qv: np.ndarray | None = query_vectors[s : s + batch_size]
+            else:
+                qv = self.encode_queries(texts)
+                if qv is None and query_vectors is not None:
+                    qv = query_vectors[s : s + batch_size]
+            for j, q in enumerate(batch):
+                yield self.candidates(q, None if qv is None else qv[j], corrected=fixed[j])
+
+    # ------------------------------------------------------------------ the re-ranker
+    def fit_reranker(
+        self,
+        queries: pd.DataFrame,
+        qrels: pd.DataFrame,
+        *,
+        gain_offset: float = 1.0,
+        num_rounds: int = 300,
+        params: dict | None = None,
+        query_vectors: np.ndarray | None = None,
+    ) -> SearchEngine:
+        """Learn the LambdaRank re-ranker from judged queries: ``queries`` (query_id, query) and
+        ``qrels`` (query_id, item_id, relevance); gain = relevance - ``gain_offset`` (Home Depot: 1)."""
+        groups, gains = self.training_groups(queries, qrels, gain_offset=gain_offset, query_vectors=query_vectors)
+        self.reranker = Reranker(num_rounds=num_rounds, params=params).fit(groups, gains)
+        return self
+
+    def training_groups(
+        self,
+        queries: pd.DataFrame,
+        qrels: pd.DataFrame,
+        *,
+        gain_offset: float = 1.0,
+        query_vectors: np.ndarray | None = None,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Feature matrices and gains per judged query (for training or cross-fitting)."""
+        judged: dict[str, dict[int, float]] = {}
+        for qid, item, rel in zip(
+            qrels["query_id"].astype(str), qrels[C.ITEM].astype(str), qrels["relevance"], strict=True
+        ):
+            row = self.row_of.get(item)
+            if row is not None:
+                judged.setdefault(qid, {})[row] = float(rel) - gain_offset
+        qids = queries["query_id"].astype(str).tolist()
+        groups, gains = [], []
+        for qid, cand in zip(
+            qids, self.iter_candidates(queries["query"].tolist(), query_vectors=query_vectors), strict=True
+        ):
+            rel = judged.get(qid, {})
+            groups.append(cand.features)
+            gains.append(np.array([max(rel.get(int(r), 0.0), 0.0) for r in cand.rows], dtype=np.float32))
+        return groups, gains
+
+    # ------------------------------------------------------------------ online search
+    def search(
+        self,
+        query: str,
+        user_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        k: int = 10,
+        *,
+        store: Any = None,
+        log: bool = False,
+        request_id: str | None = None,
+        with_products: bool = False,
+    ) -> SearchResult:
+        """Search the catalog. With ``user_id`` and a ``store`` the order is personalised by the
+        user's history; with ``log=True`` the search and what it showed are written to the store."""
+        from shopsense.search.personal import content_profile, log_search, new_request_id
+
+        self._check()
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("the query is empty")
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        mask = self.columns.mask(filters)
+        fixed = self.correct(query)
+        profile = None
+        if user_id is not None and store is not None and self.vectors is not None:
+            profile = content_profile(store, user_id, self.row_of, self.vectors, self.encode_queries)
+        cand = self.candidates(query, mask=mask, corrected=fixed, affinity_profile=profile)
+        s = self.score(cand)
+        if profile is not None and len(s):
+            lo, hi = float(s.min()), float(s.max())
+            base = (s - lo) / (hi - lo) if hi > lo else np.zeros_like(s)
+            s = base + self.config.personal_weight * cand.features[:, INDEX["affinity"]]
+        order = np.argsort(-s, kind="stable")[:k]
+        rows = cand.rows[order]
+        items = [str(self.item_ids[r]) for r in rows]
+        scores = [float(x) for x in s[order]]
+        result = SearchResult(
+            query=query,
+            items=items,
+            scores=scores,
+            matched_fields=[self._matched(cand, i, fixed or query) for i in order],
+            facets=self.columns.facets(cand.rows),
+            did_you_mean=fixed,
+            total=len(cand.rows),
+            request_id=request_id or new_request_id(),
+        )
+        if with_products:
+            result.products = self.products.iloc[rows].to_dict("records")
+        if log:
+            if store is None:
+                raise ValueError("log=True needs the knowledge store (store=...)")
+            log_search(store, query, result.request_id or "", user_id, items, scores)
+        return result
+
+    def _matched(self, cand: Candidates, i: int, text: str) -> list[str]:
+        q = set(self.bm25.analyzer.tokens(text))
+        row = int(cand.rows[i])
+        out = [f for f, toks in self.tokens.items() if q.intersection(toks[row])]
+        if cand.from_dense[i]:
+            out.append("semantic")
+        return out
+
+    def autocomplete(self, prefix: str, k: int = 8) -> list[str]:
+        """Completions of a typed prefix from popular past queries and product titles."""
+        return self.autocompleter.suggest(prefix, k)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        """Write the engine as a folder of plain files (see :mod:`shopsense.search.artifacts`)."""
+        from shopsense.search.artifacts import save_engine
+
+        return save_engine(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path, encoder: Any = None) -> SearchEngine:
+        """Read an engine written by :meth:`save`; ``encoder`` encodes queries for semantic retrieval."""
+        from shopsense.search.artifacts import load_engine
+
+        return load_engine(cls, Path(path), encoder)

@@ -1,0 +1,137 @@
+"""Personalisation and the search side of the shared knowledge: profiles from the store, event logging.
+
+A user's *content profile* is the recency-weighted mean of the vectors of the products they touched
+(weighted by event type: a purchase says more than a view) and of the queries they searched, all
+read from the knowledge store, so what the recommendation engine learns from and what search
+personalises on are the same events. Every search writes a ``search`` event (query and
+``request_id``) and its impressions; clicks quote the ``request_id``, which is what
+:func:`~shopsense.search.reranker.clicks_to_judgements` trains the re-ranker on.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from shopsense import columns as C
+from shopsense.config import EventWeights
+from shopsense.store import KnowledgeStore
+
+ANONYMOUS = "anonymous"  # the store needs a user id on every event
+RECENCY_DECAY = 0.9  # each older event counts 10% less
+MAX_QUERIES = 3  # past queries encoded per profile (each costs an encoder call)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def content_profile(
+    store: KnowledgeStore,
+    user_id: str,
+    row_of: Mapping[str, int],
+    vectors: np.ndarray,
+    encode_queries: Callable[[list[str]], np.ndarray] | None = None,
+    *,
+    weights: EventWeights | None = None,
+    limit: int = 50,
+) -> np.ndarray | None:
+    """The user's L2-normalised taste vector from their recent events, or ``None`` without history."""
+    ev = store.recent_events(user_id, limit)
+    if ev.empty:
+        return None
+    w = (weights or EventWeights()).as_dict()
+    age = np.arange(len(ev))[::-1]  # 0 = newest
+    decay = RECENCY_DECAY**age
+    acc = np.zeros(vectors.shape[1], dtype=np.float64)
+    for item, etype, d in zip(ev[C.ITEM], ev[C.EVENT_TYPE], decay, strict=True):
+        row = row_of.get(item) if isinstance(item, str) else None
+        if row is not None and etype != C.SEARCH:
+            acc += w.get(etype, 1.0) * d * vectors[row]
+    if encode_queries is not None:
+        is_search = (ev[C.EVENT_TYPE] == C.SEARCH).to_numpy() & ev[C.QUERY].notna().to_numpy()
+        idx = np.flatnonzero(is_search)[-MAX_QUERIES:]
+        if len(idx):
+            qv = encode_queries([str(q) for q in ev[C.QUERY].to_numpy()[idx]])
+            # a query counts like a click: intent, but weaker than buying
+            acc += (w.get(C.CLICK, 1.0) * decay[idx, None] * qv).sum(axis=0)
+    norm = float(np.linalg.norm(acc))
+    return (acc / norm).astype(np.float32) if norm > 0 else None
+
+
+def log_search(
+    store: KnowledgeStore,
+    query: str,
+    request_id: str,
+    user_id: str | None,
+    items: list[str],
+    scores: list[float],
+    *,
+    model_version: str | None = None,
+) -> None:
+    """Write the search event and what it showed (impressions) in one transaction."""
+    now = time.time()
+    uid = user_id or ANONYMOUS
+    event = pd.DataFrame(
+        {
+            C.EVENT_ID: [f"search:{request_id}"],
+            C.USER: [uid],
+            C.ITEM: [None],
+            C.EVENT_TYPE: [C.SEARCH],
+            C.VALUE: [None],
+            C.TIMESTAMP: [now],
+            C.SESSION: [None],
+            C.QUERY: [query],
+            C.REQUEST_ID: [request_id],
+        }
+    )
+    shown = pd.DataFrame(
+        {
+            C.REQUEST_ID: request_id,
+            C.USER: uid,
+            C.ITEM: items,
+            C.POSITION: np.arange(len(items)),
+            C.SCORE: scores,
+            C.SOURCE: "search",
+            C.SURFACE: "search",
+            C.MODEL_VERSION: model_version,
+            C.QUERY: query,
+            C.TIMESTAMP: now,
+        }
+    )
+    with store.transaction() as conn:
+        store.add_events(event, conn)
+        if len(shown):
+            store.log_impressions(shown, conn)
+
+
+def log_click(
+    store: KnowledgeStore,
+    request_id: str,
+    item_id: str,
+    user_id: str | None = None,
+    *,
+    query: str | None = None,
+    event_type: str = C.CLICK,
+) -> int:
+    """Record that a search result was clicked (or bought: ``event_type``), joined by ``request_id``."""
+    if event_type not in C.EVENT_TYPES or event_type == C.SEARCH:
+        raise ValueError(f"event_type must be one of {', '.join(t for t in C.EVENT_TYPES if t != C.SEARCH)}")
+    ev = pd.DataFrame(
+        {
+            C.EVENT_ID: [f"{event_type}:{request_id}:{item_id}"],
+            C.USER: [user_id or ANONYMOUS],
+            C.ITEM: [item_id],
+            C.EVENT_TYPE: [event_type],
+            C.VALUE: [None],
+            C.TIMESTAMP: [time.time()],
+            C.SESSION: [None],
+            C.QUERY: [query],
+            C.REQUEST_ID: [request_id],
+        }
+    )
+    return store.add_events(ev)
