@@ -126,11 +126,11 @@ def _searcher(
     the CLI keeps under ``<home>/search`` (built from the store when missing or when ``rebuild``)."""
     from shopsense.search import SearchEngine, build_from_store, default_index_path
 
-    if not rebuild and path is not None and (path / "search" / "params.json").exists():
-        return SearchEngine.load(path / "search", encoder=encoder)
     p = default_index_path(settings)
+    if not rebuild and path is not None and (path / "search" / "params.json").exists():
+        p = path / "search"
     if not rebuild and (p / "params.json").exists():
-        return SearchEngine.load(p, encoder=encoder)
+        return SearchEngine.load(p, encoder=encoder if encoder is not None else _encoder(settings))
     engine = build_from_store(store, settings)
     engine.save(p)
     return engine
@@ -149,17 +149,15 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
             "the catalog is empty: add products (PUT /products or shopsense ingest products)"
         )
         return served
-    try:
-        served.encoder = _encoder(settings)
-    except Exception as e:
-        served.missing["similar"] = served.missing["search"] = f"text encoder unavailable: {e}"
-        return served
-    try:
-        served.catalog = _catalog(store, settings, served.encoder)
-    except Exception as e:  # e.g. an empty catalog
-        served.missing["similar"] = f"no catalog index: {e}"
-    try:
-        served.searcher = _searcher(store, settings, served.encoder, path)
+    try:  # search first: building it from the store creates the encoder the catalog then shares
+        served.searcher = _searcher(store, settings, None, path)
+        served.encoder = getattr(served.searcher, "encoder", None)
     except Exception as e:
         served.missing["search"] = served.missing["autocomplete"] = f"no search index: {e}"
+    try:
+        if served.encoder is None:
+            served.encoder = _encoder(settings)
+        served.catalog = _catalog(store, settings, served.encoder)
+    except Exception as e:  # e.g. the encoder cannot load
+        served.missing["similar"] = f"no catalog index: {e}"
     return served

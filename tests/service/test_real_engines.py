@@ -1,0 +1,55 @@
+"""The service over the real library engines (text encoder, search, similar) on a six-product catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from shopsense.config import load_settings
+from shopsense.service.app import create_app
+from shopsense.service.keys import create_key
+from shopsense.store import KnowledgeStore, open_store
+from tests.service.conftest import PRODUCTS
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, KnowledgeStore, dict[str, str]]]:
+    s = load_settings(home=tmp_path_factory.mktemp("real") / "home")
+    store = open_store(s.store_url)
+    store.upsert_products(pd.DataFrame(PRODUCTS))
+    hdr = {"X-API-Key": create_key(store, ["read", "write"])[1]}
+    with TestClient(create_app(s, block_on_load=True)) as client:
+        yield client, store, hdr
+    store.close()
+
+
+def test_search_finds_misspelled_product_and_logs_the_search(real) -> None:
+    client, store, hdr = real
+    r = client.get("/search", params={"q": "espreso machine", "user_id": "shopper", "k": 3}, headers=hdr).json()
+    assert r["items"][0]["item_id"] == "p4"
+    assert r["did_you_mean"] == "espresso machine"
+    assert r["facets"]["brand"]["Brew"] >= 1 and r["model_version"] is None
+    ev = store.events(user_id="shopper")
+    assert ev["event_type"].tolist() == ["search"] and ev["request_id"].tolist() == [r["request_id"]]
+    brand = client.get("/search", params={"q": "running shoe", "brand": "Peak"}, headers=hdr).json()
+    assert [h["item_id"] for h in brand["items"]] == ["p3"]
+
+
+def test_similar_and_autocomplete(real) -> None:
+    client, _, hdr = real
+    s = client.get("/similar/p4", params={"k": 2}, headers=hdr).json()
+    assert s["items"][0]["item_id"] == "p5" and "same category" in s["items"][0]["explanation"]
+    assert client.get("/similar/nope", headers=hdr).status_code == 404
+    a = client.get("/autocomplete", params={"q": "coff"}, headers=hdr).json()
+    assert [x.lower() for x in a["suggestions"]] == ["coffee grinder"]
+
+
+def test_recommend_without_training_is_503(real) -> None:
+    client, _, hdr = real
+    r = client.get("/recommend", params={"user_id": "shopper"}, headers=hdr)
+    assert r.status_code == 503 and "no trained model" in r.json()["detail"]
