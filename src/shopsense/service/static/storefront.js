@@ -6,7 +6,21 @@
   const { api, el, qs, visitor } = Shop;
   const $ = (id) => document.getElementById(id);
   const state = { query: "", filters: {}, cart: 0 };
-  const FILTERABLE = ["category", "brand"];
+  const FILTERABLE = ["category", "brand", "price", "available"];
+  // a selected facet value as /search parameters
+  function params(filters) {
+    const out = {};
+    for (const [name, value] of Object.entries(filters)) {
+      if (name === "price") {
+        const [lo, hi] = value.replace("+", "").split("-");
+        out.min_price = lo;
+        if (hi) out.max_price = hi;
+      } else if (name === "available") {
+        if (value === "true") out.available = true;
+      } else out[name] = value;
+    }
+    return out;
+  }
   $("visitor").textContent = visitor;
 
   function notice(msg) {
@@ -58,7 +72,7 @@
     $("suggest").hidden = true;
     if (!q) return;
     try {
-      const r = await api("GET", "/search?" + qs({ q, user_id: visitor, k: 24, details: true, ...state.filters }));
+      const r = await api("GET", "/search?" + qs({ q, user_id: visitor, k: 24, details: true, ...params(state.filters) }));
       $("results-section").hidden = false;
       $("product-view").hidden = true;
       $("results-title").textContent = `Results for “${q}”` + (r.did_you_mean ? ` (did you mean “${r.did_you_mean}”?)` : "");
@@ -79,7 +93,7 @@
       for (const [value, n] of Object.entries(counts).slice(0, 12)) {
         const input = el("input", { type: "checkbox", "data-facet": name, value });
         if (state.filters[name] === value) input.checked = true;
-        if (!FILTERABLE.includes(name)) input.disabled = true;
+        if (!FILTERABLE.includes(name) || (name === "available" && value !== "true")) input.disabled = true;
         input.addEventListener("change", () => {
           if (input.checked) state.filters[name] = value;
           else delete state.filters[name];
