@@ -262,3 +262,26 @@ def test_progress_reports_the_whole_file(store, tmp_path) -> None:
 def test_unknown_policy(store, tmp_path) -> None:
     with pytest.raises(ValueError, match="valid: fail, skip"):
         ingest_events(store, _write(tmp_path / "e.csv", GOOD_EVENTS), on_error="ignore")
+
+
+def _event_indexes(store: KnowledgeStore) -> set[str]:
+    from sqlalchemy import inspect
+
+    return {ix["name"] for ix in inspect(store.engine).get_indexes("events")}
+
+
+def test_first_load_keeps_the_indexes_also_after_a_rollback(store, tmp_path) -> None:
+    indexes = _event_indexes(store)
+    assert {"ix_events_user_ts", "ix_events_request"} <= indexes
+    with pytest.raises(SchemaError):
+        ingest_events(store, _write(tmp_path / "bad.csv", GOOD_EVENTS + "u9,C,like,4\n"), config=TINY)
+    assert _event_indexes(store) == indexes and store.stats()["events"] == 0
+    ingest_events(store, _write(tmp_path / "good.csv", GOOD_EVENTS), config=TINY)
+    assert _event_indexes(store) == indexes and store.stats()["events"] == 3
+
+
+def test_equal_timestamps_keep_file_order_per_user(store, tmp_path) -> None:
+    rows = "".join(f"{u},{i},view,5\n" for u, i in [("u2", "C"), ("u1", "B"), ("u2", "A"), ("u1", "A"), ("u2", "B")])
+    ingest_events(store, _write(tmp_path / "e.csv", "user_id,item_id,event_type,timestamp\n" + rows), config=TINY)
+    assert store.events(user_id="u2")[C.ITEM].tolist() == ["C", "A", "B"]
+    assert store.events(user_id="u1")[C.ITEM].tolist() == ["B", "A"]

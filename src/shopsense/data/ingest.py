@@ -10,14 +10,18 @@ events are de-duplicated by their key (``event_id``, else user, item, type and t
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection
 
 from shopsense import columns as C
 from shopsense.config import IngestConfig
@@ -122,7 +126,7 @@ def ingest(
     rejects = _Rejects(Path(rejects_path) if rejects_path else _default_rejects(path))
     write = {"products": store.upsert_products, "events": store.add_events, "users": store.upsert_users}[kind]
     try:
-        with store.transaction() as conn:
+        with _gc_paused(), store.transaction() as conn, _bulk(store, kind, conn):
             for batch in batches:
                 v = validate_batch(schema, batch, str(path), config)
                 n_bad_rows = len({(e.line) for e in v.errors})
@@ -139,8 +143,8 @@ def ingest(
                     rejects.write(v.errors)
                     room = MAX_REPORTED_ERRORS - len(report.errors)
                     report.errors.extend(v.errors[: max(room, 0)])
-                if len(v.frame):
-                    report.inserted += write(_write_order(kind, v.frame), conn)
+                if v.table.num_rows:
+                    report.inserted += write(_write_order(kind, v.table).to_pandas(), conn)
                 report.duplicates = report.read - report.rejected - report.inserted
                 if progress is not None:
                     progress(batch.consumed)
@@ -151,13 +155,30 @@ def ingest(
     return report
 
 
-def _write_order(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of short-lived row tuples set off the cyclic garbage collector again and again
+    (about a quarter of the row-conversion time); they hold no cycles, so pause it meanwhile."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _bulk(store: KnowledgeStore, kind: str, conn: Connection) -> AbstractContextManager[None]:
+    return store.bulk_events(conn) if kind == "events" else nullcontext()
+
+
+def _write_order(kind: str, table: pa.Table) -> pa.Table:
     """Events grouped by user, in time order: the store's indexes are then written page by page
-    instead of at random (about 1.5x faster bulk ingest). The sort is stable, so a user's events with
-    equal timestamps keep their order in the file (the store breaks timestamp ties by arrival)."""
-    if kind != "events" or len(frame) < 2:
-        return frame
-    return frame.sort_values([C.USER, C.TIMESTAMP], kind="stable")
+    instead of at random (about 1.5x faster bulk ingest). Arrow's sort is stable, so a user's events
+    with equal timestamps keep their order in the file (the store breaks timestamp ties by arrival)."""
+    if kind != "events" or table.num_rows < 2:
+        return table
+    return table.take(pc.sort_indices(table, sort_keys=[(C.USER, "ascending"), (C.TIMESTAMP, "ascending")]))
 
 
 def _default_rejects(path: Path) -> Path:

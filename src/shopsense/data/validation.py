@@ -28,12 +28,17 @@ _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 @dataclass
 class Validated:
-    """The good rows of a batch as a DataFrame of schema columns, their lines, and the bad rows."""
+    """The good rows of a batch (schema columns, converted), their lines, and the bad rows."""
 
-    frame: pd.DataFrame
+    table: pa.Table
     lines: np.ndarray
     errors: list[RowError] = field(default_factory=list)
     blank: int = 0  # rows with every field empty (blank lines): skipped silently
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The good rows as a DataFrame (what the store's write methods take)."""
+        return self.table.to_pandas()
 
 
 def check_columns(schema: Schema, names: Sequence[str], path: str) -> list[str]:
@@ -103,9 +108,8 @@ def validate_batch(schema: Schema, batch: Batch, path: str, config: IngestConfig
     bad = checks.any_bad() & ~blank
     keep = ~bad & ~blank
     errors = _row_errors(checks, bad, table, batch.lines, path)
-    cols = {k: v.filter(pa.array(keep)) for k, v in out.items()}
-    frame = pa.table(cols).to_pandas() if cols else pd.DataFrame(index=range(int(keep.sum())))
-    return Validated(frame, batch.lines[keep], list(batch.errors) + errors, int(blank.sum()))
+    good = pa.table(out).filter(pa.array(keep)) if out else pa.table({})
+    return Validated(good, batch.lines[keep], list(batch.errors) + errors, int(blank.sum()))
 
 
 def _array(col: pa.ChunkedArray | pa.Array) -> pa.Array:
