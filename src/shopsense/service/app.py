@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +28,10 @@ from shopsense.service.training_jobs import TrainingJobs
 from shopsense.store import open_store
 
 log = logging.getLogger("shopsense.service")
+
+#: set by `shopsense serve --workers N` so that every worker process serves the same settings and page key
+SETTINGS_ENV = "SHOPSENSE_SERVE_SETTINGS_JSON"
+PAGE_KEY_ENV = "SHOPSENSE_SERVE_PAGE_KEY"
 
 __version__ = "0.1.0"
 
@@ -59,7 +64,7 @@ def create_app(
     )
     if svc.pages:
         # The pages' own key: read + write, lives only in this process's memory (see routes/pages.py).
-        state.page_key = state.keys.add_ephemeral([READ, WRITE], "pages")
+        state.page_key = state.keys.add_ephemeral([READ, WRITE], "pages", os.environ.get(PAGE_KEY_ENV))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -118,3 +123,9 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(ShopsenseError)
     async def _other(_: Request, exc: ShopsenseError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process (uvicorn factory): settings from the parent, else the environment."""
+    raw = os.environ.get(SETTINGS_ENV)
+    return create_app(Settings.model_validate_json(raw) if raw else None)

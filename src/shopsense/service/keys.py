@@ -76,9 +76,12 @@ class KeyRing:
         self._extra: dict[str, ApiKey] = {}
         self._lock = threading.Lock()
 
-    def add_ephemeral(self, scopes: Sequence[str], name: str) -> str:
-        """A key valid for this process only (never written to the store)."""
-        key_id, key = new_key()
+    def add_ephemeral(self, scopes: Sequence[str], name: str, key: str | None = None) -> str:
+        """A key valid for this process only (never written to the store); ``key`` reuses one made
+        by a parent process so every worker of one server accepts the same page key."""
+        if key is None or not key.startswith(PREFIX) or key.count("_") < 2:
+            key = new_key()[1]
+        key_id = key.split("_")[1]
         self._extra[hash_key(key)] = ApiKey(key_id, frozenset(check_scopes(scopes)), name)
         return key
 
