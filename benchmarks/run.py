@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown dataset(s) {', '.join(unknown)}; valid: {', '.join(DEFAULT_DATASETS)}")
     peers = parse_peers(args.peers)
-    if "sasrec" in peers:
+    if "sasrec" in peers and any(n not in SEARCH_DATASETS for n in names):
         from shopsense.evaluation.peers.sasrec import ensure_rectools_venv
 
         log("checking the RecTools virtualenv (.venv-rectools; created on first use, a few minutes)")
@@ -236,17 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     reports = Path(args.reports)
     reports.mkdir(parents=True, exist_ok=True)
     store_path = reports / "results.json"
-    results: dict[str, Any] = json.loads(store_path.read_text()) if store_path.exists() else {}
-    results.setdefault("recommendation", {})
-    results.setdefault("search", {})
-    results["environment"] = {
+    environment = {
         "machine": machine(),
         "versions": versions(),
         "command": "make bench  (= .venv/bin/python benchmarks/run.py " + " ".join(argv or sys.argv[1:]) + ")",
     }
+    mine: dict[str, dict[str, Any]] = {"recommendation": {}, "search": {}}
 
     def save() -> None:
-        store_path.write_text(json.dumps(_strip(results), indent=1))
+        # re-read at every save: another run (other datasets) may have written meanwhile; keep its tables
+        results: dict[str, Any] = json.loads(store_path.read_text()) if store_path.exists() else {}
+        for part in ("recommendation", "search"):
+            results.setdefault(part, {}).update(mine[part])
+        results["environment"] = environment
+        results = _strip(results)
+        store_path.write_text(json.dumps(results, indent=1))
         update_markdown(
             args.docs, {"Recommendation": recommendation_section(results), "Search": search_section(results)}
         )
@@ -256,15 +260,16 @@ def main(argv: list[str] | None = None) -> int:
         log(f"=== {name}")
         if name in SEARCH_DATASETS:
             search_peers = [p.strip() for p in args.search_peers.split(",") if p.strip()]
-            results["search"][name] = run_search(name, search_peers, engine=not args.no_engine)
+            mine["search"][name] = run_search(name, search_peers, engine=not args.no_engine)
+            mine["search"][name]["info"]["command"] = environment["command"]
         else:
             ds_peers = list(peers)
             if name == "beauty" and "pop-all" not in ds_peers:
                 ds_peers.insert(1 if "pop" in ds_peers else 0, "pop-all")  # the protocol check
-            results["recommendation"][name] = run_recommendation(
+            mine["recommendation"][name] = run_recommendation(
                 name, ds_peers, quick=args.quick, engine=not args.no_engine
             )
-        results = _strip(results)
+            mine["recommendation"][name]["info"]["command"] = environment["command"]
         save()
         log(f"{name}: written to {args.docs} and {reports / 'index.html'}")
     return 0

@@ -90,8 +90,10 @@ def recommendation_section(results: dict[str, Any]) -> str:
             out += [
                 f"{info.get('users', '?'):,} users, {info.get('items', '?'):,} items, "
                 f"{info.get('interactions', '?'):,} interactions; {info.get('test_users', '?'):,} test users. "
-                f"Run {info.get('date', '?')}{' (--quick)' if info.get('quick') else ''}."
-                + (f" {info['note']}" if info.get("note") else ""),
+                f"Run {info.get('date', '?')}{' (--quick: one setting per peer, no grid)' if info.get('quick') else ''}."
+                + (f" Command: `{info['command']}`." if info.get("command") else "")
+                + (f" {info['note']}" if info.get("note") else "")
+                + (f" Failed: {info['failed']}." if info.get("failed") else ""),
                 "",
             ]
         out += _table(block.get("models", {}), REC_COLUMNS)
@@ -130,7 +132,9 @@ def search_section(results: dict[str, Any]) -> str:
         if info:
             out += [
                 f"{info.get('products', '?'):,} products, {info.get('queries', '?'):,} judged queries. "
-                f"Run {info.get('date', '?')}." + (f" {info['note']}" if info.get("note") else ""),
+                f"Run {info.get('date', '?')}."
+                + (f" Command: `{info['command']}`." if info.get("command") else "")
+                + (f" {info['note']}" if info.get("note") else ""),
                 "",
             ]
         models = block.get("models", {})
