@@ -57,14 +57,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Know
     create_key(store, ["admin"])
     reports = home / "reports"
     reports.mkdir(parents=True)
-    report = {
-        "dataset": "tiny",
-        "results": [
-            {"model": "popular", "ndcg@10": 0.05, "coverage@10": 0.1},
-            {"model": "engine", "ndcg@10": 0.11, "coverage@10": 0.4},
-        ],
-    }
-    (reports / "eval.json").write_text(json.dumps(report))
+    # the shape of the benchmark runner's reports/results.json
+    models = {"popular": {"ndcg@10": 0.05, "coverage@10": 0.1}, "engine": {"ndcg@10": 0.11, "coverage@10": 0.4}}
+    results = {"recommendation": {"tiny": {"info": {"users": 3}, "models": models}}, "environment": {}}
+    (reports / "results.json").write_text(json.dumps(results))
     port = _free_port()
     app = create_app(s, loader=fake_loader(store, s), block_on_load=True)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -166,8 +162,9 @@ def test_dashboard_shows_counts_versions_offline_and_online(server, browser) -> 
     page.wait_for_selector("body[data-loaded='1']")
     assert page.text_content("[data-stat='products'] b") == "6"
     assert "serving" in page.text_content("#versions tr[data-version='v1']")
-    assert page.query_selector("[data-chart='offline-ndcg@10'] rect.bar") is not None
-    assert len(page.query_selector_all("[data-chart='offline-ndcg@10'] rect.bar")) == 2
+    bars = page.query_selector_all("[data-chart='offline-recommendation-tiny-ndcg@10'] rect.bar")
+    assert len(bars) == 2
+    assert page.query_selector("[data-chart='offline-recommendation-tiny-coverage@10'] rect.bar") is not None
     rows = page.query_selector_all("#online tr[data-version='v1']")
     assert rows, "no online metrics row"
     assert page.query_selector("[data-chart='ctr'] rect.bar") is not None

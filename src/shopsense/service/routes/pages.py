@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -59,14 +60,45 @@ def static(name: str) -> FileResponse:
     return FileResponse(STATIC / name, media_type=media)
 
 
+#: metrics charted per section of the benchmark results (``reports/results.json``)
+CHARTED = {
+    "recommendation": ("ndcg@10", "hr@10", "coverage@10", "diversity@10"),
+    "search": ("ndcg@10", "recall@100", "latency_p99_ms"),
+}
+
+
+def offline_charts(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Bar charts (one per section, dataset and metric; one bar per model) from the benchmark
+    runner's results (``{"recommendation": {dataset: {"models": {name: {metric: value}}}}, ...}``)."""
+    charts = []
+    for section, metrics in CHARTED.items():
+        for dataset, block in (results.get(section) or {}).items():
+            models = (block or {}).get("models") or {}
+            for m in metrics:
+                bars = [
+                    [name, float(r[m])]
+                    for name, r in models.items()
+                    if isinstance(r, dict) and isinstance(r.get(m), int | float) and math.isfinite(r[m])
+                ]
+                if bars:
+                    charts.append({"section": section, "dataset": dataset, "metric": m, "bars": bars})
+    return charts
+
+
 def latest_offline_report(home: Path) -> dict[str, Any] | None:
-    """The newest offline evaluation report (JSON) under ``<home>/reports`` or ``./reports``, if any."""
-    files = [p for folder in (home / "reports", Path("reports")) if folder.is_dir() for p in folder.rglob("*.json")]
-    for p in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True):
+    """The latest offline evaluation: the benchmark runner's ``reports/results.json`` (under ``<home>``
+    or the working folder) as charts, else the newest other JSON report there as it is."""
+    folders = [f for f in (home / "reports", Path("reports")) if f.is_dir()]
+    files = [p for f in folders for p in f.rglob("*.json")]
+    for p in sorted(files, key=lambda p: (p.name == "results.json", p.stat().st_mtime), reverse=True):
         try:
-            return {"file": p.name, "report": json.loads(p.read_text(encoding="utf-8"))}
+            data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
+        charts = offline_charts(data) if isinstance(data, dict) else []
+        if charts:
+            return {"file": str(p), "charts": charts}
+        return {"file": str(p), "report": data}
     return None
 
 

@@ -83,8 +83,13 @@
     off.replaceChildren();
     if (d.offline) {
       $("offline-meta").textContent = "from " + d.offline.file;
-      const metrics = modelMetrics(d.offline.report);
-      for (const [m, pairs] of Object.entries(metrics)) off.append(barChart(m, pairs, "offline-" + m));
+      if (d.offline.charts) {
+        for (const c of d.offline.charts)
+          off.append(barChart(`${c.section} · ${c.dataset} · ${c.metric}`, c.bars, `offline-${c.section}-${c.dataset}-${c.metric}`));
+      } else {
+        const metrics = modelMetrics(d.offline.report);
+        for (const [m, pairs] of Object.entries(metrics)) off.append(barChart(m, pairs, "offline-" + m));
+      }
       if (!off.children.length) off.append(el("p", { class: "muted" }, "the report has no per-model metrics"));
     } else {
       $("offline-meta").textContent = "no offline evaluation report yet (run `shopsense evaluate`)";
