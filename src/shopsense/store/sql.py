@@ -15,22 +15,19 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
+from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from shopsense import columns as C
-from shopsense.exceptions import StoreError, UnknownStoreError
+from shopsense.exceptions import StoreError
 from shopsense.store import tables as T
-
-SCHEMES = ("sqlite", "postgresql")
+from shopsense.store.engine import SCHEMES, make_engine
+from shopsense.store.rows import event_keys, json_or_none, to_db_rows
 
 _EVENT_INSERT_COLS = (
     C.EVENT_KEY,
@@ -61,7 +58,7 @@ class KnowledgeStore:
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
-        self.engine = _make_engine(url, create=create)
+        self.engine = make_engine(url, create=create)
         self.dialect = self.engine.dialect.name
         self._ph = "?" if self.dialect == "sqlite" else "%s"
         if create:
@@ -116,7 +113,7 @@ class KnowledgeStore:
         now = time.time()
         out = pd.DataFrame({c: df[c] if c in df.columns else None for c in _PRODUCT_CONTENT_COLS})
         for col in (C.TAGS, C.ATTRIBUTES):
-            out[col] = [_json_or_none(v) for v in out[col]]
+            out[col] = [json_or_none(v) for v in out[col]]
         out[C.AVAILABLE] = out[C.AVAILABLE].fillna(True).astype(bool).astype(int)
         out["row_hash"] = pd.util.hash_pandas_object(
             out.astype(object).where(out.notna(), None).astype(str), index=False
@@ -132,7 +129,7 @@ class KnowledgeStore:
             f"ON CONFLICT ({C.ITEM}) DO UPDATE SET {updates} WHERE products.row_hash <> excluded.row_hash"
         )
         with self._conn(conn) as c:
-            return self._executemany(c, sql, _rows(out))
+            return self._executemany(c, sql, to_db_rows(out))
 
     def delete_products(self, item_ids: Sequence[str], conn: Connection | None = None) -> int:
         """Remove products (their events stay: they are history)."""
@@ -161,7 +158,7 @@ class KnowledgeStore:
         if df.empty:
             return 0
         attrs = df[C.ATTRIBUTES] if C.ATTRIBUTES in df.columns else pd.Series([None] * len(df))
-        rows = [(u, _json_or_none(a), time.time()) for u, a in zip(df[C.USER], attrs, strict=True)]
+        rows = [(u, json_or_none(a), time.time()) for u, a in zip(df[C.USER], attrs, strict=True)]
         sql = (
             f"INSERT INTO users ({C.USER}, {C.ATTRIBUTES}, {C.CREATED_AT}) VALUES (?, ?, ?) "
             f"ON CONFLICT ({C.USER}) DO UPDATE SET {C.ATTRIBUTES} = excluded.{C.ATTRIBUTES} "
@@ -228,7 +225,7 @@ class KnowledgeStore:
         )
         with self._conn(conn) as c:
             self._ensure_users(c, pd.unique(out[C.USER]).tolist())
-            return self._executemany(c, sql, _rows(out))
+            return self._executemany(c, sql, to_db_rows(out))
 
     def events(
         self,
@@ -270,7 +267,7 @@ class KnowledgeStore:
         out = pd.DataFrame({c: df[c] if c in df.columns else None for c in cols})
         sql = f"INSERT INTO impressions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         with self._conn(conn) as c:
-            return self._executemany(c, sql, _rows(out))
+            return self._executemany(c, sql, to_db_rows(out))
 
     def impressions(self, request_id: str | None = None) -> pd.DataFrame:
         q = select(*[T.impressions.c[c] for c in C.IMPRESSION_COLUMNS]).order_by(T.impressions.c.seq)
@@ -398,112 +395,4 @@ class KnowledgeStore:
         }
 
 
-def event_keys(df: pd.DataFrame) -> pd.Series:
-    """An event's identity: its ``event_id`` when given, else user, item, type and timestamp."""
-    ts = _float_repr(df[C.TIMESTAMP])
-    item = df[C.ITEM].fillna("") if C.ITEM in df.columns else ""
-    composite = "k:" + df[C.USER].astype(str) + "\x1f" + item + "\x1f" + df[C.EVENT_TYPE] + "\x1f" + ts
-    if C.EVENT_ID in df.columns:
-        eid = df[C.EVENT_ID]
-        return ("i:" + eid.astype(str)).where(eid.notna() & (eid.astype(str) != ""), composite)
-    return composite
-
-
-def _float_repr(ts: pd.Series) -> pd.Series:
-    """``ts.map(repr)``, vectorised for floats (bulk ingest computes millions of keys).
-
-    Arrow prints the same shortest round-trip digits as Python; where it would differ in form
-    (exponent notation, or outside the range where repr uses fixed notation) repr itself is used,
-    so keys are identical to the ones ``map(repr)`` writes.
-    """
-    if not len(ts):
-        return ts.astype(str)
-    if ts.dtype.kind != "f":
-        return ts.map(repr)
-    x = ts.to_numpy(dtype=np.float64)
-    s = pc.cast(pa.array(x), pa.string())
-    ax = np.abs(x)
-    exact = ((ax >= 1e-4) & (ax < 1e16)) | (x == 0)
-    exact &= ~pc.match_substring_regex(s, "[eEnN]").to_numpy(zero_copy_only=False)
-    whole = pc.invert(pc.match_substring(s, "."))
-    s = pc.if_else(whole, pc.binary_join_element_wise(s, ".0", ""), s)
-    out = s.to_pandas().set_axis(ts.index)
-    if not exact.all():
-        idx = np.flatnonzero(~exact)
-        out.iloc[idx] = [repr(v) for v in x[idx].tolist()]
-    return out.astype(str)
-
-
-def _rows(df: pd.DataFrame) -> list[tuple]:
-    """DataFrame rows as tuples of plain Python values (NaN -> None) for the DB driver.
-
-    Column by column (``tolist``, then the missing cells set to None) and zipped: faster than
-    ``astype(object)`` + ``itertuples`` on the large frames bulk ingest writes.
-    """
-    if not df.shape[1]:
-        return [() for _ in range(len(df))]
-    return list(zip(*[_pylist(df.iloc[:, c]) for c in range(df.shape[1])], strict=True))
-
-
-def _pylist(col: pd.Series) -> list[Any]:
-    n = len(col)
-    na = col.isna().to_numpy()
-    if na.all():
-        return [None] * n
-    missing = np.flatnonzero(na)
-    if len(missing) > n // 2:  # mostly empty: start from None and fill the few values
-        present = np.flatnonzero(~na)
-        vals: list[Any] = [None] * n
-        for i, v in zip(present.tolist(), col.iloc[present].tolist(), strict=True):
-            vals[i] = v
-        return vals
-    vals = col.tolist()
-    for i in missing.tolist():
-        vals[i] = None
-    return vals
-
-
-def _json_or_none(v: Any) -> str | None:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return None
-    if isinstance(v, str):
-        return v
-    if isinstance(v, np.ndarray):
-        v = v.tolist()
-    return json.dumps(v, sort_keys=True, ensure_ascii=False)
-
-
-def _make_engine(url: str, *, create: bool) -> Engine:
-    scheme = url.split(":", 1)[0].split("+", 1)[0]
-    if scheme not in SCHEMES:
-        raise UnknownStoreError(f"Unknown store: {url.split(':', 1)[0]!r}; valid schemes: {', '.join(SCHEMES)}")
-    try:
-        if scheme == "sqlite":
-            path = make_url(url).database
-            if path and path != ":memory:":
-                if create:
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
-                elif not Path(path).exists():
-                    raise StoreError(f"no knowledge base at {path}: run `shopsense init` first")
-            engine = create_engine(url, connect_args={"timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas)
-            return engine
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, SQLAlchemyError) as e:
-        raise StoreError(f"cannot open store {url!r}: {e}") from e
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # WAL lets the server read while a training or ingest process writes.
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    # a 64 MiB page cache (default 2 MiB) keeps the event indexes in memory during bulk ingest
-    cur.execute("PRAGMA cache_size=-65536")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
-__all__ = ["KnowledgeStore", "open_store", "event_keys", "text"]
+__all__ = ["SCHEMES", "KnowledgeStore", "event_keys", "open_store"]

@@ -1,0 +1,47 @@
+"""Opening a database engine from a store URL: the backend is chosen by the URL's scheme."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from shopsense.exceptions import StoreError, UnknownStoreError
+
+SCHEMES = ("sqlite", "postgresql")
+
+
+def make_engine(url: str, *, create: bool) -> Engine:
+    scheme = url.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in SCHEMES:
+        raise UnknownStoreError(f"Unknown store: {url.split(':', 1)[0]!r}; valid schemes: {', '.join(SCHEMES)}")
+    try:
+        if scheme == "sqlite":
+            path = make_url(url).database
+            if path and path != ":memory:":
+                if create:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                elif not Path(path).exists():
+                    raise StoreError(f"no knowledge base at {path}: run `shopsense init` first")
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        return create_engine(url, pool_pre_ping=True)
+    except (ArgumentError, SQLAlchemyError) as e:
+        raise StoreError(f"cannot open store {url!r}: {e}") from e
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the server read while a training or ingest process writes.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    # a 64 MiB page cache (default 2 MiB) keeps the event indexes in memory during bulk ingest
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
