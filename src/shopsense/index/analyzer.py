@@ -99,7 +99,9 @@ class Analyzer:
 
     def __init__(self, language: str = "auto", synonyms: list[list[str]] | None = None) -> None:
         self.language = language
-        self.tokenizer = Tokenizer(language)
+        # jieba's search mode also emits the words inside long ones ("智能手机" -> 智能, 手机, 智能手机),
+        # so a short query matches a long title word
+        self.tokenizer = Tokenizer(language, search_mode=True)
         self.synonym_groups = [list(g) for g in synonyms or []]
         # token -> the other tokens of its groups (single-token entries only; phrases expand token-wise)
         self._syn: dict[str, list[str]] = {}

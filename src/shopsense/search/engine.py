@@ -47,6 +47,7 @@ class SearchConfig(StrictModel):
     )
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(0.3, ge=0, le=1, description="dense share of the untrained min-max blend")
+    rerank_depth: int = Field(100, ge=1, description="candidates the learned re-ranker re-orders")
     spelling: bool = True
     personal_weight: float = Field(0.3, ge=0, description="weight of the user's content affinity")
     dense_exact_max: int = Field(200_000, ge=0, description="exact dense search up to this catalog size")
@@ -274,13 +275,32 @@ class SearchEngine:
         X = build_features(ctx, rrf_k=self.config.rrf_k, dense_weight=self.config.dense_weight)
         return Candidates(rows=rows, features=X, from_dense=from_dense, corrected=corrected)
 
-    def score(self, cand: Candidates) -> np.ndarray:
-        """Relevance score of each candidate (re-ranker when trained, else the min-max blend)."""
-        if self.reranker is not None and self.reranker.fitted:
-            return self.reranker.predict(cand.features)
+    def default_scores(self, cand: Candidates) -> np.ndarray:
+        """The untrained ranking: the min-max blend, nudged by the share of query terms the title covers."""
         X = cand.features
-        # untrained default: the blend, nudged by the share of query terms the title covers
         return X[:, INDEX["blend"]] + 0.1 * X[:, INDEX["coverage"]]
+
+    def rerank_rows(self, cand: Candidates) -> np.ndarray:
+        """Positions of the candidates the re-ranker sees: the best ``rerank_depth`` by the default score
+        (the same cut in training and serving, so the model never meets rows unlike its training rows)."""
+        base = self.default_scores(cand)
+        depth = self.config.rerank_depth
+        if len(base) <= depth:
+            return np.arange(len(base))
+        return np.sort(np.argpartition(-base, depth - 1)[:depth])
+
+    def score(self, cand: Candidates) -> np.ndarray:
+        """Relevance score of each candidate: the re-ranker's for the top ``rerank_depth`` (when trained),
+        placed above the rest, which keep the default order."""
+        base = self.default_scores(cand)
+        if self.reranker is None or not self.reranker.fitted or len(base) == 0:
+            return base
+        top = self.rerank_rows(cand)
+        learned = self.reranker.predict(cand.features[top])
+        # rest: below every re-ranked row, in default order
+        out = base - float(base.max()) + float(learned.min()) - 1.0
+        out[top] = learned
+        return out.astype(np.float32)
 
     # ------------------------------------------------------------------ offline ranking
     def rank(
@@ -355,8 +375,9 @@ class SearchEngine:
             qids, self.iter_candidates(queries["query"].tolist(), query_vectors=query_vectors), strict=True
         ):
             rel = judged.get(qid, {})
-            groups.append(cand.features)
-            gains.append(np.array([max(rel.get(int(r), 0.0), 0.0) for r in cand.rows], dtype=np.float32))
+            top = self.rerank_rows(cand)
+            groups.append(cand.features[top])
+            gains.append(np.array([max(rel.get(int(r), 0.0), 0.0) for r in cand.rows[top]], dtype=np.float32))
         return groups, gains
 
     # ------------------------------------------------------------------ online search
