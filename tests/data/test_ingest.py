@@ -96,7 +96,11 @@ BAD_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "name", "content", "line", "column", "reason"), BAD_FILES)
+@pytest.mark.parametrize(
+    ("kind", "name", "content", "line", "column", "reason"),
+    BAD_FILES,
+    ids=[f"{k}-{n.split('.')[-1]}-{c or 'row'}-{r.split()[0]}" for k, n, _, _, c, r in BAD_FILES],
+)
 def test_fail_leaves_the_store_unchanged(loaded, tmp_path, kind, name, content, line, column, reason) -> None:
     before = _snapshot(loaded)
     path = _write(tmp_path / name, content)

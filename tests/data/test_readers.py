@@ -116,3 +116,12 @@ def test_empty_and_missing_files(tmp_path) -> None:
         read_batches(tmp_path / "e.csv")
     with pytest.raises(FileNotFoundError):
         read_batches(tmp_path / "nope.csv")
+
+
+def test_crlf_and_bom(tmp_path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_bytes(b'\xef\xbb\xbfa,b\r\n1,"x\r\ny"\r\n2,z\r\n')
+    names, _, rows, lines, errors = _all(p)
+    assert names == ["a", "b"] and not errors
+    assert rows == [{"a": b"1", "b": b"x\r\ny"}, {"a": b"2", "b": b"z"}]
+    assert lines == [2, 4]
