@@ -111,6 +111,9 @@ def evaluate_search(
         if hasattr(system, "fit"):
             system.fit(products)
         fit_seconds[name] = time.perf_counter() - t0
+    for system in systems.values():  # warm-up, untimed: lazy model loads are not query latency
+        if n_q:
+            system.scores(j.texts[0]) if hasattr(system, "scores") else system.search(j.texts[0], depth)
     do_fusion = fusion and "bm25" in systems and "dense" in systems
     weights = [blend_weight] if blend_weight is not None else list(BLEND_GRID)
     names = list(systems) + (["rrf"] + [f"blend@{w}" for w in weights] if do_fusion else [])
