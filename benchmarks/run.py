@@ -214,12 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-engine", action="store_true", help="peers only")
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--reports", default=str(ROOT / "reports"))
+    ap.add_argument(
+        "--merge", nargs="*", default=[], help="results.json files of other runs to fold in (then run --datasets too)"
+    )
     args = ap.parse_args(argv)
 
     from shopsense.evaluation.report import html_report, recommendation_section, search_section, update_markdown
     from shopsense.evaluation.runner import parse_peers
 
-    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    names = [n.strip() for n in args.datasets.split(",") if n.strip() and n.strip() != "none"]
     unknown = [n for n in names if n not in (*REC_DATASETS, *SEARCH_DATASETS, "sports", "toys", "movielens-100k")]
     if unknown:
         ap.error(f"unknown dataset(s) {', '.join(unknown)}; valid: {', '.join(DEFAULT_DATASETS)}")
@@ -242,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         "command": "make bench  (= .venv/bin/python benchmarks/run.py " + " ".join(argv or sys.argv[1:]) + ")",
     }
     mine: dict[str, dict[str, Any]] = {"recommendation": {}, "search": {}}
+    for other in args.merge:
+        data = json.loads(Path(other).read_text())
+        for part in ("recommendation", "search"):
+            mine[part].update(data.get(part, {}))
 
     def save() -> None:
         # re-read at every save: another run (other datasets) may have written meanwhile; keep its tables
@@ -256,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         html_report(results, reports)
 
+    if args.merge:
+        save()
+        log(f"merged {len(args.merge)} result file(s) into {store_path}")
     for name in names:
         log(f"=== {name}")
         if name in SEARCH_DATASETS:
