@@ -79,13 +79,16 @@ def parse_mapping(items: list[str] | tuple[str, ...] | None) -> dict[str, str]:
     return out
 
 
-def progress_total(path: str | Path, fmt: str | None = None) -> int:
-    """Size of the work in the unit batches report in ``consumed``: rows for Parquet, bytes otherwise."""
+def progress_total(path: str | Path, fmt: str | None = None) -> int | None:
+    """Size of the work in the unit batches report in ``consumed``: rows for Parquet, bytes otherwise
+    (None for a compressed file, whose decompressed size is unknown until it is read)."""
     fmt = detect_format(path, fmt)
     if not Path(path).exists():
         raise FileNotFoundError(f"no such file: {path}")
     if fmt == "parquet":
         return int(pq.ParquetFile(path).metadata.num_rows)
+    if Path(path).suffix.lower() == ".gz":
+        return None
     return Path(path).stat().st_size
 
 
