@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pandas as pd
@@ -24,6 +25,11 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
     store.upsert_products(pd.DataFrame(PRODUCTS))
     hdr = {"X-API-Key": create_key(store, ["read", "write"])[1]}
     with TestClient(create_app(s, block_on_load=True)) as client:
+        served = client.app.state.shopsense.models.current
+        deadline = time.monotonic() + 120
+        while served.catalog is None and "being built" in served.missing.get("similar", ""):
+            assert time.monotonic() < deadline, "similar-products index never built"
+            time.sleep(0.1)
         yield client, store, hdr
     store.close()
 
@@ -47,6 +53,18 @@ def test_similar_and_autocomplete(real) -> None:
     assert client.get("/similar/nope", headers=hdr).status_code == 404
     a = client.get("/autocomplete", params={"q": "coff"}, headers=hdr).json()
     assert [x.lower() for x in a["suggestions"]] == ["coffee grinder"]
+
+
+def test_similar_is_503_while_its_index_builds(tmp_path) -> None:
+    from shopsense.service import engines
+
+    s = load_settings(home=tmp_path / "home")
+    store = open_store(s.store_url)
+    store.upsert_products(pd.DataFrame(PRODUCTS))
+    served = engines.Served(version="v1", path=None, store=store, settings=s)
+    served.missing["similar"] = "the similar-products index is being built; retry shortly"
+    with pytest.raises(engines.Unavailable, match="being built"):
+        served.similar("p4", 3)
 
 
 def test_recommend_without_training_is_503(real) -> None:

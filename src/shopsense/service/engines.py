@@ -85,20 +85,27 @@ class Served:
                 fn(user_id)
 
     # ------------------------------------------------------------------ catalog changes
-    def refresh_catalog(self) -> None:
-        """Rebuild the catalog index from the store (only what changed is re-encoded) and swap it in."""
+    def refresh_catalog(self, search: bool = True) -> None:
+        """Rebuild the catalog index (and with ``search`` the search index) from the store, then swap
+        them in; only products whose text changed are encoded again (embedding cache)."""
         with self._catalog_lock:
             try:
                 if self.encoder is None:  # the catalog was empty when this version loaded
                     self.encoder = _encoder(self.settings)
             except Exception as e:
                 log.error("text encoder unavailable: %s", e)
+                if self.catalog is None:
+                    self.missing["similar"] = f"text encoder unavailable: {e}"
                 return
             try:
                 self.catalog = _catalog(self.store, self.settings, self.encoder)
                 self.missing.pop("similar", None)
             except Exception as e:
                 log.error("catalog index not rebuilt, keeping the previous one: %s", e)
+                if self.catalog is None:
+                    self.missing["similar"] = f"no catalog index: {e}"
+            if not search:
+                return
             try:
                 self.searcher = _searcher(self.store, self.settings, self.encoder, self.path, rebuild=True)
                 self.missing.pop("search", None)
@@ -154,10 +161,8 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
         served.encoder = getattr(served.searcher, "encoder", None)
     except Exception as e:
         served.missing["search"] = served.missing["autocomplete"] = f"no search index: {e}"
-    try:
-        if served.encoder is None:
-            served.encoder = _encoder(settings)
-        served.catalog = _catalog(store, settings, served.encoder)
-    except Exception as e:  # e.g. the encoder cannot load
-        served.missing["similar"] = f"no catalog index: {e}"
+    # The similar-products index may need the whole catalog encoded (minutes for a large new catalog):
+    # built in the background, so recommend and search serve meanwhile and /similar says 503 "building".
+    served.missing["similar"] = "the similar-products index is being built; retry shortly"
+    threading.Thread(target=served.refresh_catalog, kwargs={"search": False}, daemon=True, name="catalog-index").start()
     return served
