@@ -251,8 +251,17 @@ class VectorIndex:
 
     def _search_exact(self, q: np.ndarray, k: int, cand: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         assert self._vectors is not None
-        slots = np.flatnonzero(self._alive[: self._n] if cand is None else cand)
-        sc = q @ self._vectors[slots].T
+        n = self._n
+        mask = self._alive[:n] if cand is None else cand
+        n_cand = len(self) if cand is None else int(cand.sum())
+        if n_cand * 4 < n:  # few candidates: gathering their rows is cheaper than scoring everything
+            slots = np.flatnonzero(mask)
+            sc = q @ self._vectors[slots].T
+        else:  # score every slot in place (no copy of the matrix) and push the rest to -inf
+            slots = np.arange(n)
+            sc = q @ self._vectors[:n].T
+            if n_cand < n:
+                sc[:, ~mask] = -np.inf
         if k < len(slots):
             part = np.argpartition(-sc, k - 1, axis=1)[:, :k]
         else:
