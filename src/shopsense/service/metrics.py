@@ -68,13 +68,13 @@ class Metrics:
                 lab = _labels({"method": m, "route": r})
                 out.append(f"shopsense_http_request_duration_seconds_sum{lab} {self._sum[(m, r)]:.6f}")
                 out.append(f"shopsense_http_request_duration_seconds_count{lab} {self._count[(m, r)]}")
-            names = sorted({n for n, _ in self._counters})
+            names = sorted({cname for cname, _ in self._counters})
             for name in names:
                 out.append(f"# TYPE {name} counter")
-                for (n, lab), v in sorted(self._counters.items()):
-                    if n == name:
-                        out.append(f"{name}{_labels(dict(lab))} {v:g}")
-        for name, (value, lab) in sorted((gauges or {}).items()):
+                for (cname, clabels), v in sorted(self._counters.items()):
+                    if cname == name:
+                        out.append(f"{name}{_labels(dict(clabels))} {v:g}")
+        for name, (value, glabels) in sorted((gauges or {}).items()):
             out.append(f"# TYPE {name} gauge")
-            out.append(f"{name}{_labels(lab)} {value:g}")
+            out.append(f"{name}{_labels(glabels)} {value:g}")
         return "\n".join(out) + "\n"
