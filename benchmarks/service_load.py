@@ -113,8 +113,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(home: Path, port: int, workers: int) -> subprocess.Popen:
+def start_server(home: Path, port: int, workers: int, similar: bool) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SHOPSENSE_HOME": str(home)}
+    if not similar:  # encoding 50k products for /similar would compete with the load for the CPU
+        env["SHOPSENSE_SERVICE__SIMILAR_INDEX"] = "false"
     cmd = [*SS, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     return subprocess.Popen(
         cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(home / "serve.log", "wb"), start_new_session=True
@@ -242,6 +244,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=int, default=15, help="duration of each wrk run")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
+    ap.add_argument("--similar", action="store_true", help="also build the similar-products index in the server")
     a = ap.parse_args()
     a.home.mkdir(parents=True, exist_ok=True)
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -260,7 +263,7 @@ def main() -> None:
     words = sorted({w.lower() for t in products[C.TITLE].head(2000) for w in t.split()[1:3] if w.isalpha()})[:200]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(a.home, port, a.workers)
+    server = start_server(a.home, port, a.workers, a.similar)
     try:
         results["ready"] = wait_ready(base)
         if shutil.which("wrk") is None:

@@ -85,6 +85,7 @@ class ServiceConfig(StrictModel):
     pages: bool = Field(True, description="serve the storefront and dashboard (they get a read+write page key)")
     reload_interval_s: float = Field(2.0, gt=0, description="how often the server checks for a new active version")
     log_impressions: bool = True
+    similar_index: bool = Field(True, description="build the similar-products index (encodes the whole catalog)")
 
 
 class Settings(BaseSettings):

@@ -98,8 +98,9 @@ class Served:
                     self.missing["similar"] = f"text encoder unavailable: {e}"
                 return
             try:
-                self.catalog = _catalog(self.store, self.settings, self.encoder)
-                self.missing.pop("similar", None)
+                if self.settings.service.similar_index:
+                    self.catalog = _catalog(self.store, self.settings, self.encoder)
+                    self.missing.pop("similar", None)
             except Exception as e:
                 log.error("catalog index not rebuilt, keeping the previous one: %s", e)
                 if self.catalog is None:
@@ -163,6 +164,9 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
         served.missing["search"] = served.missing["autocomplete"] = f"no search index: {e}"
     # The similar-products index may need the whole catalog encoded (minutes for a large new catalog):
     # built in the background, so recommend and search serve meanwhile and /similar says 503 "building".
+    if not settings.service.similar_index:
+        served.missing["similar"] = "the similar-products index is turned off (service.similar_index = false)"
+        return served
     served.missing["similar"] = "the similar-products index is being built; retry shortly"
     threading.Thread(target=served.refresh_catalog, kwargs={"search": False}, daemon=True, name="catalog-index").start()
     return served
