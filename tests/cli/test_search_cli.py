@@ -35,8 +35,12 @@ def test_search_cli_builds_searches_logs_and_refuses_bad_filters(tmp_path) -> No
     assert runner.invoke(app, [*base, "init"]).exit_code == 0
     store = open_store(f"sqlite:///{home / 'shopsense.db'}")
     store.upsert_products(PRODUCTS)
-    r = runner.invoke(app, [*base, "search-index", "--lexical-only"])
+    syn = tmp_path / "synonyms.txt"
+    syn.write_text("fridge, refrigerator\n", encoding="utf-8")
+    r = runner.invoke(app, [*base, "search-index", "--lexical-only", "--synonyms", str(syn)])
     assert r.exit_code == 0, r.output
+    r = runner.invoke(app, [*base, "search", "fridge", "--no-log", "--json"])
+    assert [i["item_id"] for i in json.loads(r.stdout)["items"]] == ["p3"]
     r = runner.invoke(app, [*base, "search", "whirpool microwve", "--user", "u1", "-k", "2", "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)

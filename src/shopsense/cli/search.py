@@ -59,6 +59,9 @@ def search_index_cmd(
     ctx: typer.Context,
     index: Path | None = typer.Option(None, "--index", help="Where to write it (default <home>/search)."),
     lexical_only: bool = typer.Option(False, "--lexical-only", help="No text encoder: BM25 and spelling only."),
+    synonyms: Path | None = typer.Option(
+        None, "--synonyms", help="Synonyms file: one comma-separated group per line (fridge, refrigerator)."
+    ),
 ) -> None:
     """(Re)build the search engine from the knowledge base: BM25, vectors, spelling, autocomplete, and a
     re-ranker trained from logged search clicks when there are enough."""
@@ -66,7 +69,15 @@ def search_index_cmd(
 
     st = state(ctx)
     store = st.store(create=False)
-    engine = build_from_store(store, st.settings, semantic=not lexical_only)
+    config = None
+    if synonyms is not None:
+        from shopsense.index.bm25 import BM25Config
+        from shopsense.search import SearchConfig
+
+        if not synonyms.exists():
+            raise FileNotFoundError(f"synonyms file not found: {synonyms}")
+        config = SearchConfig(bm25=BM25Config(synonyms_path=str(synonyms.resolve())))
+    engine = build_from_store(store, st.settings, config=config, semantic=not lexical_only)
     path = engine.save(index or default_index_path(st.settings))
     trained = "with a re-ranker trained from clicks" if engine.reranker is not None else "untrained (default fusion)"
     console.print(f"indexed {engine.n_products:,} products into {path}, {trained}")

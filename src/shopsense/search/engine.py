@@ -117,6 +117,7 @@ class SearchEngine:
         self.popularity = np.zeros(0, dtype=np.float32)
         self.reranker: Reranker | None = None
         self._all_tokens: list[set[str]] | None = None
+        self._title_sets: list[frozenset[str]] | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -194,6 +195,13 @@ class SearchEngine:
             raise NotFittedError("the search engine is empty: build() or load() it first")
 
     @property
+    def title_sets(self) -> list[frozenset[str]]:
+        if self._title_sets is None:
+            toks = self.tokens.get(C.TITLE) or [[] for _ in range(self.n_products)]
+            self._title_sets = [frozenset(t) for t in toks]
+        return self._title_sets
+
+    @property
     def all_tokens(self) -> list[set[str]]:
         if self._all_tokens is None:
             sets = [set() for _ in range(self.n_products)]
@@ -242,8 +250,7 @@ class SearchEngine:
                 qv = self.encode_queries([text])
                 query_vector = None if qv is None else qv[0]
             if query_vector is not None:
-                ids, sims = self.vindex.search(query_vector, self.config.semantic_candidates, allowed=mask)
-                dense_rows = ids[0][sims[0] >= self.config.semantic_min_similarity].astype(np.int64)
+                dense_rows = self._dense_top(np.asarray(query_vector, dtype=np.float32), mask)
         rows = np.concatenate([lex, dense_rows[~np.isin(dense_rows, lex)]]).astype(np.int64)
         from_dense = np.isin(rows, dense_rows)
         if self.vectors is not None and query_vector is not None and len(rows):
@@ -260,6 +267,7 @@ class SearchEngine:
             bm25_title=per_field[C.TITLE][rows] if C.TITLE in per_field else np.zeros(len(rows), np.float32),
             dense=dense.astype(np.float32),
             title_tokens=[title_tokens[r] for r in rows],
+            title_sets=[self.title_sets[r] for r in rows],
             title_norm=[" ".join(self.title_norm[r].split()) for r in rows],
             brand_tokens=[
                 (brand_tokens[r] if brand_tokens is not None and brand_tokens[r] else title_tokens[r][:1]) for r in rows
@@ -288,6 +296,20 @@ class SearchEngine:
         if len(base) <= depth:
             return np.arange(len(base))
         return np.sort(np.argpartition(-base, depth - 1)[:depth])
+
+    def _dense_top(self, qv: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """Rows of the most similar products (above ``semantic_min_similarity``), best first."""
+        assert self.vectors is not None and self.vindex is not None
+        n = self.config.semantic_candidates
+        if self.n_products <= self.config.dense_exact_max:
+            # one matrix-vector product over the catalog (54k x 384: a few ms), no copy of the matrix
+            sims = self.vectors @ qv
+            if mask is not None:
+                sims = np.where(mask, sims, -np.inf)
+            rows, _ = top_k(sims - self.config.semantic_min_similarity + 1e-6, n)
+            return rows.astype(np.int64)
+        ids, sims = self.vindex.search(qv, n, allowed=mask)
+        return ids[0][sims[0] >= self.config.semantic_min_similarity].astype(np.int64)
 
     def score(self, cand: Candidates) -> np.ndarray:
         """Relevance score of each candidate: the re-ranker's for the top ``rerank_depth`` (when trained),
@@ -421,7 +443,7 @@ class SearchEngine:
             query=query,
             items=items,
             scores=scores,
-            matched_fields=[self._matched(cand, i, fixed or query) for i in order],
+            matched_fields=self._matched(cand, order, fixed or query),
             facets=self.columns.facets(cand.rows),
             did_you_mean=fixed,
             total=len(cand.rows),
@@ -435,12 +457,16 @@ class SearchEngine:
             log_search(store, query, result.request_id or "", user_id, items, scores)
         return result
 
-    def _matched(self, cand: Candidates, i: int, text: str) -> list[str]:
+    def _matched(self, cand: Candidates, positions: np.ndarray, text: str) -> list[list[str]]:
+        """For each shown candidate: the fields sharing a token with the query, and "semantic"."""
         q = set(self.bm25.analyzer.tokens(text))
-        row = int(cand.rows[i])
-        out = [f for f, toks in self.tokens.items() if q.intersection(toks[row])]
-        if cand.from_dense[i]:
-            out.append("semantic")
+        out = []
+        for i in positions:
+            row = int(cand.rows[i])
+            fields = [f for f, toks in self.tokens.items() if q.intersection(toks[row])]
+            if cand.from_dense[i]:
+                fields.append("semantic")
+            out.append(fields)
         return out
 
     def autocomplete(self, prefix: str, k: int = 8) -> list[str]:

@@ -55,6 +55,7 @@ class QueryContext:
     bm25_title: np.ndarray
     dense: np.ndarray
     title_tokens: list[list[str]]  # per candidate
+    title_sets: list[frozenset[str]]  # per candidate, the same as sets
     title_norm: list[str]  # per candidate, normalised title text
     brand_tokens: list[list[str]]  # per candidate (title's first token when the catalog has no brand)
     all_tokens: list[set[str]]  # per candidate, tokens of every indexed field
@@ -110,7 +111,7 @@ def build_features(ctx: QueryContext, *, rrf_k: int = 60, dense_weight: float = 
 
     for i in range(n):
         toks = ctx.title_tokens[i]
-        tset = set(toks)
+        tset = ctx.title_sets[i]
         L = max(len(toks), 1)
         common = qset & tset
         X[i, INDEX["coverage"]] = len(common) / nq
