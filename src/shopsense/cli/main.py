@@ -44,6 +44,7 @@ def _register() -> None:
     from shopsense.cli import similar  # noqa: F401
     from shopsense.cli import evaluate  # noqa: F401
     from shopsense.cli import search  # noqa: F401
+    from shopsense.cli import recommend, train  # noqa: F401
 
 
 _register()

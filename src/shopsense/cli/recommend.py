@@ -1,0 +1,46 @@
+"""``shopsense recommend USER_ID [-k 10] [--category C]``: the list with scores and explanations."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from shopsense.cli.context import console, fail, handle_errors, state
+from shopsense.cli.main import app
+
+
+@app.command()
+@handle_errors
+def recommend(
+    ctx: typer.Context,
+    user_id: str = typer.Argument(..., help="External user id (unknown users get popular and trending items)."),
+    k: int = typer.Option(10, "-k", "--k", help="How many items."),
+    category: str | None = typer.Option(None, "--category", help="Only items in this category (any path level)."),
+    query: str | None = typer.Option(None, "--query", help="Context query (used for users without history)."),
+    price_min: float | None = typer.Option(None, "--price-min"),
+    price_max: float | None = typer.Option(None, "--price-max"),
+    diversity: float = typer.Option(0.0, "--diversity", help="MMR weight in [0, 1]."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
+) -> None:
+    """Recommend products for a user from the served model version and the user's latest events."""
+    from shopsense.ranking.rules import Filters
+    from shopsense.recommend import OnlineRecommender
+
+    if k < 1:
+        raise fail(f"-k must be at least 1, got {k}")
+    if not 0 <= diversity <= 1:
+        raise fail(f"--diversity must be in [0, 1], got {diversity}")
+    st = state(ctx)
+    rec = OnlineRecommender.from_store(st.store(create=False), st.settings)
+    filters = Filters(price_min=price_min, price_max=price_max)
+    items = rec.recommend(user_id, k, filters=filters, category=category, query=query, diversity=diversity)
+    if as_json:
+        for r in items:
+            typer.echo(json.dumps(r.as_dict(), ensure_ascii=False))
+        return
+    if not items:
+        console.print("no recommendations (every candidate was filtered out)")
+    for pos, r in enumerate(items, 1):
+        console.print(f"{pos:>3}. [bold]{r.item_id}[/bold] {r.title[:60]}  [dim]{r.score:.3f}[/dim]", highlight=False)
+        console.print(f"     {r.explanation}", highlight=False)

@@ -1,0 +1,40 @@
+"""``shopsense train [--incremental]``: fit every model and the ranker, publish a new model version."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import typer
+
+from shopsense.cli.context import console, err_console, handle_errors, state
+from shopsense.cli.main import app
+
+
+@app.command()
+@handle_errors
+def train(
+    ctx: typer.Context,
+    incremental: bool = typer.Option(
+        False, "--incremental", help="Warm-start from the served version and learn from the events since."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Train on the knowledge base and activate the new version (the old one stays served if this fails)."""
+    from shopsense.training import train as run_training
+
+    st = state(ctx)
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        err_console.print(f"[dim]{time.perf_counter() - t0:7.1f}s[/dim] {msg}", highlight=False)
+
+    result = run_training(st.store(create=False), st.settings, incremental=incremental, progress=say)
+    summary = {"version": result.version, "path": str(result.path), **result.metrics}
+    if as_json:
+        typer.echo(json.dumps(summary, default=str))
+        return
+    console.print(f"trained version [bold]{result.version}[/bold] in {result.metrics['train_seconds']:.1f}s")
+    for key in ("n_users", "n_items", "n_interactions", "heldout_ndcg@10_fusion", "heldout_ndcg@10_single"):
+        if key in result.metrics:
+            console.print(f"  {key}: {result.metrics[key]}", highlight=False)

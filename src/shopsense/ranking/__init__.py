@@ -1,0 +1,1 @@
+"""Candidates, features, the learned ranker, business rules, diversity and explanations."""

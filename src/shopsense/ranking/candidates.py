@@ -1,0 +1,142 @@
+"""Candidates from every source, merged, and the features the ranker sees per (user, item).
+
+Each source (a fitted model) scores the whole catalog for a batch of histories; its top
+``per_source`` items (after exclusions) are candidates. Features per candidate: each source's
+score, its score standardised within the user's row and its rank (``per_source`` when outside the
+source's top), popularity and trend, history length, content similarity to the last items, and
+category / brand affinity with the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from shopsense.models.base import Histories
+
+NEG = np.float32(-1e9)  # "excluded" score: kept finite so arithmetic on features stays defined
+
+
+@dataclass
+class ItemSide:
+    """Per-item data the features read (aligned with item indices)."""
+
+    popularity: np.ndarray  # training interaction counts
+    trend: np.ndarray
+    category: np.ndarray  # int code per item, -1 = none
+    brand: np.ndarray  # int code per item, -1 = none
+    vectors: np.ndarray | None = None  # L2-normalised text vectors
+
+
+@dataclass
+class Candidates:
+    """Merged candidates of a batch: ``items[r]`` and ``features[r]`` for row ``r`` of the batch."""
+
+    items: list[np.ndarray]
+    features: list[np.ndarray]
+    names: list[str]
+
+
+def source_tops(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` best columns per row (unordered)."""
+    n = min(n, scores.shape[1])
+    if n >= scores.shape[1]:
+        return np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+    return np.argpartition(-scores, n - 1, axis=1)[:, :n]
+
+
+def feature_names(sources: list[str], side: ItemSide) -> list[str]:
+    names = []
+    for s in sources:
+        names += [f"{s}_score", f"{s}_z", f"{s}_rank"]
+    names += ["log_pop", "trend", "hist_len", "cold_item", "cat_share", "cat_last", "brand_share"]
+    if side.vectors is not None:
+        names += ["sim_last", "sim_last3_max"]
+    return names
+
+
+def build(
+    histories: Histories,
+    scores: dict[str, np.ndarray],
+    side: ItemSide,
+    per_source: int,
+    exclude: sp.csr_matrix | None = None,
+    must_include: np.ndarray | None = None,
+) -> Candidates:
+    """Candidates and features for each history. ``must_include[r]`` (training only) adds an item to row r."""
+    names = list(scores)
+    n = len(histories)
+    mats = {}
+    for s in names:
+        m = np.array(scores[s], dtype=np.float32, copy=True)
+        if exclude is not None and exclude.nnz:
+            ex = exclude.tocsr()
+            m[np.repeat(np.arange(n), np.diff(ex.indptr)), ex.indices] = NEG
+        mats[s] = m
+    tops = {s: source_tops(mats[s], per_source) for s in names}
+    log_pop = np.log1p(side.popularity.astype(np.float32))
+    out_items, out_feats = [], []
+    for r in range(n):
+        cand = np.unique(np.concatenate([tops[s][r] for s in names]))
+        if must_include is not None and must_include[r] >= 0:
+            cand = np.union1d(cand, [must_include[r]])
+        alive = np.zeros(len(cand), bool)
+        cols = []
+        for s in names:
+            row = mats[s][r]
+            valid = row > NEG / 2
+            alive |= valid[cand]
+            vals = row[valid]
+            mu, sd = (float(vals.mean()), float(vals.std()) + 1e-9) if len(vals) else (0.0, 1.0)
+            sc = row[cand]
+            # rank among the source's own top list (per_source when outside it)
+            desc = -np.sort(-row[tops[s][r]])
+            rank = np.searchsorted(-desc, -sc, side="left").astype(np.float32)
+            rank[rank >= len(desc)] = per_source
+            cols += [sc, (sc - mu) / sd, rank]
+        if must_include is None:
+            cand = cand[alive]
+            cols = [c[alive] for c in cols]
+        h = histories.items[r]
+        hist_cats = side.category[h] if len(h) else np.zeros(0, np.int64)
+        hist_brands = side.brand[h] if len(h) else np.zeros(0, np.int64)
+        cc, bc = side.category[cand], side.brand[cand]
+        cat_share = _share(hist_cats, cc)
+        brand_share = _share(hist_brands, bc)
+        cat_last = (cc == hist_cats[-1]) & (cc >= 0) if len(h) else np.zeros(len(cand), bool)
+        cols += [
+            log_pop[cand],
+            side.trend[cand],
+            np.full(len(cand), len(h), np.float32),
+            (side.popularity[cand] == 0).astype(np.float32),
+            cat_share,
+            cat_last.astype(np.float32),
+            brand_share,
+        ]
+        if side.vectors is not None:
+            if len(h):
+                sims = side.vectors[cand] @ side.vectors[h[-3:]].T
+                cols += [sims[:, -1], sims.max(axis=1)]
+            else:
+                cols += [np.zeros(len(cand), np.float32)] * 2
+        out_items.append(cand.astype(np.int64))
+        out_feats.append(
+            np.stack(cols, axis=1).astype(np.float32) if len(cand) else np.zeros((0, len(cols)), np.float32)
+        )
+    return Candidates(out_items, out_feats, feature_names(names, side))
+
+
+def _share(hist_codes: np.ndarray, cand_codes: np.ndarray) -> np.ndarray:
+    """Fraction of the history sharing each candidate's code (0 for unknown codes)."""
+    if not len(hist_codes):
+        return np.zeros(len(cand_codes), np.float32)
+    known = hist_codes[hist_codes >= 0]
+    if not len(known):
+        return np.zeros(len(cand_codes), np.float32)
+    vals, counts = np.unique(known, return_counts=True)
+    pos = np.searchsorted(vals, cand_codes)
+    pos = np.clip(pos, 0, len(vals) - 1)
+    hit = (vals[pos] == cand_codes) & (cand_codes >= 0)
+    return np.where(hit, counts[pos] / len(hist_codes), 0.0).astype(np.float32)

@@ -1,0 +1,314 @@
+"""The recommendation engine offline: every source model, candidate merging and the learned ranker.
+
+``fit`` holds out each user's last training interaction, fits the sources on the rest, trains the
+LambdaRank ranker (and tunes the fallback fusion) on those held-out next interactions, then refits
+the sources on everything (the sequential model continues from its weights for a few epochs
+instead of starting over). ``rank`` scores histories: each source proposes its top items, the
+ranker orders the merged candidates.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import Field
+
+from shopsense import columns as C
+from shopsense.config import StrictModel
+from shopsense.data.dataset import Dataset
+from shopsense.models import MODELS
+from shopsense.models.als import ALSConfig
+from shopsense.models.base import Histories, Model, top_k
+from shopsense.models.content import ContentConfig
+from shopsense.models.covisit import CoVisitConfig
+from shopsense.models.item_item import EASEConfig, ItemKNNConfig
+from shopsense.models.popular import PopularConfig, PopularModel, top_category
+from shopsense.models.sequential import SequentialConfig, SequentialModel
+from shopsense.ranking import candidates as cand
+from shopsense.ranking.ranker import LambdaRanker, RankerConfig, WeightedFusion
+
+Progress = Callable[[str], None]
+
+
+class EngineConfig(StrictModel):
+    """Which sources run (None = off), how many candidates each proposes, and how they are ranked."""
+
+    ease: EASEConfig | None = EASEConfig(recency_decay=0.8)
+    itemknn: ItemKNNConfig | None = ItemKNNConfig(recency_decay=0.8)
+    covisit: CoVisitConfig | None = CoVisitConfig(window=20, recency_decay=0.8)
+    als: ALSConfig | None = None
+    sequential: SequentialConfig | None = SequentialConfig()
+    content: ContentConfig | None = ContentConfig()
+    popular: PopularConfig = PopularConfig()
+    per_source: int = Field(50, ge=1, description="candidates each source proposes")
+    ranker: Literal["fusion", "lambdarank"] = Field(
+        "fusion", description="fusion: tuned weighted sum of standardised source scores over the whole catalog"
+    )
+    ranker_config: RankerConfig = RankerConfig()
+    ranker_users: int = Field(3000, ge=10, description="held-out users the fusion / ranker learns from (sampled)")
+    refit_epochs: int = Field(3, ge=0, description="sequential epochs on all data after the held-out stage")
+    seed: int = 0
+
+
+SOURCES = ("ease", "itemknn", "covisit", "als", "sequential", "content")
+
+
+class Engine:
+    """Sources + ranker. ``rank(histories, k)`` -> items, scores and the source that proposed each."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.models: dict[str, Model] = {}
+        self.popular: PopularModel | None = None
+        self.side: cand.ItemSide | None = None
+        self.ranker: LambdaRanker | None = None
+        self.fusion = WeightedFusion({})
+        self.metrics: dict[str, Any] = {}
+        self.n_items = 0
+
+    # ------------------------------------------------------------------ training
+    def _new_models(self, item_vectors: np.ndarray | None) -> dict[str, Model]:
+        out: dict[str, Model] = {}
+        for name in SOURCES:
+            cfg = getattr(self.config, name)
+            if cfg is None or (name == "content" and item_vectors is None):
+                continue
+            out[name] = MODELS[name](cfg)
+        return out
+
+    def fit(self, ds: Dataset, item_vectors: np.ndarray | None = None, progress: Progress | None = None) -> Engine:
+        """Fit sources, ranker and fusion on ``ds`` (see the module docstring)."""
+        say = progress or (lambda _m: None)
+        t0 = time.perf_counter()
+        self.n_items = ds.n_items
+        self.popular = PopularModel(self.config.popular).fit(ds)
+        self.side = _item_side(ds, self.popular, item_vectors)
+        inner, users, targets = holdout_last(ds, self.config.ranker_users, self.config.seed)
+        self.models = self._new_models(item_vectors)
+        for name, m in self.models.items():
+            say(f"fitting {name} on the held-out split")
+            m.fit(inner, item_vectors=item_vectors)
+        if len(users):
+            hist = Histories.from_dataset(inner, users)
+            exclude = _history_mask(hist, ds.n_items, targets)
+            if self.config.ranker == "lambdarank":
+                say(f"building candidates for {len(users)} held-out users")
+                c = self.candidates(hist, exclude=exclude, train_side=inner)
+                self.metrics["candidate_recall"] = float(
+                    np.mean([t in set(i) for i, t in zip(c.items, targets, strict=True)])
+                )
+                say("training the LambdaRank ranker")
+                self.ranker = LambdaRanker(self.config.ranker_config).fit(c, targets)
+                self.metrics["ranker_importance"] = dict(list(self.ranker.importance().items())[:10])
+            say(f"tuning the fusion weights on {len(users)} held-out users")
+            z = {name: standardise(m.score(hist), exclude) for name, m in self.models.items()}
+            self.fusion, self.metrics["heldout_ndcg@10_fusion"] = tune_fusion(z, targets)
+            self.metrics["heldout_ndcg@10_single"] = {n: heldout_ndcg({n: 1.0}, z, targets) for n in z}
+            del z
+        say("refitting sources on all data")
+        for m in self.models.values():
+            if isinstance(m, SequentialModel) and m.net is not None:
+                m.n_items = ds.n_items
+                m.train_sequences([s + 1 for s in ds.sequences() if len(s) >= 2], self.config.refit_epochs)
+            else:
+                m.fit(ds, item_vectors=item_vectors)
+        self.metrics["fit_seconds"] = time.perf_counter() - t0
+        return self
+
+    # ------------------------------------------------------------------ scoring
+    def source_scores(self, histories: Histories) -> dict[str, np.ndarray]:
+        return {name: m.score(histories) for name, m in self.models.items()}
+
+    def candidates(
+        self, histories: Histories, exclude: sp.csr_matrix | None = None, train_side: Dataset | None = None
+    ) -> cand.Candidates:
+        assert self.side is not None
+        side = self.side
+        if train_side is not None:  # popularity as the held-out stage saw it
+            side = cand.ItemSide(train_side.item_popularity(), side.trend, side.category, side.brand, side.vectors)
+        return cand.build(histories, self.source_scores(histories), side, self.config.per_source, exclude)
+
+    def rank(
+        self, histories: Histories, k: int, exclude: sp.csr_matrix | None = None
+    ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+        """Top-k items (-1 padded), their scores and the strongest source of each, per history."""
+        n = len(histories)
+        items = np.full((n, k), -1, np.int64)
+        scores = np.full((n, k), -np.inf, np.float32)
+        sources: list[list[str]] = [[] for _ in range(n)]
+        if not self.models:
+            return items, scores, sources
+        src_names = list(self.models)
+        if self.ranker is None:  # dense fusion over the whole catalog
+            used = [n for n in src_names if self.fusion.weights.get(n, 0.0)] or src_names[:1]
+            parts = np.stack(
+                [self.fusion.weights.get(n, 1.0) * standardise(self.models[n].score(histories), exclude) for n in used]
+            )
+            src_names = used
+            total = parts.sum(axis=0)
+            ids, vals = top_k(total, k)
+            items[:], scores[:] = ids, vals
+            for r in range(n):
+                ok = ids[r] >= 0
+                best = parts[:, r, ids[r][ok]].argmax(axis=0)
+                sources[r] = [src_names[b] for b in best]
+            return items, scores, sources
+        c = self.candidates(histories, exclude)
+        rank_cols = [c.names.index(f"{s}_rank") for s in src_names]
+        lengths = [len(f) for f in c.features]
+        allf = np.concatenate(c.features) if sum(lengths) else np.zeros((0, len(c.names)), np.float32)
+        pred = np.split(self.ranker.predict(allf), np.cumsum(lengths)[:-1])
+        for r in range(n):
+            feats = c.features[r]
+            if not len(feats):
+                continue
+            s = pred[r]
+            order = np.argsort(-s, kind="stable")[:k]
+            items[r, : len(order)] = c.items[r][order]
+            scores[r, : len(order)] = s[order]
+            best = feats[order][:, rank_cols].argmin(axis=1)
+            sources[r] = [src_names[b] for b in best]
+        return items, scores, sources
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        assert self.popular is not None and self.side is not None
+        self.popular.save(folder / "popular")
+        for name, m in self.models.items():
+            m.save(folder / name)
+        np.save(folder / "side_brand.npy", self.side.brand)
+        if self.ranker is not None:
+            self.ranker.save(folder)
+        meta = {
+            "format_version": 1,
+            "config": self.config.model_dump(mode="json"),
+            "sources": list(self.models),
+            "fusion_weights": self.fusion.weights,
+            "metrics": _jsonable(self.metrics),
+            "n_items": self.n_items,
+            "has_ranker": self.ranker is not None,
+        }
+        (folder / "engine.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> Engine:
+        folder = Path(folder)
+        meta = json.loads((folder / "engine.json").read_text(encoding="utf-8"))
+        eng = cls(EngineConfig(**meta["config"]))
+        eng.n_items = int(meta["n_items"])
+        eng.popular = PopularModel.load(folder / "popular")
+        eng.models = {name: MODELS[name].load(folder / name) for name in meta["sources"]}
+        vectors = eng.models["content"].vectors if "content" in eng.models else None  # type: ignore[attr-defined]
+        eng.side = cand.ItemSide(
+            popularity=eng.popular.counts,
+            trend=eng.popular.trend,
+            category=eng.popular.category,
+            brand=np.load(folder / "side_brand.npy"),
+            vectors=vectors,
+        )
+        eng.fusion = WeightedFusion(meta["fusion_weights"])
+        eng.ranker = LambdaRanker.load(folder) if meta["has_ranker"] else None
+        eng.metrics = meta.get("metrics", {})
+        return eng
+
+
+def holdout_last(ds: Dataset, max_users: int, seed: int = 0) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """Hold out the last interaction of (up to ``max_users`` sampled) users with 3+ interactions."""
+    inter = ds.interactions
+    u = inter[C.USER_IDX].to_numpy()
+    from_end = inter.groupby(C.USER_IDX, sort=False).cumcount(ascending=False).to_numpy()
+    count = np.bincount(u, minlength=ds.n_users)[u]
+    eligible = np.unique(u[count >= 3])
+    rng = np.random.default_rng(seed)
+    if len(eligible) > max_users:
+        eligible = np.sort(rng.choice(eligible, max_users, replace=False))
+    held = (from_end == 0) & np.isin(u, eligible)
+    tgt = inter.loc[held, [C.USER_IDX, C.ITEM_IDX]].sort_values(C.USER_IDX)
+    return ds.with_interactions(inter[~held]), tgt[C.USER_IDX].to_numpy(), tgt[C.ITEM_IDX].to_numpy()
+
+
+def standardise(scores: np.ndarray, exclude: sp.csr_matrix | None = None) -> np.ndarray:
+    """Scores as z-values within each row (so sources on different scales can be added); excluded = -inf."""
+    z = np.asarray(scores, dtype=np.float32)
+    mu = z.mean(axis=1, keepdims=True)
+    sd = z.std(axis=1, keepdims=True) + 1e-6
+    z = (z - mu) / sd
+    if exclude is not None and exclude.nnz:
+        ex = exclude.tocsr()
+        z[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = -np.inf
+    return z
+
+
+def heldout_ndcg(weights: dict[str, float], z: dict[str, np.ndarray], targets: np.ndarray, k: int = 10) -> float:
+    """NDCG@k of the held-out targets under full ranking of the weighted sum of standardised scores."""
+    total = sum(w * z[n] for n, w in weights.items() if w and n in z)
+    if not isinstance(total, np.ndarray):
+        return 0.0
+    total = np.nan_to_num(total, nan=-np.inf)
+    t = total[np.arange(len(targets)), targets]
+    rank = (total > t[:, None]).sum(axis=1)
+    return float(np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+
+
+def tune_fusion(z: dict[str, np.ndarray], targets: np.ndarray) -> tuple[WeightedFusion, float]:
+    """Coordinate search of one weight per source (the first source is held at 1 unless dropped)."""
+    weights = {n: 1.0 for n in z}
+    best = heldout_ndcg(weights, z, targets)
+    for _ in range(2):
+        for n in z:
+            for v in (0.0, 0.1, 0.25, 0.5, 1.0, 2.0):
+                old = weights[n]
+                weights[n] = v
+                score = heldout_ndcg(weights, z, targets)
+                if score > best + 1e-6:
+                    best = score
+                else:
+                    weights[n] = old
+    return WeightedFusion(weights), best
+
+
+def _history_mask(h: Histories, n_items: int, targets: np.ndarray) -> sp.csr_matrix:
+    """Seen items per history, never the row's target (the evaluation protocol's exclusion)."""
+    m = h.matrix(n_items).tolil()
+    for r, t in enumerate(targets):
+        m[r, t] = 0
+    out = m.tocsr()
+    out.eliminate_zeros()
+    return out
+
+
+def _item_side(ds: Dataset, pop: PopularModel, vectors: np.ndarray | None) -> cand.ItemSide:
+    brands = ds.products[C.BRAND] if C.BRAND in ds.products.columns else pd.Series([None] * ds.n_items)
+    brand_codes, _ = pd.factorize(
+        pd.Series(brands, dtype=object).map(lambda b: b if isinstance(b, str) and b else None)
+    )
+    return cand.ItemSide(
+        popularity=pop.counts,
+        trend=pop.trend,
+        category=pop.category,
+        brand=np.asarray(brand_codes, np.int64),
+        vectors=None if vectors is None else np.ascontiguousarray(vectors, np.float32),
+    )
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+__all__ = ["Engine", "EngineConfig", "holdout_last", "top_category"]

@@ -1,0 +1,252 @@
+"""Online recommendations: the served model version + the user's latest events read at request time.
+
+A request reads the user's newest events from the knowledge store, so a view or a search a moment
+ago already shapes the list (no retraining). Users with no item events get trending and
+popular-in-context (the request's category, or its query matched against product text); with a
+few events co-visitation, content and the sequential model take over through the engine. Products
+with no events (new ones) whose text matches the user's interests get a reserved slot.
+Then: filters and business rules, MMR diversity, and a reason for every item.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import Field
+
+from shopsense import columns as C
+from shopsense.config import Settings, StrictModel
+from shopsense.data.dataset import ITEM_EVENT_TYPES
+from shopsense.data.idmap import IdMap
+from shopsense.models.base import Histories
+from shopsense.ranking import explain as X
+from shopsense.ranking.pipeline import Engine
+from shopsense.ranking.rules import Catalog, Filters, allowed, mmr
+from shopsense.store import KnowledgeStore
+from shopsense.training import active_folder
+
+
+class OnlineConfig(StrictModel):
+    history: int = Field(50, ge=1, description="latest events read per request")
+    pool: int = Field(100, ge=1, description="ranked candidates kept before filters and diversity")
+    diversity: float = Field(0.0, ge=0, le=1, description="MMR weight (0 = pure relevance)")
+    cold_slot: int | None = Field(2, ge=0, description="position of the reserved slot for a new product (None: off)")
+    cold_min_similarity: float = Field(0.5, ge=-1, le=1, description="text similarity a new product needs for the slot")
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    score: float
+    source: str
+    explanation: str
+    title: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "score": self.score,
+            "source": self.source,
+            "explanation": self.explanation,
+            "title": self.title,
+        }
+
+
+class OnlineRecommender:
+    """Serves one model version; cheap to call per request (the heavy parts load once)."""
+
+    def __init__(self, store: KnowledgeStore, settings: Settings, folder: Path, config: OnlineConfig | None = None):
+        self.store = store
+        self.settings = settings
+        self.config = config or OnlineConfig()
+        self.folder = folder
+        self.version = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["version"]
+        self.engine = Engine.load(folder / "engine")
+        self.items = IdMap.load(folder / "items.json")
+        self.weights = settings.event_weights.as_dict()
+        content = self.engine.models.get("content")
+        self.vectors: np.ndarray | None = getattr(content, "vectors", None)
+        self.reload_catalog()
+
+    @classmethod
+    def from_store(
+        cls, store: KnowledgeStore, settings: Settings, config: OnlineConfig | None = None
+    ) -> OnlineRecommender:
+        """The recommender of the active version (NoModelError when nothing is trained)."""
+        return cls(store, settings, active_folder(store, settings), config)
+
+    def reload_catalog(self) -> None:
+        """Re-read product metadata (availability, price, category) for the rules; products added since
+        training that the model does not know are embedded so they can take the new-product slot."""
+        products = self.store.products()
+        aligned = products.set_index(C.ITEM).reindex(self.items.external_ids).reset_index(names=C.ITEM)
+        self.catalog = Catalog(aligned)
+        self.cold_items = np.flatnonzero(self.engine.popular.counts == 0) if self.engine.popular else np.zeros(0, int)
+        new = products[~products[C.ITEM].isin(set(self.items.external_ids))]
+        self.new_products = new.reset_index(drop=True)
+        self.new_vectors: np.ndarray | None = None
+        if len(new) and self.vectors is not None:
+            from shopsense.training import product_vectors
+
+            self.new_vectors = product_vectors(new, self.settings, self.store)
+
+    # ------------------------------------------------------------------ request
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        filters: Filters | None = None,
+        category: str | None = None,
+        query: str | None = None,
+        diversity: float | None = None,
+    ) -> list[Recommendation]:
+        """The top-k products for ``user_id`` now, best first, each with a score, source and reason."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        filters = filters or Filters()
+        if category:
+            filters = filters.model_copy(update={"include_categories": (*filters.include_categories, category)})
+        events = self.store.recent_events(user_id, limit=self.config.history)
+        item_ev = events[events[C.EVENT_TYPE].isin(ITEM_EVENT_TYPES) & events[C.ITEM].notna()]
+        idx = self.items.to_internal(item_ev[C.ITEM].to_numpy(dtype=object), strict=False)
+        known = idx >= 0
+        hist = idx[known]
+        types = item_ev[C.EVENT_TYPE].to_numpy(dtype=object)[known].tolist()
+        weights = np.array([self.weights.get(t, 1.0) for t in types], np.float32)
+        queries = [
+            q for q in events.loc[events[C.EVENT_TYPE] == C.SEARCH, C.QUERY].tolist() if isinstance(q, str) and q
+        ]
+        if query:
+            queries.append(query)
+        qvec = self._encode_queries(queries[-5:])
+        seen = {int(i) for i, t in zip(hist, types, strict=True) if t in filters.exclude_seen}
+        pool = max(self.config.pool, 5 * k)
+        if len(hist):
+            h = Histories([hist], [weights], None, [qvec])
+            ex = sp.csr_matrix(
+                (np.ones(len(seen), np.float32), (np.zeros(len(seen), int), sorted(seen))), shape=(1, len(self.items))
+            )
+            items, scores, sources = self.engine.rank(h, pool, ex)
+            items, scores, src = items[0], scores[0], list(sources[0])
+        else:
+            items, scores, src = self._cold_user(pool, category, qvec)
+        ok = allowed(items, self.catalog, filters, seen)
+        items, scores = items[ok], scores[ok]
+        src = [s for s, o in zip(src, ok, strict=True) if o]
+        weight = self.config.diversity if diversity is None else diversity
+        order = mmr(items, scores, self.vectors, k, weight)
+        items, scores, src = items[order], scores[order], [src[i] for i in order]
+        out = [
+            Recommendation(
+                item_id=str(self.items.external_ids[i]),
+                score=float(s),
+                source=so,
+                explanation=X.explain(
+                    so,
+                    int(i),
+                    hist,
+                    types,
+                    self.catalog.title,
+                    model=self.engine.models.get(so),
+                    vectors=self.vectors,
+                    query=queries[-1] if queries else None,
+                    category=category,
+                ),
+                title=str(self.catalog.title[i]),
+            )
+            for i, s, so in zip(items, scores, src, strict=True)
+        ]
+        return self._with_cold_slot(out, hist, types, qvec, filters, seen, k)[:k]
+
+    # ------------------------------------------------------------------ helpers
+    def _encode_queries(self, queries: list[str]) -> np.ndarray | None:
+        if not queries or self.vectors is None:
+            return None
+        from shopsense.features.text import TextEncoder
+
+        return TextEncoder(self.settings.encoder).encode_queries(queries)
+
+    def _cold_user(
+        self, pool: int, category: str | None, qvec: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """No item history: popular in the request's category, the query's best text matches, trending."""
+        pop = self.engine.popular
+        assert pop is not None
+        if qvec is not None and self.vectors is not None:
+            sim = self.vectors @ qvec[-1]
+            score = sim + 0.05 * np.log1p(pop.counts) / max(np.log1p(pop.counts.max()), 1e-9)
+            items = np.argsort(-score, kind="stable")[:pool]
+            return items, score[items].astype(np.float32), ["search"] * len(items)
+        if category:
+            mask = self.catalog.in_categories(np.arange(len(self.catalog)), [category])
+            s = np.where(mask, pop.popularity, -np.inf)
+            items = np.argsort(-s, kind="stable")[:pool]
+            items = items[np.isfinite(s[items])]
+            return items, s[items].astype(np.float32), ["popular_in_category"] * len(items)
+        # trending first, then popular: a stable blend of both ranks
+        tr = np.argsort(-pop.trend, kind="stable")
+        po = np.argsort(-pop.popularity, kind="stable")
+        rank = np.empty(len(tr)), np.empty(len(po))
+        rank[0][tr], rank[1][po] = np.arange(len(tr)), np.arange(len(po))
+        blend = 1.0 / (10 + rank[0]) + 1.0 / (10 + rank[1])
+        items = np.argsort(-blend, kind="stable")[:pool]
+        src = ["trending" if rank[0][i] <= rank[1][i] else "popular" for i in items]
+        return items, blend[items].astype(np.float32), src
+
+    def _with_cold_slot(
+        self,
+        out: list[Recommendation],
+        hist: np.ndarray,
+        types: list[str],
+        qvec: np.ndarray | None,
+        filters: Filters,
+        seen: set[int],
+        k: int,
+    ) -> list[Recommendation]:
+        """Reserve one slot for the new product (no events yet) whose text best matches the user."""
+        if self.config.cold_slot is None or self.vectors is None or (not len(hist) and qvec is None):
+            return out
+        content = self.engine.models.get("content")
+        if content is None:
+            return out
+        profile = content.profiles(Histories([hist], None, None, [qvec]))[0]  # type: ignore[attr-defined]
+        best: tuple[float, Recommendation] | None = None
+        taken = {r.item_id for r in out}
+        cold = self.cold_items[allowed(self.cold_items, self.catalog, filters, seen)] if len(self.cold_items) else []
+        if len(cold):
+            sims = self.vectors[cold] @ profile
+            j = int(np.argmax(sims))
+            i = int(cold[j])
+            reason = X.explain("cold", i, hist, types, self.catalog.title, vectors=self.vectors)
+            best = (
+                float(sims[j]),
+                Recommendation(
+                    str(self.items.external_ids[i]), float(sims[j]), "cold", reason, str(self.catalog.title[i])
+                ),
+            )
+        if self.new_vectors is not None and len(self.new_vectors):
+            sims = self.new_vectors @ profile
+            j = int(np.argmax(sims))
+            if best is None or sims[j] > best[0]:
+                row = self.new_products.iloc[j]
+                reason = "new: matches your interests"
+                if len(hist):
+                    near = int(hist[int(np.argmax(self.vectors[hist] @ self.new_vectors[j]))])
+                    reason = f"new: similar to {X._quote(self.catalog.title[near])}"
+                available = bool(row.get(C.AVAILABLE, True)) if not pd.isna(row.get(C.AVAILABLE, True)) else True
+                if available or not filters.only_available:
+                    best = (
+                        float(sims[j]),
+                        Recommendation(str(row[C.ITEM]), float(sims[j]), "cold", reason, str(row.get(C.TITLE, ""))),
+                    )
+        if best is None or best[0] < self.config.cold_min_similarity or best[1].item_id in taken:
+            return out
+        pos = min(self.config.cold_slot, len(out), k - 1)
+        return [*out[:pos], best[1], *out[pos:]]

@@ -1,0 +1,297 @@
+"""Training: knowledge store -> Dataset -> engine -> a versioned artifact folder, written atomically.
+
+``train`` writes ``<home>/models/<version>/`` through a temporary folder (fsync, then rename), and
+only then registers the version as complete and activates it, so a crash midway leaves the served
+version untouched. ``incremental=True`` warm-starts from the served version: the sequential model
+keeps its weights (remapped to the new item index) and is fine-tuned on the users with new events,
+co-visitation, item-kNN and popularity are recounted, EASE keeps its matrix (new items have no
+neighbours until the next full fit).
+
+:func:`default_recommender` exposes the same engine to offline evaluation
+(:class:`shopsense.evaluation.protocol.Recommender`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from shopsense import columns as C
+from shopsense.config import Settings, load_settings
+from shopsense.data.dataset import Dataset
+from shopsense.data.idmap import IdMap
+from shopsense.exceptions import NoModelError, ShopsenseError
+from shopsense.models.base import Histories
+from shopsense.models.sequential import SequentialModel
+from shopsense.ranking.pipeline import Engine, EngineConfig
+from shopsense.store import KnowledgeStore
+
+Progress = Callable[[str], None]
+ARTIFACT_FORMAT = 1
+
+
+# ---------------------------------------------------------------------------- text vectors
+def has_text(products: pd.DataFrame) -> bool:
+    """True when most product titles are words (not placeholder ids such as ASINs)."""
+    if C.TITLE not in products.columns or not len(products):
+        return False
+    titles = products[C.TITLE].astype(object)
+    words = titles.map(lambda t: isinstance(t, str) and len(t.split()) >= 2 and not t.startswith("item "))
+    return bool(words.mean() > 0.5)
+
+
+def product_vectors(
+    products: pd.DataFrame, settings: Settings, store: KnowledgeStore | None = None
+) -> np.ndarray | None:
+    """Text vectors of the catalog rows (None when the catalog has no real text)."""
+    if not has_text(products):
+        return None
+    from shopsense.features.embeddings import embed_products
+    from shopsense.features.text import TextEncoder
+
+    return embed_products(products, TextEncoder(settings.encoder), store)
+
+
+# ---------------------------------------------------------------------------- offline protocol
+class EngineRecommender:
+    """The full engine behind the evaluation protocol: ``fit(train)``, ``recommend_batch(users, k, exclude)``."""
+
+    name = "shopsense"
+
+    def __init__(
+        self, config: EngineConfig | None = None, settings: Settings | None = None, progress: Progress | None = None
+    ):
+        self.config = config or EngineConfig()
+        self.settings = settings or load_settings()
+        self.progress = progress
+        self.engine: Engine | None = None
+        self._hist: Histories | None = None
+        self._vectors: tuple[int, np.ndarray | None] | None = None
+
+    def _item_vectors(self, train: Dataset) -> np.ndarray | None:
+        key = hash(tuple(train.items.external_ids[:50])) ^ train.n_items
+        if self._vectors is None or self._vectors[0] != key:
+            store = None
+            if self.settings.store is not None or self.settings.home.exists():
+                from shopsense.store import open_store
+
+                store = open_store(self.settings.store_url)
+            self._vectors = (key, product_vectors(train.products, self.settings, store))
+        return self._vectors[1]
+
+    def fit(self, train: Dataset) -> EngineRecommender:
+        self.engine = Engine(self.config).fit(train, self._item_vectors(train), progress=self.progress)
+        self._hist = Histories.from_dataset(train)
+        return self
+
+    def recommend_batch(self, user_idx: np.ndarray, k: int, exclude: sp.csr_matrix) -> np.ndarray:
+        if self.engine is None or self._hist is None:
+            raise ShopsenseError("EngineRecommender is not fitted")
+        return self.engine.rank(self._hist[np.asarray(user_idx)], k, exclude)[0]
+
+
+def default_recommender(settings: Settings | None = None) -> EngineRecommender:
+    """The full engine pipeline with its default configuration, as an evaluation ``Recommender``."""
+    return EngineRecommender(settings=settings)
+
+
+# ---------------------------------------------------------------------------- training runs
+@dataclass
+class TrainResult:
+    version: str
+    path: Path
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def new_version() -> str:
+    return time.strftime("v%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+def train(
+    store: KnowledgeStore,
+    settings: Settings,
+    *,
+    incremental: bool = False,
+    config: EngineConfig | None = None,
+    progress: Progress | None = None,
+    _fail_after_fit: bool = False,
+) -> TrainResult:
+    """Fit every model and the ranker on the store's data and publish a new active version."""
+    say = progress or (lambda _m: None)
+    t0 = time.perf_counter()
+    say("reading events and products from the store")
+    ds = Dataset.from_store(store, settings.event_weights)
+    if not len(ds.interactions):
+        raise ShopsenseError("no item events in the knowledge base: ingest events before training")
+    version = new_version()
+    root = Path(settings.models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".tmp-{version}"
+    final = root / version
+    store.register_version(version, status="training", path=str(final))
+    try:
+        say(f"encoding {ds.n_items} product texts")
+        vectors = product_vectors(ds.products, settings, store)
+        if incremental:
+            engine, base = _warm_start(store, settings, ds, vectors, say)
+        else:
+            engine, base = Engine(config or EngineConfig()).fit(ds, vectors, progress=say), None
+        if _fail_after_fit:  # tests: a crash between fitting and publishing
+            raise RuntimeError("simulated crash during training")
+        say(f"writing version {version}")
+        engine.save(tmp / "engine")
+        ds.items.save(tmp / "items.json")
+        metrics = {k: v for k, v in engine.metrics.items() if k != "ranker_importance"}
+        metrics.update(
+            {
+                "train_seconds": time.perf_counter() - t0,
+                "n_users": ds.n_users,
+                "n_items": ds.n_items,
+                "n_interactions": len(ds.interactions),
+                "incremental": incremental,
+                "base_version": base,
+            }
+        )
+        manifest = {
+            "format_version": ARTIFACT_FORMAT,
+            "version": version,
+            "created_at": time.time(),
+            "last_event_ts": float(ds.interactions[C.TIMESTAMP].max()),
+            "metrics": metrics,
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
+        _fsync_tree(tmp)
+        os.replace(tmp, final)
+        _fsync_dir(root)
+        store.register_version(version, status="complete", path=str(final), metrics=_json_metrics(metrics))
+        store.activate_version(version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        store.register_version(version, status="failed", path=None)
+        raise
+    say(f"version {version} is active")
+    return TrainResult(version, final, metrics)
+
+
+def active_folder(store: KnowledgeStore, settings: Settings) -> Path:
+    """Folder of the served version; NoModelError when none is complete."""
+    version = store.active_version()
+    if version is None:
+        raise NoModelError("no trained model yet: run `shopsense train`")
+    row = store.versions().set_index("version").loc[version]
+    path = Path(row["path"]) if isinstance(row["path"], str) and row["path"] else Path(settings.models_dir) / version
+    if not (path / "manifest.json").exists():
+        raise NoModelError(f"model version {version} has no artifacts at {path}: run `shopsense train`")
+    return path
+
+
+def _warm_start(
+    store: KnowledgeStore, settings: Settings, ds: Dataset, vectors: np.ndarray | None, say: Progress
+) -> tuple[Engine, str]:
+    """Engine for ``ds`` from the served version: remap, recount cheap sources, fine-tune the sequence model."""
+    folder = active_folder(store, settings)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    old = Engine.load(folder / "engine")
+    old_items = IdMap.load(folder / "items.json")
+    since = float(manifest.get("last_event_ts", 0.0))
+    remap = old_items.to_internal(ds.items.external_ids, strict=False)  # new index -> old index (-1 = new item)
+    eng = Engine(old.config)
+    eng.fusion = old.fusion
+    eng.metrics = {"warm_started_from": manifest["version"]}
+    say("recounting popularity, co-visitation and item-kNN")
+    from shopsense.models.popular import PopularModel
+    from shopsense.ranking.pipeline import _item_side
+
+    eng.n_items = ds.n_items
+    eng.popular = PopularModel(old.config.popular).fit(ds)
+    eng.side = _item_side(ds, eng.popular, vectors)
+    for name, m in old.models.items():
+        if name in ("covisit", "itemknn", "content", "als"):
+            if name == "content" and vectors is None:
+                continue
+            eng.models[name] = type(m)(m.config).fit(ds, item_vectors=vectors)
+        elif name == "ease":
+            eng.models[name] = _remap_item_item(m, remap, ds.n_items)
+        elif name == "sequential":
+            assert isinstance(m, SequentialModel)
+            say("fine-tuning the sequential model on users with new events")
+            eng.models[name] = _finetune_sequential(m, remap, ds, vectors, since)
+    eng.ranker = None  # the ranker's features changed scale: serve the fusion until the next full fit
+    return eng, str(manifest["version"])
+
+
+def _remap_item_item(m: Any, remap: np.ndarray, n_items: int) -> Any:
+    old = m.sim.tocoo()
+    new_of_old = np.full(m.n_items, -1, np.int64)
+    known = remap >= 0
+    new_of_old[remap[known]] = np.flatnonzero(known)
+    keep = (new_of_old[old.row] >= 0) & (new_of_old[old.col] >= 0)
+    m.sim = sp.csr_matrix(
+        (old.data[keep], (new_of_old[old.row[keep]], new_of_old[old.col[keep]])), shape=(n_items, n_items)
+    )
+    m.n_items = n_items
+    return m
+
+
+def _finetune_sequential(
+    m: SequentialModel, remap: np.ndarray, ds: Dataset, vectors: np.ndarray | None, since: float
+) -> SequentialModel:
+    import torch
+
+    old_state = {k: v.detach().clone() for k, v in m.net.state_dict().items()}  # type: ignore[union-attr]
+    fresh = SequentialModel(m.config)
+    fresh.n_items = ds.n_items
+    fresh._build(ds.n_items, vectors if m.text_dim else None)
+    new_state = fresh.net.state_dict()  # type: ignore[union-attr]
+    for k, v in old_state.items():
+        if k == "item.weight":
+            w = new_state[k].clone()
+            known = np.flatnonzero(remap >= 0)
+            w[torch.as_tensor(known + 1)] = v[torch.as_tensor(remap[known] + 1)]
+            new_state[k] = w
+        elif k != "text":
+            new_state[k] = v
+    fresh.net.load_state_dict(new_state)  # type: ignore[union-attr]
+    fresh.history = list(m.history)
+    fresh.fitted = True
+    recent_users = np.unique(ds.interactions.loc[ds.interactions[C.TIMESTAMP] > since, C.USER_IDX].to_numpy())
+    seqs = ds.sequences()
+    fresh.train_sequences([seqs[u] + 1 for u in recent_users if len(seqs[u]) >= 2], max(1, m.config.epochs // 10))
+    return fresh
+
+
+def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(metrics, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+
+
+def _fsync_tree(folder: Path) -> None:
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+    for p in sorted([folder, *[q for q in folder.rglob("*") if q.is_dir()]]):
+        _fsync_dir(p)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
