@@ -47,8 +47,17 @@ class Served:
 
     # ------------------------------------------------------------------ answering
     def recommend(self, user_id: str, k: int, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        self._need("recommend", self.recommender)
-        raise Unavailable("recommendation engine not wired yet")
+        """The user's list now (their latest events are read from the store per request)."""
+        from shopsense.ranking.rules import Filters
+
+        rec = self._need("recommend", self.recommender)
+        f = Filters(
+            include_categories=tuple(filter(None, [filters.get("category")])),
+            exclude_categories=tuple(filter(None, [filters.get("exclude_category")])),
+            price_min=filters.get("min_price"),
+            price_max=filters.get("max_price"),
+        )
+        return [r.as_dict() for r in rec.recommend(user_id, k, filters=f)]
 
     def search(
         self, query: str, user_id: str | None, k: int, filters: dict[str, Any], request_id: str
@@ -105,6 +114,11 @@ class Served:
                 log.error("catalog index not rebuilt, keeping the previous one: %s", e)
                 if self.catalog is None:
                     self.missing["similar"] = f"no catalog index: {e}"
+            if self.recommender is not None:
+                try:  # availability, prices and new products for the rules and the new-product slot
+                    self.recommender.reload_catalog()
+                except Exception as e:
+                    log.error("recommender catalog not reloaded: %s", e)
             if not search:
                 return
             try:
@@ -148,10 +162,15 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
     """Load every engine of a model version. A part that cannot load is recorded in ``missing``
     (its routes answer 503 with the reason) unless the version's own artifacts are broken."""
     served = Served(version=version or None, path=path, store=store, settings=settings)
-    if not version:
+    if not version or path is None:
         served.missing["recommend"] = (
             "no trained model: run `shopsense train` (or POST /train) and wait for it to complete"
         )
+    else:
+        from shopsense.recommend import OnlineRecommender
+
+        # a version whose files do not load raises here: the server keeps the version it serves
+        served.recommender = OnlineRecommender(store, settings, path)
     if store.stats()["products"] == 0:
         served.missing["similar"] = served.missing["search"] = served.missing["autocomplete"] = (
             "the catalog is empty: add products (PUT /products or shopsense ingest products)"

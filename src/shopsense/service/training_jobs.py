@@ -54,11 +54,27 @@ class Job:
 
 
 def default_command(store_url: str, home: Path, incremental: bool) -> list[str]:
-    """``shopsense train`` on the same store and home, in a fresh interpreter."""
-    cmd = [*CLI, "--store", store_url, "--home", str(home), "train"]
+    """:func:`shopsense.training.train` on the same store and home, in a fresh interpreter
+    (store and home travel in ``SHOPSENSE_STORE`` / ``SHOPSENSE_HOME``)."""
+    cmd = [sys.executable, "-c", "from shopsense.service.training_jobs import main; main()"]
     if incremental:
         cmd.append("--incremental")
     return cmd
+
+
+def main() -> None:
+    """Entry point of a trainer process: train, publish and activate a new version, exit 0; any
+    failure exits non-zero (the version is then marked failed and never served)."""
+    from shopsense.config import load_settings
+    from shopsense.store import open_store
+    from shopsense.training import train
+
+    settings = load_settings()
+    store = open_store(settings.store_url)
+    result = train(
+        store, settings, incremental="--incremental" in sys.argv[1:], progress=lambda m: print(m, flush=True)
+    )
+    print(f"version {result.version} complete", flush=True)
 
 
 class TrainingJobs:
