@@ -137,17 +137,13 @@ def _print_recommend(rows: list[tuple[str, dict]]) -> None:
             _fmt(r.get("score_seconds"), 1),
         )
     console.print(t)
-    s = Table(title="slices: HR@10 / NDCG@10 (users)")
-    s.add_column("model")
-    slice_names = list(rows[0][1].get("slices", {}))
-    for sl in slice_names:
-        s.add_column(sl, justify="right")
+    s = Table(title="slices (test users)")
+    for col in ("model", "slice", "users", "HR@10", "NDCG@10", "HR@20", "NDCG@20"):
+        s.add_column(col, justify="left" if col in ("model", "slice") else "right")
     for name, r in rows:
-        cells = []
-        for sl in slice_names:
-            v = r.get("slices", {}).get(sl, {})
-            cells.append(f"{_fmt(v.get('hr@10'))} / {_fmt(v.get('ndcg@10'))} ({v.get('n', 0)})")
-        s.add_row(name, *cells)
+        for sl, v in (r.get("slices") or {}).items():
+            if v.get("n"):
+                s.add_row(name, sl, f"{v['n']:,}", *(_fmt(v.get(m)) for m in ("hr@10", "ndcg@10", "hr@20", "ndcg@20")))
     console.print(s)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Self
 
 import numpy as np
@@ -28,7 +29,9 @@ class ItemKNN:
 
         x = train.user_item_matrix(weighted=False, binary=True)
         model = CosineRecommender(K=self.neighbors)
-        model.fit(x, show_progress=False)
+        with warnings.catch_warnings():  # implicit converts its own normalised COO copy back to CSR and warns
+            warnings.simplefilter("ignore")
+            model.fit(x, show_progress=False)
         self.history = x
         self.similarity = model.similarity.tocsr().astype(np.float32)
         return self
