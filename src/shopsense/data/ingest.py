@@ -79,19 +79,58 @@ class IngestReport:
         return s
 
 
-def ingest_products(store: KnowledgeStore, path: str | Path, **kwargs: Any) -> IngestReport:
+def ingest_products(
+    store: KnowledgeStore,
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    on_error: str = "fail",
+    rejects_path: str | Path | None = None,
+    progress: Progress | None = None,
+    fmt: str | None = None,
+    config: IngestConfig | None = None,
+) -> IngestReport:
     """Upsert products from a file (see :func:`ingest` for the options)."""
-    return ingest(store, "products", path, **kwargs)
+    return ingest(
+        store, "products", path, mapping=mapping, on_error=on_error, rejects_path=rejects_path,
+        progress=progress, fmt=fmt, config=config,
+    )  # fmt: skip
 
 
-def ingest_events(store: KnowledgeStore, path: str | Path, **kwargs: Any) -> IngestReport:
+def ingest_events(
+    store: KnowledgeStore,
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    on_error: str = "fail",
+    rejects_path: str | Path | None = None,
+    progress: Progress | None = None,
+    fmt: str | None = None,
+    config: IngestConfig | None = None,
+) -> IngestReport:
     """Append events from a file, skipping ones already stored (see :func:`ingest`)."""
-    return ingest(store, "events", path, **kwargs)
+    return ingest(
+        store, "events", path, mapping=mapping, on_error=on_error, rejects_path=rejects_path,
+        progress=progress, fmt=fmt, config=config,
+    )  # fmt: skip
 
 
-def ingest_users(store: KnowledgeStore, path: str | Path, **kwargs: Any) -> IngestReport:
+def ingest_users(
+    store: KnowledgeStore,
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    on_error: str = "fail",
+    rejects_path: str | Path | None = None,
+    progress: Progress | None = None,
+    fmt: str | None = None,
+    config: IngestConfig | None = None,
+) -> IngestReport:
     """Upsert users and their attributes from a file (see :func:`ingest`)."""
-    return ingest(store, "users", path, **kwargs)
+    return ingest(
+        store, "users", path, mapping=mapping, on_error=on_error, rejects_path=rejects_path,
+        progress=progress, fmt=fmt, config=config,
+    )  # fmt: skip
 
 
 def ingest(
