@@ -290,8 +290,42 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+    results["command"] = "python benchmarks/service_load.py " + " ".join(sys.argv[1:])
     if a.json:
         a.json.write_text(json.dumps(results, indent=1, default=str))
+    print(markdown(results))
+
+
+def markdown(r: dict) -> str:
+    """The numbers as a markdown table (pasted under ``## Service`` in docs/benchmarks.md)."""
+    d = r["data"]
+    lines = [
+        f"`{r.get('command', '')}`: {d['products']:,} products, {d['users']:,} users, {d['events']:,} events "
+        f"(synthetic), server `--workers` as in the command, wrk on loopback.",
+        "",
+        "| route | clients | requests/s | p50 ms | p90 ms | p99 ms | non-2xx | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind in ("recommend", "search"):
+        if kind in r:
+            lines.append(f"| /{kind} | – | – | – | – | – | – | unavailable: {r[kind].get('detail', '')[:80]} |")
+            continue
+        for c in (1, 32):
+            x = r.get(f"{kind}_c{c}") or {}
+            note = x.get("socket_errors", "")
+            lines.append(
+                f"| /{kind} | {c} | {x.get('rps', float('nan')):.1f} | {x.get('p50_ms', float('nan')):.1f} | "
+                f"{x.get('p90_ms', float('nan')):.1f} | {x.get('p99_ms', float('nan')):.1f} | {x.get('non_2xx', 0)} | {note} |"
+            )
+    f = r.get("freshness")
+    if f:
+        lines += [
+            "",
+            f"Freshness (event POSTed -> changed /recommend for that user), {f['n']} trials: changed in {f['changed']}, "
+            f"on the first request after the POST in {f['changed_on_first_request']}; "
+            f"median {f['p50_ms']:.1f} ms, max {f['max_ms']:.1f} ms (POST + GET round trips included).",
+        ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
