@@ -80,7 +80,7 @@ FUNNEL = ((C.VIEW, 1.0), (C.CLICK, 0.45), (C.ADD_TO_CART, 0.35), (C.PURCHASE, 0.
 
 def make_products(rng: np.random.Generator, per_category: int = 40) -> pd.DataFrame:
     """Products with titles, descriptions, brands, category paths and prices."""
-    rows = []
+    rows: list[dict[str, object]] = []
     n = 0
     for category, (nouns, brands, (lo, hi), words) in CATALOG.items():
         for _ in range(per_category):
@@ -110,7 +110,7 @@ def make_events(rng: np.random.Generator, products: pd.DataFrame, n_users: int =
     cats = list(CATALOG)
     start = pd.Timestamp("2026-09-01T00:00:00Z").timestamp()
     by_cat = {c: products[products[C.CATEGORY] == c] for c in cats}
-    rows = []
+    rows: list[tuple[str, str | None, str, float, str, str | None]] = []
     for u in range(n_users):
         favs = list(rng.choice(cats, size=int(rng.integers(1, 3)), replace=False))
         fav_brand = {c: CATALOG[c][1][rng.integers(3)] for c in favs}
