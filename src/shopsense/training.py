@@ -70,16 +70,23 @@ class EngineRecommender:
     name = "shopsense"
 
     def __init__(
-        self, config: EngineConfig | None = None, settings: Settings | None = None, progress: Progress | None = None
+        self,
+        config: EngineConfig | None = None,
+        settings: Settings | None = None,
+        progress: Progress | None = None,
+        item_vectors: np.ndarray | None = None,
     ):
         self.config = config or EngineConfig()
         self.settings = settings or load_settings()
         self.progress = progress
+        self.item_vectors = item_vectors  # precomputed (benchmarks); otherwise encoded from the products
         self.engine: Engine | None = None
         self._hist: Histories | None = None
         self._vectors: tuple[int, np.ndarray | None] | None = None
 
     def _item_vectors(self, train: Dataset) -> np.ndarray | None:
+        if self.item_vectors is not None:
+            return self.item_vectors
         key = hash(tuple(train.items.external_ids[:50])) ^ train.n_items
         if self._vectors is None or self._vectors[0] != key:
             store = None

@@ -44,7 +44,7 @@ class EngineConfig(StrictModel):
     itemknn: ItemKNNConfig | None = ItemKNNConfig(recency_decay=0.8)
     covisit: CoVisitConfig | None = CoVisitConfig(window=20, recency_decay=0.8)
     als: ALSConfig | None = None
-    sequential: SequentialConfig | None = SequentialConfig()
+    sequential: SequentialConfig | None = SequentialConfig(epochs=20, max_seconds=240.0)
     content: ContentConfig | None = ContentConfig()
     popular: PopularConfig = PopularConfig()
     per_source: int = Field(50, ge=1, description="candidates each source proposes")
