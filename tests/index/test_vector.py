@@ -48,6 +48,14 @@ def test_ann_recall_against_exact() -> None:
     ffound, _ = ann.search(q, 10, allowed=mask)
     assert all(int(i[1:]) % 2 == 0 for i in ffound.ravel())
     assert _recall(ffound, ftruth) >= 0.95
+    # a narrow filter (too many items for exact, too few to over-fetch) is applied inside the graph walk
+    narrow = np.zeros(len(ids), dtype=bool)
+    narrow[::100] = True
+    ann.subset_exact_max = 10
+    ntruth, _ = exact.search(q, 10, allowed=narrow)
+    nfound, _ = ann.search(q, 10, allowed=narrow)
+    assert all(int(i[1:]) % 100 == 0 for i in nfound.ravel())
+    assert _recall(nfound, ntruth) >= 0.95
 
 
 def test_filter_by_id_subset() -> None:
