@@ -126,14 +126,16 @@ def start_server(home: Path, port: int, workers: int, similar: bool) -> subproce
 def wait_ready(base: str, timeout: float = 1800) -> dict:
     """Bounded wait until the server has loaded its engines (``/ready`` answers 200)."""
     t0 = time.monotonic()
+    streak = 0  # with several workers each loads on its own: wait for a run of ready answers
     while time.monotonic() - t0 < timeout:
         try:
             r = httpx.get(base + "/ready", timeout=2)
-            if r.status_code == 200:
+            streak = streak + 1 if r.status_code == 200 else 0
+            if streak >= 20:
                 return r.json()
         except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.5)
+            streak = 0
+        time.sleep(0.25 if streak else 0.5)
     raise RuntimeError("server not ready (see HOME/serve.log)")
 
 
