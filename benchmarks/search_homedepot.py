@@ -164,7 +164,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--folds", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=150, help="LambdaRank boosting rounds")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/shopsense-bench/search"))
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/shopsense-bench/search-homedepot-cache"))
     ap.add_argument("--latency-queries", type=int, default=300)
     ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N queries (smoke runs)")
     ap.add_argument("--bm25-backends", action="store_true", help="also time bm25s against tantivy")

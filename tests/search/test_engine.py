@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shopsense.exceptions import ShopsenseError
 from shopsense.search import SearchEngine
 
 from .conftest import CATALOG
@@ -96,6 +97,12 @@ def test_save_and_load_round_trip(engine: SearchEngine, minilm, tmp_path) -> Non
         assert a.items == b.items
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
     assert again.autocomplete("whirl", 3) == engine.autocomplete("whirl", 3)
+    other = tmp_path / "not-an-engine"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    with pytest.raises(ShopsenseError, match="not a search engine"):
+        engine.save(other)
+    assert (other / "keep.txt").exists()
 
 
 def test_learned_reranker_follows_judgements(products: pd.DataFrame) -> None:

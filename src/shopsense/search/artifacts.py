@@ -43,6 +43,9 @@ FORMAT_VERSION = 1
 
 def save_engine(engine: SearchEngine, path: Path) -> Path:
     engine._check()
+    if path.exists() and any(path.iterdir()) and not (path / "params.json").exists():
+        # never replace a folder that is not a search engine (it would be deleted with its content)
+        raise ShopsenseError(f"{path} exists and is not a search engine folder; choose another path")
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
