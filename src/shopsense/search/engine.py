@@ -204,7 +204,7 @@ class SearchEngine:
     @property
     def all_tokens(self) -> list[set[str]]:
         if self._all_tokens is None:
-            sets = [set() for _ in range(self.n_products)]
+            sets: list[set[str]] = [set() for _ in range(self.n_products)]
             for toks in self.tokens.values():
                 for s, t in zip(sets, toks, strict=True):
                     s.update(t)
@@ -224,6 +224,14 @@ class SearchEngine:
             return None
         enc = getattr(self.encoder, "encode_queries", None) or self.encoder.encode
         return np.asarray(enc(queries), dtype=np.float32)
+
+    def _encode_or_empty(self, queries: list[str]) -> np.ndarray:
+        qv = self.encode_queries(queries)
+        return (
+            np.zeros((len(queries), 0 if self.vectors is None else self.vectors.shape[1]), np.float32)
+            if qv is None
+            else qv
+        )
 
     def candidates(
         self,
@@ -428,7 +436,7 @@ class SearchEngine:
         fixed = self.correct(query)
         profile = None
         if user_id is not None and store is not None and self.vectors is not None:
-            profile = content_profile(store, user_id, self.row_of, self.vectors, self.encode_queries)
+            profile = content_profile(store, user_id, self.row_of, self.vectors, self._encode_or_empty)
         cand = self.candidates(query, mask=mask, corrected=fixed, affinity_profile=profile)
         s = self.score(cand)
         if profile is not None and len(s):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ class Reranker:
     def __init__(self, num_rounds: int = 300, params: dict | None = None) -> None:
         self.num_rounds = int(num_rounds)
         self.params = {**DEFAULT_PARAMS, **(params or {})}
-        self.booster = None
+        self.booster: Any = None
         self.features: tuple[str, ...] = FEATURES
 
     @property
