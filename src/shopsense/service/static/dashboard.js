@@ -21,7 +21,8 @@
     const s = svg("svg", { width: "100%", viewBox: `0 0 ${w} ${pairs.length * rowH + 4}`, role: "img", "aria-label": title });
     pairs.forEach(([label, v], i) => {
       const y = i * rowH + 2;
-      s.append(svg("text", { x: 0, y: y + 15, "font-size": 12, fill: "#1d2330" }, String(label).slice(0, 26)));
+      const text = String(label);
+      s.append(svg("text", { x: 0, y: y + 15, "font-size": 11, fill: "#1d2330" }, text.length > 27 ? text.slice(0, 26) + "…" : text));
       const bw = Math.max(1, ((w - labelW - 60) * v) / max);
       s.append(svg("rect", { x: labelW, y, width: bw, height: rowH - 6, fill: "#0b6bcb", rx: 3, class: "bar" }));
       s.append(svg("text", { x: labelW + bw + 4, y: y + 13, "font-size": 11, fill: "#687083" }, fmt(v)));
@@ -92,7 +93,7 @@
       }
       if (!off.children.length) off.append(el("p", { class: "muted" }, "the report has no per-model metrics"));
     } else {
-      $("offline-meta").textContent = "no offline evaluation report yet (run `shopsense evaluate`)";
+      $("offline-meta").textContent = "no offline evaluation yet: `make bench` writes reports/results.json";
     }
     const pct = (v) => (100 * v).toFixed(1) + "%";
     const byVersion = d.online["model_version+surface"] || [];
@@ -105,7 +106,8 @@
       ),
     );
     if (!byVersion.length) $("online").tBodies[0].append(el("tr", {}, el("td", { colspan: 9 }, "nothing shown yet")));
-    const label = (r) => `${r.model_version} ${r.surface}`;
+    const short = (v) => (v.length > 12 ? "…" + v.slice(-6) : v);
+    const label = (r) => `${r.surface} · ${short(r.model_version)}`;
     $("online-chart").replaceChildren(
       ...(byVersion.length
         ? [barChart("CTR", byVersion.map((r) => [label(r), r.ctr]), "ctr"),

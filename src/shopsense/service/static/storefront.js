@@ -6,6 +6,8 @@
   const { api, el, qs, visitor } = Shop;
   const $ = (id) => document.getElementById(id);
   const state = { query: "", filters: {}, cart: 0 };
+  let timer = null;
+  let suggestToken = 0;
   const FILTERABLE = ["category", "brand", "price", "available"];
   // a selected facet value as /search parameters
   function params(filters) {
@@ -69,6 +71,8 @@
 
   async function search(q) {
     state.query = q;
+    clearTimeout(timer);
+    suggestToken += 1; // a suggestion list still in flight must not reopen over the results
     $("suggest").hidden = true;
     if (!q) return;
     try {
@@ -149,17 +153,17 @@
   }
 
   // autocomplete: debounced, keyboard friendly
-  let timer = null;
   let active = -1;
   const input = $("q");
   input.addEventListener("input", () => {
     clearTimeout(timer);
     const q = input.value.trim();
     if (!q) return ($("suggest").hidden = true);
+    const token = ++suggestToken;
     timer = setTimeout(async () => {
       try {
         const r = await api("GET", "/autocomplete?" + qs({ q, k: 8 }));
-        if (input.value.trim() !== q) return;
+        if (input.value.trim() !== q || token !== suggestToken) return;
         active = -1;
         $("suggest").replaceChildren(
           ...r.suggestions.map((s) =>
