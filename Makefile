@@ -20,12 +20,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-## The main job on embedded defaults: knowledge base under ./shopsense-data, sample shop ingested.
+## The main job on embedded defaults: knowledge base under ./shopsense-data from the sample shop,
+## a trained model, a recommendation, a search, then the storefront at http://127.0.0.1:8000 (Ctrl-C stops it).
 demo: install
 	$(SS) init
 	$(SS) ingest products src/shopsense/sample/products.csv
 	$(SS) ingest events src/shopsense/sample/events.csv
 	$(SS) stats
+	HF_HUB_OFFLINE=1 $(SS) train
+	HF_HUB_OFFLINE=1 $(SS) recommend U001 -k 5
+	HF_HUB_OFFLINE=1 $(SS) search "espresso machine" --user U001 -k 5
+	@echo "storefront: http://127.0.0.1:8000/   dashboard: http://127.0.0.1:8000/dashboard   API docs: http://127.0.0.1:8000/docs"
+	HF_HUB_OFFLINE=1 $(SS) serve --host 127.0.0.1 --port 8000
 
 ## The test suite (PostgreSQL tests run when a local server can be started; see scripts/postgres.sh).
 test: install
