@@ -48,7 +48,7 @@ def test_ann_recall_against_exact() -> None:
     ffound, _ = ann.search(q, 10, allowed=mask)
     assert all(int(i[1:]) % 2 == 0 for i in ffound.ravel())
     assert _recall(ffound, ftruth) >= 0.95
-    # a narrow filter (too many items for exact, too few to over-fetch) is applied inside the graph walk
+    # a narrow filter (too many items for exact search) is applied inside the graph walk too
     narrow = np.zeros(len(ids), dtype=bool)
     narrow[::100] = True
     ann.subset_exact_max = 10
