@@ -134,7 +134,8 @@ class OnlineRecommender:
                 (np.ones(len(seen), np.float32), (np.zeros(len(seen), int), sorted(seen))), shape=(1, len(self.items))
             )
             items, scores, sources = self.engine.rank(h, pool, ex)
-            items, scores, src = items[0], scores[0], list(sources[0])
+            n_ok = len(sources[0])  # rows are best-first and -1 padded after the last candidate
+            items, scores, src = items[0][:n_ok], scores[0][:n_ok], list(sources[0])
         else:
             items, scores, src = self._cold_user(pool, category, qvec)
         ok = allowed(items, self.catalog, filters, seen)

@@ -143,7 +143,7 @@ class ItemKNNModel(ItemItemModel):
 
 class EASEConfig(ItemItemConfig):
     l2: float = Field(50.0, gt=0, description="ridge penalty (larger = smoother)")
-    max_items: int = Field(20_000, ge=1, description="fit on the most popular items only beyond this (n^3 cost)")
+    max_items: int = Field(8_000, ge=1, description="fit on the most popular items only beyond this (n^3 cost)")
 
 
 class EASEModel(ItemItemModel):

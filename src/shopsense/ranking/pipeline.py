@@ -109,8 +109,9 @@ class Engine:
                 self.metrics["ranker_importance"] = dict(list(self.ranker.importance().items())[:10])
             say(f"tuning the fusion weights on {len(users)} held-out users")
             z = {name: standardise(m.score(hist), exclude) for name, m in self.models.items()}
-            self.fusion, self.metrics["heldout_ndcg@10_fusion"] = tune_fusion(z, targets)
-            self.metrics["heldout_ndcg@10_single"] = {n: heldout_ndcg({n: 1.0}, z, targets) for n in z}
+            z, local = shortlist(z, targets, self.config.per_source * 4)
+            self.fusion, self.metrics["heldout_ndcg@10_fusion"] = tune_fusion(z, local)
+            self.metrics["heldout_ndcg@10_single"] = {n: heldout_ndcg({n: 1.0}, z, local) for n in z}
             del z
         say("refitting sources on all data")
         for m in self.models.values():
@@ -247,6 +248,29 @@ def standardise(scores: np.ndarray, exclude: sp.csr_matrix | None = None) -> np.
         ex = exclude.tocsr()
         z[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = -np.inf
     return z
+
+
+def shortlist(
+    z: dict[str, np.ndarray], targets: np.ndarray, per_source: int
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Restrict standardised scores to each row's candidates (every source's top ``per_source`` plus the
+    target), so tuning the fusion costs (users x candidates) instead of (users x catalog). Items outside
+    every source's top list practically never reach a fused top 10. Returns the gathered scores and the
+    target's column in them (always the last one)."""
+    n = len(targets)
+    cols = np.concatenate([cand.source_tops(v, per_source) for v in z.values()] + [targets[:, None]], axis=1)
+    cols = np.sort(cols[:, :-1], axis=1)
+    dup = np.zeros(cols.shape, bool)
+    dup[:, 1:] = cols[:, 1:] == cols[:, :-1]
+    dup |= cols == targets[:, None]  # the target is appended once, at the end
+    cols = np.concatenate([cols, targets[:, None]], axis=1)
+    dup = np.concatenate([dup, np.zeros((n, 1), bool)], axis=1)
+    out = {}
+    for name, v in z.items():
+        g = np.take_along_axis(v, cols, axis=1)
+        g[dup] = -np.inf
+        out[name] = g
+    return out, np.full(n, cols.shape[1] - 1)
 
 
 def heldout_ndcg(weights: dict[str, float], z: dict[str, np.ndarray], targets: np.ndarray, k: int = 10) -> float:

@@ -1,0 +1,174 @@
+"""Online recommendations from a trained version in a real store: cold users, cold items, real time,
+filters and explanations; training publishes atomically and warm-starts incrementally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from shopsense import columns as C
+from shopsense.config import load_settings
+from shopsense.exceptions import NoModelError
+from shopsense.ranking.pipeline import EngineConfig
+from shopsense.ranking.rules import Filters
+from shopsense.recommend import OnlineRecommender
+from shopsense.store import open_store
+from shopsense.training import train
+
+KETTLES = [f"kettle {c}" for c in ("red", "blue", "green", "black", "white", "steel")]
+DRILLS = [f"cordless drill {c}" for c in ("18v", "12v", "20v", "compact", "brushless", "hammer")]
+FAST = EngineConfig(
+    sequential={"dim": 16, "heads": 1, "layers": 1, "epochs": 5, "lr": 0.01, "dropout": 0.0},
+    ease={"l2": 1.0},
+    refit_epochs=1,
+    per_source=10,
+)
+
+
+def _products() -> pd.DataFrame:
+    ids = [f"k{i}" for i in range(6)] + [f"d{i}" for i in range(6)] + ["k_new"]
+    titles = [f"electric {t} for the kitchen" for t in KETTLES] + [f"{t} power tool" for t in DRILLS]
+    titles += ["electric kettle copper for the kitchen"]
+    return pd.DataFrame(
+        {
+            C.ITEM: ids,
+            C.TITLE: titles,
+            C.CATEGORY: ["Kitchen > Kettles"] * 6 + ["Tools > Drills"] * 6 + ["Kitchen > Kettles"],
+            C.PRICE: [20.0 + i for i in range(6)] + [80.0 + i for i in range(6)] + [30.0],
+            C.AVAILABLE: [True] * 13,
+        }
+    )
+
+
+def _events() -> pd.DataFrame:
+    rows, t = [], 1_750_000_000.0
+    for u in range(30):
+        prefix = "k" if u % 2 == 0 else "d"
+        for step in range(3):
+            rows.append((f"u{u}", f"{prefix}{(u + step) % 6}", C.VIEW, t + 60 * step + u))
+    return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("home")
+    settings = load_settings(home=home)
+    store = open_store(settings.store_url)
+    store.upsert_products(_products())
+    store.add_events(_events())
+    result = train(store, settings, config=FAST)
+    yield store, settings, result
+    store.close()
+
+
+def _ids(recs) -> list[str]:
+    return [r.item_id for r in recs]
+
+
+def test_train_publishes_an_active_version_with_metrics(trained):
+    store, settings, result = trained
+    assert store.active_version() == result.version
+    assert (result.path / "manifest.json").exists() and (result.path / "engine" / "engine.json").exists()
+    assert not list(Path(settings.models_dir).glob(".tmp-*"))
+    assert result.metrics["heldout_ndcg@10_fusion"] > 0
+
+
+def test_known_user_gets_its_topic_with_explanations_and_no_seen_items(trained):
+    store, settings, _ = trained
+    rec = OnlineRecommender.from_store(store, settings)
+    seen = set(store.events(user_id="u0")[C.ITEM])
+    recs = rec.recommend("u0", 3)
+    assert recs and all(r.item_id.startswith("k") for r in recs)
+    assert not seen & set(_ids(recs))
+    assert all(r.explanation for r in recs)
+
+
+def test_cold_user_gets_trending_or_popular_in_context(trained):
+    store, settings, _ = trained
+    rec = OnlineRecommender.from_store(store, settings)
+    recs = rec.recommend("nobody", 4)
+    assert len(recs) == 4 and {r.source for r in recs} <= {"trending", "popular"}
+    tools = rec.recommend("nobody", 4, category="Tools")
+    assert all(r.item_id.startswith("d") for r in tools) and tools[0].explanation == "popular in Tools"
+
+
+def test_a_new_event_changes_the_next_list_without_retraining(trained):
+    store, settings, _ = trained
+    rec = OnlineRecommender.from_store(store, settings)
+    before = rec.recommend("fresh", 3)
+    store.add_events(pd.DataFrame({C.USER: ["fresh"], C.ITEM: ["d2"], C.EVENT_TYPE: [C.VIEW], C.TIMESTAMP: [1.8e9]}))
+    after = rec.recommend("fresh", 3)
+    assert _ids(after) != _ids(before)
+    assert {r.source for r in before} <= {"trending", "popular"}
+    assert "d2" not in _ids(after) and _ids(after)[0].startswith("d")
+    assert after[0].source not in {"trending", "popular"} and "cordless drill 20v" in after[0].explanation
+
+
+def test_cold_item_appears_for_a_user_whose_history_matches_its_text(trained):
+    store, settings, _ = trained
+    rec = OnlineRecommender.from_store(store, settings)
+    recs = rec.recommend("u0", 5)
+    cold = [r for r in recs if r.item_id == "k_new"]
+    assert cold and cold[0].source == "cold" and cold[0].explanation.startswith("new: similar to")
+    assert "k_new" not in _ids(rec.recommend("u1", 5))  # drill user
+
+
+def test_filters_price_category_and_availability(trained):
+    store, settings, _ = trained
+    rec = OnlineRecommender.from_store(store, settings)
+    recs = rec.recommend("u0", 5, filters=Filters(price_max=23.5))
+    assert _ids(recs) == ["k3"]  # k0-k2 seen, k4-k5 and k_new too dear, drills dearer still
+    assert all(
+        r.item_id.startswith("d") for r in rec.recommend("u0", 3, filters=Filters(include_categories=("drills",)))
+    )
+    products = _products()
+    products.loc[products[C.ITEM] == "k5", C.AVAILABLE] = False
+    store.upsert_products(products)
+    rec.reload_catalog()
+    assert "k5" not in _ids(rec.recommend("u0", 6))
+    products.loc[products[C.ITEM] == "k5", C.AVAILABLE] = True
+    store.upsert_products(products)
+
+
+def test_diversity_mixes_topics(trained):
+    store, settings, _ = trained
+    rec = OnlineRecommender.from_store(store, settings)
+    plain = rec.recommend("u0", 4, diversity=0.0)
+    diverse = rec.recommend("u0", 4, diversity=0.9)
+    assert sum(r.item_id.startswith("d") for r in diverse) > sum(r.item_id.startswith("d") for r in plain)
+
+
+def test_interrupted_training_keeps_the_served_version(trained):
+    store, settings, result = trained
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(store, settings, config=FAST, _fail_after_fit=True)
+    assert store.active_version() == result.version
+    assert not list(Path(settings.models_dir).glob(".tmp-*"))
+    assert "failed" in set(store.versions()["status"])
+    OnlineRecommender.from_store(store, settings).recommend("u0", 3)
+
+
+def test_incremental_training_folds_in_new_users(trained):
+    store, settings, result = trained
+    store.add_events(
+        pd.DataFrame(
+            {
+                C.USER: ["late"] * 3,
+                C.ITEM: ["d0", "d1", "d2"],
+                C.EVENT_TYPE: [C.PURCHASE] * 3,
+                C.TIMESTAMP: [1.9e9, 1.9e9 + 1, 1.9e9 + 2],
+            }
+        )
+    )
+    inc = train(store, settings, incremental=True)
+    assert inc.metrics["base_version"] == result.version and store.active_version() == inc.version
+    recs = OnlineRecommender.from_store(store, settings).recommend("late", 3)
+    assert recs and recs[0].item_id.startswith("d") and inc.metrics["warm_started_from"] == result.version
+
+
+def test_no_model_yet(tmp_path: Path):
+    settings = load_settings(home=tmp_path)
+    with pytest.raises(NoModelError):
+        OnlineRecommender.from_store(open_store(settings.store_url), settings)
