@@ -93,13 +93,6 @@ def trained(real) -> tuple[TestClient, KnowledgeStore, dict[str, str]]:
     return client, store, hdr
 
 
-@pytest.mark.xfail(
-    raises=ValueError,
-    strict=False,
-    reason="shopsense.recommend: Engine.rank pads items to the pool but not their sources, so a catalog with "
-    "fewer candidates than the pool fails zip(strict=True) (reported to the recommendation engineer); "
-    "any other failure of this test is a real one",
-)
 def test_recommend_over_a_trained_version_adapts_to_a_new_event(trained) -> None:
     client, store, hdr = trained
     shoes = {"user_id": "fresh", "item_id": "p1", "event_type": "view"}
