@@ -46,9 +46,8 @@ def _write(df: pd.DataFrame, path: Path) -> Path:
 def test_evaluate_recommend_json(tmp_path: Path, ext: str) -> None:
     p = _write(PRODUCTS, tmp_path / f"products{ext}")
     e = _write(EVENTS, tmp_path / f"events{ext}")
-    r = runner.invoke(
-        app, ["evaluate", "recommend", "--products", str(p), "--events", str(e), "--json", "--peers", "pop"]
-    )
+    args = ["evaluate", "recommend", "--products", str(p), "--events", str(e), "--json", "--peers", "pop"]
+    r = runner.invoke(app, [*args, "--no-engine"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     for key in ("ndcg@10", "hr@10", "ndcg@20", "hr@20", "coverage@10", "pop"):
@@ -60,6 +59,22 @@ def test_evaluate_recommend_json(tmp_path: Path, ext: str) -> None:
     # u1's test target a is also in its history (a b c): a must still be recommended
     assert 0 < pop["ndcg@10"] <= 1
     assert set(pop["slices"]) >= {"users_hist<=5", "targets_pop<=5"}
+    assert out["engine_available"] is False and out["ndcg@10"] is None
+
+
+@pytest.mark.slow
+def test_evaluate_recommend_engine_json(tmp_path: Path) -> None:
+    """The engine's own pipeline (tuned on validation, refitted, scored on test) on files it has never seen."""
+    pytest.importorskip("shopsense.training")
+    p = _write(PRODUCTS, tmp_path / "products.csv")
+    e = _write(EVENTS, tmp_path / "events.jsonl")
+    r = runner.invoke(app, ["evaluate", "recommend", "--products", str(p), "--events", str(e), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["engine_available"] is True
+    assert out["hr@10"] == 1.0  # 6 items: every target is in a full list
+    for key in ("ndcg@10", "ndcg@20", "hr@20", "coverage@10"):
+        assert 0 < out[key] <= 1
 
 
 def test_evaluate_recommend_malformed_events(tmp_path: Path) -> None:

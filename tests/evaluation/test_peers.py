@@ -37,7 +37,7 @@ def _split(n_users: int = 40, n_items: int = 12, seed: int = 0):
 )
 def test_peer_contract(model) -> None:
     split = _split()
-    r = evaluate_recommender(model, split, k=(3, 5), keep_topk=True)  # the protocol checks exclusions itself
+    r = evaluate_recommender(model, split, k=(3, 5), keep_topk=True, strict=True)  # raises on an excluded item
     top = r["topk"]
     assert top.shape == (40, 5)
     for row in top:  # no duplicates inside a list

@@ -97,9 +97,14 @@ class _Leaky:
         return np.tile(first[:, None], (1, k))
 
 
-def test_returning_an_excluded_item_is_an_error(split) -> None:
+def test_returning_an_excluded_item_is_an_error_or_dropped_and_counted(split) -> None:
     with pytest.raises(ValueError, match="excluded"):
-        evaluate_recommender(_Leaky(), split, k=(2,))
+        evaluate_recommender(_Leaky(), split, k=(2,), strict=True)
+    with pytest.warns(UserWarning, match="excluded"):
+        r = evaluate_recommender(_Leaky(), split, k=(2,), keep_topk=True)
+    # every user with history got its first excluded item twice: all dropped, lists empty
+    assert r["excluded_returned"] == 2 * 4
+    assert (r["topk"] == -1).all() and r["hr@2"] == 0.0
 
 
 def test_batches_give_the_same_answer(split) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, Self, runtime_checkable
 
@@ -136,6 +137,20 @@ def _exclusions(history: sp.csr_matrix, users: np.ndarray, targets: np.ndarray) 
     return ex
 
 
+def drop_excluded(top: np.ndarray, exclude: sp.csr_matrix) -> tuple[np.ndarray, int]:
+    """``top`` without the items stored in ``exclude`` (kept order, -1 padded); and how many were dropped."""
+    bad = M.relevance_at(top, exclude) > 0
+    n_bad = int(bad.sum())
+    if not n_bad:
+        return top, 0
+    ok = (top >= 0) & ~bad
+    pos = np.cumsum(ok, axis=1) - 1
+    out = np.full_like(top, -1)
+    r, c = np.nonzero(ok)
+    out[r, pos[r, c]] = top[r, c]
+    return out, n_bad
+
+
 def recommend_all(
     model: Recommender,
     train: Dataset,
@@ -144,9 +159,14 @@ def recommend_all(
     k: int,
     *,
     batch_size: int = 1024,
-    check: bool = True,
+    strict: bool = True,
+    stats: dict[str, int] | None = None,
 ) -> np.ndarray:
-    """Top-k for every user in batches, masking training items except the target."""
+    """Top-k for every user in batches, masking training items except the target.
+
+    A model that returns an excluded item breaks the protocol: ``strict`` raises; otherwise the item is
+    dropped from the list (later items move up) and counted in ``stats["excluded_returned"]``.
+    """
     history = train.user_item_matrix(weighted=False, binary=True)
     out = np.full((len(users), k), -1, dtype=np.int64)
     for s in range(0, len(users), batch_size):
@@ -155,8 +175,12 @@ def recommend_all(
         top = np.asarray(model.recommend_batch(u, k, ex))
         if top.shape != (len(u), k):
             raise ValueError(f"{model.name}: recommend_batch returned shape {top.shape}, expected {(len(u), k)}")
-        if check and ex.nnz and M.relevance_at(top, ex).any():
-            raise ValueError(f"{model.name}: recommend_batch returned an excluded item")
+        if ex.nnz:
+            top, n_bad = drop_excluded(top, ex)
+            if n_bad and strict:
+                raise ValueError(f"{model.name}: recommend_batch returned an excluded item ({n_bad} in one batch)")
+            if stats is not None:
+                stats["excluded_returned"] = stats.get("excluded_returned", 0) + n_bad
         out[s : s + batch_size] = top
     return out
 
@@ -183,6 +207,7 @@ def evaluate_recommender(
     fit: bool = True,
     item_vectors: np.ndarray | None = None,
     keep_topk: bool = False,
+    strict: bool = False,
 ) -> dict[str, Any]:
     """Fit ``model`` (on ``train_full`` for ``stage="test"``, on ``train`` for ``"valid"``) and score it
     with full ranking over all items.
@@ -191,7 +216,8 @@ def evaluate_recommender(
     ``diversity@K`` when ``item_vectors`` are given) at the smallest K, ``slices`` (same accuracy
     metrics per slice, with ``n``), ``n_users``, ``fit_seconds``, ``score_seconds``,
     ``peak_memory_mb`` (resident memory above the level at start), ``primary`` and, with
-    ``keep_topk``, the ``topk`` array and evaluated ``users``.
+    ``keep_topk``, the ``topk`` array and evaluated ``users``. A model that returns excluded items
+    raises with ``strict``; otherwise they are dropped and counted in ``excluded_returned``.
     """
     train, truth = _targets(split, stage)
     ks = sorted(set(int(x) for x in k))
@@ -203,7 +229,8 @@ def evaluate_recommender(
         if fit:
             model.fit(train)
         t1 = time.perf_counter()
-        top = recommend_all(model, train, users, targets, kmax, batch_size=batch_size)
+        stats: dict[str, int] = {}
+        top = recommend_all(model, train, users, targets, kmax, batch_size=batch_size, strict=strict, stats=stats)
         t2 = time.perf_counter()
 
     # rank of the target in the list (kmax = not found): all accuracy metrics follow from it
@@ -239,6 +266,13 @@ def evaluate_recommender(
         out["peak_memory_mb"] = max(out["peak_memory_mb"], float(external.get("peak_memory_mb", 0.0)))
         out["external"] = external
     out["primary"] = f"ndcg@{kmin}"
+    if stats.get("excluded_returned"):
+        # a protocol violation by the model: reported, and the items were dropped before scoring
+        out["excluded_returned"] = stats["excluded_returned"]
+        warnings.warn(
+            f"{model.name}: returned {stats['excluded_returned']:,} excluded item(s); dropped before scoring",
+            stacklevel=2,
+        )
     if keep_topk:
         out["topk"] = top
         out["users"] = users
