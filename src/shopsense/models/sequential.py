@@ -116,6 +116,7 @@ class SequentialModel(Model):
         self.net: _Net | None = None
         self.text_dim = 0
         self.history: list[dict[str, float]] = []
+        self._table: np.ndarray | None = None  # cached output item table (serving)
 
     # ------------------------------------------------------------------ training
     def _fit(self, ds: Dataset, item_vectors: np.ndarray | None) -> None:
@@ -135,6 +136,7 @@ class SequentialModel(Model):
         """Train (or fine-tune) on 1-based item sequences for ``epochs`` passes."""
         cfg = self.config
         assert self.net is not None
+        self._table = None
         prev_threads = torch.get_num_threads()
         torch.set_num_threads(cfg.threads)
         rng = np.random.default_rng(cfg.seed + len(self.history))
@@ -203,8 +205,10 @@ class SequentialModel(Model):
     def item_table(self) -> np.ndarray:
         """(n_items, dim) output item representations."""
         assert self.net is not None
-        with torch.no_grad():
-            return self.net.table()[1:].numpy()
+        if self._table is None:  # the text projection over the catalog is costly: once per trained state
+            with torch.no_grad():
+                self._table = np.ascontiguousarray(self.net.table()[1:].numpy())
+        return self._table
 
     def _score(self, histories: Histories) -> np.ndarray:
         return self.user_vectors(histories) @ self.item_table().T
@@ -219,6 +223,7 @@ class SequentialModel(Model):
     def _set_state(self, state: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         text = state.get("text")
         self._build(self.n_items, text)
+        self._table = None
         assert self.net is not None
         sd = {k[2:]: torch.as_tensor(np.array(v)) for k, v in state.items() if k.startswith("w.")}
         sd["text"] = self.net.text
