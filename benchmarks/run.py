@@ -117,7 +117,9 @@ def attribute_vectors(name: str, products: Any) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------------------- runs
-def run_recommendation(name: str, peers: list[str], *, quick: bool, engine: bool) -> dict[str, Any]:
+def run_recommendation(
+    name: str, peers: list[str], *, quick: bool, engine: bool, checkpoint: Any = None
+) -> dict[str, Any]:
     from shopsense.data.dataset import Dataset
     from shopsense.data.public import load_dataset
     from shopsense.data.splits import leave_one_out
@@ -151,6 +153,8 @@ def run_recommendation(name: str, peers: list[str], *, quick: bool, engine: bool
                 peer, split, ds, quick=quick, item_vectors=vectors, progress=lambda m: log(f"{name}: {m}")
             )
             r = models[peer]
+            if checkpoint is not None:  # a crash later must not lose the finished models
+                checkpoint({"info": info, "models": models})
             log(f"{name}: {peer} NDCG@10 {r['ndcg@10']:.4f} HR@10 {r['hr@10']:.4f} fit {r['fit_seconds']:.1f}s")
         except Exception as e:  # one failing peer must not lose the others' numbers
             log(f"{name}: {peer} FAILED: {e}")
@@ -195,7 +199,8 @@ def run_search(name: str, peers: list[str], *, engine: bool) -> dict[str, Any]:
 
 def _strip(v: Any) -> Any:
     if isinstance(v, dict):
-        return {k: _strip(x) for k, x in v.items() if k not in ("topk", "users")}
+        # evaluated-user and top-k arrays are dropped; an info count named "users" is kept
+        return {k: _strip(x) for k, x in v.items() if not isinstance(x, np.ndarray)}
     if isinstance(v, list | tuple):
         return [_strip(x) for x in v]
     if isinstance(v, np.generic):
@@ -276,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
             ds_peers = list(peers)
             if name == "beauty" and "pop-all" not in ds_peers:
                 ds_peers.insert(1 if "pop" in ds_peers else 0, "pop-all")  # the protocol check
+
+            def checkpoint(partial: dict[str, Any], name: str = name) -> None:
+                mine["recommendation"][name] = partial
+                save()
+
             mine["recommendation"][name] = run_recommendation(
-                name, ds_peers, quick=args.quick, engine=not args.no_engine
+                name, ds_peers, quick=args.quick, engine=not args.no_engine, checkpoint=checkpoint
             )
             mine["recommendation"][name]["info"]["command"] = environment["command"]
         save()

@@ -39,7 +39,7 @@ def _note(msg: str) -> None:
 def _clean(v: Any) -> Any:
     """JSON-ready: arrays dropped by the caller, floats rounded, NaN -> None."""
     if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items() if k not in ("topk", "users")}
+        return {k: _clean(x) for k, x in v.items() if not hasattr(x, "shape")}  # arrays (topk, users) dropped
     if isinstance(v, list | tuple):
         return [_clean(x) for x in v]
     if isinstance(v, float):

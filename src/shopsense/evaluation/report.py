@@ -48,6 +48,10 @@ def _cell(v: Any, digits: int) -> str:
     return str(v)
 
 
+def _n(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) else "?"
+
+
 def _params(r: dict[str, Any]) -> str:
     p = r.get("params") or {}
     return ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("seed", "threads")) or "–"
@@ -88,8 +92,8 @@ def recommendation_section(results: dict[str, Any]) -> str:
         out += [f"### {name}", ""]
         if info:
             out += [
-                f"{info.get('users', '?'):,} users, {info.get('items', '?'):,} items, "
-                f"{info.get('interactions', '?'):,} interactions; {info.get('test_users', '?'):,} test users. "
+                f"{_n(info.get('users'))} users, {_n(info.get('items'))} items, "
+                f"{_n(info.get('interactions'))} interactions; {_n(info.get('test_users'))} test users. "
                 f"Run {info.get('date', '?')}{' (--quick: one setting per peer, no grid)' if info.get('quick') else ''}."
                 + (f" Command: `{info['command']}`." if info.get("command") else "")
                 + (f" {info['note']}" if info.get("note") else "")
@@ -131,7 +135,7 @@ def search_section(results: dict[str, Any]) -> str:
         out += [f"### {name}", ""]
         if info:
             out += [
-                f"{info.get('products', '?'):,} products, {info.get('queries', '?'):,} judged queries. "
+                f"{_n(info.get('products'))} products, {_n(info.get('queries'))} judged queries. "
                 f"Run {info.get('date', '?')}."
                 + (f" Command: `{info['command']}`." if info.get("command") else "")
                 + (f" {info['note']}" if info.get("note") else ""),
