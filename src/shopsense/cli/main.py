@@ -55,4 +55,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as a script this module is `__main__`, but the command modules register on the imported
+    # `shopsense.cli.main.app`: call that one so every command is there.
+    from shopsense.cli.main import main as _main
+
+    _main()
