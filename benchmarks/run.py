@@ -252,10 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         "command": "make bench  (= .venv/bin/python benchmarks/run.py " + " ".join(argv or sys.argv[1:]) + ")",
     }
     mine: dict[str, dict[str, Any]] = {"recommendation": {}, "search": {}}
-    for other in args.merge:
+    for other in args.merge:  # model by model: two partial runs of one dataset add up
         data = json.loads(Path(other).read_text())
         for part in ("recommendation", "search"):
-            mine[part].update(data.get(part, {}))
+            for ds_name, block in data.get(part, {}).items():
+                have = mine[part].setdefault(ds_name, {"info": {}, "models": {}})
+                have["info"] = {**block.get("info", {}), **have["info"]}
+                have["models"].update(block.get("models", {}))
 
     def save() -> None:
         # re-read at every save: another run (other datasets) may have written meanwhile; keep its tables
