@@ -212,6 +212,22 @@ def _strip(v: Any) -> Any:
     return v
 
 
+def _shown_args(argv: list[str] | None) -> list[str]:
+    """The command-line options that change the numbers (not where the outputs go)."""
+    args, out, skip = list(argv if argv is not None else sys.argv[1:]), [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("--reports", "--docs"):
+            skip = True
+            continue
+        if a == "--merge":
+            break
+        out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default=",".join(DEFAULT_DATASETS), help="comma list (default: all four)")
@@ -249,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     environment = {
         "machine": machine(),
         "versions": versions(),
-        "command": "make bench  (= .venv/bin/python benchmarks/run.py " + " ".join(argv or sys.argv[1:]) + ")",
+        "command": "make bench  (= .venv/bin/python benchmarks/run.py " + " ".join(_shown_args(argv)) + ")",
     }
     mine: dict[str, dict[str, Any]] = {"recommendation": {}, "search": {}}
     for other in args.merge:  # model by model: two partial runs of one dataset add up

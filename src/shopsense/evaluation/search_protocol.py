@@ -110,7 +110,8 @@ def evaluate_search(
         t0 = time.perf_counter()
         if hasattr(system, "fit"):
             system.fit(products)
-        fit_seconds[name] = time.perf_counter() - t0
+        # a system fitted beforehand (see search_peer_systems) carries its own indexing time
+        fit_seconds[name] = getattr(system, "fit_seconds", None) or time.perf_counter() - t0
     for system in systems.values():  # warm-up, untimed: lazy model loads are not query latency
         if n_q:
             system.scores(j.texts[0]) if hasattr(system, "scores") else system.search(j.texts[0], depth)
@@ -193,8 +194,9 @@ def tune_blend(
 class _Fitted:
     """A fitted scorer whose ``fit`` is a no-op (so it is not re-indexed)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, fit_seconds: float | None = None) -> None:
         self.inner = inner
+        self.fit_seconds = fit_seconds
 
     def scores(self, query: str) -> np.ndarray:
         return self.inner.scores(query)
@@ -254,16 +256,18 @@ def search_peer_systems(
 
     systems: dict[str, Any] = {}
     if {"bm25", "rrf", "blend"} & set(names):
-        systems["bm25"] = _Fitted(BM25Peer().fit(products))
+        t0 = time.perf_counter()
+        systems["bm25"] = _Fitted(BM25Peer().fit(products), time.perf_counter() - t0)
     if {"dense", "rrf", "blend"} & set(names):
         from shopsense.features.text import TextEncoder
 
         encoder = TextEncoder(settings.encoder if settings is not None else None)
+        t0 = time.perf_counter()  # includes encoding the catalog unless vectors were given
         if vectors is None:
             from shopsense.features.embeddings import embed_products
 
             vectors = embed_products(products, encoder, store)
-        systems["dense"] = _Fitted(DensePeer(encoder, vectors).fit(products))
+        systems["dense"] = _Fitted(DensePeer(encoder, vectors).fit(products), time.perf_counter() - t0)
     weight = None
     if "blend" in names and train is not None:
         weight = tune_blend(products, train[0], train[1], systems["bm25"], systems["dense"])
