@@ -105,7 +105,7 @@ PEERS: dict[str, PeerSpec] = {
     "sasrec": PeerSpec(
         "sasrec",
         _sasrec,
-        _grid(epochs=[10, 30]),
+        _grid(epochs=[5, 15]),
         _grid(epochs=[5]),
         "RecTools SASRecModel on CPU (own virtualenv)",
     ),
