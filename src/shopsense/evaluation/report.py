@@ -81,8 +81,9 @@ def recommendation_section(results: dict[str, Any]) -> str:
         "vectors where the set has titles, S3-Rec attribute sets for Beauty). `pop-all` counts popularity over all",
         "interactions, test included, as the S3-Rec code does: it is the protocol check, not a fair peer.",
         "",
-        f"Command: `{env.get('command', 'make bench')}`. Machine: {env.get('machine', '?')}. Timings are wall",
-        "seconds on a shared, noisy 2-core machine: compare within one table only.",
+        "Command: `make bench` (= `.venv/bin/python benchmarks/run.py`; each table names the options of its run;",
+        f"`--quick` = one setting per peer, no validation grid). Machine: {env.get('machine', '?')}. Timings are",
+        "wall seconds on a shared, noisy 2-core machine: compare within one table only.",
         "",
     ]
     if env.get("versions"):
@@ -125,9 +126,9 @@ def search_section(results: dict[str, Any]) -> str:
         "relevance ≥ 2.5; MRR the first such product. Re-rank NDCG@10 orders only each query's judged",
         "products. Latency: one query at a time, in process; the fused peers (RRF, blend) count both",
         "retrievers plus the fusion. The blend's dense weight is tuned on the evaluated split itself",
-        "(optimistic), as the engine's untrained default is not.",
+        "(optimistic for the blend); the engine's search is not tuned on it.",
         "",
-        f"Command: `{env.get('command', 'make bench')}`. Machine: {env.get('machine', '?')}.",
+        f"Command: `make bench` (each table names the options of its run). Machine: {env.get('machine', '?')}.",
         "",
     ]
     for name, block in results.get("search", {}).items():
