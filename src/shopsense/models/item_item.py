@@ -47,9 +47,9 @@ def prune_rows(m: sp.spmatrix | np.ndarray, k: int) -> sp.csr_matrix:
     n = d.shape[1]
     kk = min(k, n)
     top = np.argpartition(-d, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (d.shape[0], 1))
-    vals = np.take_along_axis(d, top, axis=1)
+    top_vals = np.take_along_axis(d, top, axis=1)
     out = sp.csr_matrix(
-        (vals.ravel(), (np.repeat(np.arange(d.shape[0]), kk), top.ravel())), shape=d.shape, dtype=np.float32
+        (top_vals.ravel(), (np.repeat(np.arange(d.shape[0]), kk), top.ravel())), shape=d.shape, dtype=np.float32
     )
     out.eliminate_zeros()
     return out

@@ -52,6 +52,7 @@ class _Net(nn.Module):
             self.item.weight[0].zero_()
         self.pos = nn.Embedding(cfg.max_len, d)
         nn.init.normal_(self.pos.weight, std=0.02)
+        self.text: torch.Tensor
         self.register_buffer("text", text if text is not None else torch.zeros(0))
         self.proj = nn.Linear(text.shape[1], d, bias=False) if text is not None else None
         self.drop = nn.Dropout(cfg.dropout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -33,7 +34,7 @@ class LambdaRanker:
 
     def __init__(self, config: RankerConfig | None = None) -> None:
         self.config = config or RankerConfig()
-        self.booster = None
+        self.booster: Any = None
         self.names: list[str] = []
 
     def fit(self, cands: Candidates, targets: np.ndarray) -> LambdaRanker:
