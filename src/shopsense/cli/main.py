@@ -38,13 +38,18 @@ def root(
 
 def _register() -> None:
     # Each module adds its commands to `app`; imported here so `--help` lists them all.
-    from shopsense.cli import admin, datasets  # noqa: F401
-    from shopsense.cli import ingest  # noqa: F401
-    from shopsense.cli import keys, serve  # noqa: F401
-    from shopsense.cli import similar  # noqa: F401
-    from shopsense.cli import evaluate  # noqa: F401
-    from shopsense.cli import search  # noqa: F401
-    from shopsense.cli import recommend, train  # noqa: F401
+    from shopsense.cli import (  # noqa: F401  # noqa: F401  # noqa: F401
+        admin,
+        datasets,
+        evaluate,  # noqa: F401
+        ingest,  # noqa: F401
+        keys,
+        recommend,
+        search,  # noqa: F401
+        serve,
+        similar,  # noqa: F401
+        train,
+    )
 
 
 _register()
