@@ -118,7 +118,7 @@ def attribute_vectors(name: str, products: Any) -> np.ndarray | None:
 
 # ---------------------------------------------------------------------------- runs
 def run_recommendation(
-    name: str, peers: list[str], *, quick: bool, engine: bool, checkpoint: Any = None
+    name: str, peers: list[str], *, quick: bool, engine: bool, checkpoint: Any = None, vectors: bool = True
 ) -> dict[str, Any]:
     from shopsense.data.dataset import Dataset
     from shopsense.data.public import load_dataset
@@ -130,7 +130,9 @@ def run_recommendation(
     ds = Dataset.from_frames(d.events, d.products)
     split = leave_one_out(ds)
     log(f"{name}: {ds.n_users:,} users, {ds.n_items:,} items, {len(ds.interactions):,} interactions")
-    vectors = text_vectors(name, ds.products) if d.has_text else attribute_vectors(name, ds.products)
+    item_vectors = None
+    if vectors:
+        item_vectors = text_vectors(name, ds.products) if d.has_text else attribute_vectors(name, ds.products)
     info: dict[str, Any] = {
         "users": ds.n_users,
         "items": ds.n_items,
@@ -141,7 +143,7 @@ def run_recommendation(
     }
     models: dict[str, Any] = {}
     if engine:
-        r = run_engine(split, item_vectors=vectors, progress=lambda m: log(f"{name}: {m}"))
+        r = run_engine(split, item_vectors=item_vectors, progress=lambda m: log(f"{name}: {m}"))
         if r is None:
             info["note"] = "Engine pipeline (shopsense.training.default_recommender) not available at this commit."
             log(f"{name}: {info['note']}")
@@ -150,7 +152,7 @@ def run_recommendation(
     for peer in peers:
         try:
             models[peer] = run_peer(
-                peer, split, ds, quick=quick, item_vectors=vectors, progress=lambda m: log(f"{name}: {m}")
+                peer, split, ds, quick=quick, item_vectors=item_vectors, progress=lambda m: log(f"{name}: {m}")
             )
             r = models[peer]
             if checkpoint is not None:  # a crash later must not lose the finished models
@@ -235,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--search-peers", default="bm25,dense,rrf,blend")
     ap.add_argument("--quick", action="store_true", help="one setting per peer (no validation grid)")
     ap.add_argument("--no-engine", action="store_true", help="peers only")
+    ap.add_argument("--no-vectors", action="store_true", help="skip item text vectors (no diversity column)")
     ap.add_argument("--docs", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--reports", default=str(ROOT / "reports"))
     ap.add_argument(
@@ -308,7 +311,12 @@ def main(argv: list[str] | None = None) -> int:
                 save()
 
             mine["recommendation"][name] = run_recommendation(
-                name, ds_peers, quick=args.quick, engine=not args.no_engine, checkpoint=checkpoint
+                name,
+                ds_peers,
+                quick=args.quick,
+                engine=not args.no_engine,
+                checkpoint=checkpoint,
+                vectors=not args.no_vectors,
             )
             mine["recommendation"][name]["info"]["command"] = environment["command"]
         save()
