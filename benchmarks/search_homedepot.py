@@ -169,6 +169,13 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N queries (smoke runs)")
     ap.add_argument("--bm25-backends", action="store_true", help="also time bm25s against tantivy")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--latency-only",
+        type=int,
+        default=0,
+        metavar="N",
+        help="skip the quality pass: train a re-ranker on N queries (for timing only) and time search()",
+    )
     args = ap.parse_args()
 
     ds = load_dataset("homedepot")
@@ -187,6 +194,18 @@ def main() -> None:
     engine = SearchEngine.build(products, encoder, vectors=vectors)
     build_s = time.perf_counter() - t0
     print(f"engine built in {build_s:.0f}s", flush=True)
+    if args.latency_only:
+        head = queries.head(args.latency_only)
+        engine.fit_reranker(head, qrels[qrels["query_id"].isin(set(head["query_id"]))], num_rounds=args.rounds)
+        model = engine.reranker
+        sample = queries["query"].sample(min(args.latency_queries, len(queries)), random_state=0).tolist()
+        engine.encoder = TextEncoder()
+        engine.reranker = None
+        lat = {"engine": latency(engine, sample)}
+        engine.reranker = model
+        lat["engine+lambdarank"] = latency(engine, sample)
+        print(json.dumps(lat, indent=1))
+        return
     rerankers, train_s = train_rerankers(engine, queries, qrels, args.folds, args.rounds)
     encoder.save()
     print(f"{args.folds} re-rankers trained in {train_s:.0f}s", flush=True)
