@@ -214,7 +214,7 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> t
     if exclude is not None and exclude.nnz:
         ex = exclude.tocsr()
         scores[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = -np.inf
-    np.nan_to_num(scores, copy=False, nan=-np.inf)
+    scores[np.isnan(scores)] = -np.inf  # (np.nan_to_num would also turn -inf into a finite number)
     kk = min(k, n)
     part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (b, 1))
     ps = np.take_along_axis(scores, part, axis=1)

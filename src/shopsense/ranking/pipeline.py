@@ -278,7 +278,7 @@ def heldout_ndcg(weights: dict[str, float], z: dict[str, np.ndarray], targets: n
     total = sum(w * z[n] for n, w in weights.items() if w and n in z)
     if not isinstance(total, np.ndarray):
         return 0.0
-    total = np.nan_to_num(total, nan=-np.inf)
+    total = np.nan_to_num(total, nan=-np.inf, neginf=-np.inf)
     t = total[np.arange(len(targets)), targets]
     rank = (total > t[:, None]).sum(axis=1)
     return float(np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0).mean())
