@@ -25,8 +25,9 @@ import pandas as pd
 from pydantic import Field
 
 from shopsense import columns as C
+from shopsense.artifacts import read_params
 from shopsense.config import StrictModel
-from shopsense.exceptions import NotFittedError, ShopsenseError
+from shopsense.exceptions import NotFittedError
 from shopsense.features.product_text import is_missing
 from shopsense.index.analyzer import Analyzer, load_synonyms
 
@@ -160,14 +161,9 @@ class BM25Index:
         import bm25s
 
         p = Path(path)
-        try:
-            params = json.loads((p / "params.json").read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise NotFittedError(f"no BM25 index at {p}") from e
-        if params.get("format_version") != FORMAT_VERSION:
-            raise ShopsenseError(
-                f"BM25 index at {p} has format {params.get('format_version')}, expected {FORMAT_VERSION}"
-            )
+        params = read_params(
+            p / "params.json", what=f"BM25 index at {p}", format_version=FORMAT_VERSION, missing=f"no BM25 index at {p}"
+        )
         idx = cls(BM25Config(**params["config"]), synonyms=params["synonyms"])
         idx.n_docs = int(params["n_docs"])
         for name in params["fields"]:

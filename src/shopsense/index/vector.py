@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from shopsense.exceptions import NotFittedError, ShopsenseError
+from shopsense.artifacts import read_params
+from shopsense.exceptions import NotFittedError
 
 FORMAT_VERSION = 1
 Ids = Sequence[Any] | np.ndarray
@@ -326,14 +327,12 @@ class VectorIndex:
     def load(cls, path: str | Path, *, mmap: bool = False) -> VectorIndex:
         """Read an index written by :meth:`save`."""
         d = Path(path)
-        try:
-            params = json.loads((d / "params.json").read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise NotFittedError(f"no vector index at {d} (params.json missing)") from e
-        if params.get("format_version") != FORMAT_VERSION:
-            raise ShopsenseError(
-                f"vector index at {d} has format {params.get('format_version')}, expected {FORMAT_VERSION}"
-            )
+        params = read_params(
+            d / "params.json",
+            what=f"vector index at {d}",
+            format_version=FORMAT_VERSION,
+            missing=f"no vector index at {d} (params.json missing)",
+        )
         vi = cls(
             exact_threshold=params["exact_threshold"],
             m=params["m"],

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shopsense.exceptions import NotFittedError, ShopsenseError
+from shopsense.artifacts import read_params
+from shopsense.exceptions import ShopsenseError
 from shopsense.index.analyzer import normalize_text
 from shopsense.index.bm25 import BM25Index, field_text
 from shopsense.index.spelling import SpellCorrector
@@ -83,14 +84,12 @@ def save_engine(engine: SearchEngine, path: Path) -> Path:
 def load_engine(cls: type[SearchEngine], path: Path, encoder: Any = None) -> SearchEngine:
     from shopsense.search.engine import SearchConfig
 
-    try:
-        params = json.loads((path / "params.json").read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise NotFittedError(f"no search engine at {path}: build one first (shopsense search build)") from e
-    if params.get("format_version") != FORMAT_VERSION:
-        raise ShopsenseError(
-            f"search engine at {path} has format {params.get('format_version')}, expected {FORMAT_VERSION}"
-        )
+    params = read_params(
+        path / "params.json",
+        what=f"search engine at {path}",
+        format_version=FORMAT_VERSION,
+        missing=f"no search engine at {path}: build one first (shopsense search build)",
+    )
     eng = cls(SearchConfig(**params["config"]), encoder)
     want, have = params.get("encoder"), getattr(encoder, "model_id", None)
     if want and have and want != have:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense import columns as C
+from shopsense.artifacts import read_params
 from shopsense.exceptions import NotFittedError, ShopsenseError
 from shopsense.search.features import FEATURES
 
@@ -113,9 +114,7 @@ class Reranker:
         import lightgbm as lgb
 
         p = Path(path)
-        meta = json.loads((p / "params.json").read_text(encoding="utf-8"))
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ShopsenseError(f"re-ranker at {p} has format {meta.get('format_version')}, expected {FORMAT_VERSION}")
+        meta = read_params(p / "params.json", what=f"re-ranker at {p}", format_version=FORMAT_VERSION)
         if tuple(meta["features"]) != FEATURES:
             raise ShopsenseError(f"re-ranker at {p} was trained on other features; retrain it")
         r = cls(num_rounds=meta["num_rounds"])
