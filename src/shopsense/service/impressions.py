@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from shopsense import columns as C
+from shopsense.service.periodic import Periodic
 from shopsense.store import KnowledgeStore
 
 log = logging.getLogger("shopsense.service")
@@ -26,13 +27,11 @@ class ImpressionLog:
 
     def __init__(self, store: KnowledgeStore, interval_s: float = 0.2, max_buffer: int = 200_000) -> None:
         self.store = store
-        self.interval_s = interval_s
         self.max_buffer = max_buffer
         self._rows: list[tuple] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._flusher = Periodic(self.flush, interval_s, "shopsense-impressions")
         self.dropped = 0
 
     def record(
@@ -84,18 +83,8 @@ class ImpressionLog:
                 return 0
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, daemon=True, name="shopsense-impressions")
-            self._thread.start()
+        self._flusher.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._flusher.stop()
         self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.flush()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shopsense.service.periodic import Periodic
 from shopsense.store import KnowledgeStore
 
 log = logging.getLogger("shopsense.service")
@@ -35,13 +36,11 @@ class ModelState:
     def __init__(self, store: KnowledgeStore, loader: Loader, interval_s: float = 2.0) -> None:
         self.store = store
         self.loader = loader
-        self.interval_s = interval_s
         self._current: Any | None = None
         self._version: str | None = None
         self._failed: dict[str, str] = {}  # version -> why it could not be loaded
         self._load_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._poller = Periodic(self.refresh, interval_s, "shopsense-model-reload", run_first=True)
 
     # ------------------------------------------------------------------ reading (request path)
     @property
@@ -102,19 +101,8 @@ class ModelState:
 
     # ------------------------------------------------------------------ background polling
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="shopsense-model-reload", daemon=True)
-        self._thread.start()
+        """Poll the store for a new version: at once, then every ``interval_s``."""
+        self._poller.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _run(self) -> None:
-        self.refresh()  # at once on start, then every interval
-        while not self._stop.wait(self.interval_s):
-            self.refresh()
+        self._poller.stop()
