@@ -104,3 +104,10 @@ def test_recommend_over_a_trained_version_adapts_to_a_new_event(trained) -> None
     assert client.post("/events", json=coffee, headers=hdr).status_code == 200
     after = client.get("/recommend", params={"user_id": "fresh", "k": 1}, headers=hdr).json()
     assert [h["item_id"] for h in after["items"]] == ["p6"], after  # the latest interest wins, no retraining
+
+
+def test_search_personalises_with_the_served_versions_links(trained) -> None:
+    client, _, _ = trained
+    searcher = client.app.state.shopsense.models.current.searcher
+    assert searcher.affinity is not None and searcher.affinity.source == "covisit"
+    assert len(searcher.affinity) == 6  # the version's item map, shared with the recommender

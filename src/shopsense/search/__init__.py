@@ -15,12 +15,14 @@ import numpy as np
 
 from shopsense import columns as C
 from shopsense.config import Settings
+from shopsense.search.collaborative import ItemAffinity, active_affinity
 from shopsense.search.engine import SearchConfig, SearchEngine, SearchResult
 from shopsense.search.personal import log_click
 from shopsense.search.reranker import clicks_to_judgements
 from shopsense.store import KnowledgeStore
 
 __all__ = [
+    "ItemAffinity",
     "SearchConfig",
     "SearchEngine",
     "SearchResult",
@@ -63,7 +65,7 @@ def build_from_store(
         q, qrels = clicks_to_judgements(events)
         if len(q) >= 10:  # too few logged searches teach noise
             engine.fit_reranker(q, qrels, gain_offset=0.0)
-    return engine
+    return engine.use_affinity(active_affinity(store, settings, engine.config.collaborative_sources))
 
 
 def load_or_build(
@@ -77,7 +79,8 @@ def load_or_build(
         engine = build_from_store(store, settings)
         engine.save(p)
         return engine
-    return SearchEngine.load(p, encoder=TextEncoder(settings.encoder))
+    engine = SearchEngine.load(p, encoder=TextEncoder(settings.encoder))
+    return engine.use_affinity(active_affinity(store, settings, engine.config.collaborative_sources))
 
 
 def search(

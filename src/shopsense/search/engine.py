@@ -12,7 +12,7 @@ Artifacts are a folder of plain files (see :meth:`SearchEngine.save`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,11 @@ from shopsense.index.bm25 import BM25Config, BM25Index, field_text, top_k
 from shopsense.index.spelling import SpellCorrector
 from shopsense.index.vector import VectorIndex
 from shopsense.search.autocomplete import Autocomplete
+from shopsense.search.collaborative import DEFAULT_SOURCES, ItemAffinity
 from shopsense.search.features import INDEX, QueryContext, build_features
 from shopsense.search.filters import CatalogColumns
 from shopsense.search.reranker import Reranker
+from shopsense.search.result import SearchResult
 
 FORMAT_VERSION = 1
 KEEP_COLUMNS = (C.ITEM, C.TITLE, C.BRAND, C.CATEGORY, C.PRICE, C.AVAILABLE)
@@ -50,37 +52,15 @@ class SearchConfig(StrictModel):
     rerank_depth: int = Field(100, ge=1, description="candidates the learned re-ranker re-orders")
     spelling: bool = True
     personal_weight: float = Field(0.3, ge=0, description="weight of the user's content affinity")
+    collaborative_weight: float = Field(
+        0.3, ge=0, description="weight of the crowd's links (co-visitation / item-kNN) from the user's recent items"
+    )
+    collaborative_sources: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_SOURCES),
+        description="item-item models of the served version to take the links from, first found wins",
+    )
+    personal_history: int = Field(50, ge=1, description="latest events of the user read per search")
     dense_exact_max: int = Field(200_000, ge=0, description="exact dense search up to this catalog size")
-
-
-@dataclass
-class SearchResult:
-    """Products for one query, best first, with what matched and facet counts."""
-
-    query: str
-    items: list[str]
-    scores: list[float]
-    matched_fields: list[list[str]]
-    facets: dict[str, dict[str, int]] = field(default_factory=dict)
-    did_you_mean: str | None = None
-    total: int = 0  # candidates that passed the filters
-    request_id: str | None = None
-    products: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (what the service returns): items as ``{item_id, score, source, explanation}``."""
-        items = [
-            {"item_id": i, "score": s, "source": "search", "explanation": "matched " + ", ".join(m) if m else None}
-            for i, s, m in zip(self.items, self.scores, self.matched_fields, strict=True)
-        ]
-        return {
-            "query": self.query,
-            "items": items,
-            "facets": self.facets,
-            "did_you_mean": self.did_you_mean,
-            "total": self.total,
-            "request_id": self.request_id,
-        }
 
 
 @dataclass
@@ -116,6 +96,8 @@ class SearchEngine:
         self.columns = CatalogColumns(self.products)
         self.popularity = np.zeros(0, dtype=np.float32)
         self.reranker: Reranker | None = None
+        self.affinity: ItemAffinity | None = None  # collaborative links of the served version (not saved)
+        self._affinity_rows = np.zeros(0, dtype=np.int64)
         self._all_tokens: list[set[str]] | None = None
         self._title_sets: list[frozenset[str]] | None = None
 
@@ -185,6 +167,13 @@ class SearchEngine:
     def _known_word(self, word: str) -> bool:
         toks = self.bm25.analyzer.tokens(word)
         return bool(toks) and all(self.bm25.has_token(t) for t in toks)
+
+    def use_affinity(self, affinity: ItemAffinity | None) -> SearchEngine:
+        """Personalise with these collaborative links too (``None``: content only). Products the
+        links' model does not know (added after training) get no collaborative boost."""
+        self.affinity = affinity
+        self._affinity_rows = affinity.rows_for(self.item_ids) if affinity is not None else np.zeros(0, dtype=np.int64)
+        return self
 
     @property
     def n_products(self) -> int:
@@ -425,7 +414,7 @@ class SearchEngine:
     ) -> SearchResult:
         """Search the catalog. With ``user_id`` and a ``store`` the order is personalised by the
         user's history; with ``log=True`` the search and what it showed are written to the store."""
-        from shopsense.search.personal import content_profile, log_search, new_request_id
+        from shopsense.search.personal import UserSignals, log_search, new_request_id, personalise, user_signals
 
         self._check()
         if not isinstance(query, str) or not query.strip():
@@ -434,15 +423,24 @@ class SearchEngine:
             raise ValueError("k must be at least 1")
         mask = self.columns.mask(filters)
         fixed = self.correct(query)
-        profile = None
-        if user_id is not None and store is not None and self.vectors is not None:
-            profile = content_profile(store, user_id, self.row_of, self.vectors, self._encode_or_empty)
-        cand = self.candidates(query, mask=mask, corrected=fixed, affinity_profile=profile)
+        user = UserSignals()
+        if user_id is not None and store is not None:
+            user = user_signals(
+                store,
+                user_id,
+                row_of=self.row_of,
+                vectors=self.vectors,
+                encode_queries=self._encode_or_empty,
+                affinity=self.affinity,
+                limit=self.config.personal_history,
+            )
+        cand = self.candidates(query, mask=mask, corrected=fixed, affinity_profile=user.profile)
         s = self.score(cand)
-        if profile is not None and len(s):
-            lo, hi = float(s.min()), float(s.max())
-            base = (s - lo) / (hi - lo) if hi > lo else np.zeros_like(s)
-            s = base + self.config.personal_weight * cand.features[:, INDEX["affinity"]]
+        if not user.empty:
+            collab = None
+            if user.links is not None and self.affinity is not None:
+                collab = self.affinity.lookup(user.links, self._affinity_rows[cand.rows])
+            s = personalise(s, cand.features[:, INDEX["affinity"]], collab, self.config, user.profile is not None)
         order = np.argsort(-s, kind="stable")[:k]
         rows = cand.rows[order]
         items = [str(self.item_ids[r]) for r in rows]

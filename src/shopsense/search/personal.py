@@ -3,7 +3,9 @@
 A user's *content profile* is the recency-weighted mean of the vectors of the products they touched
 (weighted by event type: a purchase says more than a view) and of the queries they searched, all
 read from the knowledge store, so what the recommendation engine learns from and what search
-personalises on are the same events. Every search writes a ``search`` event (query and
+personalises on are the same events. Their *collaborative links* are the crowd's item -> item links
+(the served recommendation version's co-visitation or item-kNN, :mod:`shopsense.search.collaborative`)
+from the same recent items. :func:`personalise` adds both to the relevance score. Every search writes a ``search`` event (query and
 ``request_id``) and its impressions; clicks quote the ``request_id``, which is what
 :func:`~shopsense.search.reranker.clicks_to_judgements` trains the re-ranker on.
 """
@@ -13,12 +15,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from shopsense import columns as C
 from shopsense.config import EventWeights
+from shopsense.search.collaborative import ItemAffinity, history_weights
 from shopsense.store import KnowledgeStore
 
 ANONYMOUS = "anonymous"  # the store needs a user id on every event
@@ -39,9 +45,11 @@ def content_profile(
     *,
     weights: EventWeights | None = None,
     limit: int = 50,
+    events: pd.DataFrame | None = None,
 ) -> np.ndarray | None:
-    """The user's L2-normalised taste vector from their recent events, or ``None`` without history."""
-    ev = store.recent_events(user_id, limit)
+    """The user's L2-normalised taste vector from their recent events (``events``: already read,
+    oldest first), or ``None`` without history."""
+    ev = store.recent_events(user_id, limit) if events is None else events
     if ev.empty:
         return None
     w = (weights or EventWeights()).as_dict()
@@ -61,6 +69,65 @@ def content_profile(
             acc += (w.get(C.CLICK, 1.0) * decay[idx, None] * qv).sum(axis=0)
     norm = float(np.linalg.norm(acc))
     return (acc / norm).astype(np.float32) if norm > 0 else None
+
+
+@dataclass
+class UserSignals:
+    """What one search personalises on: the content profile and the collaborative links (either may be missing)."""
+
+    profile: np.ndarray | None = None
+    links: sp.csr_matrix | None = None  # 1 x model items, see ItemAffinity.user_links
+
+    @property
+    def empty(self) -> bool:
+        return self.profile is None and (self.links is None or self.links.nnz == 0)
+
+
+def user_signals(
+    store: KnowledgeStore,
+    user_id: str,
+    *,
+    row_of: Mapping[str, int],
+    vectors: np.ndarray | None,
+    encode_queries: Callable[[list[str]], np.ndarray] | None,
+    affinity: ItemAffinity | None,
+    limit: int = 50,
+    weights: EventWeights | None = None,
+) -> UserSignals:
+    """Read the user's recent events once and derive both personalisation signals from them."""
+    ev = store.recent_events(user_id, limit)
+    if ev.empty:
+        return UserSignals()
+    out = UserSignals()
+    if vectors is not None:
+        out.profile = content_profile(store, user_id, row_of, vectors, encode_queries, weights=weights, events=ev)
+    if affinity is not None:
+        items, w = history_weights(ev, (weights or EventWeights()).as_dict(), RECENCY_DECAY)
+        if items:
+            links = affinity.user_links(items, w)
+            out.links = links if links.nnz else None
+    return out
+
+
+def personalise(
+    scores: np.ndarray,
+    content: np.ndarray,
+    collaborative: np.ndarray | None,
+    config: Any,
+    has_profile: bool,
+) -> np.ndarray:
+    """Relevance min-max scaled to [0, 1] plus the affinities weighted by ``config.personal_weight``
+    and ``config.collaborative_weight``: ``content`` (cosine of the candidate to the profile) and
+    ``collaborative`` (crowd links to the user's items, in [0, 1])."""
+    if not len(scores):
+        return scores
+    lo, hi = float(scores.min()), float(scores.max())
+    s = (scores - lo) / (hi - lo) if hi > lo else np.zeros_like(scores)
+    if has_profile:
+        s = s + config.personal_weight * content
+    if collaborative is not None:
+        s = s + config.collaborative_weight * collaborative
+    return s.astype(np.float32)
 
 
 def log_search(

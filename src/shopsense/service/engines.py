@@ -93,6 +93,14 @@ class Served:
             if callable(fn):
                 fn(user_id)
 
+    def linked(self, searcher: Any) -> Any:
+        """``searcher`` personalising with this version's collaborative links (co-visitation / item-kNN
+        of the loaded recommender); content only when the version has none."""
+        from shopsense.search.collaborative import from_recommender
+
+        sources = searcher.config.collaborative_sources
+        return searcher.use_affinity(from_recommender(self.recommender, sources) if self.recommender else None)
+
     # ------------------------------------------------------------------ catalog changes
     def refresh_catalog(self, search: bool = True) -> None:
         """Rebuild the catalog index (and with ``search`` the search index) from the store, then swap
@@ -122,7 +130,8 @@ class Served:
             if not search:
                 return
             try:
-                self.searcher = _searcher(self.store, self.settings, self.encoder, self.path, rebuild=True)
+                # linked before the swap: no request sees the new index without the version's links
+                self.searcher = self.linked(_searcher(self.store, self.settings, self.encoder, self.path, rebuild=True))
                 self.missing.pop("search", None)
                 self.missing.pop("autocomplete", None)
             except Exception as e:
@@ -177,7 +186,7 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
         )
         return served
     try:  # search first: building it from the store creates the encoder the catalog then shares
-        served.searcher = _searcher(store, settings, None, path)
+        served.searcher = served.linked(_searcher(store, settings, None, path))
         served.encoder = getattr(served.searcher, "encoder", None)
     except Exception as e:
         served.missing["search"] = served.missing["autocomplete"] = f"no search index: {e}"

@@ -1,0 +1,36 @@
+"""What one search returns: :class:`SearchResult`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SearchResult:
+    """Products for one query, best first, with what matched and facet counts."""
+
+    query: str
+    items: list[str]
+    scores: list[float]
+    matched_fields: list[list[str]]
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)
+    did_you_mean: str | None = None
+    total: int = 0  # candidates that passed the filters
+    request_id: str | None = None
+    products: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (what the service returns): items as ``{item_id, score, source, explanation}``."""
+        items = [
+            {"item_id": i, "score": s, "source": "search", "explanation": "matched " + ", ".join(m) if m else None}
+            for i, s, m in zip(self.items, self.scores, self.matched_fields, strict=True)
+        ]
+        return {
+            "query": self.query,
+            "items": items,
+            "facets": self.facets,
+            "did_you_mean": self.did_you_mean,
+            "total": self.total,
+            "request_id": self.request_id,
+        }
