@@ -24,12 +24,15 @@ from shopsense import columns as C
 from shopsense.config import Settings, StrictModel
 from shopsense.data.dataset import ITEM_EVENT_TYPES
 from shopsense.data.idmap import IdMap
+from shopsense.index.vector import VectorIndex
 from shopsense.models.base import Histories
 from shopsense.ranking import explain as X
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.rules import Catalog, Filters, allowed, mmr
 from shopsense.store import KnowledgeStore
 from shopsense.training import active_folder
+
+COLD_INDEX_MIN = 5_000  # products without events beyond which the new-product slot searches an index
 
 
 class OnlineConfig(StrictModel):
@@ -72,6 +75,7 @@ class OnlineRecommender:
         self.weights = settings.event_weights.as_dict()
         content = self.engine.models.get("content")
         self.vectors: np.ndarray | None = getattr(content, "vectors", None)
+        self._encoder: Any = None
         self.reload_catalog()
 
     @classmethod
@@ -87,7 +91,15 @@ class OnlineRecommender:
         products = self.store.products()
         aligned = products.set_index(C.ITEM).reindex(self.items.external_ids).reset_index(names=C.ITEM)
         self.catalog = Catalog(aligned)
+        self._category_cache: dict[str, np.ndarray] = {}
+        self._trending_cache: tuple[np.ndarray, np.ndarray, list[str]] | None = None
         self.cold_items = np.flatnonzero(self.engine.popular.counts == 0) if self.engine.popular else np.zeros(0, int)
+        # one contiguous block (gathering the rows of every cold item per request costs milliseconds),
+        # and an HNSW index once there are many (about 2 s to build for 8k x 384, once per load)
+        self.cold_vectors = None if self.vectors is None else np.ascontiguousarray(self.vectors[self.cold_items])
+        self.cold_index: VectorIndex | None = None
+        if self.cold_vectors is not None and len(self.cold_items) >= COLD_INDEX_MIN:
+            self.cold_index = VectorIndex(exact_threshold=COLD_INDEX_MIN, ef_construction=100).build(self.cold_vectors)
         new = products[~products[C.ITEM].isin(set(self.items.external_ids))]
         self.new_products = new.reset_index(drop=True)
         self.new_vectors: np.ndarray | None = None
@@ -113,15 +125,22 @@ class OnlineRecommender:
         filters = filters or Filters()
         if category:
             filters = filters.model_copy(update={"include_categories": (*filters.include_categories, category)})
-        events = self.store.recent_events(user_id, limit=self.config.history)
-        item_ev = events[events[C.EVENT_TYPE].isin(ITEM_EVENT_TYPES) & events[C.ITEM].notna()]
-        idx = self.items.to_internal(item_ev[C.ITEM].to_numpy(dtype=object), strict=False)
+        events = self.store.recent_event_columns(user_id, self.config.history)
+        is_item = [
+            t in ITEM_EVENT_TYPES and isinstance(i, str)
+            for t, i in zip(events[C.EVENT_TYPE], events[C.ITEM], strict=True)
+        ]
+        item_ids = np.array([i for i, ok in zip(events[C.ITEM], is_item, strict=True) if ok], dtype=object)
+        idx = self.items.to_internal(item_ids, strict=False) if len(item_ids) else np.zeros(0, np.int64)
         known = idx >= 0
         hist = idx[known]
-        types = item_ev[C.EVENT_TYPE].to_numpy(dtype=object)[known].tolist()
+        types = [t for t, ok in zip(events[C.EVENT_TYPE], is_item, strict=True) if ok]
+        types = [t for t, k in zip(types, known, strict=True) if k]
         weights = np.array([self.weights.get(t, 1.0) for t in types], np.float32)
         queries = [
-            q for q in events.loc[events[C.EVENT_TYPE] == C.SEARCH, C.QUERY].tolist() if isinstance(q, str) and q
+            q
+            for t, q in zip(events[C.EVENT_TYPE], events[C.QUERY], strict=True)
+            if t == C.SEARCH and isinstance(q, str) and q
         ]
         if query:
             queries.append(query)
@@ -170,36 +189,65 @@ class OnlineRecommender:
     def _encode_queries(self, queries: list[str]) -> np.ndarray | None:
         if not queries or self.vectors is None:
             return None
-        from shopsense.features.text import TextEncoder
+        if self._encoder is None:  # loaded once: building a sentence-transformers model costs seconds
+            from shopsense.features.text import TextEncoder
 
-        return TextEncoder(self.settings.encoder).encode_queries(queries)
+            self._encoder = TextEncoder(self.settings.encoder)
+        return self._encoder.encode_queries(queries)
 
     def _cold_user(
         self, pool: int, category: str | None, qvec: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """No item history: popular in the request's category, the query's best text matches, trending."""
+        """No item history: the query's best text matches, popular in the request's category, trending."""
         pop = self.engine.popular
         assert pop is not None
+        bonus = np.log1p(pop.counts) / max(float(np.log1p(pop.counts.max())), 1e-9)
         if qvec is not None and self.vectors is not None:
-            sim = self.vectors @ qvec[-1]
-            score = sim + 0.05 * np.log1p(pop.counts) / max(np.log1p(pop.counts.max()), 1e-9)
-            items = np.argsort(-score, kind="stable")[:pool]
-            return items, score[items].astype(np.float32), ["search"] * len(items)
+            ann = getattr(self.engine.models.get("content"), "ann", None)
+            if ann is not None:  # large catalog: the index, not a product per item
+                found, sims = ann.search(qvec[-1], min(pool, len(self.vectors)))
+                items = found[0].astype(np.int64)
+                score = sims[0] + 0.05 * bonus[items]
+            else:
+                sim = self.vectors @ qvec[-1]
+                items = _best(sim + 0.05 * bonus, min(pool, len(sim)))
+                score = sim[items] + 0.05 * bonus[items]
+            order = np.argsort(-score, kind="stable")
+            return items[order], score[order].astype(np.float32), ["search"] * len(items)
         if category:
+            items = self._popular_in(category)[:pool]
+            return items, pop.popularity[items].astype(np.float32), ["popular_in_category"] * len(items)
+        items, blend, src = self._trending
+        return items[:pool], blend[:pool], src[:pool]
+
+    @property
+    def _trending(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Trending first, then popular: a stable blend of both ranks (the same for every request)."""
+        if self._trending_cache is None:
+            pop = self.engine.popular
+            assert pop is not None
+            tr = np.argsort(-pop.trend, kind="stable")
+            po = np.argsort(-pop.popularity, kind="stable")
+            rank = np.empty(len(tr)), np.empty(len(po))
+            rank[0][tr], rank[1][po] = np.arange(len(tr)), np.arange(len(po))
+            blend = 1.0 / (10 + rank[0]) + 1.0 / (10 + rank[1])
+            items = np.argsort(-blend, kind="stable")[: max(self.config.pool, 1000)]
+            src = ["trending" if rank[0][i] <= rank[1][i] else "popular" for i in items]
+            self._trending_cache = (items, blend[items].astype(np.float32), src)
+        return self._trending_cache
+
+    def _popular_in(self, category: str) -> np.ndarray:
+        """Items of a category (any level of the path), most popular first; cached per category."""
+        key = category.strip().lower()
+        if key not in self._category_cache:
+            pop = self.engine.popular
+            assert pop is not None
             mask = self.catalog.in_categories(np.arange(len(self.catalog)), [category])
-            s = np.where(mask, pop.popularity, -np.inf)
-            items = np.argsort(-s, kind="stable")[:pool]
-            items = items[np.isfinite(s[items])]
-            return items, s[items].astype(np.float32), ["popular_in_category"] * len(items)
-        # trending first, then popular: a stable blend of both ranks
-        tr = np.argsort(-pop.trend, kind="stable")
-        po = np.argsort(-pop.popularity, kind="stable")
-        rank = np.empty(len(tr)), np.empty(len(po))
-        rank[0][tr], rank[1][po] = np.arange(len(tr)), np.arange(len(po))
-        blend = 1.0 / (10 + rank[0]) + 1.0 / (10 + rank[1])
-        items = np.argsort(-blend, kind="stable")[:pool]
-        src = ["trending" if rank[0][i] <= rank[1][i] else "popular" for i in items]
-        return items, blend[items].astype(np.float32), src
+            items = np.flatnonzero(mask)
+            if len(self._category_cache) >= 1024:  # bounded: categories come from requests
+                self._category_cache.clear()
+            self._category_cache[key] = items[np.argsort(-pop.popularity[items], kind="stable")]
+        return self._category_cache[key]
 
     def _with_cold_slot(
         self,
@@ -220,11 +268,19 @@ class OnlineRecommender:
         profile = content.profiles(Histories([hist], None, None, [qvec]))[0]  # type: ignore[attr-defined]
         best: tuple[float, Recommendation] | None = None
         taken = {r.item_id for r in out}
-        cold = self.cold_items[allowed(self.cold_items, self.catalog, filters, seen)] if len(self.cold_items) else []
-        if len(cold):
-            sims = self.vectors[cold] @ profile
-            j = int(np.argmax(sims))
-            i = int(cold[j])
+        ok = np.zeros(0, np.int64)
+        if self.cold_index is not None:
+            found, found_sims = self.cold_index.search(profile, 50)
+            top, sims = found[0].astype(np.int64), found_sims[0]
+            ok = np.flatnonzero(allowed(self.cold_items[top], self.catalog, filters, seen))
+        elif len(self.cold_items) and self.cold_vectors is not None:
+            all_sims = self.cold_vectors @ profile
+            top = _best(all_sims, min(50, len(all_sims)))
+            sims = all_sims[top]
+            ok = np.flatnonzero(allowed(self.cold_items[top], self.catalog, filters, seen))
+        if len(ok):
+            j = int(ok[0])
+            i = int(self.cold_items[top[j]])
             reason = X.explain("cold", i, hist, types, self.catalog.title, vectors=self.vectors)
             best = (
                 float(sims[j]),
@@ -251,3 +307,9 @@ class OnlineRecommender:
             return out
         pos = min(self.config.cold_slot, len(out), k - 1)
         return [*out[:pos], best[1], *out[pos:]]
+
+
+def _best(values: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` largest values, best first."""
+    part = np.argpartition(-values, n - 1)[:n]
+    return part[np.argsort(-values[part], kind="stable")]

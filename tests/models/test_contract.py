@@ -82,3 +82,39 @@ def test_popular_in_category(tiny: Dataset):
     items, _ = m.top(3, category="tools")
     assert all(str(x).startswith("b") for x in tiny.items.to_external(items))
     assert len(m.top(3, category="unknown")[0]) == 0
+
+
+@pytest.mark.parametrize("name", ["ease", "itemknn", "covisit", "als", "sequential", "content"])
+def test_proposals_agree_with_dense_scores(name: str, tiny: Dataset, tiny_vectors: np.ndarray):
+    """What serving reads (top items, any item's score, the row's mean and spread) equals the dense row."""
+    m = build(name).fit(tiny, item_vectors=tiny_vectors)
+    hist = Histories.from_dataset(tiny)
+    dense = m.score(hist)
+    excluded = [np.unique(h)[:1] for h in hist.items]
+    for row, p, ex in zip(dense, m.propose(hist, 4, excluded), excluded, strict=True):
+        assert p.mean == pytest.approx(float(row.mean()), abs=1e-5)
+        assert p.std == pytest.approx(float(row.std()), abs=1e-5)
+        everything = np.arange(tiny.n_items)
+        np.testing.assert_allclose(p.score_of(everything), row, atol=1e-5)
+        assert not set(p.items) & set(ex.tolist())
+        np.testing.assert_allclose(p.scores, row[p.items], atol=1e-5)
+        allowed = np.delete(row, ex)
+        best = np.sort(allowed)[::-1][: len(p.items)]
+        np.testing.assert_allclose(np.sort(p.scores)[::-1], best[: len(p.scores)], atol=1e-5)
+
+
+def test_content_proposals_from_the_hnsw_index(tiny: Dataset, tmp_path: Path):
+    """A catalog above ``ann_min_items`` answers from the saved HNSW index; moments stay exact."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((tiny.n_items, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    m = MODELS["content"]({"ann_min_items": 2}).fit(tiny, item_vectors=vectors)
+    m.save(tmp_path / "content")
+    loaded = type(m).load(tmp_path / "content")
+    assert loaded.ann is not None and loaded.ann.kind == "hnsw"
+    hist = Histories.from_dataset(tiny)
+    dense = m.score(hist)
+    for row, p in zip(dense, loaded.propose(hist, 3), strict=True):
+        assert p.mean == pytest.approx(float(row.mean()), abs=1e-5)
+        assert p.std == pytest.approx(float(row.std()), abs=1e-5)
+        assert list(p.items) == list(np.argsort(-row, kind="stable")[:3])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -88,6 +89,42 @@ class Histories:
         return cls([it[s] for s in sl], [w[s] for s in sl], [ts[s] for s in sl])
 
 
+@dataclass
+class Proposal:
+    """One source's answer for one history without a catalog-wide result kept around: its best items,
+    a way to score any other item, and the mean and standard deviation of its scores over the whole
+    catalog (what fusion standardises with). Serving builds proposals cheaply (sparse rows, a vector
+    index); offline they come from dense score rows (:meth:`from_row`), so both rank alike."""
+
+    items: np.ndarray  # best first; excluded items left out
+    scores: np.ndarray
+    mean: float
+    std: float
+    score_of: Callable[[np.ndarray], np.ndarray]
+
+    @classmethod
+    def from_row(cls, row: np.ndarray, n: int, excluded: np.ndarray | None = None) -> Proposal:
+        """The proposal of a dense score row (its moments are exact)."""
+        row = np.asarray(row, dtype=np.float32)
+        finite = np.isfinite(row)
+        vals = row if finite.all() else row[finite]
+        mean, std = (float(vals.mean()), float(vals.std())) if len(vals) else (0.0, 0.0)
+        ex = (
+            None
+            if excluded is None or not len(excluded)
+            else sp.csr_matrix(
+                (np.ones(len(excluded), np.float32), (np.zeros(len(excluded), np.int64), excluded)), shape=(1, len(row))
+            )
+        )
+        ids, top = top_k(row[None], n, ex)
+        ok = ids[0] >= 0
+        return cls(ids[0][ok], top[0][ok], mean, std, lambda items: row[items])
+
+    def z(self, items: np.ndarray) -> np.ndarray:
+        """Standardised scores of ``items`` (as :func:`shopsense.ranking.pipeline.standardise` over the row)."""
+        return (self.score_of(items) - self.mean) / (self.std + 1e-6)
+
+
 class Model(ABC):
     """Base of every model. Subclasses set ``name`` and ``config_class`` and implement the private hooks."""
 
@@ -120,6 +157,29 @@ class Model(ABC):
     def score(self, histories: Histories) -> np.ndarray:
         """(n_users, n_items) float32 scores; higher is better. Unknown items in histories are ignored."""
         self._check_fitted()
+        histories = self._clean(histories)
+        out = np.asarray(self._score(histories), dtype=np.float32)
+        if out.shape != (len(histories), self.n_items):
+            raise RuntimeError(f"{self.name}: _score returned {out.shape}, expected {(len(histories), self.n_items)}")
+        return out
+
+    def propose(self, histories: Histories, n: int, excluded: list[np.ndarray] | None = None) -> list[Proposal]:
+        """Per history, the ``n`` best items (never those in ``excluded[r]``) and what fusion needs to
+        standardise any item's score, without keeping a dense catalog-wide result (see :class:`Proposal`)."""
+        self._check_fitted()
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if excluded is not None and len(excluded) != len(histories):
+            raise ValueError(f"{len(excluded)} exclusion lists for {len(histories)} histories")
+        return self._propose(self._clean(histories), n, excluded or [np.zeros(0, np.int64)] * len(histories))
+
+    def _propose(self, histories: Histories, n: int, excluded: list[np.ndarray]) -> list[Proposal]:
+        """Default: score the catalog densely (models with a cheaper way override this)."""
+        scores = np.asarray(self._score(histories), dtype=np.float32)
+        return [Proposal.from_row(row, n, ex) for row, ex in zip(scores, excluded, strict=True)]
+
+    def _clean(self, histories: Histories) -> Histories:
+        """Histories as int64 arrays with items unknown to the model dropped (weights and times alike)."""
         clean = [np.asarray(h, dtype=np.int64) for h in histories.items]
         keep = [(h >= 0) & (h < self.n_items) for h in clean]
         if not all(k.all() for k in keep):
@@ -133,10 +193,7 @@ class Model(ABC):
             )
         else:
             histories = Histories(clean, histories.weights, histories.timestamps, histories.queries)
-        out = np.asarray(self._score(histories), dtype=np.float32)
-        if out.shape != (len(histories), self.n_items):
-            raise RuntimeError(f"{self.name}: _score returned {out.shape}, expected {(len(histories), self.n_items)}")
-        return out
+        return histories
 
     def recommend(
         self, histories: Histories, k: int, *, exclude: sp.csr_matrix | None = None

@@ -7,14 +7,17 @@ Score = cosine between that profile and each product's text vector, so products 
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 from pydantic import Field
 
 from shopsense.data.dataset import Dataset
 from shopsense.exceptions import ConfigError
-from shopsense.models.base import Histories, Model, ModelConfig
+from shopsense.index.vector import VectorIndex
+from shopsense.models.base import Histories, Model, ModelConfig, Proposal
+from shopsense.models.indexed import IndexedVectors
 
 
 class ContentConfig(ModelConfig):
@@ -22,6 +25,9 @@ class ContentConfig(ModelConfig):
     max_history: int = Field(50, ge=1)
     query_weight: float = Field(1.0, ge=0, description="weight of the latest search query relative to the latest item")
     event_weighted: bool = True
+    ann_min_items: int = Field(
+        20_000, ge=1, description="catalogs this large serve proposals from an HNSW index (exact below)"
+    )
 
 
 class ContentModel(Model):
@@ -34,16 +40,30 @@ class ContentModel(Model):
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         self.vectors = np.zeros((0, 0), np.float32)
+        self.indexed: IndexedVectors | None = None
+        self._ann_folder: Path | None = None  # a saved index, read on first use
 
     def _fit(self, ds: Dataset, item_vectors: np.ndarray | None) -> None:
         if item_vectors is None:
             raise ConfigError("content model needs item_vectors (text vectors of the catalog)")
-        self.vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
+        self.set_vectors(item_vectors)
 
     def set_vectors(self, item_vectors: np.ndarray) -> None:
         """Replace the catalog vectors (new products) without refitting anything else."""
         self.vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         self.n_items = len(self.vectors)
+        self.indexed, self._ann_folder = None, None
+
+    @property
+    def ann(self) -> VectorIndex | None:
+        """The HNSW index over the vectors (large catalogs only)."""
+        return self._indexed().build_index()
+
+    def _indexed(self) -> IndexedVectors:
+        if self.indexed is None:
+            index = IndexedVectors.load_index(self._ann_folder) if self._ann_folder else None
+            self.indexed = IndexedVectors(self.vectors, self.config.ann_min_items, index)
+        return self.indexed
 
     def profiles(self, histories: Histories) -> np.ndarray:
         """(n, d) L2-normalised user profiles (zeros for users with no items and no queries)."""
@@ -71,8 +91,26 @@ class ContentModel(Model):
     def _score(self, histories: Histories) -> np.ndarray:
         return self.profiles(histories) @ self.vectors.T
 
+    def _propose(self, histories: Histories, n: int, excluded: list[np.ndarray]) -> list[Proposal]:
+        iv = self._indexed()
+        if not iv.large:  # small catalog: one exact matrix product for the batch
+            return super()._propose(histories, n, excluded)
+        return [iv.propose(p, n, ex) for p, ex in zip(self.profiles(histories), excluded, strict=True)]
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"vectors": self.vectors}
 
     def _set_state(self, state: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        self.vectors = np.asarray(state["vectors"], np.float32)
+        self.set_vectors(state["vectors"])
+
+    def save(self, path: str | Path) -> Path:
+        """The arrays, plus the HNSW index of a large catalog (built here, once, not per request)."""
+        folder = super().save(path)
+        self._indexed().save(folder / "ann")
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        model = super().load(path)
+        model._ann_folder = Path(path) / "ann"
+        return model

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from shopsense.data.dataset import Dataset
-from shopsense.models.base import Histories, Model, ModelConfig
+from shopsense.models.base import Histories, Model, ModelConfig, Proposal
 
 
 class ItemItemConfig(ModelConfig):
@@ -94,6 +94,27 @@ class ItemItemModel(Model):
         assert self.sim is not None
         return np.asarray((self.history_matrix(histories) @ self.sim).todense(), dtype=np.float32)
 
+    def _propose(self, histories: Histories, n: int, excluded: list[np.ndarray]) -> list[Proposal]:
+        """Sparse: only the history's neighbours get a non-zero score, so the row's moments and its top
+        items come from those entries (every other item scores 0)."""
+        assert self.sim is not None
+        rows = (self.history_matrix(histories) @ self.sim).tocsr()
+        rows.sort_indices()
+        out = []
+        for r, ex in enumerate(excluded):
+            s, e = rows.indptr[r], rows.indptr[r + 1]
+            idx, val = rows.indices[s:e].astype(np.int64), rows.data[s:e].astype(np.float32)
+            total, sq = float(val.sum(dtype=np.float64)), float(np.square(val, dtype=np.float64).sum())
+            mean = total / self.n_items
+            std = float(np.sqrt(max(sq / self.n_items - mean * mean, 0.0)))
+            keep = val > 0  # a negative entry ranks below every unscored (0) item: never "top"
+            if len(ex):
+                keep &= ~np.isin(idx, ex)
+            ci, cv = idx[keep], val[keep]
+            order = np.lexsort((ci, -cv))[:n]
+            out.append(Proposal(ci[order], cv[order], mean, std, _sparse_lookup(idx, val)))
+        return out
+
     def neighbors_of(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         """Neighbour item indices and weights of one item."""
         assert self.sim is not None
@@ -108,6 +129,19 @@ class ItemItemModel(Model):
         self.sim = sp.csr_matrix(
             (state["sim_data"], state["sim_indices"], state["sim_indptr"]), shape=(self.n_items, self.n_items)
         )
+
+
+def _sparse_lookup(idx: np.ndarray, val: np.ndarray):  # type: ignore[no-untyped-def]
+    """Scores of any items from one sorted sparse row (0 where the row has no entry)."""
+
+    def score_of(items: np.ndarray) -> np.ndarray:
+        items = np.asarray(items, dtype=np.int64)
+        if not len(idx):
+            return np.zeros(len(items), np.float32)
+        pos = np.clip(np.searchsorted(idx, items), 0, len(idx) - 1)
+        return np.where(idx[pos] == items, val[pos], 0.0).astype(np.float32)
+
+    return score_of
 
 
 def _max_duplicates(rows: list, cols: list, vals: list, shape: tuple[int, int]) -> sp.csr_matrix:

@@ -1,22 +1,20 @@
 """Candidates from every source, merged, and the features the ranker sees per (user, item).
 
-Each source (a fitted model) scores the whole catalog for a batch of histories; its top
-``per_source`` items (after exclusions) are candidates. Features per candidate: each source's
-score, its score standardised within the user's row and its rank (``per_source`` when outside the
-source's top), popularity and trend, history length, content similarity to the last items, and
+Each source (a fitted model) proposes its top ``per_source`` items per history (never excluded ones,
+see :class:`~shopsense.models.base.Proposal`); the union is the candidate set. Features per candidate:
+each source's score, that score standardised over the catalog and its rank (``per_source`` when
+outside the source's top), popularity and trend, history length, content similarity to the last items, and
 category / brand affinity with the history.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
-from shopsense.models.base import Histories
-
-NEG = np.float32(-1e9)  # "excluded" score: kept finite so arithmetic on features stays defined
+from shopsense.models.base import Histories, Proposal
 
 
 @dataclass
@@ -59,46 +57,29 @@ def feature_names(sources: list[str], side: ItemSide) -> list[str]:
 
 def build(
     histories: Histories,
-    scores: dict[str, np.ndarray],
+    proposals: list[dict[str, Proposal]],
     side: ItemSide,
     per_source: int,
-    exclude: sp.csr_matrix | None = None,
     must_include: np.ndarray | None = None,
 ) -> Candidates:
-    """Candidates and features for each history. ``must_include[r]`` (training only) adds an item to row r."""
-    names = list(scores)
-    n = len(histories)
-    mats = {}
-    for s in names:
-        m = np.array(scores[s], dtype=np.float32, copy=True)
-        if exclude is not None and exclude.nnz:
-            ex = exclude.tocsr()
-            m[np.repeat(np.arange(n), np.diff(ex.indptr)), ex.indices] = NEG
-        mats[s] = m
-    tops = {s: source_tops(mats[s], per_source) for s in names}
+    """Candidates and features for each history from its sources' proposals (excluded items are never
+    proposed). ``must_include[r]`` (training only) adds an item to row r."""
+    names = list(proposals[0]) if proposals else []
     log_pop = np.log1p(side.popularity.astype(np.float32))
     out_items, out_feats = [], []
-    for r in range(n):
-        cand = np.unique(np.concatenate([tops[s][r] for s in names]))
+    for r, props in enumerate(proposals):
+        cand = merge(props.values())
         if must_include is not None and must_include[r] >= 0:
             cand = np.union1d(cand, [must_include[r]])
-        alive = np.zeros(len(cand), bool)
         cols = []
         for s in names:
-            row = mats[s][r]
-            valid = row > NEG / 2
-            alive |= valid[cand]
-            vals = row[valid]
-            mu, sd = (float(vals.mean()), float(vals.std()) + 1e-9) if len(vals) else (0.0, 1.0)
-            sc = row[cand]
+            p = props[s]
+            sc = p.score_of(cand).astype(np.float32)
             # rank among the source's own top list (per_source when outside it)
-            desc = -np.sort(-row[tops[s][r]])
+            desc = np.asarray(p.scores[:per_source], np.float32)
             rank = np.searchsorted(-desc, -sc, side="left").astype(np.float32)
             rank[rank >= len(desc)] = per_source
-            cols += [sc, (sc - mu) / sd, rank]
-        if must_include is None:
-            cand = cand[alive]
-            cols = [c[alive] for c in cols]
+            cols += [sc, (sc - p.mean) / (p.std + 1e-9), rank]
         h = histories.items[r]
         hist_cats = side.category[h] if len(h) else np.zeros(0, np.int64)
         hist_brands = side.brand[h] if len(h) else np.zeros(0, np.int64)
@@ -126,6 +107,12 @@ def build(
             np.stack(cols, axis=1).astype(np.float32) if len(cand) else np.zeros((0, len(cols)), np.float32)
         )
     return Candidates(out_items, out_feats, feature_names(names, side))
+
+
+def merge(proposals: Iterable[Proposal]) -> np.ndarray:
+    """The union of the proposals' items, sorted."""
+    parts = [p.items for p in proposals]
+    return np.unique(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)
 
 
 def _share(hist_codes: np.ndarray, cand_codes: np.ndarray) -> np.ndarray:

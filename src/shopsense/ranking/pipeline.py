@@ -25,7 +25,7 @@ from shopsense.config import StrictModel
 from shopsense.data.dataset import Dataset
 from shopsense.models import MODELS
 from shopsense.models.als import ALSConfig
-from shopsense.models.base import Histories, Model, top_k
+from shopsense.models.base import Histories, Model, Proposal
 from shopsense.models.content import ContentConfig
 from shopsense.models.covisit import CoVisitConfig
 from shopsense.models.item_item import EASEConfig, ItemKNNConfig
@@ -72,6 +72,7 @@ class Engine:
         self.fusion = WeightedFusion({})
         self.metrics: dict[str, Any] = {}
         self.n_items = 0
+        self._by_popularity: np.ndarray | None = None
 
     # ------------------------------------------------------------------ training
     def _new_models(self, item_vectors: np.ndarray | None) -> dict[str, Model]:
@@ -89,6 +90,7 @@ class Engine:
         t0 = time.perf_counter()
         self.n_items = ds.n_items
         self.popular = PopularModel(self.config.popular).fit(ds)
+        self._by_popularity = None
         self.side = _item_side(ds, self.popular, item_vectors)
         inner, users, targets = holdout_last(ds, self.config.ranker_users, self.config.seed)
         self.models = self._new_models(item_vectors)
@@ -127,6 +129,16 @@ class Engine:
     def source_scores(self, histories: Histories) -> dict[str, np.ndarray]:
         return {name: m.score(histories) for name, m in self.models.items()}
 
+    def proposals(
+        self, histories: Histories, n: int, exclude: sp.csr_matrix | None = None, sources: list[str] | None = None
+    ) -> list[dict[str, Proposal]]:
+        """Per history, every source's top ``n`` (never an excluded item) and what fusion needs to
+        standardise its scores. Sparse and indexed sources answer without scoring the whole catalog."""
+        names = sources or list(self.models)
+        excluded = _rows(exclude, len(histories))
+        per_source = {s: self.models[s].propose(histories, n, excluded) for s in names}
+        return [{s: per_source[s][r] for s in names} for r in range(len(histories))]
+
     def candidates(
         self, histories: Histories, exclude: sp.csr_matrix | None = None, train_side: Dataset | None = None
     ) -> cand.Candidates:
@@ -134,12 +146,17 @@ class Engine:
         side = self.side
         if train_side is not None:  # popularity as the held-out stage saw it
             side = cand.ItemSide(train_side.item_popularity(), side.trend, side.category, side.brand, side.vectors)
-        return cand.build(histories, self.source_scores(histories), side, self.config.per_source, exclude)
+        props = self.proposals(histories, self.config.per_source, exclude)
+        return cand.build(histories, props, side, self.config.per_source)
 
     def rank(
         self, histories: Histories, k: int, exclude: sp.csr_matrix | None = None
     ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
-        """Top-k items (-1 padded), their scores and the strongest source of each, per history."""
+        """Top-k items (-1 padded), their scores and the strongest source of each, per history.
+
+        Candidate-only: each source proposes its top items, only those are scored and ranked (by the
+        learned ranker, or by the tuned weighted sum of standardised scores), so a request never
+        ranks the whole catalog."""
         n = len(histories)
         items = np.full((n, k), -1, np.int64)
         scores = np.full((n, k), -np.inf, np.float32)
@@ -147,19 +164,20 @@ class Engine:
         if not self.models:
             return items, scores, sources
         src_names = list(self.models)
-        if self.ranker is None:  # dense fusion over the whole catalog
-            used = [n for n in src_names if self.fusion.weights.get(n, 0.0)] or src_names[:1]
-            parts = np.stack(
-                [self.fusion.weights.get(n, 1.0) * standardise(self.models[n].score(histories), exclude) for n in used]
-            )
-            src_names = used
-            total = parts.sum(axis=0)
-            ids, vals = top_k(total, k)
-            items[:], scores[:] = ids, vals
-            for r in range(n):
-                ok = ids[r] >= 0
-                best = parts[:, r, ids[r][ok]].argmax(axis=0)
-                sources[r] = [src_names[b] for b in best]
+        if self.ranker is None:  # tuned fusion of the sources' standardised scores
+            used = [s for s in src_names if self.fusion.weights.get(s, 0.0)] or src_names[:1]
+            excluded = _rows(exclude, n)
+            for r, props in enumerate(self.proposals(histories, max(self.config.per_source, k), exclude, used)):
+                c = cand.merge(props.values())
+                if len(c) < k:  # sparse sources proposed too little: popular items fill the list
+                    c = np.union1d(c, self._popular_fill(k - len(c), np.union1d(c, excluded[r])))
+                if not len(c):
+                    continue
+                parts = np.stack([self.fusion.weights.get(s, 1.0) * props[s].z(c) for s in used])
+                total = parts.sum(axis=0)
+                order = np.lexsort((c, -total))[:k]
+                items[r, : len(order)], scores[r, : len(order)] = c[order], total[order]
+                sources[r] = [used[b] for b in parts[:, order].argmax(axis=0)]
             return items, scores, sources
         c = self.candidates(histories, exclude)
         rank_cols = [c.names.index(f"{s}_rank") for s in src_names]
@@ -177,6 +195,15 @@ class Engine:
             best = feats[order][:, rank_cols].argmin(axis=1)
             sources[r] = [src_names[b] for b in best]
         return items, scores, sources
+
+    def _popular_fill(self, n: int, taken: np.ndarray) -> np.ndarray:
+        """The ``n`` most popular items not in ``taken``."""
+        if self.popular is None or n <= 0:
+            return np.zeros(0, np.int64)
+        if self._by_popularity is None:
+            self._by_popularity = np.argsort(-self.popular.popularity, kind="stable").astype(np.int64)
+        head = self._by_popularity[: n + len(taken)]
+        return head[~np.isin(head, taken)][:n]
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: str | Path) -> Path:
@@ -299,6 +326,14 @@ def tune_fusion(z: dict[str, np.ndarray], targets: np.ndarray) -> tuple[Weighted
                 else:
                     weights[n] = old
     return WeightedFusion(weights), best
+
+
+def _rows(m: sp.csr_matrix | None, n: int) -> list[np.ndarray]:
+    """The column indices of each row of a sparse mask (empty rows without one)."""
+    if m is None or not m.nnz:
+        return [np.zeros(0, np.int64)] * n
+    m = m.tocsr()
+    return [m.indices[m.indptr[r] : m.indptr[r + 1]].astype(np.int64) for r in range(n)]
 
 
 def _history_mask(h: Histories, n_items: int, targets: np.ndarray) -> sp.csr_matrix:

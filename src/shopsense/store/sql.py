@@ -11,6 +11,7 @@ ingest process writes; DuckDB allows a single read-write process per file.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -237,9 +238,38 @@ class KnowledgeStore:
         newest_first: bool = False,
     ) -> pd.DataFrame:
         """Events in chronological order (ties keep arrival order), optionally filtered."""
-        cols = [C.EVENT_ID, C.USER, C.ITEM, C.EVENT_TYPE, C.VALUE, C.TIMESTAMP, C.SESSION, C.QUERY, C.REQUEST_ID]
+        cols = self._event_columns(
+            user_id=user_id, event_types=event_types, since=since, limit=limit, newest_first=newest_first
+        )
+        return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()}).infer_objects()
+
+    def recent_events(self, user_id: str, limit: int = 50) -> pd.DataFrame:
+        """The user's latest ``limit`` events, oldest first: what real-time requests read."""
+        df = self.events(user_id=user_id, limit=limit, newest_first=True)
+        return df.iloc[::-1].reset_index(drop=True)
+
+    def recent_event_columns(
+        self, user_id: str, limit: int = 50, columns: Sequence[str] = (C.ITEM, C.EVENT_TYPE, C.QUERY)
+    ) -> dict[str, list[Any]]:
+        """The user's latest ``limit`` events, oldest first, as plain lists per column: the per-request
+        read of the recommender (a DataFrame costs about a millisecond more than the query itself)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(_recent_statement(tuple(columns)), {"user": user_id, "n": int(limit)}).fetchall()
+        data = list(zip(*rows[::-1], strict=True)) if rows else [()] * len(columns)
+        return {c: list(v) for c, v in zip(columns, data, strict=True)}
+
+    def _event_columns(
+        self,
+        *,
+        user_id: str | None = None,
+        event_types: Sequence[str] | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        columns: Sequence[str] = C.EVENT_COLUMNS,
+    ) -> dict[str, list[Any]]:
         t = T.events
-        q = select(*[t.c[c] for c in cols])
+        q = select(*[t.c[c] for c in columns])
         if user_id is not None:
             q = q.where(t.c[C.USER] == user_id)
         if event_types is not None:
@@ -251,12 +281,9 @@ class KnowledgeStore:
         if limit is not None:
             q = q.limit(limit)
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(q).fetchall(), columns=cols)
-
-    def recent_events(self, user_id: str, limit: int = 50) -> pd.DataFrame:
-        """The user's latest ``limit`` events, oldest first: what real-time requests read."""
-        df = self.events(user_id=user_id, limit=limit, newest_first=True)
-        return df.iloc[::-1].reset_index(drop=True)
+            rows = conn.execute(q).fetchall()
+        data = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+        return {c: list(v) for c, v in zip(columns, data, strict=True)}
 
     # ------------------------------------------------------------------ impressions
     def log_impressions(self, df: pd.DataFrame, conn: Connection | None = None) -> int:
@@ -396,3 +423,15 @@ class KnowledgeStore:
 
 
 __all__ = ["SCHEMES", "KnowledgeStore", "event_keys", "open_store"]
+
+
+@functools.cache
+def _recent_statement(columns: tuple[str, ...]) -> Select:
+    """One user's newest events (built once: constructing a statement per request costs ~0.3 ms)."""
+    t = T.events
+    return (
+        select(*[t.c[c] for c in columns])
+        .where(t.c[C.USER] == bindparam("user"))
+        .order_by(t.c[C.TIMESTAMP].desc(), t.c.seq.desc())
+        .limit(bindparam("n"))
+    )
