@@ -56,3 +56,17 @@ def test_search_cli_builds_searches_logs_and_refuses_bad_filters(tmp_path) -> No
     assert r.exit_code == 0
     lines = r.stdout.splitlines()
     assert len(lines) == 2 and all(line.startswith("whirlpool") for line in lines)
+
+
+def test_search_cli_says_did_you_mean_when_a_query_finds_little(tmp_path) -> None:
+    home = tmp_path / "kb"
+    base = ["--home", str(home)]
+    assert runner.invoke(app, [*base, "init"]).exit_code == 0
+    open_store(f"sqlite:///{home / 'shopsense.db'}").upsert_products(PRODUCTS)
+    assert runner.invoke(app, [*base, "search-index", "--lexical-only"]).exit_code == 0
+    r = runner.invoke(app, [*base, "search", "ryobi drill xyzzy", "--no-log"])
+    assert r.exit_code == 0, r.output
+    assert "did you mean: ryobi drill?" in r.stdout and "showing results for" not in r.stdout
+    r = runner.invoke(app, [*base, "search", "ryobi drill xyzzy", "--no-log", "--json"])
+    out = json.loads(r.stdout)
+    assert out["did_you_mean"] == "ryobi drill" and out["showing_results_for"] is None

@@ -46,6 +46,15 @@ def test_search_finds_misspelled_product_and_logs_the_search(real) -> None:
     assert [h["item_id"] for h in brand["items"]] == ["p3"]
 
 
+def test_search_says_did_you_mean_when_a_query_finds_little(real) -> None:
+    client, _, hdr = real
+    r = client.get("/search", params={"q": "coffee grinder xyzzy", "k": 3}, headers=hdr).json()
+    assert r["did_you_mean"] == "coffee grinder" and r["showing_results_for"] is None
+    assert r["items"][0]["item_id"] == "p5"
+    fixed = client.get("/search", params={"q": "espreso machine", "k": 3}, headers=hdr).json()
+    assert fixed["showing_results_for"] == fixed["did_you_mean"] == "espresso machine"
+
+
 def test_similar_and_autocomplete(real) -> None:
     client, _, hdr = real
     s = client.get("/similar/p4", params={"k": 2}, headers=hdr).json()

@@ -41,8 +41,10 @@ def search_cmd(
         return
     from rich.table import Table
 
-    if res.did_you_mean:
-        console.print(f"showing results for [bold]{res.did_you_mean}[/bold] (searched: {query})")
+    if res.showing_results_for:
+        console.print(f"showing results for [bold]{res.showing_results_for}[/bold] (searched: {query})")
+    if res.did_you_mean and res.did_you_mean != res.showing_results_for:
+        console.print(f"did you mean: [bold]{res.did_you_mean}[/bold]?")
     t = Table(title=f"{len(res.items)} of {res.total} matches   request_id {res.request_id}")
     for col in ("#", "item_id", "title", "score", "matched"):
         t.add_column(col)

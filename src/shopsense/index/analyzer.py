@@ -117,6 +117,10 @@ class Analyzer:
         """Normalised, stemmed tokens of a text (products and queries alike)."""
         return self.tokenizer.tokenize(normalize_text(text))
 
+    def synonyms_of(self, token: str) -> list[str]:
+        """The other tokens of ``token``'s synonym groups (empty without synonyms)."""
+        return list(self._syn.get(token, ()))
+
     def query_tokens(self, text: str) -> list[str]:
         """Tokens of a query plus the synonyms of each token (deduplicated, original order first)."""
         toks = self.tokens(text)

@@ -122,6 +122,28 @@ class BM25Index:
         """Whether any field indexed ``token``."""
         return any(token in model.vocab_dict for model in self._fields.values())
 
+    def docs_with(self, token: str) -> np.ndarray:
+        """Sorted rows whose indexed fields contain ``token`` (read from the fields' postings, no scoring)."""
+        parts = []
+        for model in self._fields.values():
+            j = model.vocab_dict.get(token)
+            if j is not None:
+                sc = model.scores
+                parts.append(np.asarray(sc["indices"][sc["indptr"][j] : sc["indptr"][j + 1]], dtype=np.int64))
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def matching_all(self, tokens: list[str]) -> np.ndarray:
+        """Rows containing every one of ``tokens`` (a token's synonyms count as the token)."""
+        rows: np.ndarray | None = None
+        for t in dict.fromkeys(tokens):
+            docs = self.docs_with(t)
+            for syn in self.analyzer.synonyms_of(t):
+                docs = np.union1d(docs, self.docs_with(syn))
+            rows = docs if rows is None else np.intersect1d(rows, docs, assume_unique=True)
+            if not len(rows):
+                break
+        return np.zeros(0, dtype=np.int64) if rows is None else rows
+
     def search(self, query: str, k: int = 10, *, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top ``k`` document rows and scores for a query text (rows with score 0 are left out)."""
         s = self.scores(self.analyzer.query_tokens(query))

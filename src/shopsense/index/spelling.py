@@ -90,24 +90,34 @@ class SpellCorrector:
             return word
         if self.known is not None and self.known(word):
             return word
-        limit = max_distance(len(word))
-        candidates: set[str] = set()
-        for d in _deletes(word, limit):
-            candidates.update(self._deletes.get(d, ()))
-        best: tuple[int, int, str] | None = None
-        for c in candidates:
-            dist = edit_distance(word, c, limit)
-            if dist <= limit:
-                key = (dist, -self.frequencies[c], c)
-                if best is None or key < best:
-                    best = key
-        if best is not None:
-            return best[2]
+        close = self.neighbours(word, 1)
+        if close:
+            return close[0]
         for i in range(2, len(word) - 1):  # two words glued together
             a, b = word[:i], word[i:]
             if self.frequencies.get(a, 0) >= _MIN_SPLIT_FREQ and self.frequencies.get(b, 0) >= _MIN_SPLIT_FREQ:
                 return f"{a} {b}"
         return word
+
+    def neighbours(self, word: str, n: int = 5) -> list[str]:
+        """Up to ``n`` vocabulary words within :func:`max_distance` of ``word`` (itself excluded), closest
+        first, then most frequent. Unlike :meth:`correct_word` this also answers for known words, which
+        finds real-word typos ("drip" for "drill") when a query finds little."""
+        w = word.lower()
+        limit = max_distance(len(w))
+        if limit == 0 or not (w.isalpha() and w.isascii()):
+            return []
+        candidates: set[str] = set()
+        for d in _deletes(w, limit):
+            candidates.update(self._deletes.get(d, ()))
+        scored = []
+        for c in candidates:
+            if c == w:
+                continue
+            dist = edit_distance(w, c, limit)
+            if dist <= limit:
+                scored.append((dist, -self.frequencies[c], c))
+        return [c for _, _, c in sorted(scored)[:n]]
 
     def correct(self, query: str) -> tuple[str, bool]:
         """``(corrected query, whether anything changed)``; words keep their place, the text is lower-cased."""

@@ -34,10 +34,12 @@ class Autocomplete:
     ['whirlpool fridge', 'whirlpool microwave']
     """
 
-    def __init__(self, entries: dict[str, tuple[str, float]]) -> None:
+    def __init__(self, entries: dict[str, tuple[str, float]], queries: dict[str, int] | None = None) -> None:
         # key -> (text to show, weight); ``text`` is the full suggestion even for inner-word keys
         self.entries = entries
         self._keys = sorted(entries)
+        self.queries = dict(queries or {})  # past query (normalised) -> times searched ("did you mean")
+        self._by_word: dict[str, list[str]] | None = None
 
     @classmethod
     def build(
@@ -67,9 +69,10 @@ class Autocomplete:
             words = text.split(" ")[:max_title_words]
             for j in range(1, len(words)):
                 put(" ".join(words[j:]) + "\x00" + text, text, w * INNER_WEIGHT)
-        for q, n in Counter(_key(q) for q in queries if isinstance(q, str) and q.strip()).items():
+        counts = Counter(_key(q) for q in queries if isinstance(q, str) and q.strip())
+        for q, n in counts.items():
             put(q, q, QUERY_WEIGHT * n)
-        return cls(entries)
+        return cls(entries, dict(counts))
 
     def suggest(self, prefix: str, k: int = 8, scan: int = 5000) -> list[str]:
         """Up to ``k`` distinct suggestions for a typed prefix, heaviest first."""
@@ -85,9 +88,23 @@ class Autocomplete:
                 best[text] = w
         return [t for t, _ in sorted(best.items(), key=lambda x: (-x[1], x[0]))[:k]]
 
+    def queries_with_word(self, word: str) -> list[str]:
+        """Past queries having ``word`` as one of their words (an inverted index built on first use)."""
+        if self._by_word is None:
+            index: dict[str, list[str]] = {}
+            for q in self.queries:
+                for w in set(q.split(" ")):
+                    index.setdefault(w, []).append(q)
+            self._by_word = index
+        return self._by_word.get(word, [])
+
     def save(self, path: str | Path) -> Path:
         p = Path(path)
-        data = {"format_version": FORMAT_VERSION, "entries": [[k, t, w] for k, (t, w) in self.entries.items()]}
+        data = {
+            "format_version": FORMAT_VERSION,
+            "entries": [[k, t, w] for k, (t, w) in self.entries.items()],
+            "queries": self.queries,
+        }
         p.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         return p
 
@@ -98,4 +115,5 @@ class Autocomplete:
             raise ValueError(
                 f"autocomplete at {path} has format {data.get('format_version')}, expected {FORMAT_VERSION}"
             )
-        return cls({k: (t, float(w)) for k, t, w in data["entries"]})
+        # "queries" was added later in format 1: older files simply have no past queries for "did you mean"
+        return cls({k: (t, float(w)) for k, t, w in data["entries"]}, data.get("queries"))

@@ -33,6 +33,7 @@ from shopsense.search.features import INDEX, QueryContext, build_features
 from shopsense.search.filters import CatalogColumns
 from shopsense.search.reranker import Reranker
 from shopsense.search.result import SearchResult
+from shopsense.search.suggest import did_you_mean
 
 FORMAT_VERSION = 1
 KEEP_COLUMNS = (C.ITEM, C.TITLE, C.BRAND, C.CATEGORY, C.PRICE, C.AVAILABLE)
@@ -52,6 +53,9 @@ class SearchConfig(StrictModel):
     rerank_depth: int = Field(100, ge=1, description="candidates the learned re-ranker re-orders")
     spelling: bool = True
     personal_weight: float = Field(0.3, ge=0, description="weight of the user's content affinity")
+    did_you_mean_min_results: int = Field(
+        3, ge=0, description="suggest a better query when fewer products contain every query word (0: off)"
+    )
     collaborative_weight: float = Field(
         0.3, ge=0, description="weight of the crowd's links (co-visitation / item-kNN) from the user's recent items"
     )
@@ -451,7 +455,8 @@ class SearchEngine:
             scores=scores,
             matched_fields=self._matched(cand, order, fixed or query),
             facets=self.columns.facets(cand.rows),
-            did_you_mean=fixed,
+            did_you_mean=did_you_mean(self, fixed or query, mask) or fixed,
+            showing_results_for=fixed,
             total=len(cand.rows),
             request_id=request_id or new_request_id(),
         )

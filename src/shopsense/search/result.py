@@ -15,7 +15,8 @@ class SearchResult:
     scores: list[float]
     matched_fields: list[list[str]]
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
-    did_you_mean: str | None = None
+    did_you_mean: str | None = None  # the spelling correction, or a better query when this one finds little
+    showing_results_for: str | None = None  # the corrected text the results are for (None: the query itself)
     total: int = 0  # candidates that passed the filters
     request_id: str | None = None
     products: list[dict[str, Any]] = field(default_factory=list)
@@ -31,6 +32,7 @@ class SearchResult:
             "items": items,
             "facets": self.facets,
             "did_you_mean": self.did_you_mean,
+            "showing_results_for": self.showing_results_for,
             "total": self.total,
             "request_id": self.request_id,
         }

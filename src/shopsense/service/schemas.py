@@ -119,7 +119,8 @@ class SearchResponse(ListResponse):
     query: str
     total: int | None = None
     facets: dict[str, dict[str, int]] = {}
-    did_you_mean: str | None = None
+    did_you_mean: str | None = None  # the spelling correction, or a better query when this one finds little
+    showing_results_for: str | None = None  # the corrected query the results are for (None: ``query`` itself)
 
 
 class Suggestions(BaseModel):

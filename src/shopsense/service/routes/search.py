@@ -53,6 +53,7 @@ def search(
         total=res.get("total"),
         facets=res.get("facets") or {},
         did_you_mean=res.get("did_you_mean"),
+        showing_results_for=res.get("showing_results_for"),
     )
 
 
