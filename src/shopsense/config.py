@@ -92,6 +92,51 @@ class ServiceConfig(StrictModel):
     similar_index: bool = Field(True, description="build the similar-products index (encodes the whole catalog)")
 
 
+DEFAULT_FIELD_WEIGHTS = {C.TITLE: 1.0, C.BRAND: 0.6, C.CATEGORY: 0.4, C.DESCRIPTION: 0.15, C.TAGS: 0.3}
+
+
+class BM25Config(StrictModel):
+    """BM25 parameters (``k1=0.9, b=0.4`` were best on Home Depot titles; Lucene's are 1.2/0.75).
+    Applied when the search index is built (``shopsense search-index``)."""
+
+    k1: float = Field(0.9, gt=0)
+    b: float = Field(0.4, ge=0, le=1)
+    field_weights: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS), description="product field -> weight (0: not indexed)"
+    )
+    language: str = Field("auto", description="tokenizer language: en, zh or auto")
+    synonyms_path: str | None = Field(None, description="synonyms file: one comma-separated group per line")
+
+
+class SearchConfig(StrictModel):
+    """Product search (``shopsense.search``). ``bm25`` and ``spelling`` shape the index and apply when
+    it is (re)built; everything else applies to every query, also over an index built before."""
+
+    bm25: BM25Config = Field(default_factory=BM25Config)
+    lexical_candidates: int = Field(200, ge=1, description="BM25 candidates per query")
+    semantic_candidates: int = Field(200, ge=0, description="dense candidates per query (0: lexical only)")
+    semantic_min_similarity: float = Field(
+        0.3, ge=-1, le=1, description="dense candidates below this cosine are dropped (unrelated products)"
+    )
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(0.3, ge=0, le=1, description="dense share of the untrained min-max blend")
+    rerank_depth: int = Field(100, ge=1, description="candidates the learned re-ranker re-orders")
+    spelling: bool = Field(True, description="correct misspelled query words against the catalog vocabulary")
+    personal_weight: float = Field(0.3, ge=0, description="weight of the user's content affinity")
+    collaborative_weight: float = Field(
+        0.3, ge=0, description="weight of the crowd's links (co-visitation / item-kNN) from the user's recent items"
+    )
+    collaborative_sources: list[str] = Field(
+        default_factory=lambda: ["covisit", "itemknn", "ease"],
+        description="item-item models of the served version to take the links from, first found wins",
+    )
+    personal_history: int = Field(50, ge=1, description="latest events of the user read per search")
+    did_you_mean_min_results: int = Field(
+        3, ge=0, description="suggest a better query when fewer products contain every query word (0: off)"
+    )
+    dense_exact_max: int = Field(200_000, ge=0, description="exact dense search up to this catalog size")
+
+
 class Settings(BaseSettings):
     """Engine-wide settings: ``SHOPSENSE_STORE``, ``SHOPSENSE_HOME``, or a TOML file."""
 
@@ -105,6 +150,7 @@ class Settings(BaseSettings):
     ingest: IngestConfig = IngestConfig()
     encoder: EncoderConfig = EncoderConfig()
     service: ServiceConfig = ServiceConfig()
+    search: SearchConfig = SearchConfig()
 
     @field_validator("store")
     @classmethod

@@ -62,7 +62,9 @@ def search_index_cmd(
     index: Path | None = typer.Option(None, "--index", help="Where to write it (default <home>/search)."),
     lexical_only: bool = typer.Option(False, "--lexical-only", help="No text encoder: BM25 and spelling only."),
     synonyms: Path | None = typer.Option(
-        None, "--synonyms", help="Synonyms file: one comma-separated group per line (fridge, refrigerator)."
+        None,
+        "--synonyms",
+        help="Synonyms file: one comma-separated group per line (fridge, refrigerator); default: search.bm25.synonyms_path.",
     ),
 ) -> None:
     """(Re)build the search engine from the knowledge base: BM25, vectors, spelling, autocomplete, and a
@@ -71,14 +73,12 @@ def search_index_cmd(
 
     st = state(ctx)
     store = st.store(create=False)
-    config = None
+    config = st.settings.search  # [search] in the settings file, SHOPSENSE_SEARCH__* in the environment
     if synonyms is not None:
-        from shopsense.index.bm25 import BM25Config
-        from shopsense.search import SearchConfig
-
         if not synonyms.exists():
             raise FileNotFoundError(f"synonyms file not found: {synonyms}")
-        config = SearchConfig(bm25=BM25Config(synonyms_path=str(synonyms.resolve())))
+        bm25 = config.bm25.model_copy(update={"synonyms_path": str(synonyms.resolve())})
+        config = config.model_copy(update={"bm25": bm25})
     engine = build_from_store(store, st.settings, config=config, semantic=not lexical_only)
     path = engine.save(index or default_index_path(st.settings))
     trained = "with a re-ranker trained from clicks" if engine.reranker is not None else "untrained (default fusion)"

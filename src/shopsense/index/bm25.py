@@ -22,27 +22,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
-from shopsense import columns as C
 from shopsense.artifacts import read_params
-from shopsense.config import StrictModel
+from shopsense.config import DEFAULT_FIELD_WEIGHTS, BM25Config
 from shopsense.exceptions import NotFittedError
 from shopsense.features.product_text import is_missing
 from shopsense.index.analyzer import Analyzer, load_synonyms
 
+__all__ = ["DEFAULT_FIELD_WEIGHTS", "BM25Config", "BM25Index", "field_text", "top_k"]
+
 FORMAT_VERSION = 1
-DEFAULT_FIELD_WEIGHTS = {C.TITLE: 1.0, C.BRAND: 0.6, C.CATEGORY: 0.4, C.DESCRIPTION: 0.15, C.TAGS: 0.3}
-
-
-class BM25Config(StrictModel):
-    """BM25 parameters (``k1=0.9, b=0.4`` were best on Home Depot titles; Lucene's are 1.2/0.75)."""
-
-    k1: float = Field(0.9, gt=0)
-    b: float = Field(0.4, ge=0, le=1)
-    field_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS))
-    language: str = "auto"
-    synonyms_path: str | None = None
+# BM25Config lives in shopsense.config (the [search.bm25] settings) and is re-exported here
 
 
 class BM25Index:

@@ -48,7 +48,7 @@ def build_from_store(
     train_from_clicks: bool = True,
 ) -> SearchEngine:
     """Index the store's catalog (vectors through the store's embedding cache), with popularity and
-    past queries from its events; train the re-ranker from logged search clicks when there are any."""
+    past queries from its events, configured by ``settings.search`` unless ``config``; train the re-ranker from logged search clicks when there are any."""
     products = store.products()
     events = store.events()
     item_events = events[events[C.ITEM].notna() & (events[C.EVENT_TYPE] != C.SEARCH)]
@@ -60,6 +60,7 @@ def build_from_store(
         from shopsense.features.text import TextEncoder
 
         encoder = TextEncoder(settings.encoder)
+    config = config or settings.search
     engine = SearchEngine.build(products, encoder, store=store, config=config, popularity=popularity, queries=queries)
     if train_from_clicks:
         q, qrels = clicks_to_judgements(events)
@@ -71,7 +72,8 @@ def build_from_store(
 def load_or_build(
     store: KnowledgeStore, settings: Settings, path: Path | None = None, *, rebuild: bool = False
 ) -> SearchEngine:
-    """The engine saved at ``path`` (default :func:`default_index_path`), built from the store first when missing."""
+    """The engine saved at ``path`` (default :func:`default_index_path`), built from the store first when
+    missing; ``settings.search`` applies to its queries."""
     from shopsense.features.text import TextEncoder
 
     p = path or default_index_path(settings)
@@ -79,7 +81,7 @@ def load_or_build(
         engine = build_from_store(store, settings)
         engine.save(p)
         return engine
-    engine = SearchEngine.load(p, encoder=TextEncoder(settings.encoder))
+    engine = SearchEngine.load(p, encoder=TextEncoder(settings.encoder)).configure(settings.search)
     return engine.use_affinity(active_affinity(store, settings, engine.config.collaborative_sources))
 
 

@@ -11,6 +11,7 @@ Artifacts are a folder of plain files (see :meth:`SearchEngine.save`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,53 +19,28 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from shopsense import columns as C
-from shopsense.config import StrictModel
+from shopsense.config import SearchConfig
 from shopsense.exceptions import NotFittedError, ShopsenseError
 from shopsense.index.analyzer import normalize_text
-from shopsense.index.bm25 import BM25Config, BM25Index, field_text, top_k
+from shopsense.index.bm25 import BM25Index, field_text, top_k
 from shopsense.index.spelling import SpellCorrector
 from shopsense.index.vector import VectorIndex
 from shopsense.search.autocomplete import Autocomplete
-from shopsense.search.collaborative import DEFAULT_SOURCES, ItemAffinity
+from shopsense.search.collaborative import ItemAffinity
 from shopsense.search.features import INDEX, QueryContext, build_features
 from shopsense.search.filters import CatalogColumns
 from shopsense.search.reranker import Reranker
 from shopsense.search.result import SearchResult
 from shopsense.search.suggest import did_you_mean
 
+__all__ = ["Candidates", "SearchConfig", "SearchEngine", "SearchResult"]
+
+log = logging.getLogger("shopsense.search")
+
 FORMAT_VERSION = 1
 KEEP_COLUMNS = (C.ITEM, C.TITLE, C.BRAND, C.CATEGORY, C.PRICE, C.AVAILABLE)
-
-
-class SearchConfig(StrictModel):
-    """Search settings."""
-
-    bm25: BM25Config = Field(default_factory=BM25Config)
-    lexical_candidates: int = Field(200, ge=1, description="BM25 candidates per query")
-    semantic_candidates: int = Field(200, ge=0, description="dense candidates per query (0: lexical only)")
-    semantic_min_similarity: float = Field(
-        0.3, ge=-1, le=1, description="dense candidates below this cosine are dropped (unrelated products)"
-    )
-    rrf_k: int = Field(60, ge=1)
-    dense_weight: float = Field(0.3, ge=0, le=1, description="dense share of the untrained min-max blend")
-    rerank_depth: int = Field(100, ge=1, description="candidates the learned re-ranker re-orders")
-    spelling: bool = True
-    personal_weight: float = Field(0.3, ge=0, description="weight of the user's content affinity")
-    did_you_mean_min_results: int = Field(
-        3, ge=0, description="suggest a better query when fewer products contain every query word (0: off)"
-    )
-    collaborative_weight: float = Field(
-        0.3, ge=0, description="weight of the crowd's links (co-visitation / item-kNN) from the user's recent items"
-    )
-    collaborative_sources: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_SOURCES),
-        description="item-item models of the served version to take the links from, first found wins",
-    )
-    personal_history: int = Field(50, ge=1, description="latest events of the user read per search")
-    dense_exact_max: int = Field(200_000, ge=0, description="exact dense search up to this catalog size")
 
 
 @dataclass
@@ -172,6 +148,14 @@ class SearchEngine:
         toks = self.bm25.analyzer.tokens(word)
         return bool(toks) and all(self.bm25.has_token(t) for t in toks)
 
+    def configure(self, config: SearchConfig) -> SearchEngine:
+        """Apply query-time settings (``[search]`` in the settings) to a built or loaded engine. What
+        shaped the index (``bm25``: fields, synonyms, language) stays as built: rebuild to change it."""
+        if config.bm25 != self.config.bm25:
+            log.warning("the search index was built with other [search.bm25] settings: run `shopsense search-index`")
+        self.config = config.model_copy(update={"bm25": self.config.bm25})
+        return self
+
     def use_affinity(self, affinity: ItemAffinity | None) -> SearchEngine:
         """Personalise with these collaborative links too (``None``: content only). Products the
         links' model does not know (added after training) get no collaborative boost."""
@@ -207,7 +191,7 @@ class SearchEngine:
     # ------------------------------------------------------------------ retrieval
     def correct(self, query: str) -> str | None:
         """The spelling-corrected query, or ``None`` when nothing needed correcting."""
-        if self.speller is None:
+        if self.speller is None or not self.config.spelling:
             return None
         fixed, changed = self.speller.correct(query)
         return fixed if changed else None
@@ -246,7 +230,7 @@ class SearchEngine:
             bm = np.where(mask, bm, 0.0).astype(np.float32)
         lex, _ = top_k(bm, self.config.lexical_candidates)
         dense_rows = np.zeros(0, dtype=np.int64)
-        if self.vindex is not None and self.vectors is not None:
+        if self.vindex is not None and self.vectors is not None and self.config.semantic_candidates > 0:
             if query_vector is None:
                 qv = self.encode_queries([text])
                 query_vector = None if qv is None else qv[0]

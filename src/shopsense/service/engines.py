@@ -161,7 +161,8 @@ def _searcher(
     if not rebuild and path is not None and (path / "search" / "params.json").exists():
         p = path / "search"
     if not rebuild and (p / "params.json").exists():
-        return SearchEngine.load(p, encoder=encoder if encoder is not None else _encoder(settings))
+        engine = SearchEngine.load(p, encoder=encoder if encoder is not None else _encoder(settings))
+        return engine.configure(settings.search)
     engine = build_from_store(store, settings)
     engine.save(p)
     return engine
