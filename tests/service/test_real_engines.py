@@ -40,6 +40,7 @@ def test_search_finds_misspelled_product_and_logs_the_search(real) -> None:
     assert r["items"][0]["item_id"] == "p4"
     assert r["did_you_mean"] == "espresso machine"
     assert r["facets"]["brand"]["Brew"] >= 1 and r["model_version"] is None
+    client.app.state.shopsense.impressions.flush()  # written by the background flusher, not the request
     ev = store.events(user_id="shopper")
     assert ev["event_type"].tolist() == ["search"] and ev["request_id"].tolist() == [r["request_id"]]
     brand = client.get("/search", params={"q": "running shoe", "brand": "Peak"}, headers=hdr).json()
@@ -120,3 +121,16 @@ def test_search_personalises_with_the_served_versions_links(trained) -> None:
     searcher = client.app.state.shopsense.models.current.searcher
     assert searcher.affinity is not None and searcher.affinity.source == "covisit"
     assert len(searcher.affinity) == 6  # the version's item map, shared with the recommender
+
+
+def test_a_served_search_changes_that_users_recommendations(trained) -> None:
+    client, _, hdr = trained
+    before = client.get("/recommend", params={"user_id": "searcher", "k": 3}, headers=hdr).json()
+    r = client.get("/search", params={"q": "coffee grinder", "user_id": "searcher", "k": 3}, headers=hdr)
+    assert r.status_code == 200
+    client.app.state.shopsense.impressions.flush()
+    after = client.get("/recommend", params={"user_id": "searcher", "k": 3}, headers=hdr).json()
+    coffee = {"p4", "p5", "p6"}
+    assert (
+        sum(h["item_id"] in coffee for h in after["items"]) == 3 > sum(h["item_id"] in coffee for h in before["items"])
+    ), (before, after)

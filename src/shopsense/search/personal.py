@@ -130,6 +130,24 @@ def personalise(
     return s.astype(np.float32)
 
 
+def search_event(query: str, request_id: str, user_id: str | None, timestamp: float | None = None) -> pd.DataFrame:
+    """The one-row ``search`` event of a query (``event_id`` from the ``request_id``, so writing it twice
+    stores it once)."""
+    return pd.DataFrame(
+        {
+            C.EVENT_ID: [f"search:{request_id}"],
+            C.USER: [user_id or ANONYMOUS],
+            C.ITEM: [None],
+            C.EVENT_TYPE: [C.SEARCH],
+            C.VALUE: [None],
+            C.TIMESTAMP: [time.time() if timestamp is None else timestamp],
+            C.SESSION: [None],
+            C.QUERY: [query],
+            C.REQUEST_ID: [request_id],
+        }
+    )
+
+
 def log_search(
     store: KnowledgeStore,
     query: str,
@@ -140,22 +158,11 @@ def log_search(
     *,
     model_version: str | None = None,
 ) -> None:
-    """Write the search event and what it showed (impressions) in one transaction."""
+    """Write the search event and what it showed (impressions) in one transaction (the library and
+    CLI path; the service queues both instead, see :func:`search_event`)."""
     now = time.time()
     uid = user_id or ANONYMOUS
-    event = pd.DataFrame(
-        {
-            C.EVENT_ID: [f"search:{request_id}"],
-            C.USER: [uid],
-            C.ITEM: [None],
-            C.EVENT_TYPE: [C.SEARCH],
-            C.VALUE: [None],
-            C.TIMESTAMP: [now],
-            C.SESSION: [None],
-            C.QUERY: [query],
-            C.REQUEST_ID: [request_id],
-        }
-    )
+    event = search_event(query, request_id, uid, now)
     shown = pd.DataFrame(
         {
             C.REQUEST_ID: request_id,

@@ -62,16 +62,12 @@ class Served:
     def search(
         self, query: str, user_id: str | None, k: int, filters: dict[str, Any], request_id: str
     ) -> dict[str, Any]:
-        """Search with personalisation; the search itself is written as the user's event (so it shapes
-        their next recommendations); impressions are logged by the caller with the model version."""
-        from shopsense.search.personal import log_search
-
+        """Search with personalisation. Nothing is written here: the caller queues the search event
+        (it shapes the user's next recommendations) and the impressions with the model version."""
         engine = self._need("search", self.searcher)
         res = engine.search(
             query, user_id=user_id, filters=filters, k=k, store=self.store, log=False, request_id=request_id
         )
-        if user_id is not None:
-            log_search(self.store, query, request_id, user_id, [], [], model_version=self.version)
         return res.to_dict()
 
     def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:

@@ -2,7 +2,9 @@
 
 Writing each response's rows synchronously would put a database write on every recommend/search
 call; a background flush every ``interval_s`` keeps the hot path in memory while the log stays
-complete (:meth:`ImpressionLog.flush` drains it, e.g. on shutdown or in tests).
+complete (:meth:`ImpressionLog.flush` drains it, e.g. on shutdown or in tests). The events a
+response itself makes (the ``search`` event of ``GET /search``) take the same queue and are written
+first, so a user's search reaches the store, and their recommendations, within one flush.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class ImpressionLog:
         self.store = store
         self.max_buffer = max_buffer
         self._rows: list[tuple] = []
+        self._events: list[pd.DataFrame] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._flusher = Periodic(self.flush, interval_s, "shopsense-impressions")
@@ -66,9 +69,30 @@ class ImpressionLog:
                 return
             self._rows.extend(rows)
 
+    def record_events(self, events: pd.DataFrame) -> None:
+        """Queue events a response made (e.g. the search event), written before the impressions."""
+        with self._lock:
+            if len(self._rows) + len(self._events) + 1 > self.max_buffer:
+                self.dropped += len(events)
+                return
+            self._events.append(events)
+
+    def _flush_events(self) -> None:
+        with self._lock:
+            frames, self._events = self._events, []
+        if not frames:
+            return
+        try:
+            self.store.add_events(pd.concat(frames, ignore_index=True))
+        except Exception as e:
+            log.error("could not write %d events: %s", len(frames), e)
+            with self._lock:  # retry next time (event ids make a repeat harmless)
+                self._events[:0] = frames
+
     def flush(self) -> int:
-        """Write everything queued; returns rows written."""
+        """Write everything queued (events, then impressions); returns impression rows written."""
         with self._flush_lock:
+            self._flush_events()
             with self._lock:
                 rows, self._rows = self._rows, []
             if not rows:

@@ -44,6 +44,10 @@ def search(
     }
     res = call_engine(served.search, q, uid, k, filters, request.state.request_id)
     items = res["items"]
+    if uid is not None:  # the user's search event, written with the impressions by the background flusher
+        from shopsense.search.personal import search_event
+
+        state.impressions.record_events(search_event(q, request.state.request_id, uid))
     rid = log_shown(state, request, uid, items, "search", served.version, query=q)
     return SearchResponse(
         request_id=rid,
