@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from shopsense.index.analyzer import Analyzer, load_synonyms
 __all__ = ["DEFAULT_FIELD_WEIGHTS", "BM25Config", "BM25Index", "field_text", "top_k"]
 
 FORMAT_VERSION = 1
+DOCS_CACHE_SIZE = 4096  # tokens whose postings docs_with keeps ("did you mean" asks the same ones again)
 # BM25Config lives in shopsense.config (the [search.bm25] settings) and is re-exported here
 
 
@@ -49,6 +52,8 @@ class BM25Index:
         self.synonyms = synonyms or []
         self.analyzer = Analyzer(self.config.language, self.synonyms)
         self._fields: dict[str, Any] = {}  # field -> bm25s.BM25
+        self._docs_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # token -> rows (docs_with)
+        self._docs_lock = threading.Lock()
         self.n_docs = 0
 
     # ------------------------------------------------------------------ building
@@ -66,6 +71,7 @@ class BM25Index:
         import bm25s
 
         self._fields = {}
+        self._docs_cache.clear()
         self.n_docs = int(n_docs)
         for name, corpus in tokens.items():
             if self.config.field_weights.get(name, 0) <= 0 or not any(corpus):
@@ -113,14 +119,26 @@ class BM25Index:
         return any(token in model.vocab_dict for model in self._fields.values())
 
     def docs_with(self, token: str) -> np.ndarray:
-        """Sorted rows whose indexed fields contain ``token`` (read from the fields' postings, no scoring)."""
+        """Sorted rows whose indexed fields contain ``token`` (read from the fields' postings, no scoring;
+        the most recently asked tokens are cached, read-only)."""
+        with self._docs_lock:  # requests run in threads
+            rows = self._docs_cache.get(token)
+            if rows is not None:
+                self._docs_cache.move_to_end(token)
+                return rows
         parts = []
         for model in self._fields.values():
             j = model.vocab_dict.get(token)
             if j is not None:
                 sc = model.scores
                 parts.append(np.asarray(sc["indices"][sc["indptr"][j] : sc["indptr"][j + 1]], dtype=np.int64))
-        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+        rows.setflags(write=False)
+        with self._docs_lock:
+            self._docs_cache[token] = rows
+            if len(self._docs_cache) > DOCS_CACHE_SIZE:
+                self._docs_cache.popitem(last=False)
+        return rows
 
     def matching_all(self, tokens: list[str]) -> np.ndarray:
         """Rows containing every one of ``tokens`` (a token's synonyms count as the token)."""

@@ -99,12 +99,13 @@ class SpellCorrector:
                 return f"{a} {b}"
         return word
 
-    def neighbours(self, word: str, n: int = 5) -> list[str]:
-        """Up to ``n`` vocabulary words within :func:`max_distance` of ``word`` (itself excluded), closest
-        first, then most frequent. Unlike :meth:`correct_word` this also answers for known words, which
-        finds real-word typos ("drip" for "drill") when a query finds little."""
+    def neighbours(self, word: str, n: int = 5, *, limit: int | None = None, min_frequency: int = 0) -> list[str]:
+        """Up to ``n`` vocabulary words within :func:`max_distance` (or ``limit``) edits of ``word``
+        (itself excluded) seen at least ``min_frequency`` times, closest first, then most frequent.
+        Unlike :meth:`correct_word` this also answers for known words, which finds real-word typos
+        ("heather" for "heater") when a query finds little."""
         w = word.lower()
-        limit = max_distance(len(w))
+        limit = min(max_distance(len(w)), max_distance(len(w)) if limit is None else limit)
         if limit == 0 or not (w.isalpha() and w.isascii()):
             return []
         candidates: set[str] = set()
@@ -112,7 +113,7 @@ class SpellCorrector:
             candidates.update(self._deletes.get(d, ()))
         scored = []
         for c in candidates:
-            if c == w:
+            if c == w or self.frequencies[c] < min_frequency:
                 continue
             dist = edit_distance(w, c, limit)
             if dist <= limit:

@@ -439,7 +439,7 @@ class SearchEngine:
             scores=scores,
             matched_fields=self._matched(cand, order, fixed or query),
             facets=self.columns.facets(cand.rows),
-            did_you_mean=did_you_mean(self, fixed or query, mask) or fixed,
+            did_you_mean=did_you_mean(self, fixed or query, mask, cand.rows) or fixed,
             showing_results_for=fixed,
             total=len(cand.rows),
             request_id=request_id or new_request_id(),

@@ -1,19 +1,24 @@
 """ "Did you mean": a better query to offer when a query finds few products.
 
 Spelling correction (:mod:`shopsense.index.spelling`) only fixes words the catalog does not know.
-A query can still find little with every word known: a real-word typo ("cordless drip"), a word no
+A query can still find little with every word known: a real-word typo ("water heather"), a word no
 product has ("ryobi drill xyzzy"), a slip that shoppers before made and then corrected. So when
 fewer than ``did_you_mean_min_results`` products (inside the filters) contain every query word
 (stemmed, synonyms counting), these variants are tried, each counted the same way from the BM25
 postings (no scoring, no encoding):
 
-* one word replaced by a close catalog word (within the speller's edit distance, known words too);
+* a rare word replaced by a catalog word one edit away that is at least :data:`REAL_WORD_RATIO`
+  times as frequent ("heather" -> "heater"; "stove" is never turned into "stone");
 * a popular past query of as many words, each word equal or close to the query's;
-* a word that no product contains left out (queries of two words or more).
+* a word that no product contains left out (queries of three words or more, when two words with
+  letters remain: "ryobi drill xyzzy" -> "ryobi drill", never "8 4616809045 9" -> "8 9").
 
 The variant matching the most products wins (ties: fewer changed words, then the more popular);
 it is offered only when it matches more products than the query itself. Results are never
 replaced: the shopper sees what they typed (or its spelling correction) and the suggestion.
+
+Cost: the query's retrieved candidates answer "are there enough matches" for almost every query
+(a set test per candidate); postings are read only for the few queries that find little.
 """
 
 from __future__ import annotations
@@ -29,21 +34,48 @@ if TYPE_CHECKING:
     from shopsense.search.engine import SearchEngine
 
 _WORD = re.compile(r"[^\W_]+")
-MAX_WORDS = 8  # longer queries are not rewritten word by word (cost grows with words x neighbours)
-NEIGHBOURS = 4  # close catalog words tried per query word
+_SPACES = re.compile(r"\s+")
+MAX_WORDS = 8  # longer queries are not rewritten word by word
+NEIGHBOURS = 3  # close catalog words tried per query word
+REAL_WORD_RATIO = 20.0  # a known word is replaced only by a word this many times as frequent
 
 
 def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+class _Postings:
+    """Rows containing a token (or one of its synonyms), read once per suggestion."""
+
+    def __init__(self, engine: SearchEngine) -> None:
+        self.bm25 = engine.bm25
+        self.cache: dict[str, np.ndarray] = {}
+
+    def token(self, t: str) -> np.ndarray:
+        rows = self.cache.get(t)
+        if rows is None:
+            rows = self.bm25.docs_with(t)
+            for syn in self.bm25.analyzer.synonyms_of(t):
+                rows = np.union1d(rows, self.bm25.docs_with(syn))
+            self.cache[t] = rows
+        return rows
+
+    def count(self, tokens: list[str], mask: np.ndarray | None) -> int:
+        if not tokens:
+            return 0
+        rows: np.ndarray | None = None
+        for t in sorted(set(tokens), key=lambda t: len(self.token(t))):  # rarest first: small intersections
+            docs = self.token(t)
+            rows = docs if rows is None else np.intersect1d(rows, docs, assume_unique=True)
+            if not len(rows):
+                return 0
+        assert rows is not None
+        return int(mask[rows].sum()) if mask is not None else len(rows)
+
+
 def match_count(engine: SearchEngine, text: str, mask: np.ndarray | None = None) -> int:
     """Products (inside ``mask``) whose indexed fields contain every word of ``text``."""
-    tokens = engine.bm25.analyzer.tokens(text)
-    if not tokens:
-        return 0
-    rows = engine.bm25.matching_all(tokens)
-    return int(mask[rows].sum()) if mask is not None and len(rows) else len(rows)
+    return _Postings(engine).count(engine.bm25.analyzer.tokens(text), mask)
 
 
 def _close(a: str, b: str) -> bool:
@@ -54,24 +86,38 @@ def _close(a: str, b: str) -> bool:
     return limit > 0 and edit_distance(a, b, limit) <= limit
 
 
-def variants(engine: SearchEngine, text: str) -> list[tuple[str, int, float]]:
-    """Candidate rewrites of ``text``: ``(text, words changed, popularity)``."""
-    ws = words(text)
-    if not ws or len(ws) > MAX_WORDS:
-        return []
-    out: list[tuple[str, int, float]] = []
+def _real_word_fixes(engine: SearchEngine, word: str) -> list[tuple[str, float]]:
+    """Much more frequent catalog words one edit away from ``word`` (with their frequency)."""
     speller = engine.speller
-    if speller is not None:
-        for i, w in enumerate(ws):
-            for c in speller.neighbours(w, NEIGHBOURS):
-                out.append((" ".join([*ws[:i], c, *ws[i + 1 :]]), 1, float(speller.frequencies.get(c, 0))))
+    if speller is None or len(word) < 4:
+        return []
+    own = max(float(speller.frequencies.get(word, 0)), 1.0)
+    close = speller.neighbours(word, 4 * NEIGHBOURS, limit=1, min_frequency=int(np.ceil(REAL_WORD_RATIO * own)))
+    # not a stop word the analyzer drops ("thin" -> "this")
+    out = [(c, float(speller.frequencies[c])) for c in close if engine.bm25.analyzer.tokens(c)]
+    return out[:NEIGHBOURS]
+
+
+def variants(engine: SearchEngine, text: str, postings: _Postings | None = None) -> list[tuple[str, int, float]]:
+    """Candidate rewrites of ``text``: ``(text, words changed, popularity)``."""
+    low = text.lower()
+    spans = [(m.start(), m.end(), m[0]) for m in _WORD.finditer(low)]
+    if not spans or len(spans) > MAX_WORDS:
+        return []
+    ws = [w for _, _, w in spans]
+    out: list[tuple[str, int, float]] = []
+    for s, e, w in spans:
+        for c, f in _real_word_fixes(engine, w):
+            out.append((low[:s] + c + low[e:], 1, f))
     out.extend(_past_queries(engine, ws))
-    if len(ws) >= 2:
+    if len(spans) >= 3:
+        postings = postings or _Postings(engine)
         analyzer = engine.bm25.analyzer
-        for i, w in enumerate(ws):
+        for s, e, w in spans:
             toks = analyzer.tokens(w)
-            if toks and not any(len(engine.bm25.docs_with(t)) for t in toks):
-                out.append((" ".join(ws[:i] + ws[i + 1 :]), 1, 0.0))
+            rest = low[:s] + low[e:]
+            if toks and not any(len(postings.token(t)) for t in toks) and sum(x.isalpha() for x in words(rest)) >= 2:
+                out.append((_SPACES.sub(" ", rest).strip(), 1, 0.0))
     return out
 
 
@@ -94,23 +140,40 @@ def _past_queries(engine: SearchEngine, ws: list[str]) -> list[tuple[str, int, f
     return out
 
 
-def did_you_mean(engine: SearchEngine, text: str, mask: np.ndarray | None = None) -> str | None:
+def did_you_mean(
+    engine: SearchEngine, text: str, mask: np.ndarray | None = None, candidates: np.ndarray | None = None
+) -> str | None:
     """A better query than ``text`` when it matches fewer than the configured number of products
-    (``config.did_you_mean_min_results``; 0 turns this off), else ``None``."""
+    (``config.did_you_mean_min_results``; 0 turns this off), else ``None``. ``candidates`` (rows the
+    query retrieved, inside the filters) settle the common case without reading postings."""
     threshold = engine.config.did_you_mean_min_results
     if threshold <= 0:
         return None
-    have = match_count(engine, text, mask)
+    tokens = engine.bm25.analyzer.tokens(text)
+    if candidates is not None and tokens:
+        syn = engine.bm25.analyzer.synonyms_of
+        groups = [{t, *syn(t)} for t in dict.fromkeys(tokens)]  # a synonym counts as the word
+        every = engine.all_tokens
+        found = 0
+        for r in candidates.tolist():
+            have_tokens = every[r]
+            if all(not g.isdisjoint(have_tokens) for g in groups):
+                found += 1
+                if found >= threshold:
+                    return None
+    postings = _Postings(engine)
+    have = postings.count(tokens, mask)
     if have >= threshold:
         return None
     best: tuple[int, int, float, str] | None = None
     seen = {" ".join(words(text))}
-    for v, changed, pop in variants(engine, text):
-        if v in seen:
+    for v, changed, pop in variants(engine, text, postings):
+        key_text = " ".join(words(v))
+        if key_text in seen:
             continue
-        seen.add(v)
-        n = match_count(engine, v, mask)
+        seen.add(key_text)
+        n = postings.count(engine.bm25.analyzer.tokens(v), mask)
         key = (n, -changed, pop, v)
         if n > have and (best is None or key[:3] > best[:3]):
             best = key
-    return None if best is None else best[3]
+    return None if best is None else _SPACES.sub(" ", best[3]).strip()
