@@ -45,3 +45,26 @@ def test_holdout_last_keeps_the_rest():
     assert len(users) == ds.n_users and len(inner.interactions) == len(ds.interactions) - len(users)
     seqs = ds.sequences()
     assert all(seqs[u][-1] == t for u, t in zip(users, targets, strict=True))
+
+
+def test_tail_tuning_lifts_tail_targets_within_the_tolerance():
+    """Two sources: 'head' ranks popular targets first, 'rare' ranks long-tail targets first. Tuned for
+    overall NDCG the fusion follows 'head'; the tail pass may give up at most 5% of it for the tail."""
+    from shopsense.ranking.pipeline import TAIL_BIAS, heldout_ndcg, shortlist, tune_for_tail, tune_fusion
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 400, 60
+    tail_item = np.arange(n_items) >= 45  # the 15 rarest items
+    targets = np.where(np.arange(n_users) % 5 == 0, rng.integers(45, 60, n_users), rng.integers(0, 45, n_users))
+    head = rng.standard_normal((n_users, n_items)).astype(np.float32)
+    rare = rng.standard_normal((n_users, n_items)).astype(np.float32)
+    rows = np.arange(n_users)
+    head[rows, targets] += np.where(tail_item[targets], 0.0, 3.0)
+    rare[rows, targets] += np.where(tail_item[targets], 3.0, 0.5)
+    z, local = shortlist({"head": head, "rare": rare}, targets, 20, {TAIL_BIAS: tail_item.astype(np.float32)}, tail_item)
+    fusion, overall = tune_fusion({"head": z["head"], "rare": z["rare"]}, local)
+    tail = tail_item[targets]
+    tuned, metrics = tune_for_tail(fusion.weights, z, local, tail, 0.05)
+    assert metrics["heldout_tail_ndcg@10"] > metrics["heldout_tail_ndcg@10_before"] + 0.05
+    assert heldout_ndcg(tuned.weights, z, local) >= 0.95 * heldout_ndcg(fusion.weights, z, local) - 1e-9
+    assert tuned.weights.get("tail:rare", 0) > 0 or tuned.weights.get(TAIL_BIAS, 0) > 0

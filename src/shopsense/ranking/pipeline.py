@@ -54,10 +54,22 @@ class EngineConfig(StrictModel):
     ranker_config: RankerConfig = RankerConfig()
     ranker_users: int = Field(3000, ge=10, description="held-out users the fusion / ranker learns from (sampled)")
     refit_epochs: int = Field(3, ge=0, description="sequential epochs on all data after the held-out stage")
+    tail_tolerance: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="share of held-out NDCG@10 the fusion may give up to rank long-tail targets higher (0 = off)",
+    )
+    tail_max_count: int = Field(5, ge=0, description="items with at most this many interactions are the long tail")
     seed: int = 0
 
 
 SOURCES = ("ease", "itemknn", "covisit", "als", "sequential", "content")
+# fusion terms that are not models: minus the item's standardised log popularity; 1 for long-tail
+# items; and "tail:<source>", a source's score counted again for long-tail items only
+NOVELTY = "novelty"
+TAIL_BIAS = "tail_bias"
+TAIL_PREFIX = "tail:"
 
 
 class Engine:
@@ -73,6 +85,7 @@ class Engine:
         self.metrics: dict[str, Any] = {}
         self.n_items = 0
         self._by_popularity: np.ndarray | None = None
+        self._novelty_cache: np.ndarray | None = None
 
     # ------------------------------------------------------------------ training
     def _new_models(self, item_vectors: np.ndarray | None) -> dict[str, Model]:
@@ -90,7 +103,7 @@ class Engine:
         t0 = time.perf_counter()
         self.n_items = ds.n_items
         self.popular = PopularModel(self.config.popular).fit(ds)
-        self._by_popularity = None
+        self._by_popularity, self._novelty_cache = None, None
         self.side = _item_side(ds, self.popular, item_vectors)
         inner, users, targets = holdout_last(ds, self.config.ranker_users, self.config.seed)
         self.models = self._new_models(item_vectors)
@@ -111,9 +124,20 @@ class Engine:
                 self.metrics["ranker_importance"] = dict(list(self.ranker.importance().items())[:10])
             say(f"tuning the fusion weights on {len(users)} held-out users")
             z = {name: standardise(m.score(hist), exclude) for name, m in self.models.items()}
-            z, local = shortlist(z, targets, self.config.per_source * 4)
-            self.fusion, self.metrics["heldout_ndcg@10_fusion"] = tune_fusion(z, local)
-            self.metrics["heldout_ndcg@10_single"] = {n: heldout_ndcg({n: 1.0}, z, local) for n in z}
+            inner_pop = inner.item_popularity()
+            tail_item = inner_pop <= self.config.tail_max_count
+            terms = {NOVELTY: novelty_z(inner_pop), TAIL_BIAS: tail_item.astype(np.float32)}
+            z, local = shortlist(z, targets, self.config.per_source * 4, terms, tail_item)
+            sources = {n: v for n, v in z.items() if n in self.models}
+            self.fusion, self.metrics["heldout_ndcg@10_fusion"] = tune_fusion(sources, local)
+            self.metrics["heldout_ndcg@10_single"] = {n: heldout_ndcg({n: 1.0}, z, local) for n in sources}
+            tail = tail_item[targets]
+            if self.config.tail_tolerance > 0 and tail.sum() >= 20:
+                say("trading a little held-out NDCG for the long tail")
+                self.fusion, tail_metrics = tune_for_tail(
+                    self.fusion.weights, z, local, tail, self.config.tail_tolerance
+                )
+                self.metrics.update(tail_metrics)
             del z
         say("refitting sources on all data")
         for m in self.models.values():
@@ -165,7 +189,9 @@ class Engine:
             return items, scores, sources
         src_names = list(self.models)
         if self.ranker is None:  # tuned fusion of the sources' standardised scores
-            used = [s for s in src_names if self.fusion.weights.get(s, 0.0)] or src_names[:1]
+            w = self.fusion.weights
+            used = [s for s in src_names if w.get(s, 0.0) or w.get(TAIL_PREFIX + s, 0.0)] or src_names[:1]
+            tail_terms = any(w.get(TAIL_PREFIX + s, 0.0) for s in used) or w.get(TAIL_BIAS, 0.0)
             excluded = _rows(exclude, n)
             for r, props in enumerate(self.proposals(histories, max(self.config.per_source, k), exclude, used)):
                 c = cand.merge(props.values())
@@ -173,8 +199,13 @@ class Engine:
                     c = np.union1d(c, self._popular_fill(k - len(c), np.union1d(c, excluded[r])))
                 if not len(c):
                     continue
-                parts = np.stack([self.fusion.weights.get(s, 1.0) * props[s].z(c) for s in used])
-                total = parts.sum(axis=0)
+                zs = {s: props[s].z(c) for s in used}
+                parts = np.stack([w.get(s, 1.0 if len(used) == 1 else 0.0) * zs[s] for s in used])
+                total = parts.sum(axis=0) + w.get(NOVELTY, 0.0) * self._novelty[c]
+                if tail_terms:
+                    in_tail = self._tail_item[c]
+                    extra = w.get(TAIL_BIAS, 0.0) + sum(w.get(TAIL_PREFIX + s, 0.0) * zs[s] for s in used)
+                    total = total + np.where(in_tail, extra, 0.0)
                 order = np.lexsort((c, -total))[:k]
                 items[r, : len(order)], scores[r, : len(order)] = c[order], total[order]
                 sources[r] = [used[b] for b in parts[:, order].argmax(axis=0)]
@@ -195,6 +226,18 @@ class Engine:
             best = feats[order][:, rank_cols].argmin(axis=1)
             sources[r] = [src_names[b] for b in best]
         return items, scores, sources
+
+    @property
+    def _novelty(self) -> np.ndarray:
+        if self._novelty_cache is None:
+            assert self.popular is not None
+            self._novelty_cache = novelty_z(self.popular.counts)
+        return self._novelty_cache
+
+    @property
+    def _tail_item(self) -> np.ndarray:
+        assert self.popular is not None
+        return self.popular.counts <= self.config.tail_max_count
 
     def _popular_fill(self, n: int, taken: np.ndarray) -> np.ndarray:
         """The ``n`` most popular items not in ``taken``."""
@@ -278,12 +321,18 @@ def standardise(scores: np.ndarray, exclude: sp.csr_matrix | None = None) -> np.
 
 
 def shortlist(
-    z: dict[str, np.ndarray], targets: np.ndarray, per_source: int
+    z: dict[str, np.ndarray],
+    targets: np.ndarray,
+    per_source: int,
+    item_terms: dict[str, np.ndarray] | None = None,
+    tail_item: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Restrict standardised scores to each row's candidates (every source's top ``per_source`` plus the
     target), so tuning the fusion costs (users x candidates) instead of (users x catalog). Items outside
     every source's top list practically never reach a fused top 10. Returns the gathered scores and the
-    target's column in them (always the last one)."""
+    target's column in them (always the last one). ``item_terms`` (per-item values, e.g. novelty) are
+    gathered into the same columns but propose nothing. With ``tail_item`` (a mask over items), every
+    source also gets a ``tail:<source>`` copy that is 0 outside the long tail (its own tail weight)."""
     n = len(targets)
     cols = np.concatenate([cand.source_tops(v, per_source) for v in z.values()] + [targets[:, None]], axis=1)
     cols = np.sort(cols[:, :-1], axis=1)
@@ -297,6 +346,14 @@ def shortlist(
         g = np.take_along_axis(v, cols, axis=1)
         g[dup] = -np.inf
         out[name] = g
+    for name, v in (item_terms or {}).items():
+        g = np.asarray(v, np.float32)[cols]
+        g[dup] = -np.inf
+        out[name] = g
+    if tail_item is not None:
+        in_tail = tail_item[cols]
+        for name in list(z):
+            out[TAIL_PREFIX + name] = np.where(in_tail | dup, out[name], 0.0).astype(np.float32)
     return out, np.full(n, cols.shape[1] - 1)
 
 
@@ -309,6 +366,47 @@ def heldout_ndcg(weights: dict[str, float], z: dict[str, np.ndarray], targets: n
     t = total[np.arange(len(targets)), targets]
     rank = (total > t[:, None]).sum(axis=1)
     return float(np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0).mean())
+
+
+def novelty_z(popularity: np.ndarray) -> np.ndarray:
+    """Per item, minus its standardised log popularity: the fusion's long-tail term (rare items high)."""
+    lp = np.log1p(np.asarray(popularity, np.float64))
+    return (-(lp - lp.mean()) / (lp.std() + 1e-6)).astype(np.float32)
+
+
+def tune_for_tail(
+    weights: dict[str, float], z: dict[str, np.ndarray], targets: np.ndarray, tail: np.ndarray, tolerance: float
+) -> tuple[WeightedFusion, dict[str, float]]:
+    """From the overall-best weights, raise held-out NDCG on long-tail targets (``tail`` rows) while
+    overall held-out NDCG stays within ``tolerance`` (a share) of where it started. Coordinate search
+    over every term: each source's weight, its weight on long-tail items only (``tail:<source>``), a
+    bonus for long-tail items and the novelty term."""
+    w = {n: float(weights.get(n, 0.0)) for n in z}
+    z_tail = {n: v[tail] for n, v in z.items()}
+    t_tail = targets[tail]
+    overall0 = heldout_ndcg(w, z, targets)
+    floor = overall0 * (1.0 - tolerance)
+    best_tail = heldout_ndcg(w, z_tail, t_tail)
+    tail0 = best_tail
+    for _ in range(2):
+        for n in z:
+            for v in (0.0, 0.1, 0.25, 0.5, 1.0, 2.0):
+                old = w[n]
+                if v == old:
+                    continue
+                w[n] = v
+                t = heldout_ndcg(w, z_tail, t_tail)
+                if t > best_tail + 1e-6 and heldout_ndcg(w, z, targets) >= floor:
+                    best_tail = t
+                else:
+                    w[n] = old
+    metrics = {
+        "heldout_tail_ndcg@10_before": tail0,
+        "heldout_tail_ndcg@10": best_tail,
+        "heldout_ndcg@10_fusion_tail_tuned": heldout_ndcg(w, z, targets),
+        "heldout_tail_users": int(tail.sum()),
+    }
+    return WeightedFusion({n: v for n, v in w.items()}), metrics
 
 
 def tune_fusion(z: dict[str, np.ndarray], targets: np.ndarray) -> tuple[WeightedFusion, float]:
