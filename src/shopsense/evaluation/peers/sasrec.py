@@ -65,7 +65,7 @@ class SASRecPeer:
         lr: float = 0.001,
         batch_size: int = 128,
         seed: int = 0,
-        threads: int = 2,
+        threads: int | None = None,
         max_excluded: int = 200,
     ) -> None:
         self.params = dict(
@@ -78,7 +78,8 @@ class SASRecPeer:
             lr=lr,
             batch_size=batch_size,
             seed=seed,
-            threads=threads,
+            # the cores this process may run on (a benchmark pinned to one core must not run two threads)
+            threads=threads or len(os.sched_getaffinity(0)),
         )
         self.max_excluded = max_excluded
         self.lists: np.ndarray | None = None  # (n_users, K) per user index, -1 where none
