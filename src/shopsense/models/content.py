@@ -7,17 +7,15 @@ Score = cosine between that profile and each product's text vector, so products 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from shopsense.data.dataset import Dataset
 from shopsense.exceptions import ConfigError
-from shopsense.index.vector import VectorIndex
-from shopsense.models.base import Histories, Model, ModelConfig, Proposal
-from shopsense.models.indexed import IndexedVectors
+from shopsense.models.base import Histories, ModelConfig
+from shopsense.models.indexed import VectorModel
 
 
 class ContentConfig(ModelConfig):
@@ -30,7 +28,7 @@ class ContentConfig(ModelConfig):
     )
 
 
-class ContentModel(Model):
+class ContentModel(VectorModel):
     """Recency-weighted text profile of the user vs. product text vectors."""
 
     name = "content"
@@ -40,8 +38,6 @@ class ContentModel(Model):
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
         self.vectors = np.zeros((0, 0), np.float32)
-        self.indexed: IndexedVectors | None = None
-        self._ann_folder: Path | None = None  # a saved index, read on first use
 
     def _fit(self, ds: Dataset, item_vectors: np.ndarray | None) -> None:
         if item_vectors is None:
@@ -52,18 +48,7 @@ class ContentModel(Model):
         """Replace the catalog vectors (new products) without refitting anything else."""
         self.vectors = np.ascontiguousarray(item_vectors, dtype=np.float32)
         self.n_items = len(self.vectors)
-        self.indexed, self._ann_folder = None, None
-
-    @property
-    def ann(self) -> VectorIndex | None:
-        """The HNSW index over the vectors (large catalogs only)."""
-        return self._indexed().build_index()
-
-    def _indexed(self) -> IndexedVectors:
-        if self.indexed is None:
-            index = IndexedVectors.load_index(self._ann_folder) if self._ann_folder else None
-            self.indexed = IndexedVectors(self.vectors, self.config.ann_min_items, index)
-        return self.indexed
+        self._forget_index()
 
     def profiles(self, histories: Histories) -> np.ndarray:
         """(n, d) L2-normalised user profiles (zeros for users with no items and no queries)."""
@@ -88,29 +73,14 @@ class ContentModel(Model):
                 out[i] = acc / norm
         return out
 
-    def _score(self, histories: Histories) -> np.ndarray:
-        return self.profiles(histories) @ self.vectors.T
+    def user_vectors(self, histories: Histories) -> np.ndarray:
+        return self.profiles(histories)
 
-    def _propose(self, histories: Histories, n: int, excluded: list[np.ndarray]) -> list[Proposal]:
-        iv = self._indexed()
-        if not iv.large:  # small catalog: one exact matrix product for the batch
-            return super()._propose(histories, n, excluded)
-        return [iv.propose(p, n, ex) for p, ex in zip(self.profiles(histories), excluded, strict=True)]
+    def item_vectors(self) -> np.ndarray:
+        return self.vectors
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"vectors": self.vectors}
 
     def _set_state(self, state: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self.set_vectors(state["vectors"])
-
-    def save(self, path: str | Path) -> Path:
-        """The arrays, plus the HNSW index of a large catalog (built here, once, not per request)."""
-        folder = super().save(path)
-        self._indexed().save(folder / "ann")
-        return folder
-
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        model = super().load(path)
-        model._ann_folder = Path(path) / "ann"
-        return model

@@ -10,12 +10,14 @@ exact matrix-vector product below that (as cheap as the index there, and exact).
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 
 from shopsense.index.vector import VectorIndex
-from shopsense.models.base import Proposal
+from shopsense.models.base import Histories, Model, Proposal
 
 
 class IndexedVectors:
@@ -71,3 +73,60 @@ class IndexedVectors:
     @staticmethod
     def load_index(folder: Path) -> VectorIndex | None:
         return VectorIndex.load(folder) if (folder / "params.json").exists() else None
+
+
+class VectorModel(Model):
+    """A model that scores ``user_vectors(h) @ item_vectors().T``. Its proposals come from
+    :class:`IndexedVectors`, whose index is built at ``save`` (once, not per request) and saved beside
+    the model's arrays. Subclasses implement the two vector methods and have ``ann_min_items`` in their
+    config."""
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        self._indexed: IndexedVectors | None = None
+        self._ann_folder: Path | None = None  # a saved index, read on first use
+
+    @abstractmethod
+    def user_vectors(self, histories: Histories) -> np.ndarray:
+        """(n, d) one vector per history."""
+
+    @abstractmethod
+    def item_vectors(self) -> np.ndarray:
+        """(n_items, d) the vectors items are scored by."""
+
+    def _forget_index(self) -> None:
+        """The item vectors changed: the moments and any index are stale."""
+        self._indexed, self._ann_folder = None, None
+
+    def indexed(self) -> IndexedVectors:
+        """The item vectors with their moments and (large catalogs) an HNSW index."""
+        if self._indexed is None:
+            index = IndexedVectors.load_index(self._ann_folder) if self._ann_folder else None
+            self._indexed = IndexedVectors(self.item_vectors(), self.config.ann_min_items, index)  # type: ignore[attr-defined]
+        return self._indexed
+
+    @property
+    def ann(self) -> VectorIndex | None:
+        """The HNSW index over the item vectors (large catalogs only)."""
+        return self.indexed().build_index()
+
+    def _score(self, histories: Histories) -> np.ndarray:
+        return self.user_vectors(histories) @ self.item_vectors().T
+
+    def _propose(self, histories: Histories, n: int, excluded: list[np.ndarray]) -> list[Proposal]:
+        iv = self.indexed()
+        if not iv.large:  # small catalog: one exact matrix product for the batch
+            return super()._propose(histories, n, excluded)
+        return [iv.propose(u, n, ex) for u, ex in zip(self.user_vectors(histories), excluded, strict=True)]
+
+    def save(self, path: str | Path) -> Path:
+        """The model's arrays, plus the HNSW index of a large catalog in ``ann/``."""
+        folder = super().save(path)
+        self.indexed().save(folder / "ann")
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        model = super().load(path)
+        model._ann_folder = Path(path) / "ann"
+        return model

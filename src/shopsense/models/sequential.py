@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -21,8 +20,8 @@ from pydantic import Field
 from torch import nn
 
 from shopsense.data.dataset import Dataset
-from shopsense.models.base import Histories, Model, ModelConfig, Proposal
-from shopsense.models.indexed import IndexedVectors
+from shopsense.models.base import Histories, ModelConfig
+from shopsense.models.indexed import VectorModel
 
 
 class SequentialConfig(ModelConfig):
@@ -110,7 +109,7 @@ def _pad_left(seqs: list[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
-class SequentialModel(Model):
+class SequentialModel(VectorModel):
     """SASRec-style next-item transformer with text-aware item embeddings."""
 
     name = "sequential"
@@ -123,8 +122,6 @@ class SequentialModel(Model):
         self.text_dim = 0
         self.history: list[dict[str, float]] = []
         self._table: np.ndarray | None = None  # cached output item table (serving)
-        self._indexed: IndexedVectors | None = None  # the table with its moments and index (serving)
-        self._ann_folder: Path | None = None  # a saved index, read on first use
 
     # ------------------------------------------------------------------ training
     def _fit(self, ds: Dataset, item_vectors: np.ndarray | None) -> None:
@@ -144,7 +141,8 @@ class SequentialModel(Model):
         """Train (or fine-tune) on 1-based item sequences for ``epochs`` passes."""
         cfg = self.config
         assert self.net is not None
-        self._table, self._indexed, self._ann_folder = None, None, None
+        self._table = None
+        self._forget_index()
         prev_threads = torch.get_num_threads()
         torch.set_num_threads(cfg.threads)
         rng = np.random.default_rng(cfg.seed + len(self.history))
@@ -218,34 +216,8 @@ class SequentialModel(Model):
                 self._table = np.ascontiguousarray(self.net.table()[1:].numpy())
         return self._table
 
-    def _score(self, histories: Histories) -> np.ndarray:
-        return self.user_vectors(histories) @ self.item_table().T
-
-    def indexed(self) -> IndexedVectors:
-        """The output table with its moments and (large catalogs) an HNSW index."""
-        if self._indexed is None:
-            index = IndexedVectors.load_index(self._ann_folder) if self._ann_folder else None
-            self._indexed = IndexedVectors(self.item_table(), self.config.ann_min_items, index)
-        return self._indexed
-
-    def _propose(self, histories: Histories, n: int, excluded: list[np.ndarray]) -> list[Proposal]:
-        iv = self.indexed()
-        if not iv.large:
-            return super()._propose(histories, n, excluded)
-        users = self.user_vectors(histories)
-        return [iv.propose(u, n, ex) for u, ex in zip(users, excluded, strict=True)]
-
-    def save(self, path: str | Path) -> Path:
-        """The weights, plus the HNSW index of a large catalog's item table (built once, here)."""
-        folder = super().save(path)
-        self.indexed().save(folder / "ann")
-        return folder
-
-    @classmethod
-    def load(cls, path: str | Path) -> Self:
-        model = super().load(path)
-        model._ann_folder = Path(path) / "ann"
-        return model
+    def item_vectors(self) -> np.ndarray:
+        return self.item_table()
 
     # ------------------------------------------------------------------ persistence
     def _state(self) -> dict[str, np.ndarray]:
@@ -257,7 +229,8 @@ class SequentialModel(Model):
     def _set_state(self, state: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         text = state.get("text")
         self._build(self.n_items, text)
-        self._table, self._indexed = None, None
+        self._table = None
+        self._forget_index()
         assert self.net is not None
         sd = {k[2:]: torch.as_tensor(np.array(v)) for k, v in state.items() if k.startswith("w.")}
         sd["text"] = self.net.text
