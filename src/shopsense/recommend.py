@@ -64,19 +64,28 @@ class Recommendation:
 class OnlineRecommender:
     """Serves one model version; cheap to call per request (the heavy parts load once)."""
 
-    def __init__(self, store: KnowledgeStore, settings: Settings, folder: Path, config: OnlineConfig | None = None):
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        settings: Settings,
+        folder: Path,
+        config: OnlineConfig | None = None,
+        encoder: Any = None,
+    ):
         self.store = store
         self.settings = settings
         self.config = config or OnlineConfig()
         self.folder = folder
         self.version = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["version"]
-        self.engine = Engine.load(folder / "engine")
+        self.engine = Engine.load(folder / "engine").warm()
         self.items = IdMap.load(folder / "items.json")
+        self.items.to_internal([])  # builds the id lookup now, not on the first request
         self.weights = settings.event_weights.as_dict()
         content = self.engine.models.get("content")
         self.vectors: np.ndarray | None = getattr(content, "vectors", None)
-        self._encoder: Any = None
+        self._encoder: Any = encoder  # the query encoder; loaded on first use unless shared (the service's)
         self.reload_catalog()
+        _ = self._trending
 
     @classmethod
     def from_store(
@@ -107,6 +116,11 @@ class OnlineRecommender:
             from shopsense.training import product_vectors
 
             self.new_vectors = product_vectors(new, self.settings, self.store)
+
+    def use_encoder(self, encoder: Any) -> None:
+        """Share an already loaded text encoder (the search engine's) for the user's search queries."""
+        if encoder is not None and hasattr(encoder, "encode_queries"):
+            self._encoder = encoder
 
     # ------------------------------------------------------------------ request
     def recommend(

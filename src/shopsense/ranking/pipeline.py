@@ -227,6 +227,19 @@ class Engine:
             sources[r] = [src_names[b] for b in best]
         return items, scores, sources
 
+    def warm(self) -> Engine:
+        """Load and compute now what the first request would otherwise pay for (vector moments, the
+        saved HNSW indexes, per-item fusion terms), so a served version answers at full speed at once."""
+        from shopsense.models.indexed import VectorModel
+
+        for m in self.models.values():
+            if isinstance(m, VectorModel):
+                m.indexed().build_index()
+        if self.popular is not None:
+            _ = self._novelty, self._tail_item
+            self._popular_fill(1, np.zeros(0, np.int64))
+        return self
+
     @property
     def _novelty(self) -> np.ndarray:
         if self._novelty_cache is None:

@@ -185,6 +185,8 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
     try:  # search first: building it from the store creates the encoder the catalog then shares
         served.searcher = served.linked(_searcher(store, settings, None, path))
         served.encoder = getattr(served.searcher, "encoder", None)
+        if served.recommender is not None:  # one loaded model per process, not one per engine
+            served.recommender.use_encoder(served.encoder)
     except Exception as e:
         served.missing["search"] = served.missing["autocomplete"] = f"no search index: {e}"
     # The similar-products index may need the whole catalog encoded (minutes for a large new catalog):
