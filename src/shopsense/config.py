@@ -134,7 +134,11 @@ class SearchConfig(StrictModel):
     did_you_mean_min_results: int = Field(
         3, ge=0, description="suggest a better query when fewer products contain every query word (0: off)"
     )
-    dense_exact_max: int = Field(200_000, ge=0, description="exact dense search up to this catalog size")
+    dense_exact_max: int = Field(
+        20_000,
+        ge=0,
+        description="exact dense search up to this catalog size, HNSW beyond (54k x 384 exact: ~6 ms a query)",
+    )
 
 
 class Settings(BaseSettings):
