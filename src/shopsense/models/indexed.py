@@ -27,9 +27,16 @@ class IndexedVectors:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.ann_min_items = int(ann_min_items)
         self.index = index
-        v = self.vectors.astype(np.float64)
-        self.mean = v.mean(axis=0) if len(v) else np.zeros(v.shape[1])
-        self.cov = (v.T @ v) / max(len(v), 1) - np.outer(self.mean, self.mean)
+        self._moments: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean vector and covariance of the item vectors (computed once, for large catalogs only)."""
+        if self._moments is None:
+            v = self.vectors.astype(np.float64)
+            mean = v.mean(axis=0) if len(v) else np.zeros(v.shape[1])
+            self._moments = (mean, (v.T @ v) / max(len(v), 1) - np.outer(mean, mean))
+        return self._moments
 
     @property
     def large(self) -> bool:
@@ -41,6 +48,11 @@ class IndexedVectors:
             self.index = VectorIndex(exact_threshold=self.ann_min_items, ef_construction=100).build(self.vectors)
         return self.index
 
+    def warm(self) -> None:
+        """Build or load the index and the moments now (a large catalog's first request would pay)."""
+        if self.build_index() is not None:
+            _ = self.moments
+
     def propose(self, user: np.ndarray, n: int, excluded: np.ndarray) -> Proposal:
         """The ``n`` items with the largest ``vectors @ user`` (never an excluded one)."""
         user = np.asarray(user, dtype=np.float32)
@@ -48,7 +60,8 @@ class IndexedVectors:
         if index is None:
             return Proposal.from_row(self.vectors @ user, n, excluded)
         u = user.astype(np.float64)
-        mean, std = float(u @ self.mean), float(np.sqrt(max(u @ self.cov @ u, 0.0)))
+        mu, cov = self.moments
+        mean, std = float(u @ mu), float(np.sqrt(max(u @ cov @ u, 0.0)))
         if not np.any(user):  # an empty profile scores every item 0: nothing stands out
             return Proposal(np.zeros(0, np.int64), np.zeros(0, np.float32), mean, std, self._scorer(user))
         ids, sims = index.search(user, min(n + len(excluded), len(self.vectors)))

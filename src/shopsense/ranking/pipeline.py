@@ -234,7 +234,7 @@ class Engine:
 
         for m in self.models.values():
             if isinstance(m, VectorModel):
-                m.indexed().build_index()
+                m.indexed().warm()
         if self.popular is not None:
             _ = self._novelty, self._tail_item
             self._popular_fill(1, np.zeros(0, np.int64))
