@@ -150,9 +150,6 @@ class Engine:
         return self
 
     # ------------------------------------------------------------------ scoring
-    def source_scores(self, histories: Histories) -> dict[str, np.ndarray]:
-        return {name: m.score(histories) for name, m in self.models.items()}
-
     def proposals(
         self, histories: Histories, n: int, exclude: sp.csr_matrix | None = None, sources: list[str] | None = None
     ) -> list[dict[str, Proposal]]:
