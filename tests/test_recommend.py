@@ -11,6 +11,8 @@ import pytest
 from shopsense import columns as C
 from shopsense.config import load_settings
 from shopsense.exceptions import NoModelError
+from shopsense.features.product_text import text_hash
+from shopsense.features.text import TextEncoder
 from shopsense.ranking.pipeline import EngineConfig
 from shopsense.ranking.rules import Filters
 from shopsense.recommend import OnlineRecommender
@@ -47,8 +49,9 @@ def _events() -> pd.DataFrame:
     for u in range(30):
         prefix = "k" if u % 2 == 0 else "d"
         for step in range(3):
-            rows.append((f"u{u}", f"{prefix}{(u + step) % 6}", C.VIEW, t + 60 * step + u))
-    return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP])
+            rows.append((f"u{u}", f"{prefix}{(u + step) % 6}", C.VIEW, t + 60 * step + u, None))
+    rows.append(("u3", None, C.SEARCH, t + 500, "compact drill"))
+    return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP, C.QUERY])
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +76,9 @@ def test_train_publishes_an_active_version_with_metrics(trained):
     assert (result.path / "manifest.json").exists() and (result.path / "engine" / "engine.json").exists()
     assert not list(Path(settings.models_dir).glob(".tmp-*"))
     assert result.metrics["heldout_ndcg@10_fusion"] > 0
+    # the shoppers' queries are encoded once, at training, not on each request that reads them
+    query_id = TextEncoder(settings.encoder).query_model_id
+    assert store.get_embeddings(query_id, [text_hash("compact drill")])
 
 
 def test_known_user_gets_its_topic_with_explanations_and_no_seen_items(trained):

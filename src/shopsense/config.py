@@ -75,6 +75,9 @@ class EncoderConfig(StrictModel):
     backend: Literal["torch", "onnx-int8"] = Field(
         "torch", description="onnx-int8: ONNX Runtime, per-channel int8 (faster on CPU; needs the onnx extra)"
     )
+    query_cache_size: int = Field(
+        10_000, ge=0, description="query vectors kept in memory (queries repeat: a hit skips the model; 0 = off)"
+    )
 
 
 class ServiceConfig(StrictModel):

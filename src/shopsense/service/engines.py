@@ -104,7 +104,7 @@ class Served:
         with self._catalog_lock:
             try:
                 if self.encoder is None:  # the catalog was empty when this version loaded
-                    self.encoder = _encoder(self.settings)
+                    self.encoder = _encoder(self.settings, self.store)
             except Exception as e:
                 log.error("text encoder unavailable: %s", e)
                 if self.catalog is None:
@@ -134,10 +134,11 @@ class Served:
                 log.error("search index not rebuilt, keeping the previous one: %s", e)
 
 
-def _encoder(settings: Settings) -> Any:
+def _encoder(settings: Settings, store: KnowledgeStore) -> Any:
+    """The text encoder of every part of the service; query vectors go through the store's cache."""
     from shopsense.features.text import TextEncoder
 
-    return TextEncoder(settings.encoder)
+    return TextEncoder(settings.encoder).use_store(store)
 
 
 def _catalog(store: KnowledgeStore, settings: Settings, encoder: Any) -> Any:
@@ -157,7 +158,7 @@ def _searcher(
     if not rebuild and path is not None and (path / "search" / "params.json").exists():
         p = path / "search"
     if not rebuild and (p / "params.json").exists():
-        engine = SearchEngine.load(p, encoder=encoder if encoder is not None else _encoder(settings))
+        engine = SearchEngine.load(p, encoder=encoder if encoder is not None else _encoder(settings, store))
         return engine.configure(settings.search)
     engine = build_from_store(store, settings)
     engine.save(p)
