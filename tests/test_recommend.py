@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -136,6 +137,19 @@ def test_filters_price_category_and_availability(trained):
     assert "k5" not in _ids(rec.recommend("u0", 6))
     products.loc[products[C.ITEM] == "k5", C.AVAILABLE] = True
     store.upsert_products(products)
+
+
+def test_popular_products_fill_a_list_the_filters_left_short(trained, monkeypatch: pytest.MonkeyPatch):
+    store, settings, _ = trained
+    rec = OnlineRecommender.from_store(store, settings)
+    kettles = rec.items.to_internal(np.array(["k3", "k4"], dtype=object))  # only kettles: a drill filter keeps none
+    monkeypatch.setattr(
+        rec.engine, "rank", lambda *a, **kw: (kettles[None], np.array([[2.0, 1.0]], np.float32), [["ease", "ease"]])
+    )
+    recs = rec.recommend("u0", 3, category="Tools")
+    assert len(recs) == 3 and all(r.item_id.startswith("d") for r in recs)
+    assert {r.source for r in recs} == {"popular_in_category"} and recs[0].explanation == "popular in Tools"
+    assert len(rec.recommend("u0", 3)) == 3  # unfiltered: the two kettles, then a popular product
 
 
 def test_diversity_mixes_topics(trained):

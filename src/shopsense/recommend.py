@@ -37,7 +37,11 @@ COLD_INDEX_MIN = 5_000  # products without events beyond which the new-product s
 
 class OnlineConfig(StrictModel):
     history: int = Field(50, ge=1, description="latest events read per request")
-    pool: int = Field(100, ge=1, description="ranked candidates kept before filters and diversity")
+    pool: int = Field(
+        50,
+        ge=1,
+        description="ranked candidates kept before filters and diversity (at least 5 x k); popular fill the rest",
+    )
     diversity: float = Field(0.0, ge=0, le=1, description="MMR weight (0 = pure relevance)")
     cold_slot: int | None = Field(2, ge=0, description="position of the reserved slot for a new product (None: off)")
     cold_min_similarity: float = Field(0.5, ge=-1, le=1, description="text similarity a new product needs for the slot")
@@ -174,6 +178,8 @@ class OnlineRecommender:
         ok = allowed(items, self.catalog, filters, seen)
         items, scores = items[ok], scores[ok]
         src = [s for s, o in zip(src, ok, strict=True) if o]
+        if len(items) < k:  # the filters left too few: popular products that pass them fill the list
+            items, scores, src = self._fill(items, scores, src, k, category, filters, seen)
         weight = self.config.diversity if diversity is None else diversity
         order = mmr(items, scores, self.vectors, k, weight)
         items, scores, src = items[order], scores[order], [src[i] for i in order]
@@ -219,9 +225,8 @@ class OnlineRecommender:
         if qvec is not None and self.vectors is not None:
             ann = getattr(self.engine.models.get("content"), "ann", None)
             if ann is not None:  # large catalog: the index, not a product per item
-                found, sims = ann.search(qvec[-1], min(pool, len(self.vectors)))
-                items = found[0].astype(np.int64)
-                score = sims[0] + 0.05 * bonus[items]
+                items, sims = ann.search_positions(qvec[-1], min(pool, len(self.vectors)))
+                score = sims + 0.05 * bonus[items]
             else:
                 sim = self.vectors @ qvec[-1]
                 items = _best(sim + 0.05 * bonus, min(pool, len(sim)))
@@ -233,6 +238,31 @@ class OnlineRecommender:
             return items, pop.popularity[items].astype(np.float32), ["popular_in_category"] * len(items)
         items, blend, src = self._trending
         return items[:pool], blend[:pool], src[:pool]
+
+    def _fill(
+        self,
+        items: np.ndarray,
+        scores: np.ndarray,
+        src: list[str],
+        k: int,
+        category: str | None,
+        filters: Filters,
+        seen: set[int],
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """``items`` followed by the most popular allowed products not among them (below their scores)."""
+        if category:
+            extra, how = self._popular_in(category), "popular_in_category"
+        else:
+            extra, how = self._trending[0], "popular"
+        extra = extra[~np.isin(extra, items)]
+        extra = extra[allowed(extra, self.catalog, filters, seen)][: k - len(items)]
+        low = float(scores.min()) if len(scores) else 0.0
+        fill = low - 1.0 - np.arange(len(extra), dtype=np.float32)
+        return (
+            np.concatenate([items, extra]).astype(np.int64),
+            np.concatenate([scores, fill]).astype(np.float32),
+            [*src, *[how] * len(extra)],
+        )
 
     @property
     def _trending(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -284,8 +314,7 @@ class OnlineRecommender:
         taken = {r.item_id for r in out}
         ok = np.zeros(0, np.int64)
         if self.cold_index is not None:
-            found, found_sims = self.cold_index.search(profile, 50)
-            top, sims = found[0].astype(np.int64), found_sims[0]
+            top, sims = self.cold_index.search_positions(profile, 50)
             ok = np.flatnonzero(allowed(self.cold_items[top], self.catalog, filters, seen))
         elif len(self.cold_items) and self.cold_vectors is not None:
             all_sims = self.cold_vectors @ profile

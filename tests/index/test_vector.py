@@ -58,6 +58,23 @@ def test_ann_recall_against_exact() -> None:
     assert _recall(nfound, ntruth) >= 0.95
 
 
+@pytest.mark.parametrize("threshold", [10_000, 1000])
+def test_search_positions_matches_search_for_row_ids(tmp_path: Path, threshold: int) -> None:
+    x, _ = _data()
+    vi = VectorIndex(exact_threshold=threshold).build(x)  # ids are the rows 0..n-1
+    for index in (vi, VectorIndex.load(vi.save(tmp_path / "ix"))):
+        pos, sc = index.search_positions(x[7], 10)
+        ids, scores = index.search(x[7], 10)
+        assert pos.dtype == np.int64 and pos.tolist() == ids[0].tolist() and pos[0] == 7
+        np.testing.assert_allclose(sc, scores[0], atol=1e-6)
+    named = VectorIndex().build(x, [f"p{i}" for i in range(len(x))])
+    with pytest.raises(ValueError, match="default ids"):
+        named.search_positions(x[0], 5)
+    vi.add(x[:1], [len(x)])
+    with pytest.raises(ValueError, match="default ids"):
+        vi.search_positions(x[0], 5)
+
+
 def test_filter_by_id_subset() -> None:
     x, ids = _data(500)
     vi = VectorIndex().build(x, ids)

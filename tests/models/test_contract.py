@@ -61,6 +61,28 @@ def test_sequential_follows_the_order(tiny: Dataset):
     assert tiny.items.to_external(ids[0])[0] == "b3"
 
 
+@pytest.mark.parametrize("use_text", [True, False])
+def test_sequential_numpy_inference_matches_torch(tiny: Dataset, tiny_vectors: np.ndarray, use_text: bool):
+    """Requests (a few histories) take the numpy copy of the network; batches take torch: same vectors."""
+    import torch
+
+    from shopsense.models.sequential import SMALL_BATCH, _pad_left
+
+    cfg = {"dim": 16, "heads": 2, "layers": 2, "epochs": 3, "dropout": 0.2, "use_text": use_text}
+    m = MODELS["sequential"](cfg).fit(tiny, item_vectors=tiny_vectors)
+    rng = np.random.default_rng(0)
+    hist = Histories([rng.integers(0, tiny.n_items, n) for n in (1, 3, 7, 0, 2)])
+    assert len(hist) <= SMALL_BATCH
+    seqs = _pad_left([h + 1 for h in hist.items], 7)
+    with torch.no_grad():
+        ref = m.net(torch.as_tensor(seqs))[:, -1].numpy()
+    ref[3] = 0.0  # an empty history has no vector
+    np.testing.assert_allclose(m.user_vectors(hist), ref, atol=1e-4)  # mixed lengths: left padding
+    with torch.no_grad():
+        alone = m.net(torch.as_tensor(seqs[2:3]))[:, -1].numpy()
+    np.testing.assert_allclose(m.user_vectors(hist[[2]]), alone, atol=1e-4)
+
+
 def test_content_needs_vectors_and_unfitted_models_refuse(tiny: Dataset):
     with pytest.raises(ConfigError):
         MODELS["content"]().fit(tiny)
@@ -91,7 +113,11 @@ def test_proposals_agree_with_dense_scores(name: str, tiny: Dataset, tiny_vector
     hist = Histories.from_dataset(tiny)
     dense = m.score(hist)
     excluded = [np.unique(h)[:1] for h in hist.items]
-    for row, p, ex in zip(dense, m.propose(hist, 4, excluded), excluded, strict=True):
+    for r, (row, p, ex) in enumerate(zip(dense, m.propose(hist, 4, excluded), excluded, strict=True)):
+        one = m.propose(hist[[r]], 4, [ex])[0]  # a request's single history may take a faster path
+        np.testing.assert_allclose(one.scores, p.scores, atol=1e-5)  # items may swap places only in ties
+        np.testing.assert_allclose(p.score_of(one.items), one.scores, atol=1e-5)
+        assert (one.mean, one.std) == pytest.approx((p.mean, p.std), abs=1e-5)
         assert p.mean == pytest.approx(float(row.mean()), abs=1e-5)
         assert p.std == pytest.approx(float(row.std()), abs=1e-5)
         everything = np.arange(tiny.n_items)

@@ -66,6 +66,7 @@ class VectorIndex:
         self._ids: list[Any] = []  # slot -> id
         self._slot: dict[Any, int] = {}  # id -> slot (alive only)
         self._hnsw: Any = None
+        self._identity = False
 
     # ------------------------------------------------------------------ properties
     @property
@@ -126,6 +127,7 @@ class VectorIndex:
         self._alive = np.ones(len(x), dtype=bool)
         self._ids = ids
         self._slot = {i: s for s, i in enumerate(ids)}
+        self._identity = ids == list(range(len(x)))  # id == slot: search_positions needs no lookup
         self._hnsw = None
         if len(x) >= self.exact_threshold:
             self._build_hnsw()
@@ -152,6 +154,7 @@ class VectorIndex:
         self._alive[start : start + len(x)] = True
         self._ids.extend(ids)
         self._slot.update({i: start + j for j, i in enumerate(ids)})
+        self._identity = False
         self._n += len(x)
         if self._hnsw is not None:
             if self._hnsw.get_max_elements() < self._n:
@@ -234,6 +237,21 @@ class VectorIndex:
             slots, scores = self._search_hnsw(q, kk, cand)
         ids = np.array([[self._ids[s] for s in row] for row in slots], dtype=object).reshape(len(q), kk)
         return ids, scores
+
+    def search_positions(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`search` for one query of an index built with the default ids 0..n-1 (a model's item
+        rows), without filters: the ids come back as an int64 array, with no per-id Python lookup
+        (which cost more than the graph walk itself on the serving path)."""
+        if not self._identity:
+            raise ValueError("search_positions needs an index built with the default ids and never added to")
+        if self._vectors is None:
+            raise NotFittedError("the vector index is empty: call build() or load() first")
+        q = _as_matrix(query)
+        kk = min(int(k), len(self))
+        if kk < 1 or len(q) != 1:
+            raise ValueError("search_positions takes one query and k >= 1")
+        slots, scores = self._search_hnsw(q, kk, None) if self._hnsw is not None else self._search_exact(q, kk, None)
+        return slots[0].astype(np.int64), scores[0]
 
     def _candidate_slots(self, allowed: Any, exclude: Ids | None) -> np.ndarray | None:
         if allowed is None and not exclude:
@@ -346,6 +364,7 @@ class VectorIndex:
         vi._n = len(vi._alive)
         vi._ids = json.loads((d / "ids.json").read_text(encoding="utf-8"))
         vi._slot = {i: s for s, i in enumerate(vi._ids) if vi._alive[s]}
+        vi._identity = vi._ids == list(range(len(vi._ids)))
         if params["kind"] == "hnsw":
             import hnswlib
 

@@ -64,8 +64,7 @@ class IndexedVectors:
         mean, std = float(u @ mu), float(np.sqrt(max(u @ cov @ u, 0.0)))
         if not np.any(user):  # an empty profile scores every item 0: nothing stands out
             return Proposal(np.zeros(0, np.int64), np.zeros(0, np.float32), mean, std, self._scorer(user))
-        ids, sims = index.search(user, min(n + len(excluded), len(self.vectors)))
-        ids, sims = ids[0].astype(np.int64), sims[0]
+        ids, sims = index.search_positions(user, min(n + len(excluded), len(self.vectors)))
         keep = ~np.isin(ids, excluded) if len(excluded) else np.ones(len(ids), bool)
         return Proposal(ids[keep][:n], sims[keep][:n], mean, std, self._scorer(user))
 

@@ -98,12 +98,17 @@ class ItemItemModel(Model):
         """Sparse: only the history's neighbours get a non-zero score, so the row's moments and its top
         items come from those entries (every other item scores 0)."""
         assert self.sim is not None
-        rows = (self.history_matrix(histories) @ self.sim).tocsr()
-        rows.sort_indices()
+        if len(histories) == 1:  # a request: no sparse matrices (their construction cost more than the sums)
+            rows_of = [self._one_row(histories)]
+        else:
+            rows = (self.history_matrix(histories) @ self.sim).tocsr()
+            rows.sort_indices()
+            rows_of = [
+                (rows.indices[s:e].astype(np.int64), rows.data[s:e].astype(np.float32))
+                for s, e in zip(rows.indptr[:-1], rows.indptr[1:], strict=True)
+            ]
         out = []
-        for r, ex in enumerate(excluded):
-            s, e = rows.indptr[r], rows.indptr[r + 1]
-            idx, val = rows.indices[s:e].astype(np.int64), rows.data[s:e].astype(np.float32)
+        for (idx, val), ex in zip(rows_of, excluded, strict=True):
             total, sq = float(val.sum(dtype=np.float64)), float(np.square(val, dtype=np.float64).sum())
             mean = total / self.n_items
             std = float(np.sqrt(max(sq / self.n_items - mean * mean, 0.0)))
@@ -114,6 +119,35 @@ class ItemItemModel(Model):
             order = np.lexsort((ci, -cv))[:n]
             out.append(Proposal(ci[order], cv[order], mean, std, _sparse_lookup(idx, val)))
         return out
+
+    def _one_row(self, histories: Histories) -> tuple[np.ndarray, np.ndarray]:
+        """The one history's row of ``history_matrix(histories) @ sim`` as sorted (items, scores), from
+        the neighbour lists of its items (the same weights and duplicate rule as the matrix)."""
+        assert self.sim is not None
+        cfg = self.config
+        h = np.asarray(histories.items[0][-cfg.max_history :], dtype=np.int64)
+        if not len(h):
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        w = cfg.recency_decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float64)
+        if cfg.event_weighted and histories.weights is not None:
+            w = w * histories.weights[0][-cfg.max_history :]
+            h, inv = np.unique(h, return_inverse=True)  # repeated items add up
+            w = np.bincount(inv, weights=w, minlength=len(h))
+        else:  # repeated items count once, at their latest (largest) weight
+            order = np.lexsort((-w, h))
+            h, w = h[order], w[order]
+            first = np.ones(len(h), bool)
+            first[1:] = h[1:] != h[:-1]
+            h, w = h[first], w[first]
+        w = w.astype(np.float32)  # the matrix product runs in float32 too
+        sim = self.sim
+        starts, ends = sim.indptr[h], sim.indptr[h + 1]
+        idx = np.concatenate([sim.indices[a:b] for a, b in zip(starts, ends, strict=True)]).astype(np.int64)
+        val = np.concatenate([sim.data[a:b] * wj for a, b, wj in zip(starts, ends, w, strict=True)])
+        if not len(idx):
+            return idx, val.astype(np.float32)
+        items, inv = np.unique(idx, return_inverse=True)
+        return items, np.bincount(inv, weights=val, minlength=len(items)).astype(np.float32)
 
     def neighbors_of(self, item: int) -> tuple[np.ndarray, np.ndarray]:
         """Neighbour item indices and weights of one item."""

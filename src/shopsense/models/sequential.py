@@ -109,6 +109,75 @@ def _pad_left(seqs: list[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
+SMALL_BATCH = 8  # histories scored with the numpy copy of the network (requests); torch beyond
+
+
+class _NumpyNet:
+    """The trained network's eval-mode forward pass in numpy, for a few histories at a time.
+
+    On this CPU one torch call of the 2-layer model for one user cost about 1 ms, mostly Python
+    dispatch and module bookkeeping; the same arithmetic in numpy costs a fraction of it. The test
+    suite checks it against the torch forward pass."""
+
+    def __init__(self, net: _Net, cfg: SequentialConfig, item_table: np.ndarray) -> None:
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return t.detach().numpy().astype(np.float32)
+
+        d = cfg.dim
+        self.heads, self.scale = cfg.heads, math.sqrt(d)
+        self.table = np.vstack([np.zeros((1, d), np.float32), item_table])  # row 0 = padding
+        self.pos = arr(net.pos.weight)
+        self.blocks = []
+        for blk in net.blocks:
+            assert isinstance(blk, nn.TransformerEncoderLayer) and blk.norm_first
+            self.blocks.append(
+                {
+                    "n1": (arr(blk.norm1.weight), arr(blk.norm1.bias), blk.norm1.eps),
+                    "in": (arr(blk.self_attn.in_proj_weight).T.copy(), arr(blk.self_attn.in_proj_bias)),
+                    "out": (arr(blk.self_attn.out_proj.weight).T.copy(), arr(blk.self_attn.out_proj.bias)),
+                    "n2": (arr(blk.norm2.weight), arr(blk.norm2.bias), blk.norm2.eps),
+                    "l1": (arr(blk.linear1.weight).T.copy(), arr(blk.linear1.bias)),
+                    "l2": (arr(blk.linear2.weight).T.copy(), arr(blk.linear2.bias)),
+                }
+            )
+        self.norm = (arr(net.norm.weight), arr(net.norm.bias), net.norm.eps)
+
+    def last_hidden(self, seq: np.ndarray) -> np.ndarray:
+        """seq: (B, L) 1-based ids, left-padded with 0 -> (B, d) final hidden state at the last position."""
+        b, n = seq.shape
+        keep = (seq > 0)[..., None].astype(np.float32)
+        x = (self.table[seq] * self.scale + self.pos[-n:][None]) * keep
+        causal = np.triu(np.full((n, n), -np.inf, np.float32), 1)
+        for p in self.blocks:
+            x = x + self._attention(_layer_norm(x, *p["n1"]), p, causal)
+            h = _layer_norm(x, *p["n2"]) @ p["l1"][0] + p["l1"][1]
+            x = (x + _gelu(h) @ p["l2"][0] + p["l2"][1]) * keep
+        return np.ascontiguousarray(_layer_norm(x[:, -1], *self.norm), dtype=np.float32)
+
+    def _attention(self, x: np.ndarray, p: dict, causal: np.ndarray) -> np.ndarray:
+        b, n, d = x.shape
+        hd = d // self.heads
+        qkv = x @ p["in"][0] + p["in"][1]  # (B, L, 3d)
+        q, k, v = (qkv[..., i * d : (i + 1) * d].reshape(b, n, self.heads, hd).transpose(0, 2, 1, 3) for i in range(3))
+        att = q @ k.transpose(0, 1, 3, 2) / math.sqrt(hd) + causal
+        att = np.exp(att - att.max(axis=-1, keepdims=True))
+        att /= att.sum(axis=-1, keepdims=True)
+        out = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
+        return out @ p["out"][0] + p["out"][1]
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    mu = x.mean(axis=-1, keepdims=True)
+    var = np.square(x - mu).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
 class SequentialModel(VectorModel):
     """SASRec-style next-item transformer with text-aware item embeddings."""
 
@@ -122,6 +191,7 @@ class SequentialModel(VectorModel):
         self.text_dim = 0
         self.history: list[dict[str, float]] = []
         self._table: np.ndarray | None = None  # cached output item table (serving)
+        self._numpy: _NumpyNet | None = None  # the same network in numpy, for requests (serving)
 
     # ------------------------------------------------------------------ training
     def _fit(self, ds: Dataset, item_vectors: np.ndarray | None) -> None:
@@ -141,7 +211,7 @@ class SequentialModel(VectorModel):
         """Train (or fine-tune) on 1-based item sequences for ``epochs`` passes."""
         cfg = self.config
         assert self.net is not None
-        self._table = None
+        self._table = self._numpy = None
         self._forget_index()
         prev_threads = torch.get_num_threads()
         torch.set_num_threads(cfg.threads)
@@ -194,6 +264,10 @@ class SequentialModel(VectorModel):
         assert self.net is not None
         seqs = [h + 1 for h in histories.items]
         width = max([min(len(s), self.config.max_len) for s in seqs] + [1])
+        if len(seqs) <= SMALL_BATCH:  # a request: torch's per-call overhead would cost more than the maths
+            vec = self._inference().last_hidden(_pad_left(seqs, width))
+            vec[[len(s) == 0 for s in seqs]] = 0.0
+            return vec
         prev = torch.get_num_threads()
         torch.set_num_threads(self.config.threads)
         try:
@@ -207,6 +281,12 @@ class SequentialModel(VectorModel):
         vec = np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
         vec[[len(s) == 0 for s in seqs]] = 0.0
         return vec
+
+    def _inference(self) -> _NumpyNet:
+        if self._numpy is None:
+            assert self.net is not None
+            self._numpy = _NumpyNet(self.net, self.config, self.item_table())
+        return self._numpy
 
     def item_table(self) -> np.ndarray:
         """(n_items, dim) output item representations."""
@@ -229,7 +309,7 @@ class SequentialModel(VectorModel):
     def _set_state(self, state: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         text = state.get("text")
         self._build(self.n_items, text)
-        self._table = None
+        self._table = self._numpy = None
         self._forget_index()
         assert self.net is not None
         sd = {k[2:]: torch.as_tensor(np.array(v)) for k, v in state.items() if k.startswith("w.")}
