@@ -72,6 +72,10 @@ TAIL_BIAS = "tail_bias"
 TAIL_PREFIX = "tail:"
 # the trade-offs (weight of overall NDCG against tail NDCG) the long-tail pass searches with
 TAIL_TRADEOFFS = (0.5, 1.0, 2.0, 4.0)
+# the weights the long-tail pass tries for every term: finer than the overall search's, because the
+# tail terms pay off in narrow ranges (on Scientific the tail bonus went to 1.5, between the coarse
+# grid's 1 and 2; validation tail NDCG 0.0629 -> 0.0663 at 3% tolerance, overall 0.1104 -> 0.1099)
+TAIL_GRID = (0.0, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
 class Engine:
@@ -432,7 +436,7 @@ def tune_for_tail(
         w, total, overall, tail_ndcg = dict(w0), start.copy(), overall0, tail0
         for _ in range(2):
             for n in names:
-                for v in (0.0, 0.1, 0.25, 0.5, 1.0, 2.0):
+                for v in TAIL_GRID:
                     if v == w[n]:
                         continue
                     moved = total + np.float32(v - w[n]) * finite[n]  # a new array: no drift from undoing
