@@ -93,6 +93,13 @@ class ServiceConfig(StrictModel):
     reload_interval_s: float = Field(2.0, gt=0, description="how often the server checks for a new active version")
     log_impressions: bool = True
     similar_index: bool = Field(True, description="build the similar-products index (encodes the whole catalog)")
+    engine_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="recommend/search/similar computations a server process runs at a time; the rest queue in "
+        "order (they are CPU-bound: more threads only contend for the GIL and lengthen the tail)",
+    )
 
 
 DEFAULT_FIELD_WEIGHTS = {C.TITLE: 1.0, C.BRAND: 0.6, C.CATEGORY: 0.4, C.DESCRIPTION: 0.15, C.TAGS: 0.3}

@@ -25,7 +25,7 @@ from shopsense.config import Settings, StrictModel
 from shopsense.data.dataset import ITEM_EVENT_TYPES
 from shopsense.data.idmap import IdMap
 from shopsense.index.vector import VectorIndex
-from shopsense.models.base import Histories
+from shopsense.models.base import Histories, member_of
 from shopsense.ranking import explain as X
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.rules import Catalog, Filters, allowed, mmr
@@ -33,6 +33,7 @@ from shopsense.store import KnowledgeStore
 from shopsense.training import active_folder
 
 COLD_INDEX_MIN = 5_000  # products without events beyond which the new-product slot searches an index
+COLD_CANDIDATES = 20  # closest new products looked at for the slot (the first the filters allow wins)
 
 
 class OnlineConfig(StrictModel):
@@ -112,7 +113,10 @@ class OnlineRecommender:
         self.cold_vectors = None if self.vectors is None else np.ascontiguousarray(self.vectors[self.cold_items])
         self.cold_index: VectorIndex | None = None
         if self.cold_vectors is not None and len(self.cold_items) >= COLD_INDEX_MIN:
-            self.cold_index = VectorIndex(exact_threshold=COLD_INDEX_MIN, ef_construction=100).build(self.cold_vectors)
+            # one slot wants a close match, not the exact best: a short graph walk (ef 32) will do
+            self.cold_index = VectorIndex(exact_threshold=COLD_INDEX_MIN, ef_construction=100, ef_search=32).build(
+                self.cold_vectors
+            )
         new = products[~products[C.ITEM].isin(set(self.items.external_ids))]
         self.new_products = new.reset_index(drop=True)
         self.new_vectors: np.ndarray | None = None
@@ -254,7 +258,7 @@ class OnlineRecommender:
             extra, how = self._popular_in(category), "popular_in_category"
         else:
             extra, how = self._trending[0], "popular"
-        extra = extra[~np.isin(extra, items)]
+        extra = extra[~member_of(extra, items)]
         extra = extra[allowed(extra, self.catalog, filters, seen)][: k - len(items)]
         low = float(scores.min()) if len(scores) else 0.0
         fill = low - 1.0 - np.arange(len(extra), dtype=np.float32)
@@ -314,11 +318,11 @@ class OnlineRecommender:
         taken = {r.item_id for r in out}
         ok = np.zeros(0, np.int64)
         if self.cold_index is not None:
-            top, sims = self.cold_index.search_positions(profile, 50)
+            top, sims = self.cold_index.search_positions(profile, COLD_CANDIDATES)
             ok = np.flatnonzero(allowed(self.cold_items[top], self.catalog, filters, seen))
         elif len(self.cold_items) and self.cold_vectors is not None:
             all_sims = self.cold_vectors @ profile
-            top = _best(all_sims, min(50, len(all_sims)))
+            top = _best(all_sims, min(COLD_CANDIDATES, len(all_sims)))
             sims = all_sims[top]
             ok = np.flatnonzero(allowed(self.cold_items[top], self.catalog, filters, seen))
         if len(ok):

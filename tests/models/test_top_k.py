@@ -20,3 +20,12 @@ def test_minus_inf_and_nan_scores_are_never_returned() -> None:
     scores = np.array([[-np.inf, np.nan, 1.0]], dtype=np.float32)
     ids, _ = top_k(scores, 3)
     assert ids.tolist() == [[2, -1, -1]]
+
+
+def test_member_of_matches_isin() -> None:
+    from shopsense.models.base import member_of
+
+    rng = np.random.default_rng(0)
+    for n, m in [(0, 5), (5, 0), (100, 30), (30, 100), (1, 1)]:
+        a, b = rng.integers(0, 60, n), rng.integers(0, 60, m)
+        np.testing.assert_array_equal(member_of(a, b), np.isin(a, b))

@@ -30,10 +30,15 @@ def serve(
         # each worker builds its own app from the same environment
         import os
 
+        from shopsense.service.workers import reuse_port_supported, serve_workers
+
         os.environ.setdefault("SHOPSENSE_STORE", settings.store_url)
         os.environ.setdefault("SHOPSENSE_HOME", str(settings.home))
-        uvicorn.run(
-            "shopsense.service.app:create_app", factory=True, host=h, port=p, workers=workers, log_level=log_level
-        )
+        if reuse_port_supported():  # one socket per worker: the kernel spreads the connections
+            serve_workers(h, p, workers, log_level)
+        else:
+            uvicorn.run(
+                "shopsense.service.app:create_app", factory=True, host=h, port=p, workers=workers, log_level=log_level
+            )
     else:
         uvicorn.run(create_app(settings), host=h, port=p, log_level=log_level, access_log=False)

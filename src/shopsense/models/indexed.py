@@ -17,7 +17,7 @@ from typing import Any, Self
 import numpy as np
 
 from shopsense.index.vector import VectorIndex
-from shopsense.models.base import Histories, Model, Proposal
+from shopsense.models.base import Histories, Model, Proposal, member_of
 
 
 class IndexedVectors:
@@ -65,7 +65,7 @@ class IndexedVectors:
         if not np.any(user):  # an empty profile scores every item 0: nothing stands out
             return Proposal(np.zeros(0, np.int64), np.zeros(0, np.float32), mean, std, self._scorer(user))
         ids, sims = index.search_positions(user, min(n + len(excluded), len(self.vectors)))
-        keep = ~np.isin(ids, excluded) if len(excluded) else np.ones(len(ids), bool)
+        keep = ~member_of(ids, excluded)
         return Proposal(ids[keep][:n], sims[keep][:n], mean, std, self._scorer(user))
 
     def _scorer(self, user: np.ndarray):  # type: ignore[no-untyped-def]

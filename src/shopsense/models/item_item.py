@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from shopsense.data.dataset import Dataset
-from shopsense.models.base import Histories, Model, ModelConfig, Proposal
+from shopsense.models.base import Histories, Model, ModelConfig, Proposal, member_of
 
 
 class ItemItemConfig(ModelConfig):
@@ -114,7 +114,7 @@ class ItemItemModel(Model):
             std = float(np.sqrt(max(sq / self.n_items - mean * mean, 0.0)))
             keep = val > 0  # a negative entry ranks below every unscored (0) item: never "top"
             if len(ex):
-                keep &= ~np.isin(idx, ex)
+                keep &= ~member_of(idx, ex)
             ci, cv = idx[keep], val[keep]
             order = np.lexsort((ci, -cv))[:n]
             out.append(Proposal(ci[order], cv[order], mean, std, _sparse_lookup(idx, val)))

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from shopsense import columns as C
 from shopsense.config import StrictModel
+from shopsense.models.base import member_of
 
 
 class Filters(StrictModel):
@@ -75,7 +76,7 @@ def allowed(items: np.ndarray, catalog: Catalog, filters: Filters, seen: set[int
     if filters.only_available:
         ok &= catalog.available[safe]
     if seen:
-        ok &= ~np.isin(items, np.fromiter(seen, dtype=np.int64, count=len(seen)))
+        ok &= ~member_of(items, np.fromiter(seen, dtype=np.int64, count=len(seen)))
     if filters.include_categories:
         ok &= catalog.in_categories(safe, filters.include_categories)
     if filters.exclude_categories:

@@ -35,6 +35,16 @@ class AppState:
     extra: dict[str, Any] = field(default_factory=dict)
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _catalog_timer: threading.Timer | None = field(default=None, repr=False)
+    _engine_lane: Any = field(default=None, repr=False)
+
+    def engine_lane(self) -> Any:
+        """The limiter of engine computations in this process (``service.engine_threads`` at a time).
+        Created on first use, inside the event loop."""
+        if self._engine_lane is None:
+            import anyio
+
+            self._engine_lane = anyio.CapacityLimiter(self.settings.service.engine_threads)
+        return self._engine_lane
 
     def catalog_changed(self) -> None:
         """After a catalog write: rebuild the served catalog-based indexes in the background, at most

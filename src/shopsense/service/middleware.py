@@ -3,7 +3,9 @@ metrics, and a ``request_id`` on every request."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import time
 import uuid
 from typing import Any
@@ -13,8 +15,23 @@ from shopsense.service.metrics import Metrics
 Scope = dict[str, Any]
 
 
+# A random 64-bit prefix per process and a counter: unique across processes and restarts like a
+# uuid4, without a getrandom() system call per request (about 0.2 ms each in this VM under load).
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
+def _new_prefix() -> None:  # a forked child must not repeat its parent's ids
+    global _ID_PREFIX
+    _ID_PREFIX = uuid.uuid4().hex[:16]
+
+
+os.register_at_fork(after_in_child=_new_prefix)
+
+
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """A unique id for one request (32 hex characters, as a uuid4's)."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
 
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}

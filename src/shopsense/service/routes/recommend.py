@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Path, Query, Request
 
 from shopsense.service.deps import ReadKey, State
-from shopsense.service.routes.lists import call_engine, hits, log_shown
-from shopsense.service.schemas import ListResponse
+from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
+from shopsense.service.schemas import Hit, ListResponse
 
 router = APIRouter(tags=["recommend"])
 
@@ -32,7 +32,7 @@ def _filters(
 
 
 @router.get("/recommend", response_model=ListResponse, dependencies=[ReadKey])
-def recommend(
+async def recommend(
     request: Request,
     state: State,
     user_id: str = Query(..., min_length=1, max_length=256),
@@ -50,13 +50,19 @@ def recommend(
     """
     served = state.served()
     uid = state.pseudonyms.user(user_id)
-    items = call_engine(served.recommend, uid, k, _filters(category, exclude_category, min_price, max_price))
+    filters = _filters(category, exclude_category, min_price, max_price)
+
+    def work() -> tuple[list[dict[str, Any]], list[Hit]]:
+        items = call_engine(served.recommend, uid, k, filters)
+        return items, hits(state, items, details)
+
+    items, shown = await in_engine_lane(state, work)
     rid = log_shown(state, request, uid, items, "recommend", served.version)
-    return ListResponse(request_id=rid, model_version=served.version, items=hits(state, items, details))
+    return ListResponse(request_id=rid, model_version=served.version, items=shown)
 
 
 @router.get("/similar/{item_id}", response_model=ListResponse, dependencies=[ReadKey])
-def similar(
+async def similar(
     request: Request,
     state: State,
     item_id: str = Path(..., min_length=1, max_length=256),
@@ -67,6 +73,11 @@ def similar(
     """Products like ``item_id`` (content and behaviour)."""
     served = state.served()
     uid = state.pseudonyms.user(user_id) if user_id else None
-    items = call_engine(served.similar, item_id, k)
+
+    def work() -> tuple[list[dict[str, Any]], list[Hit]]:
+        items = call_engine(served.similar, item_id, k)
+        return items, hits(state, items, details)
+
+    items, shown = await in_engine_lane(state, work)
     rid = log_shown(state, request, uid, items, "similar", served.version)
-    return ListResponse(request_id=rid, model_version=served.version, items=hits(state, items, details))
+    return ListResponse(request_id=rid, model_version=served.version, items=shown)

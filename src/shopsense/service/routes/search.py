@@ -7,14 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from shopsense.service.deps import ReadKey, State
-from shopsense.service.routes.lists import call_engine, hits, log_shown
-from shopsense.service.schemas import SearchResponse, Suggestions
+from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
+from shopsense.service.schemas import Hit, SearchResponse, Suggestions
 
 router = APIRouter(tags=["search"])
 
 
 @router.get("/search", response_model=SearchResponse, dependencies=[ReadKey])
-def search(
+async def search(
     request: Request,
     state: State,
     q: str = Query(..., min_length=1, max_length=500, description="the query"),
@@ -42,7 +42,13 @@ def search(
         }.items()
         if v is not None
     }
-    res = call_engine(served.search, q, uid, k, filters, request.state.request_id)
+    request_id = request.state.request_id
+
+    def work() -> tuple[dict[str, Any], list[Hit]]:
+        res = call_engine(served.search, q, uid, k, filters, request_id)
+        return res, hits(state, res["items"], details)
+
+    res, shown = await in_engine_lane(state, work)
     items = res["items"]
     if uid is not None:  # the user's search event, written with the impressions by the background flusher
         from shopsense.search.personal import search_event
@@ -52,7 +58,7 @@ def search(
     return SearchResponse(
         request_id=rid,
         model_version=served.version,
-        items=hits(state, items, details),
+        items=shown,
         query=q,
         total=res.get("total"),
         facets=res.get("facets") or {},
