@@ -144,3 +144,30 @@ def test_content_proposals_from_the_hnsw_index(tiny: Dataset, tmp_path: Path):
         assert p.mean == pytest.approx(float(row.mean()), abs=1e-5)
         assert p.std == pytest.approx(float(row.std()), abs=1e-5)
         assert list(p.items) == list(np.argsort(-row, kind="stable")[:3])
+
+
+def test_inner_product_proposals_from_the_index_find_long_vectors(tmp_path: Path):
+    """Item vectors of different lengths (the sequential table): the index must still return the
+    largest inner products, not the nearest directions; scores are exact; a saved index is reused."""
+    from shopsense.index.vector import VectorIndex
+    from shopsense.models.indexed import IndexedVectors, mips_items
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((30, 16))  # items in topics, as a trained table has them
+    v = centres[rng.integers(0, 30, 3000)] + 0.3 * rng.standard_normal((3000, 16))
+    v = (v * rng.uniform(0.2, 2.0, (3000, 1))).astype(np.float32)
+    iv = IndexedVectors(v, ann_min_items=1000)
+    assert iv.build_index() is not None and iv.build_index().dim == 17
+    users = (centres[rng.integers(0, 30, 50)] + 0.3 * rng.standard_normal((50, 16))).astype(np.float32)
+    exact = np.argsort(-(users @ v.T), axis=1)[:, :20]
+    found = [iv.propose(u, 20, np.zeros(0, np.int64)) for u in users]
+    recall = np.mean([len(set(p.items) & set(e)) / 20 for p, e in zip(found, exact, strict=True)])
+    assert recall >= 0.95
+    for p, u in zip(found, users, strict=True):
+        np.testing.assert_allclose(p.scores, v[p.items] @ u, rtol=1e-5)
+        assert list(p.scores) == sorted(p.scores, reverse=True)
+    saved = iv.index.save(tmp_path / "ann")  # type: ignore[union-attr]
+    again = IndexedVectors(v, 1000, VectorIndex.load(saved)).propose(users[0], 20, found[0].items[:2])
+    assert not set(again.items) & set(found[0].items[:2]) and set(found[0].items[2:]) <= set(again.items)
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+    assert mips_items(unit) is not None and mips_items(unit).shape == unit.shape  # text vectors: unchanged

@@ -20,6 +20,24 @@ from shopsense.index.vector import VectorIndex
 from shopsense.models.base import Histories, Model, Proposal, member_of
 
 
+def mips_items(vectors: np.ndarray) -> np.ndarray:
+    """Vectors to index for maximum inner product search.
+
+    HNSW finds near neighbours; with vectors of different lengths (the sequential model's item
+    table) the largest inner product is not the nearest, and the graph walk missed many: recall@50
+    0.84 on the 50k-product service set. Scaled by the largest norm M and given one more coordinate
+    ``sqrt(1 - |v|^2 / M^2)``, every vector has length 1, and for a unit query padded with 0 the
+    inner product is ``u . v / M``: same order, now a nearest-neighbour problem (Bachrach et al.,
+    RecSys 2014). Vectors of (nearly) one length, such as text vectors, are returned unchanged."""
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=1)
+    top = float(norms.max()) if len(norms) else 0.0
+    if not len(v) or top <= 0 or float(norms.min()) >= top * (1 - 1e-3):
+        return v
+    extra = np.sqrt(np.clip(1.0 - (norms / top) ** 2, 0.0, None))
+    return np.hstack([v / top, extra[:, None]]).astype(np.float32)
+
+
 class IndexedVectors:
     """(n_items, d) vectors with their moments and an optional HNSW index."""
 
@@ -45,8 +63,15 @@ class IndexedVectors:
     def build_index(self) -> VectorIndex | None:
         """The HNSW index of a large catalog (built once; None for small ones)."""
         if self.index is None and self.large:
-            self.index = VectorIndex(exact_threshold=self.ann_min_items, ef_construction=100).build(self.vectors)
+            self.index = VectorIndex(exact_threshold=self.ann_min_items, ef_construction=100).build(
+                mips_items(self.vectors)
+            )
         return self.index
+
+    @property
+    def _augmented(self) -> bool:
+        """Whether the index holds the vectors with the extra MIPS coordinate (see :func:`mips_items`)."""
+        return self.index is not None and self.index.dim == self.vectors.shape[1] + 1
 
     def warm(self) -> None:
         """Build or load the index and the moments now (a large catalog's first request would pay)."""
@@ -64,7 +89,14 @@ class IndexedVectors:
         mean, std = float(u @ mu), float(np.sqrt(max(u @ cov @ u, 0.0)))
         if not np.any(user):  # an empty profile scores every item 0: nothing stands out
             return Proposal(np.zeros(0, np.int64), np.zeros(0, np.float32), mean, std, self._scorer(user))
-        ids, sims = index.search_positions(user, min(n + len(excluded), len(self.vectors)))
+        k = min(n + len(excluded), len(self.vectors))
+        if self._augmented:  # the graph ranks by the transformed vectors: score the hits exactly
+            ids, _ = index.search_positions(np.append(user / np.linalg.norm(user), np.float32(0.0)), k)
+            sims = self.vectors[ids] @ user
+            order = np.argsort(-sims, kind="stable")
+            ids, sims = ids[order], sims[order]
+        else:
+            ids, sims = index.search_positions(user, k)
         keep = ~member_of(ids, excluded)
         return Proposal(ids[keep][:n], sims[keep][:n], mean, std, self._scorer(user))
 
