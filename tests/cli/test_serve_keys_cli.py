@@ -75,3 +75,37 @@ def test_serve_answers_on_the_given_port(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_serve_workers_share_the_port_and_stop_together(tmp_path) -> None:
+    """``--workers 2``: each worker listens on its own socket of the same port; a second server cannot
+    take the port; SIGTERM stops every worker (the port is free again)."""
+    import pytest
+
+    from shopsense.service.workers import listening_sockets, reuse_port_supported
+
+    if not reuse_port_supported():
+        pytest.skip("no SO_REUSEPORT on this platform")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [*CLI, "--home", str(tmp_path / "kb"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        ready = 0
+        while ready < 20:  # many fresh connections: both workers must answer, whichever gets them
+            try:
+                ready = ready + 1 if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200 else 0
+            except httpx.HTTPError:
+                ready = 0
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "workers did not start"
+            time.sleep(0.1)
+        with pytest.raises(OSError):
+            listening_sockets("127.0.0.1", port, 1)  # taken: a second server must not share the port
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=60) == 0
+    for s in listening_sockets("127.0.0.1", port, 1):  # every worker is gone
+        s.close()
