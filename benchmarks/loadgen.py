@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/loadgen.py http://127.0.0.1:8000 --rate 500 --connections 32 \
         --seconds 15 --header "X-API-Key: ..." --path "/recommend?k=10&user_id=U{rand:50000}"
+    ... --path "/search?q={word}%20{word}" --words drill,kettle,lamp
 
 wrk (closed loop) sends a connection's next request only when the previous answer is back, so a slow
 server is offered less load and the queueing it causes is hidden ("coordinated omission"). Here
@@ -26,13 +27,19 @@ from urllib.parse import urlsplit
 import numpy as np
 
 
-def path_maker(template: str, seed: int = 0) -> Callable[[], str]:
-    """``{rand:N}`` in the template becomes a uniform random integer in [0, N) per request."""
+def path_maker(template: str, words: list[str] | None = None, seed: int = 0) -> Callable[[], str]:
+    """Per request, ``{rand:N}`` in the template becomes a uniform random integer in [0, N) and
+    ``{word}`` a random one of ``words``."""
     rng = random.Random(seed)
-    parts = re.split(r"\{rand:(\d+)\}", template)
+    parts = re.split(r"\{(rand:\d+|word)\}", template)
+    if "word" in parts[1::2] and not words:
+        raise SystemExit("the path has {word}: give --words")
+
+    def fill(token: str) -> str:
+        return rng.choice(words or [""]) if token == "word" else str(rng.randrange(int(token[5:])))
 
     def make() -> str:
-        return "".join(p if i % 2 == 0 else str(rng.randrange(int(p))) for i, p in enumerate(parts))
+        return "".join(p if i % 2 == 0 else fill(p) for i, p in enumerate(parts))
 
     return make
 
@@ -117,8 +124,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--path", default="/health", help="path template; {rand:N} is a random integer < N")
     ap.add_argument("--header", action="append", default=[], help='e.g. "X-API-Key: ..." (repeatable)')
+    ap.add_argument("--words", default="", help="comma-separated words for {word} in the path")
     a = ap.parse_args()
-    job = run(a.url, a.rate, a.connections, a.seconds, path_maker(a.path), a.header)
+    words = [w for w in a.words.split(",") if w]
+    job = run(a.url, a.rate, a.connections, a.seconds, path_maker(a.path, words), a.header)
     try:
         import uvloop
 

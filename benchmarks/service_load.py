@@ -15,6 +15,7 @@ Every loop is bounded (duration or count) and stops by itself. Prints a markdown
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -171,8 +172,48 @@ def run_wrk(base: str, kind: str, conns: int, seconds: int, key: str, users: int
         capture_output=True,
         text=True,
         timeout=seconds + 60,
+        preexec_fn=_high_priority,
     ).stdout
     return parse_wrk(out)
+
+
+def _high_priority() -> None:
+    """The load generator shares the 2 cores with the server: a starved generator would send late and
+    count its own delay as latency, so it runs at a higher priority when allowed."""
+    with contextlib.suppress(OSError):
+        os.nice(-10)
+
+
+def run_open_loop(
+    base: str, kind: str, rate: int, conns: int, seconds: int, key: str, users: int, words: list[str]
+) -> dict:
+    """``benchmarks/loadgen.py``: ``rate`` requests/s offered whatever the server's speed (latency counted
+    from when each request was due, so queueing shows), over ``conns`` keep-alive connections."""
+    if kind == "recommend":
+        path = f"/recommend?k=10&user_id=U{{rand:{users}}}"
+    else:  # two random title words, as in the wrk script
+        path = f"/search?k=10&q={{word}}%20{{word}}&user_id=U{{rand:{users}}}"
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "loadgen.py"),
+        base,
+        "--rate",
+        str(rate),
+        "--connections",
+        str(conns),
+        "--seconds",
+        str(seconds),
+        "--header",
+        f"X-API-Key: {key}",
+        "--path",
+        path,
+    ]
+    if kind == "search":
+        cmd += ["--words", ",".join(words)]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=seconds * 20 + 60, preexec_fn=_high_priority
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def _ms(s: str) -> float:
@@ -244,7 +285,13 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--users", type=int, default=50_000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seconds", type=int, default=15, help="duration of each wrk run")
+    ap.add_argument("--seconds", type=int, default=15, help="duration of each wrk and open-loop run")
+    ap.add_argument(
+        "--rates",
+        type=lambda v: [int(x) for x in v.split(",") if x],
+        default=[250, 500],
+        help="open-loop offered rates (requests/s) over 32 connections, comma-separated",
+    )
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--similar", action="store_true", help="also build the similar-products index in the server")
     a = ap.parse_args()
@@ -286,6 +333,10 @@ def main() -> None:
                 r = run_wrk(base, kind, conns, a.seconds, key, a.users, words)
                 print(kind, conns, {k: v for k, v in r.items() if k != "raw"}, flush=True)
                 results[f"{kind}_c{conns}"] = r
+            for rate in a.rates:
+                r = run_open_loop(base, kind, rate, 32, a.seconds, key, a.users, words)
+                print(kind, "open loop", rate, r, flush=True)
+                results[f"{kind}_rate{rate}"] = r
         if "recommend" not in results:
             results["freshness"] = freshness(base, key, products, a.users)
             print("freshness", results["freshness"], flush=True)
@@ -303,7 +354,7 @@ def markdown(r: dict) -> str:
     d = r["data"]
     lines = [
         f"`{r.get('command', '')}`: {d['products']:,} products, {d['users']:,} users, {d['events']:,} events "
-        f"(synthetic), server `--workers` as in the command, wrk on loopback.",
+        f"(synthetic), server `--workers` as in the command, wrk and benchmarks/loadgen.py on loopback.",
         "",
         "| route | clients | requests/s | p50 ms | p90 ms | p99 ms | non-2xx | note |",
         "|---|---|---|---|---|---|---|---|",
@@ -314,10 +365,19 @@ def markdown(r: dict) -> str:
             continue
         for c in (1, 32):
             x = r.get(f"{kind}_c{c}") or {}
-            note = x.get("socket_errors", "")
+            note = x.get("socket_errors", "") or "closed loop (wrk)"
             lines.append(
                 f"| /{kind} | {c} | {x.get('rps', float('nan')):.1f} | {x.get('p50_ms', float('nan')):.1f} | "
                 f"{x.get('p90_ms', float('nan')):.1f} | {x.get('p99_ms', float('nan')):.1f} | {x.get('non_2xx', 0)} | {note} |"
+            )
+        for key in sorted((k for k in r if k.startswith(f"{kind}_rate")), key=lambda k: int(k.split("rate")[1])):
+            x = r[key]
+            bad = sum(n for code, n in x.get("statuses", {}).items() if not str(code).startswith("2")) + x.get(
+                "errors", 0
+            )
+            lines.append(
+                f"| /{kind} | {x['connections']} | {x['achieved_rps']:.1f} | {x['p50_ms']:.1f} | {x['p90_ms']:.1f} | "
+                f"{x['p99_ms']:.1f} | {bad} | open loop, {x['offered_rps']:.0f}/s offered (loadgen.py) |"
             )
     f = r.get("freshness")
     if f:
