@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from shopsense import columns as C
@@ -103,16 +102,20 @@ class ItemAffinity:
 
 
 def history_weights(
-    events: pd.DataFrame, event_weights: Mapping[str, float], decay: float
+    events: Mapping[str, Sequence[Any]], event_weights: Mapping[str, float], decay: float
 ) -> tuple[list[str], np.ndarray]:
-    """Item ids of a user's events (oldest first, searches left out) and their weights:
-    event-type weight times ``decay ** age`` (age 0 = the newest event)."""
-    if events.empty:
+    """Item ids of a user's events (item and event type columns, oldest first; searches left out)
+    and their weights: event-type weight times ``decay ** age`` (age 0 = the newest event)."""
+    all_types = np.asarray(events[C.EVENT_TYPE], dtype=object)
+    if not len(all_types):
         return [], np.zeros(0, np.float32)
-    age = np.arange(len(events))[::-1]
-    keep = (events[C.EVENT_TYPE] != C.SEARCH).to_numpy() & events[C.ITEM].notna().to_numpy()
-    items = [str(i) for i in events[C.ITEM].to_numpy(dtype=object)[keep]]
-    types = events[C.EVENT_TYPE].to_numpy(dtype=object)[keep]
+    all_items = np.asarray(events[C.ITEM], dtype=object)
+    age = np.arange(len(all_types))[::-1]
+    keep = np.array(
+        [t != C.SEARCH and isinstance(i, str) for t, i in zip(all_types, all_items, strict=True)], dtype=bool
+    )
+    items = [str(i) for i in all_items[keep]]
+    types = all_types[keep]
     w = np.array([event_weights.get(t, 1.0) for t in types], dtype=np.float32) * (decay ** age[keep])
     return items, w.astype(np.float32)
 

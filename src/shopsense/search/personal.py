@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,9 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+EventColumns = Mapping[str, Sequence[Any]]  # column -> values, oldest first (a DataFrame fits too)
+
+
 def content_profile(
     store: KnowledgeStore,
     user_id: str,
@@ -45,30 +48,37 @@ def content_profile(
     *,
     weights: EventWeights | None = None,
     limit: int = 50,
-    events: pd.DataFrame | None = None,
+    events: EventColumns | None = None,
 ) -> np.ndarray | None:
     """The user's L2-normalised taste vector from their recent events (``events``: already read,
-    oldest first), or ``None`` without history."""
-    ev = store.recent_events(user_id, limit) if events is None else events
-    if ev.empty:
+    oldest first, with item, event type and query columns), or ``None`` without history."""
+    ev = _recent(store, user_id, limit) if events is None else events
+    types = np.asarray(ev[C.EVENT_TYPE], dtype=object)
+    if not len(types):
         return None
     w = (weights or EventWeights()).as_dict()
-    age = np.arange(len(ev))[::-1]  # 0 = newest
+    age = np.arange(len(types))[::-1]  # 0 = newest
     decay = RECENCY_DECAY**age
     acc = np.zeros(vectors.shape[1], dtype=np.float64)
-    for item, etype, d in zip(ev[C.ITEM], ev[C.EVENT_TYPE], decay, strict=True):
+    for item, etype, d in zip(ev[C.ITEM], types, decay, strict=True):
         row = row_of.get(item) if isinstance(item, str) else None
         if row is not None and etype != C.SEARCH:
             acc += w.get(etype, 1.0) * d * vectors[row]
     if encode_queries is not None:
-        is_search = (ev[C.EVENT_TYPE] == C.SEARCH).to_numpy() & ev[C.QUERY].notna().to_numpy()
+        queries = np.asarray(ev[C.QUERY], dtype=object)
+        is_search = np.array([t == C.SEARCH and isinstance(q, str) for t, q in zip(types, queries, strict=True)])
         idx = np.flatnonzero(is_search)[-MAX_QUERIES:]
         if len(idx):
-            qv = encode_queries([str(q) for q in ev[C.QUERY].to_numpy()[idx]])
+            qv = encode_queries([str(q) for q in queries[idx]])
             # a query counts like a click: intent, but weaker than buying
             acc += (w.get(C.CLICK, 1.0) * decay[idx, None] * qv).sum(axis=0)
     norm = float(np.linalg.norm(acc))
     return (acc / norm).astype(np.float32) if norm > 0 else None
+
+
+def _recent(store: KnowledgeStore, user_id: str, limit: int) -> EventColumns:
+    """The user's latest events as plain columns (a DataFrame per request cost milliseconds)."""
+    return store.recent_event_columns(user_id, limit, columns=(C.ITEM, C.EVENT_TYPE, C.QUERY))
 
 
 @dataclass
@@ -95,8 +105,8 @@ def user_signals(
     weights: EventWeights | None = None,
 ) -> UserSignals:
     """Read the user's recent events once and derive both personalisation signals from them."""
-    ev = store.recent_events(user_id, limit)
-    if ev.empty:
+    ev = _recent(store, user_id, limit)
+    if not len(ev[C.EVENT_TYPE]):
         return UserSignals()
     out = UserSignals()
     if vectors is not None:
