@@ -58,3 +58,31 @@ def test_more_tradeoffs_never_end_lower_on_the_tail():
     _, one = tune_for_tail(fusion.weights, z, local, tail, 0.03, tradeoffs=(4.0,))
     _, many = tune_for_tail(fusion.weights, z, local, tail, 0.03)
     assert many["heldout_tail_ndcg@10"] >= one["heldout_tail_ndcg@10"] - 1e-9
+
+
+def test_heldout_shortlist_in_batches_equals_one_pass(monkeypatch):
+    """The engine scores held-out users in batches (bounded memory); the stacked shortlist is the one
+    a single pass over all users gives."""
+    import shopsense.ranking.pipeline as pipeline
+    from shopsense.models.base import Histories
+    from shopsense.ranking.pipeline import NOVELTY, Engine, EngineConfig, _history_mask, holdout_last, novelty_z
+    from tests.models.conftest import make_dataset
+
+    ds = make_dataset()
+    eng = Engine(EngineConfig(sequential=None, content=None, per_source=5))
+    inner, users, targets = holdout_last(ds, 1000)
+    eng.models = eng._new_models(None)
+    for m in eng.models.values():
+        m.fit(inner)
+    hist = Histories.from_dataset(inner, users)
+    exclude = _history_mask(hist, ds.n_items, targets)
+    pop = inner.item_popularity()
+    tail_item = pop <= 5
+    terms = {NOVELTY: novelty_z(pop), TAIL_BIAS: tail_item.astype(np.float32)}
+    whole = {n: pipeline.standardise(m.score(hist), exclude) for n, m in eng.models.items()}
+    z1, local1 = shortlist(whole, targets, 20, terms, tail_item)
+    monkeypatch.setattr(pipeline, "HELDOUT_BATCH", 3)
+    z2, local2 = eng._heldout_shortlist(hist, exclude, targets, terms, tail_item)
+    assert list(z2) == list(z1) and np.array_equal(local1, local2)
+    for n in z1:
+        np.testing.assert_array_equal(z1[n], z2[n])
