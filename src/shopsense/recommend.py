@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from pydantic import Field
 
 from shopsense import columns as C
@@ -171,10 +170,7 @@ class OnlineRecommender:
         pool = max(self.config.pool, 5 * k)
         if len(hist):
             h = Histories([hist], [weights], None, [qvec])
-            ex = sp.csr_matrix(
-                (np.ones(len(seen), np.float32), (np.zeros(len(seen), int), sorted(seen))), shape=(1, len(self.items))
-            )
-            items, scores, sources = self.engine.rank(h, pool, ex)
+            items, scores, sources = self.engine.rank(h, pool, [np.array(sorted(seen), np.int64)])
             n_ok = len(sources[0])  # rows are best-first and -1 padded after the last candidate
             items, scores, src = items[0][:n_ok], scores[0][:n_ok], list(sources[0])
         else:
