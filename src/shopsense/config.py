@@ -94,11 +94,12 @@ class ServiceConfig(StrictModel):
     log_impressions: bool = True
     similar_index: bool = Field(True, description="build the similar-products index (encodes the whole catalog)")
     engine_threads: int = Field(
-        1,
-        ge=1,
+        0,
+        ge=0,
         le=64,
-        description="recommend/search/similar computations a server process runs at a time; the rest queue in "
-        "order (they are CPU-bound: more threads only contend for the GIL and lengthen the tail)",
+        description="threads a server process computes recommend/search/similar answers on; 0 = on the event "
+        "loop, one at a time (fastest for CPU-bound work with a local store); N = up to N threads, the loop "
+        "free meanwhile (for a remote store with slow reads)",
     )
 
 

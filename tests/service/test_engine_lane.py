@@ -1,5 +1,5 @@
-"""The engine lane: a process runs ``service.engine_threads`` recommend/search/similar computations at a
-time (CPU-bound work on one GIL); the rest wait in order, and the event loop stays free meanwhile."""
+"""The engine lane: a process computes recommend/search/similar answers one at a time on its event loop
+(``service.engine_threads`` = 0) or on at most N threads; the rest wait in order."""
 
 from __future__ import annotations
 
@@ -46,8 +46,11 @@ def _peak_concurrency(settings: Settings, monkeypatch: pytest.MonkeyPatch, lanes
     return peak, [c.status_code for c in codes] + [health]
 
 
-def test_one_lane_runs_one_computation_at_a_time(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    peak, codes = _peak_concurrency(settings, monkeypatch, 1)
+@pytest.mark.parametrize("lanes", [0, 1])  # 0: on the event loop itself
+def test_one_lane_runs_one_computation_at_a_time(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, lanes: int
+) -> None:
+    peak, codes = _peak_concurrency(settings, monkeypatch, lanes)
     assert peak == 1 and set(codes) == {200}
 
 

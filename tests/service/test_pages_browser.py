@@ -155,6 +155,9 @@ def test_dashboard_shows_counts_versions_offline_and_online(server, browser) -> 
         "request_id": rec["request_id"],
     }
     assert httpx.post(f"{base}/events", json=ev, headers=hdr).status_code == 200
+    deadline = time.monotonic() + 10  # impressions reach the store with the next background flush
+    while store.impressions(rec["request_id"]).empty and time.monotonic() < deadline:
+        time.sleep(0.05)
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
