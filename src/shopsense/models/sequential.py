@@ -148,21 +148,28 @@ class _NumpyNet:
         keep = (seq > 0)[..., None].astype(np.float32)
         x = (self.table[seq] * self.scale + self.pos[-n:][None]) * keep
         causal = np.triu(np.full((n, n), -np.inf, np.float32), 1)
-        for p in self.blocks:
-            x = x + self._attention(_layer_norm(x, *p["n1"]), p, causal)
+        for i, p in enumerate(self.blocks):
+            if i == len(self.blocks) - 1:  # only the last position is read: the last block computes just it
+                x = x[:, -1:] + self._attention(_layer_norm(x, *p["n1"]), p, causal[-1:])
+                keep = keep[:, -1:]
+            else:
+                x = x + self._attention(_layer_norm(x, *p["n1"]), p, causal)
             h = _layer_norm(x, *p["n2"]) @ p["l1"][0] + p["l1"][1]
             x = (x + _gelu(h) @ p["l2"][0] + p["l2"][1]) * keep
         return np.ascontiguousarray(_layer_norm(x[:, -1], *self.norm), dtype=np.float32)
 
-    def _attention(self, x: np.ndarray, p: dict, causal: np.ndarray) -> np.ndarray:
+    def _attention(self, x: np.ndarray, p: dict, mask: np.ndarray) -> np.ndarray:
+        """Self-attention of the last ``len(mask)`` positions over every position of ``x``."""
         b, n, d = x.shape
-        hd = d // self.heads
-        qkv = x @ p["in"][0] + p["in"][1]  # (B, L, 3d)
-        q, k, v = (qkv[..., i * d : (i + 1) * d].reshape(b, n, self.heads, hd).transpose(0, 2, 1, 3) for i in range(3))
-        att = q @ k.transpose(0, 1, 3, 2) / math.sqrt(hd) + causal
+        m, hd = len(mask), d // self.heads
+        w, bias = p["in"]
+        q = (x[:, n - m :] @ w[:, :d] + bias[:d]).reshape(b, m, self.heads, hd).transpose(0, 2, 1, 3)
+        kv = x @ w[:, d:] + bias[d:]  # (B, L, 2d)
+        k, v = (kv[..., j * d : (j + 1) * d].reshape(b, n, self.heads, hd).transpose(0, 2, 1, 3) for j in range(2))
+        att = q @ k.transpose(0, 1, 3, 2) / math.sqrt(hd) + mask
         att = np.exp(att - att.max(axis=-1, keepdims=True))
         att /= att.sum(axis=-1, keepdims=True)
-        out = (att @ v).transpose(0, 2, 1, 3).reshape(b, n, d)
+        out = (att @ v).transpose(0, 2, 1, 3).reshape(b, m, d)
         return out @ p["out"][0] + p["out"][1]
 
 
