@@ -63,24 +63,25 @@ def test_sequential_follows_the_order(tiny: Dataset):
 
 @pytest.mark.parametrize("use_text", [True, False])
 def test_sequential_numpy_inference_matches_torch(tiny: Dataset, tiny_vectors: np.ndarray, use_text: bool):
-    """Requests (a few histories) take the numpy copy of the network; batches take torch: same vectors."""
+    """Requests (a few histories) take the numpy copy of the network, batches take torch: the same
+    vectors, and a history's vector does not depend on what else is in the batch."""
     import torch
 
-    from shopsense.models.sequential import SMALL_BATCH, _pad_left
+    from shopsense.models.sequential import SMALL_BATCH
 
     cfg = {"dim": 16, "heads": 2, "layers": 2, "epochs": 3, "dropout": 0.2, "use_text": use_text}
     m = MODELS["sequential"](cfg).fit(tiny, item_vectors=tiny_vectors)
     rng = np.random.default_rng(0)
     hist = Histories([rng.integers(0, tiny.n_items, n) for n in (1, 3, 7, 0, 2)])
     assert len(hist) <= SMALL_BATCH
-    seqs = _pad_left([h + 1 for h in hist.items], 7)
     with torch.no_grad():
-        ref = m.net(torch.as_tensor(seqs))[:, -1].numpy()
-    ref[3] = 0.0  # an empty history has no vector
-    np.testing.assert_allclose(m.user_vectors(hist), ref, atol=1e-4)  # mixed lengths: left padding
-    with torch.no_grad():
-        alone = m.net(torch.as_tensor(seqs[2:3]))[:, -1].numpy()
-    np.testing.assert_allclose(m.user_vectors(hist[[2]]), alone, atol=1e-4)
+        alone = np.stack(
+            [m.net(torch.as_tensor(h[None] + 1))[0, -1].numpy() if len(h) else np.zeros(16) for h in hist.items]
+        )
+    np.testing.assert_allclose(m.user_vectors(hist), alone, atol=1e-4)  # numpy, mixed lengths
+    big = Histories(hist.items * (SMALL_BATCH + 1))  # torch
+    np.testing.assert_allclose(m.user_vectors(big)[: len(hist)], alone, atol=1e-4)
+    np.testing.assert_allclose(m.user_vectors(hist[[2]])[0], alone[2], atol=1e-4)
 
 
 def test_content_needs_vectors_and_unfitted_models_refuse(tiny: Dataset):

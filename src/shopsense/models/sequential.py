@@ -267,26 +267,34 @@ class SequentialModel(VectorModel):
 
     # ------------------------------------------------------------------ scoring
     def user_vectors(self, histories: Histories) -> np.ndarray:
-        """(n, dim) hidden state after the last item of each history (zeros for empty ones)."""
+        """(n, dim) hidden state after the last item of each history (zeros for empty ones).
+
+        Histories are computed in groups of one length, without padding: padded positions are still
+        attended to (the mask is causal only), so a short history padded to a batch's longest came out
+        different from the same history alone, which is how a request computes it. Grouping makes
+        a history's vector the same in an offline evaluation batch and in serving."""
         assert self.net is not None
-        seqs = [h + 1 for h in histories.items]
-        width = max([min(len(s), self.config.max_len) for s in seqs] + [1])
+        cfg = self.config
+        seqs = [(h + 1)[-cfg.max_len :] for h in histories.items]
+        vec = np.zeros((len(seqs), cfg.dim), np.float32)
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+        groups = [np.flatnonzero(lengths == n) for n in np.unique(lengths[lengths > 0])]
         if len(seqs) <= SMALL_BATCH:  # a request: torch's per-call overhead would cost more than the maths
-            vec = self._inference().last_hidden(_pad_left(seqs, width))
-            vec[[len(s) == 0 for s in seqs]] = 0.0
+            net = self._inference()
+            for rows in groups:
+                vec[rows] = net.last_hidden(np.stack([seqs[r] for r in rows]))
             return vec
         prev = torch.get_num_threads()
-        torch.set_num_threads(self.config.threads)
+        torch.set_num_threads(cfg.threads)
         try:
             with torch.no_grad():
-                out = []
-                for b in range(0, len(seqs), 1024):
-                    batch = torch.as_tensor(_pad_left(seqs[b : b + 1024], width))
-                    out.append(self.net(batch)[:, -1].numpy())
+                for rows in groups:
+                    for b in range(0, len(rows), 1024):
+                        chunk = rows[b : b + 1024]
+                        batch = torch.as_tensor(np.stack([seqs[r] for r in chunk]))
+                        vec[chunk] = self.net(batch)[:, -1].numpy()
         finally:
             torch.set_num_threads(prev)
-        vec = np.concatenate(out) if out else np.zeros((0, self.config.dim), np.float32)
-        vec[[len(s) == 0 for s in seqs]] = 0.0
         return vec
 
     def _inference(self) -> _NumpyNet:
