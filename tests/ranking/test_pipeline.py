@@ -61,7 +61,9 @@ def test_tail_tuning_lifts_tail_targets_within_the_tolerance():
     rows = np.arange(n_users)
     head[rows, targets] += np.where(tail_item[targets], 0.0, 3.0)
     rare[rows, targets] += np.where(tail_item[targets], 3.0, 0.5)
-    z, local = shortlist({"head": head, "rare": rare}, targets, 20, {TAIL_BIAS: tail_item.astype(np.float32)}, tail_item)
+    z, local = shortlist(
+        {"head": head, "rare": rare}, targets, 20, {TAIL_BIAS: tail_item.astype(np.float32)}, tail_item
+    )
     fusion, overall = tune_fusion({"head": z["head"], "rare": z["rare"]}, local)
     tail = tail_item[targets]
     tuned, metrics = tune_for_tail(fusion.weights, z, local, tail, 0.05)
