@@ -50,7 +50,7 @@ def test_holdout_last_keeps_the_rest():
 def test_tail_tuning_lifts_tail_targets_within_the_tolerance():
     """Two sources: 'head' ranks popular targets first, 'rare' ranks long-tail targets first. Tuned for
     overall NDCG the fusion follows 'head'; the tail pass may give up at most 5% of it for the tail."""
-    from shopsense.ranking.pipeline import TAIL_BIAS, heldout_ndcg, shortlist, tune_for_tail, tune_fusion
+    from shopsense.ranking.tuning import TAIL_BIAS, heldout_ndcg, shortlist, tune_for_tail, tune_fusion
 
     rng = np.random.default_rng(0)
     n_users, n_items = 400, 60

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shopsense.ranking.pipeline import TAIL_BIAS, heldout_ndcg, shortlist, tune_for_tail, tune_fusion
+from shopsense.ranking.tuning import TAIL_BIAS, heldout_ndcg, shortlist, tune_for_tail, tune_fusion
 
 
 def _case(seed: int = 0, n_users: int = 400, n_items: int = 80):
@@ -65,7 +65,8 @@ def test_heldout_shortlist_in_batches_equals_one_pass(monkeypatch):
     a single pass over all users gives."""
     import shopsense.ranking.pipeline as pipeline
     from shopsense.models.base import Histories
-    from shopsense.ranking.pipeline import NOVELTY, Engine, EngineConfig, _history_mask, holdout_last, novelty_z
+    from shopsense.ranking.pipeline import Engine, EngineConfig, _history_mask, holdout_last
+    from shopsense.ranking.tuning import NOVELTY, novelty_z, standardise
     from tests.models.conftest import make_dataset
 
     ds = make_dataset()
@@ -79,7 +80,7 @@ def test_heldout_shortlist_in_batches_equals_one_pass(monkeypatch):
     pop = inner.item_popularity()
     tail_item = pop <= 5
     terms = {NOVELTY: novelty_z(pop), TAIL_BIAS: tail_item.astype(np.float32)}
-    whole = {n: pipeline.standardise(m.score(hist), exclude) for n, m in eng.models.items()}
+    whole = {n: standardise(m.score(hist), exclude) for n, m in eng.models.items()}
     z1, local1 = shortlist(whole, targets, 20, terms, tail_item)
     monkeypatch.setattr(pipeline, "HELDOUT_BATCH", 3)
     z2, local2 = eng._heldout_shortlist(hist, exclude, targets, terms, tail_item)
