@@ -85,6 +85,21 @@ def test_query_vectors_are_shared_through_the_store(
     np.testing.assert_array_equal(other.encode_queries(["blue mug", "red kettle"]), first[::-1])
 
 
+def test_remember_queries_warms_the_memory_cache_from_the_store(
+    minilm: TextEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
+    TextEncoder().use_store(store).encode_queries(["red kettle", "blue mug", "usb cable"])
+    warm = TextEncoder(EncoderConfig(query_cache_size=2)).use_store(store)
+    assert warm.remember_queries(["red kettle", "blue mug", "usb cable", None]) == 2  # type: ignore[list-item]
+
+    def no_store(*a: object) -> dict:
+        raise AssertionError("a remembered query must come from memory")
+
+    monkeypatch.setattr(store, "get_embeddings", no_store)
+    assert warm.encode_queries(["usb cable", "blue mug"]).shape == (2, 384)  # the two most recent
+
+
 def test_a_failing_store_only_costs_the_cache(minilm: TextEncoder) -> None:
     class Broken:
         def get_embeddings(self, *a: object) -> dict:
