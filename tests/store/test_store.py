@@ -113,6 +113,19 @@ def test_delete_user(store: KnowledgeStore) -> None:
     assert store.events()[C.USER].unique().tolist() == ["u2"]
 
 
+def test_impression_rows_are_written_as_given(store: KnowledgeStore) -> None:
+    rows = [
+        ("r9", "u1", "a", 0, 1.5, "ease", "recommend", "v1", None, 2.0),
+        ("r9", None, "b", 1, None, None, "search", None, "red", 2.0),
+    ]
+    assert store.log_impression_rows(rows) == 2
+    got = store.impressions("r9")
+    assert got[C.ITEM].tolist() == ["a", "b"] and got[C.SCORE].tolist()[0] == 1.5 and got[C.QUERY].tolist()[1] == "red"
+    with pytest.raises(ValueError, match="impression rows need"):
+        store.log_impression_rows([("r9", "u1")])
+    assert len(store.impressions("r9")) == 2  # nothing half-written
+
+
 def test_model_versions(store: KnowledgeStore) -> None:
     store.register_version("v1", status="complete", path="/m/v1", metrics={"ndcg@10": 0.1})
     store.register_version("v2", status="training")

@@ -17,7 +17,6 @@ from typing import Any
 
 import pandas as pd
 
-from shopsense import columns as C
 from shopsense.service.periodic import Periodic
 from shopsense.store import KnowledgeStore
 
@@ -97,9 +96,8 @@ class ImpressionLog:
                 rows, self._rows = self._rows, []
             if not rows:
                 return 0
-            df = pd.DataFrame(rows, columns=list(C.IMPRESSION_COLUMNS), dtype=object)
             try:
-                return self.store.log_impressions(df)
+                return self.store.log_impression_rows(rows)
             except Exception as e:
                 log.error("could not write %d impressions: %s", len(rows), e)
                 with self._lock:  # retry next time

@@ -318,6 +318,16 @@ class KnowledgeStore:
         with self._conn(conn) as c:
             return self._executemany(c, sql, to_db_rows(out))
 
+    def log_impression_rows(self, rows: Sequence[tuple]) -> int:
+        """:meth:`log_impressions` for rows already in ``IMPRESSION_COLUMNS`` order holding plain
+        Python values (the service's background writer: no DataFrame round trip per flush)."""
+        cols = list(C.IMPRESSION_COLUMNS)
+        if any(len(r) != len(cols) for r in rows):
+            raise ValueError(f"impression rows need {len(cols)} values: {', '.join(cols)}")
+        sql = f"INSERT INTO impressions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        with self._conn(None) as c:
+            return self._executemany(c, sql, list(rows))
+
     def impressions(self, request_id: str | None = None) -> pd.DataFrame:
         q = select(*[T.impressions.c[c] for c in C.IMPRESSION_COLUMNS]).order_by(T.impressions.c.seq)
         if request_id is not None:
