@@ -12,6 +12,7 @@ skipped and the old one keeps serving.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -96,6 +97,7 @@ class ModelState:
             # The swap: one reference each; readers take `current` once per request.
             self._current = loaded
             self._version = None if version == UNVERSIONED else version
+            _freeze_heap()
             log.info("now serving model version %s", version)
             return True
 
@@ -106,3 +108,16 @@ class ModelState:
 
     def stop(self) -> None:
         self._poller.stop()
+
+
+def _freeze_heap() -> None:
+    """Keep the loaded engines out of the garbage collector's full passes.
+
+    A served version holds about half a million tracked Python objects (id maps, titles, search
+    tokens), and a full collection walked all of them: 0.2 s on an idle core for the 50k-product
+    service set, and it stops every request of the process while it runs (the rare slow requests in
+    the service benchmark). Frozen objects are skipped; reference counting still frees them. The
+    previous version's frozen objects are unfrozen and collected first, so swaps leak no cycles."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
