@@ -312,20 +312,17 @@ class KnowledgeStore:
         """Record what was shown (one row per item and position)."""
         if df.empty:
             return 0
-        cols = [c for c in C.IMPRESSION_COLUMNS]
-        out = pd.DataFrame({c: df[c] if c in df.columns else None for c in cols})
-        sql = f"INSERT INTO impressions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        with self._conn(conn) as c:
-            return self._executemany(c, sql, to_db_rows(out))
+        out = pd.DataFrame({c: df[c] if c in df.columns else None for c in C.IMPRESSION_COLUMNS})
+        return self.log_impression_rows(to_db_rows(out), conn)
 
-    def log_impression_rows(self, rows: Sequence[tuple]) -> int:
+    def log_impression_rows(self, rows: Sequence[tuple], conn: Connection | None = None) -> int:
         """:meth:`log_impressions` for rows already in ``IMPRESSION_COLUMNS`` order holding plain
         Python values (the service's background writer: no DataFrame round trip per flush)."""
         cols = list(C.IMPRESSION_COLUMNS)
         if any(len(r) != len(cols) for r in rows):
             raise ValueError(f"impression rows need {len(cols)} values: {', '.join(cols)}")
         sql = f"INSERT INTO impressions ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        with self._conn(None) as c:
+        with self._conn(conn) as c:
             return self._executemany(c, sql, list(rows))
 
     def impressions(self, request_id: str | None = None) -> pd.DataFrame:
