@@ -141,8 +141,9 @@ def _warm_search(served: Served) -> None:
     walked again by every full collection."""
     from shopsense import columns as C
 
-    titles = served.store.products().get(C.TITLE)
-    words = [" ".join(str(t).split()[:2]) for t in (titles.head(2) if titles is not None else [])]
+    # two products' first title words (from the index: reading the catalog again would cost a scan)
+    titles = served.searcher.tokens.get(C.TITLE) or []
+    words = [" ".join(t[:2]) for t in titles[:2] if t]
     for query in [*words, "zzqxv"]:  # the last finds nothing: the did-you-mean path
         try:
             served.searcher.search(query, user_id=None, filters={}, k=10, store=served.store, log=False)
