@@ -85,6 +85,23 @@ def test_ties_keep_arrival_order(store: KnowledgeStore) -> None:
     assert store.recent_events("u", limit=2)[C.ITEM].tolist() == ["y", "x"]
 
 
+def test_recent_queries_are_distinct_newest_kept(store: KnowledgeStore) -> None:
+    e = pd.DataFrame(
+        {
+            C.USER: ["u1", "u2", "u1", "u3", "u2", "u3"],
+            C.ITEM: [None, None, None, None, None, "a"],
+            C.EVENT_TYPE: ["search"] * 5 + ["view"],
+            C.TIMESTAMP: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            C.QUERY: ["lamp", "kettle", "lamp", "", "drill", None],
+        }
+    )
+    store.add_events(e)
+    # oldest first, each query once at its latest search, empty queries and other events left out
+    assert store.recent_queries(10) == ["kettle", "lamp", "drill"]
+    assert store.recent_queries(2) == ["lamp", "drill"]
+    assert store.recent_queries(0) == []
+
+
 def test_transaction_rolls_back(store: KnowledgeStore) -> None:
     with pytest.raises(RuntimeError), store.transaction() as conn:
         store.upsert_products(_products(), conn=conn)

@@ -152,16 +152,6 @@ def _warm_search(served: Served) -> None:
             return
 
 
-def _recent_queries(store: KnowledgeStore, n: int) -> list[str]:
-    """The shoppers' latest search queries (oldest first), at most ``n`` events' worth."""
-    if n <= 0:
-        return []
-    from shopsense import columns as C
-
-    ev = store.events(event_types=[C.SEARCH], limit=n, newest_first=True)
-    return [q for q in ev[C.QUERY].tolist()[::-1] if isinstance(q, str) and q]
-
-
 def _encoder(settings: Settings, store: KnowledgeStore) -> Any:
     """The text encoder of every part of the service; query vectors go through the store's cache."""
     from shopsense.features.text import TextEncoder
@@ -217,7 +207,7 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
         if served.recommender is not None:  # one loaded model per process, not one per engine
             served.recommender.use_encoder(served.encoder)
         if served.encoder is not None:
-            served.encoder.remember_queries(_recent_queries(store, settings.encoder.query_cache_size))
+            served.encoder.remember_queries(store.recent_queries(settings.encoder.query_cache_size))
         _warm_search(served)
     except Exception as e:
         served.missing["search"] = served.missing["autocomplete"] = f"no search index: {e}"

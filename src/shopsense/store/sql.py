@@ -249,6 +249,21 @@ class KnowledgeStore:
         df = self.events(user_id=user_id, limit=limit, newest_first=True)
         return df.iloc[::-1].reset_index(drop=True)
 
+    def recent_queries(self, limit: int) -> list[str]:
+        """The ``limit`` most recently searched distinct queries, oldest first (a server loads their
+        vectors into memory at start)."""
+        t = T.events
+        last = func.max(t.c[C.TIMESTAMP])
+        q = (
+            select(t.c[C.QUERY])
+            .where(t.c[C.EVENT_TYPE] == C.SEARCH, t.c[C.QUERY].is_not(None), t.c[C.QUERY] != "")
+            .group_by(t.c[C.QUERY])
+            .order_by(last.desc(), t.c[C.QUERY])
+            .limit(max(int(limit), 0))
+        )
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(q).fetchall()][::-1]
+
     def recent_event_columns(
         self, user_id: str, limit: int = 50, columns: Sequence[str] = (C.ITEM, C.EVENT_TYPE, C.QUERY)
     ) -> dict[str, list[Any]]:
