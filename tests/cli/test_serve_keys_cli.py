@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -77,20 +78,27 @@ def test_serve_answers_on_the_given_port(tmp_path) -> None:
         proc.wait(timeout=20)
 
 
-def test_serve_workers_share_the_port_and_stop_together(tmp_path) -> None:
-    """``--workers 2``: each worker listens on its own socket of the same port; a second server cannot
-    take the port; SIGTERM stops every worker (the port is free again)."""
+def _health_count(metrics_text: str) -> int:
+    m = re.search(r'shopsense_http_requests_total\{method="GET",route="/health",status="200"\} (\d+)', metrics_text)
+    return int(m.group(1)) if m else 0
+
+
+def test_serve_workers_share_the_port_evenly_and_stop_together(tmp_path) -> None:
+    """``--workers 2``: the parent takes the port (a second server cannot), hands each connection to
+    the worker with the fewest open ones (8 keep-alive connections: 4 each), and SIGTERM stops
+    every worker (the port is free again)."""
     import pytest
 
-    from shopsense.service.workers import listening_sockets, reuse_port_supported
+    from shopsense.service.workers import handing_supported, listening_socket
 
-    if not reuse_port_supported():
-        pytest.skip("no SO_REUSEPORT on this platform")
+    if not handing_supported():
+        pytest.skip("no socket hand-over (send_fds) on this platform")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [*CLI, "--home", str(tmp_path / "kb"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    clients: list[httpx.Client] = []
     try:
         deadline = time.monotonic() + 120
         ready = 0
@@ -103,9 +111,16 @@ def test_serve_workers_share_the_port_and_stop_together(tmp_path) -> None:
             assert time.monotonic() < deadline, "workers did not start"
             time.sleep(0.1)
         with pytest.raises(OSError):
-            listening_sockets("127.0.0.1", port, 1)  # taken: a second server must not share the port
+            listening_socket("127.0.0.1", port)  # taken: a second server must not share the port
+        # one keep-alive connection per client; each worker's /metrics counts only its own requests
+        clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) for _ in range(8)]
+        for c in clients:
+            assert c.get("/health").status_code == 200
+        counts = [_health_count(c.get("/metrics").text) for c in clients]
+        assert sorted(counts) == [4] * 8, counts  # every connection's worker served 4 of the 8
     finally:
+        for c in clients:
+            c.close()
         proc.terminate()
         assert proc.wait(timeout=60) == 0
-    for s in listening_sockets("127.0.0.1", port, 1):  # every worker is gone
-        s.close()
+    listening_socket("127.0.0.1", port).close()  # every worker is gone

@@ -30,11 +30,11 @@ def serve(
         # each worker builds its own app from the same environment
         import os
 
-        from shopsense.service.workers import reuse_port_supported, serve_workers
+        from shopsense.service.workers import handing_supported, serve_workers
 
         os.environ.setdefault("SHOPSENSE_STORE", settings.store_url)
         os.environ.setdefault("SHOPSENSE_HOME", str(settings.home))
-        if reuse_port_supported():  # one socket per worker: the kernel spreads the connections
+        if handing_supported():  # each connection goes to the worker with the fewest open ones
             serve_workers(h, p, workers, log_level)
         else:
             uvicorn.run(

@@ -1,16 +1,24 @@
-"""``shopsense serve --workers N``: N server processes on one port, each with its own listening socket.
+"""``shopsense serve --workers N``: N server processes behind one port, each connection given to the
+worker that holds the fewest open connections.
 
-uvicorn's own ``--workers`` shares one socket between the processes, and whichever process wakes
-first accepts a whole burst of connections: measured here, 32 keep-alive client connections all went
-to one of two workers in two of three tries, so one core did all the work. With ``SO_REUSEPORT``
-each worker listens on its own socket and the kernel spreads new connections across them by hash.
+Keep-alive clients (a shop's web servers, a load generator) open a few connections and send every
+request over them, so how the connections are spread decides how the load is spread. Measured with
+32 connections on 2 workers:
 
-The parent binds every socket (so a port in use fails at once, in the parent), starts the workers,
-restarts one that dies, and stops them all on SIGINT/SIGTERM.
+- uvicorn's own ``--workers`` shares one listening socket, and whichever process wakes first accepts
+  a whole burst: all 32 connections went to one worker in two of three tries;
+- one ``SO_REUSEPORT`` socket per worker lets the kernel spread connections by a hash of their
+  addresses: 9/23, 18/14 and 21/11 in three tries, so one core got up to 72% of the work.
+
+Here the parent accepts every connection and hands its file descriptor (``SCM_RIGHTS`` over a Unix
+socket pair) to the worker with the fewest open connections: 16/16. Each worker serves the handed
+connections with uvicorn's own HTTP protocol and counts the ones that close. The parent restarts a
+worker that dies and stops them all on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing as mp
 import os
@@ -23,71 +31,206 @@ from typing import Any
 log = logging.getLogger("shopsense.service")
 
 
-def reuse_port_supported() -> bool:
-    return hasattr(socket, "SO_REUSEPORT")
+def handing_supported() -> bool:
+    """Whether this platform can pass sockets between processes (POSIX: ``socket.send_fds``)."""
+    return hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
 
 
-def listening_sockets(host: str, port: int, n: int) -> list[socket.socket]:
-    """``n`` sockets listening on ``host:port`` together (``SO_REUSEPORT``).
-
-    A plain bind comes first: it fails if anything listens on the port already, including another
-    server's ``SO_REUSEPORT`` group, which would otherwise silently share this port's traffic."""
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The one socket the parent accepts on (fails at once if anything listens on the port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
-    socks = []
-    for _ in range(n):
-        s = socket.socket(family, socket.SOCK_STREAM)
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         s.bind((host, port))
         s.listen(2048)
-        s.set_inheritable(True)
-        socks.append(s)
-    return socks
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
-def _worker(sock: socket.socket, log_level: str) -> None:
-    """One server process: the app from the environment's settings, on its own socket."""
+class _Worker:
+    """One worker process as the parent sees it: its end of the hand-over channel and the number of
+    connections it was given (the worker counts the ones that closed, in ``closed``)."""
+
+    def __init__(self, ctx: Any, index: int, closed: Any, host: str, port: int, log_level: str) -> None:
+        self.index = index
+        self.given = 0
+        closed[index] = 0
+        self.channel, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.process = ctx.Process(
+            target=_worker_main,
+            args=(child_end, closed, index, host, port, log_level),
+            name=f"shopsense-worker-{index}",
+        )
+        self.process.start()
+        child_end.close()
+
+    def open_connections(self, closed: Any) -> int:
+        return self.given - closed[self.index]
+
+    def hand(self, conn: socket.socket) -> None:
+        socket.send_fds(self.channel, [b"c"], [conn.fileno()])
+        self.given += 1
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def serve_workers(host: str, port: int, workers: int, log_level: str = "warning") -> None:
+    """Run ``workers`` server processes behind ``host:port`` until SIGINT/SIGTERM (settings come from
+    the environment: ``SHOPSENSE_HOME``, ``SHOPSENSE_STORE``, ...)."""
+    listener = listening_socket(host, port)
+    listener.settimeout(0.5)  # the accept loop looks at the stop flag this often
+    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no state forked from this one
+    closed = ctx.Array("q", workers, lock=False)  # slot i is written by worker i only
+    pool = [_Worker(ctx, i, closed, host, port, log_level) for i in range(workers)]
+    lock = threading.Lock()  # the pool list: the accept thread reads it, the supervisor replaces members
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def accept_loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if stop.is_set():
+                    return
+                time.sleep(0.05)  # e.g. out of file descriptors: do not spin
+                continue
+            try:
+                with lock:
+                    _hand_to_least_busy(pool, closed, conn)
+            finally:
+                conn.close()  # the worker holds its own copy now
+
+    acceptor = threading.Thread(target=accept_loop, name="shopsense-accept", daemon=True)
+    acceptor.start()
+    try:
+        while not stop.wait(0.5):
+            for i, w in enumerate(pool):
+                if not w.process.is_alive():
+                    log.error(
+                        "worker %d (pid %s) exited with %s: starting a new one", i, w.process.pid, w.process.exitcode
+                    )
+                    time.sleep(1.0)  # a worker that cannot start must not spin
+                    with lock:
+                        w.close()
+                        pool[i] = _Worker(ctx, i, closed, host, port, log_level)
+    finally:
+        stop.set()
+        acceptor.join(timeout=5)
+        listener.close()
+        for w in pool:
+            if w.process.is_alive() and w.process.pid is not None:
+                os.kill(w.process.pid, signal.SIGTERM)  # uvicorn finishes open requests, then exits
+        for w in pool:
+            w.process.join(timeout=30)
+            if w.process.is_alive():
+                w.process.kill()
+            w.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _hand_to_least_busy(pool: list[_Worker], closed: Any, conn: socket.socket) -> None:
+    """Give ``conn`` to the live worker with the fewest open connections (the next one on a failure)."""
+    for w in sorted(pool, key=lambda w: (w.open_connections(closed), w.index)):
+        if not w.process.is_alive():
+            continue
+        try:
+            w.hand(conn)
+            return
+        except OSError:  # the worker just died: the supervisor restarts it
+            continue
+    log.error("no live worker to take a connection: closing it")
+
+
+# ---------------------------------------------------------------------------- in the worker
+def _worker_main(channel: socket.socket, closed: Any, index: int, host: str, port: int, log_level: str) -> None:
+    """One server process: the app from the environment's settings, serving the connections the
+    parent hands over ``channel``."""
     import uvicorn
 
     from shopsense.service.app import create_app
 
-    config = uvicorn.Config(create_app(), log_level=log_level, access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    config = uvicorn.Config(create_app(), host=host, port=port, log_level=log_level, access_log=False)
+    _HandedConnections(config, channel, closed, index).run()
 
 
-def serve_workers(host: str, port: int, workers: int, log_level: str = "warning") -> None:
-    """Run ``workers`` server processes on ``host:port`` until SIGINT/SIGTERM (settings come from the
-    environment: ``SHOPSENSE_HOME``, ``SHOPSENSE_STORE``, ...)."""
-    socks = listening_sockets(host, port, workers)
-    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no state forked from this one
+def _counted(protocol_class: Any, closed: Any, index: int) -> Any:
+    """uvicorn's HTTP protocol, counting closed connections into ``closed[index]``."""
 
-    def start(i: int) -> Any:
-        p = ctx.Process(target=_worker, args=(socks[i], log_level), name=f"shopsense-worker-{i}")
-        p.start()
-        return p
+    class Counted(protocol_class):  # type: ignore[misc, valid-type]
+        def connection_lost(self, exc: Exception | None) -> None:
+            closed[index] += 1
+            super().connection_lost(exc)
 
-    procs = [start(i) for i in range(workers)]
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while not stop.wait(0.5):
-            for i, p in enumerate(procs):
-                if not p.is_alive():
-                    log.error("worker %d (pid %s) exited with %s: starting a new one", i, p.pid, p.exitcode)
-                    time.sleep(1.0)  # a worker that cannot start must not spin
-                    procs[i] = start(i)
-    finally:
-        for p in procs:
-            if p.is_alive() and p.pid is not None:
-                os.kill(p.pid, signal.SIGTERM)  # uvicorn finishes open requests, then exits
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.kill()
-        for s in socks:
-            s.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return Counted
+
+
+class _HandedConnections:
+    """A uvicorn server with no listening socket of its own: it serves the connections handed to it."""
+
+    def __init__(self, config: Any, channel: socket.socket, closed: Any, index: int) -> None:
+        import uvicorn
+
+        self.server = uvicorn.Server(config)
+        self.config = config
+        self.channel = channel
+        self.closed = closed
+        self.index = index
+        original = self.server.startup
+
+        async def startup(sockets: Any = None) -> None:
+            await original(sockets=[])  # lifespan, no listener
+            if not self.server.should_exit:
+                self._start_receiving()
+
+        self.server.startup = startup  # type: ignore[method-assign]
+
+    def run(self) -> None:
+        self.server.run()
+
+    def _start_receiving(self) -> None:
+        config = self.config
+        if not config.loaded:
+            config.load()
+        protocol_class = _counted(config.http_protocol_class, self.closed, self.index)
+        server_state = self.server.server_state
+        app_state = self.server.lifespan.state
+        loop = asyncio.get_running_loop()
+        self.channel.setblocking(False)
+
+        def make_protocol() -> asyncio.Protocol:
+            return protocol_class(config=config, server_state=server_state, app_state=app_state)
+
+        def receive() -> None:
+            while True:
+                try:
+                    msg, fds, _, _ = socket.recv_fds(self.channel, 64, 64)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError:
+                    msg, fds = b"", []
+                if not msg and not fds:  # the parent is gone: stop like on SIGTERM
+                    loop.remove_reader(self.channel.fileno())
+                    self.server.should_exit = True
+                    return
+                for fd in fds:
+                    loop.create_task(serve(socket.socket(fileno=fd)))
+
+        async def serve(conn: socket.socket) -> None:
+            try:
+                conn.setblocking(False)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                await loop.connect_accepted_socket(make_protocol, conn)
+            except OSError as e:  # the client left before its connection was taken up
+                log.debug("handed connection not served: %s", e)
+                conn.close()
+                self.closed[self.index] += 1
+
+        loop.add_reader(self.channel.fileno(), receive)

@@ -1,0 +1,89 @@
+"""The parent of ``serve --workers N`` hands each connection to the least busy live worker."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from shopsense.service.workers import _hand_to_least_busy, handing_supported
+
+
+class _Proc:
+    def __init__(self, alive: bool) -> None:
+        self.alive = alive
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+
+class _FakeWorker:
+    """Stands in for ``_Worker``: open connections = given - closed[index]."""
+
+    def __init__(self, index: int, given: int, alive: bool = True, broken: bool = False) -> None:
+        self.index, self.given, self.broken = index, given, broken
+        self.process = _Proc(alive)
+        self.received: list[int] = []
+
+    def open_connections(self, closed: list[int]) -> int:
+        return self.given - closed[self.index]
+
+    def hand(self, conn: socket.socket) -> None:
+        if self.broken:
+            raise BrokenPipeError("worker gone")
+        self.received.append(conn.fileno())
+        self.given += 1
+
+
+@pytest.fixture
+def conn():
+    a, b = socket.socketpair()
+    yield a
+    a.close()
+    b.close()
+
+
+def test_goes_to_the_worker_with_fewest_open_connections(conn) -> None:
+    pool = [_FakeWorker(0, given=5), _FakeWorker(1, given=9)]
+    closed = [0, 6]  # worker 0 has 5 open, worker 1 has 3
+    _hand_to_least_busy(pool, closed, conn)
+    assert pool[1].received and not pool[0].received
+
+
+def test_spreads_evenly_and_ties_go_to_the_first(conn) -> None:
+    pool = [_FakeWorker(i, given=0) for i in range(3)]
+    closed = [0, 0, 0]
+    for _ in range(9):
+        _hand_to_least_busy(pool, closed, conn)
+    assert [len(w.received) for w in pool] == [3, 3, 3]
+    assert pool[0].received  # the first hand-over (all tied) went to worker 0
+
+
+def test_skips_dead_and_failing_workers(conn) -> None:
+    pool = [_FakeWorker(0, 0, alive=False), _FakeWorker(1, 0, broken=True), _FakeWorker(2, given=7)]
+    _hand_to_least_busy(pool, [0, 0, 0], conn)
+    assert pool[2].received and pool[1].given == 0
+
+
+def test_no_live_worker_leaves_the_connection_to_the_caller(conn) -> None:
+    pool = [_FakeWorker(0, 0, alive=False)]
+    _hand_to_least_busy(pool, [0], conn)  # logs; the caller closes conn
+    assert not pool[0].received
+
+
+@pytest.mark.skipif(not handing_supported(), reason="no send_fds on this platform")
+def test_a_handed_socket_is_the_same_connection() -> None:
+    """The mechanism itself: a socket sent with send_fds arrives as a working copy in the receiver."""
+    left, right = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    client, server_side = socket.socketpair()
+    try:
+        socket.send_fds(left, [b"c"], [server_side.fileno()])
+        server_side.close()  # the sender's copy is closed, as the parent does
+        msg, fds, _, _ = socket.recv_fds(right, 64, 64)
+        assert msg == b"c" and len(fds) == 1
+        with socket.socket(fileno=fds[0]) as handed:
+            client.sendall(b"ping")
+            assert handed.recv(4) == b"ping"
+    finally:
+        for s in (left, right, client):
+            s.close()
