@@ -140,22 +140,21 @@ def personalise(
     return s.astype(np.float32)
 
 
-def search_event(query: str, request_id: str, user_id: str | None, timestamp: float | None = None) -> pd.DataFrame:
-    """The one-row ``search`` event of a query (``event_id`` from the ``request_id``, so writing it twice
-    stores it once)."""
-    return pd.DataFrame(
-        {
-            C.EVENT_ID: [f"search:{request_id}"],
-            C.USER: [user_id or ANONYMOUS],
-            C.ITEM: [None],
-            C.EVENT_TYPE: [C.SEARCH],
-            C.VALUE: [None],
-            C.TIMESTAMP: [time.time() if timestamp is None else timestamp],
-            C.SESSION: [None],
-            C.QUERY: [query],
-            C.REQUEST_ID: [request_id],
-        }
-    )
+def search_event(query: str, request_id: str, user_id: str | None, timestamp: float | None = None) -> dict[str, Any]:
+    """The ``search`` event of a query as one event row (``event_id`` from the ``request_id``, so
+    writing it twice stores it once). A plain dict: the service queues one per search, and a
+    one-row DataFrame cost a tenth of a search request's time."""
+    return {
+        C.EVENT_ID: f"search:{request_id}",
+        C.USER: user_id or ANONYMOUS,
+        C.ITEM: None,
+        C.EVENT_TYPE: C.SEARCH,
+        C.VALUE: None,
+        C.TIMESTAMP: time.time() if timestamp is None else timestamp,
+        C.SESSION: None,
+        C.QUERY: query,
+        C.REQUEST_ID: request_id,
+    }
 
 
 def log_search(
@@ -172,7 +171,7 @@ def log_search(
     CLI path; the service queues both instead, see :func:`search_event`)."""
     now = time.time()
     uid = user_id or ANONYMOUS
-    event = search_event(query, request_id, uid, now)
+    event = pd.DataFrame([search_event(query, request_id, uid, now)])
     shown = pd.DataFrame(
         {
             C.REQUEST_ID: request_id,

@@ -30,7 +30,7 @@ class ImpressionLog:
         self.store = store
         self.max_buffer = max_buffer
         self._rows: list[tuple] = []
-        self._events: list[pd.DataFrame] = []
+        self._events: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._flusher = Periodic(self.flush, interval_s, "shopsense-impressions")
@@ -68,25 +68,26 @@ class ImpressionLog:
                 return
             self._rows.extend(rows)
 
-    def record_events(self, events: pd.DataFrame) -> None:
-        """Queue events a response made (e.g. the search event), written before the impressions."""
+    def record_event(self, event: dict[str, Any]) -> None:
+        """Queue an event a response made (e.g. the search event: one row of event columns), written
+        before the impressions."""
         with self._lock:
             if len(self._rows) + len(self._events) + 1 > self.max_buffer:
-                self.dropped += len(events)
+                self.dropped += 1
                 return
-            self._events.append(events)
+            self._events.append(event)
 
     def _flush_events(self) -> None:
         with self._lock:
-            frames, self._events = self._events, []
-        if not frames:
+            rows, self._events = self._events, []
+        if not rows:
             return
         try:
-            self.store.add_events(pd.concat(frames, ignore_index=True))
+            self.store.add_events(pd.DataFrame(rows))
         except Exception as e:
-            log.error("could not write %d events: %s", len(frames), e)
+            log.error("could not write %d events: %s", len(rows), e)
             with self._lock:  # retry next time (event ids make a repeat harmless)
-                self._events[:0] = frames
+                self._events[:0] = rows
 
     def flush(self) -> int:
         """Write everything queued (events, then impressions); returns impression rows written."""
