@@ -17,17 +17,29 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from shopsense import columns as C
+from shopsense.models.item_item import weighted_row_sum
 
 log = logging.getLogger("shopsense.search")
 
 #: item-item sources searched for in a model version, best first (co-visitation reacts to sessions)
 DEFAULT_SOURCES = ("covisit", "itemknn", "ease")
+
+
+class Links(NamedTuple):
+    """One sparse row over the link matrix's items: sorted column ``indices`` and their ``data``."""
+
+    indices: np.ndarray
+    data: np.ndarray
+
+    @property
+    def nnz(self) -> int:
+        return len(self.indices)
 
 
 class ItemAffinity:
@@ -67,18 +79,12 @@ class ItemAffinity:
         """The matrix rows of external ids (-1 for ids the model does not know)."""
         return np.fromiter((self.index.get(str(i), -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
 
-    def user_links(self, history: Sequence[str], weights: Sequence[float] | np.ndarray) -> sp.csr_matrix:
-        """``sum_h w_h * sim[h]`` as a sparse 1 x n_items row (the history's weighted neighbours)."""
+    def user_links(self, history: Sequence[str], weights: Sequence[float] | np.ndarray) -> Links:
+        """``sum_h w_h * sim[h]``: the history's weighted neighbours, as one sparse row."""
         rows = self.rows_for(history)
         w = np.asarray(weights, dtype=np.float32)
         ok = rows >= 0
-        if not ok.any():
-            return sp.csr_matrix((1, len(self)), dtype=np.float32)
-        weight_row = sp.csr_matrix((w[ok], (np.zeros(int(ok.sum()), int), rows[ok])), shape=(1, len(self)))
-        out = (weight_row @ self.sim).tocsr()
-        out.sum_duplicates()
-        out.sort_indices()
-        return out
+        return Links(*weighted_row_sum(self.sim, rows[ok], w[ok]))
 
     def scores(
         self, history: Sequence[str], weights: Sequence[float] | np.ndarray, candidates: Sequence[str] | np.ndarray
@@ -87,7 +93,7 @@ class ItemAffinity:
         return self.lookup(self.user_links(history, weights), self.rows_for(candidates))
 
     @staticmethod
-    def lookup(links: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    def lookup(links: Links, rows: np.ndarray) -> np.ndarray:
         """Entries of a sparse row at matrix ``rows`` (-1 -> 0), divided by the row's largest entry."""
         out = np.zeros(len(rows), dtype=np.float32)
         if links.nnz == 0 or not len(rows):

@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from shopsense import columns as C
 from shopsense.config import EventWeights
-from shopsense.search.collaborative import ItemAffinity, history_weights
+from shopsense.search.collaborative import ItemAffinity, Links, history_weights
 from shopsense.store import KnowledgeStore
 
 ANONYMOUS = "anonymous"  # the store needs a user id on every event
@@ -86,7 +85,7 @@ class UserSignals:
     """What one search personalises on: the content profile and the collaborative links (either may be missing)."""
 
     profile: np.ndarray | None = None
-    links: sp.csr_matrix | None = None  # 1 x model items, see ItemAffinity.user_links
+    links: Links | None = None  # one sparse row over the model's items, see ItemAffinity.user_links
 
     @property
     def empty(self) -> bool:
