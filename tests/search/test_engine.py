@@ -82,6 +82,19 @@ def test_autocomplete_prefers_popular_queries_then_titles(engine: SearchEngine) 
     assert engine.autocomplete("zzz") == []
 
 
+def test_autocomplete_answers_are_remembered_and_bounded(monkeypatch) -> None:
+    from shopsense.search import autocomplete as A
+
+    ac = A.Autocomplete.build(["Whirlpool Microwave", "Whirlpool Fridge"], queries=["whirlpool fridge"])
+    first = ac.suggest("whirl", 2)
+    first.append("changed by the caller")  # a caller's list is its own: the remembered one stays
+    assert ac.suggest("  WHIRL ", 2) == ["whirlpool fridge", "whirlpool microwave"]  # same key, same answer
+    monkeypatch.setattr(A, "MAX_ANSWERS", 2)
+    for p in ("w", "wh", "whi", "whir"):
+        ac.suggest(p, 2)
+    assert len(ac._answers) <= 2
+
+
 def test_rank_many_queries_matches_single_search(engine: SearchEngine) -> None:
     queries = ["cordless drill", "whirpool microwve", "spray paint"]
     ranked = engine.rank(queries, k=3)

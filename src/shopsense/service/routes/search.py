@@ -68,11 +68,13 @@ async def search(
 
 
 @router.get("/autocomplete", response_model=Suggestions, dependencies=[ReadKey])
-def autocomplete(
+async def autocomplete(
     state: State,
     q: str = Query(..., min_length=1, max_length=200),
     k: int = Query(8, ge=1, le=50),
 ) -> Suggestions:
     """Completions of a typed prefix, from product titles and popular past queries."""
     served = state.served()
-    return Suggestions(query=q, suggestions=call_engine(served.autocomplete, q, k))
+    # async and in the engine lane like search: a sync route would cost a thread hand-over per keystroke
+    found = await in_engine_lane(state, lambda: call_engine(served.autocomplete, q, k))
+    return Suggestions(query=q, suggestions=found)
