@@ -248,9 +248,11 @@ def freshness(base: str, key: str, products: pd.DataFrame, users: int, n: int = 
     top 10 (then nothing changes to time); a new shopper's (``new=True``) first event always turns
     the popular list into a personal one."""
     hdr = {"X-API-Key": key}
-    rng = np.random.default_rng(3 + new)
-    times, first_try = [], 0
     run = f"{time.time():.0f}"
+    # other shoppers and products each run: with a fixed seed a rerun repeated the last run's events,
+    # and a product already in a shopper's history moves their list less (fewer changes to time)
+    rng = np.random.default_rng(int(run))
+    times, first_try = [], 0
     with httpx.Client(base_url=base, headers=hdr, timeout=10) as c:
         for i in range(n):
             user = f"fresh-{run}-{i}" if new else f"U{int(rng.integers(0, users))}"
