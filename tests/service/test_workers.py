@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from shopsense.service.workers import _hand_to_least_busy, handing_supported
+from shopsense.service.workers import _hand_to_least_busy, _Worker, handing_supported
 
 
 class _Proc:
@@ -17,16 +17,13 @@ class _Proc:
         return self.alive
 
 
-class _FakeWorker:
-    """Stands in for ``_Worker``: open connections = given - closed[index]."""
+class _FakeWorker(_Worker):
+    """A ``_Worker`` without a process: open connections = given - closed[index]."""
 
     def __init__(self, index: int, given: int, alive: bool = True, broken: bool = False) -> None:
         self.index, self.given, self.broken = index, given, broken
-        self.process = _Proc(alive)
+        self.process = _Proc(alive)  # type: ignore[assignment]
         self.received: list[int] = []
-
-    def open_connections(self, closed: list[int]) -> int:
-        return self.given - closed[self.index]
 
     def hand(self, conn: socket.socket) -> None:
         if self.broken:
@@ -46,28 +43,38 @@ def conn():
 def test_goes_to_the_worker_with_fewest_open_connections(conn) -> None:
     pool = [_FakeWorker(0, given=5), _FakeWorker(1, given=9)]
     closed = [0, 6]  # worker 0 has 5 open, worker 1 has 3
-    _hand_to_least_busy(pool, closed, conn)
+    _hand_to_least_busy(pool, (closed, [1, 1]), conn)
     assert pool[1].received and not pool[0].received
+
+
+def test_ready_workers_come_first(conn) -> None:
+    """A worker still loading its engines (just restarted) gets connections only when no ready one is left."""
+    pool = [_FakeWorker(0, given=0), _FakeWorker(1, given=6), _FakeWorker(2, given=0, broken=True)]
+    _hand_to_least_busy(pool, ([0, 0, 0], [0, 1, 1]), conn)
+    assert pool[1].received and not pool[0].received  # busier, but ready (worker 2 failed)
+    pool[1].broken = True
+    _hand_to_least_busy(pool, ([0, 0, 0], [0, 1, 1]), conn)
+    assert pool[0].received  # no ready worker took it: the loading one does
 
 
 def test_spreads_evenly_and_ties_go_to_the_first(conn) -> None:
     pool = [_FakeWorker(i, given=0) for i in range(3)]
     closed = [0, 0, 0]
     for _ in range(9):
-        _hand_to_least_busy(pool, closed, conn)
+        _hand_to_least_busy(pool, (closed, [1, 1, 1]), conn)
     assert [len(w.received) for w in pool] == [3, 3, 3]
     assert pool[0].received  # the first hand-over (all tied) went to worker 0
 
 
 def test_skips_dead_and_failing_workers(conn) -> None:
     pool = [_FakeWorker(0, 0, alive=False), _FakeWorker(1, 0, broken=True), _FakeWorker(2, given=7)]
-    _hand_to_least_busy(pool, [0, 0, 0], conn)
+    _hand_to_least_busy(pool, ([0, 0, 0], [1, 1, 1]), conn)
     assert pool[2].received and pool[1].given == 0
 
 
 def test_no_live_worker_leaves_the_connection_to_the_caller(conn) -> None:
     pool = [_FakeWorker(0, 0, alive=False)]
-    _hand_to_least_busy(pool, [0], conn)  # logs; the caller closes conn
+    _hand_to_least_busy(pool, ([0], [1]), conn)  # logs; the caller closes conn
     assert not pool[0].received
 
 

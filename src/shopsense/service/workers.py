@@ -11,9 +11,11 @@ request over them, so how the connections are spread decides how the load is spr
   addresses: 9/23, 18/14 and 21/11 in three tries, so one core got up to 72% of the work.
 
 Here the parent accepts every connection and hands its file descriptor (``SCM_RIGHTS`` over a Unix
-socket pair) to the worker with the fewest open connections: 16/16. Each worker serves the handed
-connections with uvicorn's own HTTP protocol and counts the ones that close. The parent restarts a
-worker that dies and stops them all on SIGINT/SIGTERM.
+socket pair) to the worker with the fewest open connections: 16/16. Workers that have loaded their
+engines come first, so a worker restarted after a crash does not answer "loading" (503) to new
+connections while the others can serve them. Each worker serves the handed connections with
+uvicorn's own HTTP protocol, counts the ones that close and says when it is ready. The parent
+restarts a worker that dies and stops them all on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("shopsense.service")
@@ -52,16 +55,18 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 class _Worker:
     """One worker process as the parent sees it: its end of the hand-over channel and the number of
-    connections it was given (the worker counts the ones that closed, in ``closed``)."""
+    connections it was given. The worker writes two shared slots: ``closed[index]``, how many of
+    them closed, and ``ready[index]``, 1 once its engines are loaded."""
 
-    def __init__(self, ctx: Any, index: int, closed: Any, host: str, port: int, log_level: str) -> None:
+    def __init__(self, ctx: Any, index: int, shared: tuple[Any, Any], host: str, port: int, log_level: str) -> None:
         self.index = index
         self.given = 0
-        closed[index] = 0
+        closed, ready = shared
+        closed[index] = ready[index] = 0
         self.channel, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.process = ctx.Process(
             target=_worker_main,
-            args=(child_end, closed, index, host, port, log_level),
+            args=(child_end, shared, index, host, port, log_level),
             name=f"shopsense-worker-{index}",
         )
         self.process.start()
@@ -69,6 +74,11 @@ class _Worker:
 
     def open_connections(self, closed: Any) -> int:
         return self.given - closed[self.index]
+
+    def preference(self, shared: tuple[Any, Any]) -> tuple[bool, int, int]:
+        """Sort key: ready workers first, then the fewest open connections, then the lowest index."""
+        closed, ready = shared
+        return (not ready[self.index], self.open_connections(closed), self.index)
 
     def hand(self, conn: socket.socket) -> None:
         socket.send_fds(self.channel, [b"c"], [conn.fileno()])
@@ -84,8 +94,9 @@ def serve_workers(host: str, port: int, workers: int, log_level: str = "warning"
     listener = listening_socket(host, port)
     listener.settimeout(0.5)  # the accept loop looks at the stop flag this often
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no state forked from this one
-    closed = ctx.Array("q", workers, lock=False)  # slot i is written by worker i only
-    pool = [_Worker(ctx, i, closed, host, port, log_level) for i in range(workers)]
+    # slot i of each is written by worker i only (and reset by the parent before worker i starts)
+    shared = (ctx.Array("q", workers, lock=False), ctx.Array("b", workers, lock=False))
+    pool = [_Worker(ctx, i, shared, host, port, log_level) for i in range(workers)]
     lock = threading.Lock()  # the pool list: the accept thread reads it, the supervisor replaces members
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -103,7 +114,7 @@ def serve_workers(host: str, port: int, workers: int, log_level: str = "warning"
                 continue
             try:
                 with lock:
-                    _hand_to_least_busy(pool, closed, conn)
+                    _hand_to_least_busy(pool, shared, conn)
             finally:
                 conn.close()  # the worker holds its own copy now
 
@@ -119,7 +130,7 @@ def serve_workers(host: str, port: int, workers: int, log_level: str = "warning"
                     time.sleep(1.0)  # a worker that cannot start must not spin
                     with lock:
                         w.close()
-                        pool[i] = _Worker(ctx, i, closed, host, port, log_level)
+                        pool[i] = _Worker(ctx, i, shared, host, port, log_level)
     finally:
         stop.set()
         acceptor.join(timeout=5)
@@ -136,9 +147,10 @@ def serve_workers(host: str, port: int, workers: int, log_level: str = "warning"
             signal.signal(sig, handler)
 
 
-def _hand_to_least_busy(pool: list[_Worker], closed: Any, conn: socket.socket) -> None:
-    """Give ``conn`` to the live worker with the fewest open connections (the next one on a failure)."""
-    for w in sorted(pool, key=lambda w: (w.open_connections(closed), w.index)):
+def _hand_to_least_busy(pool: list[_Worker], shared: tuple[Any, Any], conn: socket.socket) -> None:
+    """Give ``conn`` to the live worker that is ready and has the fewest open connections (the next
+    one on a failure)."""
+    for w in sorted(pool, key=lambda w: w.preference(shared)):
         if not w.process.is_alive():
             continue
         try:
@@ -150,15 +162,22 @@ def _hand_to_least_busy(pool: list[_Worker], closed: Any, conn: socket.socket) -
 
 
 # ---------------------------------------------------------------------------- in the worker
-def _worker_main(channel: socket.socket, closed: Any, index: int, host: str, port: int, log_level: str) -> None:
+def _worker_main(
+    channel: socket.socket, shared: tuple[Any, Any], index: int, host: str, port: int, log_level: str
+) -> None:
     """One server process: the app from the environment's settings, serving the connections the
     parent hands over ``channel``."""
     import uvicorn
 
     from shopsense.service.app import create_app
 
-    config = uvicorn.Config(create_app(), host=host, port=port, log_level=log_level, access_log=False)
-    _HandedConnections(config, channel, closed, index).run()
+    app = create_app()
+
+    def engines_loaded() -> bool:
+        return app.state.shopsense.models.current is not None
+
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+    _HandedConnections(config, channel, shared, index, engines_loaded).run()
 
 
 def _counted(protocol_class: Any, closed: Any, index: int) -> Any:
@@ -175,14 +194,18 @@ def _counted(protocol_class: Any, closed: Any, index: int) -> Any:
 class _HandedConnections:
     """A uvicorn server with no listening socket of its own: it serves the connections handed to it."""
 
-    def __init__(self, config: Any, channel: socket.socket, closed: Any, index: int) -> None:
+    def __init__(
+        self, config: Any, channel: socket.socket, shared: tuple[Any, Any], index: int, ready: Callable[[], bool]
+    ) -> None:
         import uvicorn
 
         self.server = uvicorn.Server(config)
         self.config = config
         self.channel = channel
-        self.closed = closed
+        self.closed, self.ready_flags = shared
         self.index = index
+        self.ready = ready
+        self._tasks: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
         original = self.server.startup
 
         async def startup(sockets: Any = None) -> None:
@@ -221,7 +244,9 @@ class _HandedConnections:
                     self.server.should_exit = True
                     return
                 for fd in fds:
-                    loop.create_task(serve(socket.socket(fileno=fd)))
+                    task = loop.create_task(serve(socket.socket(fileno=fd)))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
 
         async def serve(conn: socket.socket) -> None:
             try:
@@ -233,4 +258,11 @@ class _HandedConnections:
                 conn.close()
                 self.closed[self.index] += 1
 
+        def say_when_ready() -> None:
+            if self.ready():
+                self.ready_flags[self.index] = 1
+            elif not self.server.should_exit:
+                loop.call_later(0.25, say_when_ready)
+
         loop.add_reader(self.channel.fileno(), receive)
+        say_when_ready()
