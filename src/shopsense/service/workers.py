@@ -176,7 +176,9 @@ def _worker_main(
     def engines_loaded() -> bool:
         return app.state.shopsense.models.current is not None
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False)
+    # no WebSocket routes here; and an upgraded connection would leave the HTTP protocol without a
+    # connection_lost, so its close would never be counted
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, ws="none")
     _HandedConnections(config, channel, shared, index, engines_loaded).run()
 
 
