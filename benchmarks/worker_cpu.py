@@ -1,0 +1,106 @@
+"""CPU time one server worker spends per request: the measure behind the serving changes.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/worker_cpu.py --home /tmp/shopsense-bench \
+        --path "/recommend?k=10&user_id=U{rand:50000}" --rate 200
+
+Starts ``shopsense serve`` (one worker) pinned to core 0, offers ``--rate`` requests/s from
+``benchmarks/loadgen.py`` pinned to core 1 (Linux ``sched_setaffinity``; unpinned elsewhere), warms
+up, then reads the worker's user + system CPU time (``/proc/PID/stat``) around ``--runs`` timed runs.
+Unlike latency, CPU per request hardly depends on what else the machine does, so two versions of the
+code can be compared a few percent apart. Needs a trained knowledge base in ``--home`` (as left by
+``benchmarks/service_load.py``) and an API key with the read scope (one is created). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from shopsense.service.keys import create_key
+from shopsense.store import open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+SS = [sys.executable, "-c", "from shopsense.cli.main import main; main()"]
+
+
+def _pinned(core: int) -> dict:
+    """``preexec_fn`` for a child bound to one core (where the platform can)."""
+    if not hasattr(os, "sched_setaffinity") or core >= (os.cpu_count() or 1):
+        return {}
+    return {"preexec_fn": lambda: os.sched_setaffinity(0, {core})}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", type=Path, default=Path("/tmp/shopsense-bench"))
+    ap.add_argument("--path", default="/recommend?k=10&user_id=U{rand:50000}", help="loadgen.py path template")
+    ap.add_argument("--words", default="", help="comma-separated words for {word} in the path")
+    ap.add_argument("--rate", type=float, default=200)
+    ap.add_argument("--seconds", type=float, default=20, help="length of each timed run")
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--port", type=int, default=8765)
+    a = ap.parse_args()
+    if not Path("/proc/self/stat").exists():
+        raise SystemExit("needs Linux (/proc) to read a process's CPU time")
+    store = open_store(f"sqlite:///{a.home / 'shopsense.db'}")
+    key = create_key(store, ["read"], "worker-cpu")[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "SHOPSENSE_HOME": str(a.home), "OMP_NUM_THREADS": "1"}
+    env.setdefault("SHOPSENSE_SERVICE__SIMILAR_INDEX", "false")
+    server = subprocess.Popen(
+        [*SS, "--home", str(a.home), "serve", "--port", str(a.port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        **_pinned(0),
+    )
+    base = f"http://127.0.0.1:{a.port}"
+    load = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), base, "--rate", str(a.rate)]
+    load += ["--connections", "32", "--header", f"X-API-Key: {key}", "--path", a.path, "--words", a.words]
+
+    def offer(seconds: float) -> dict:
+        out = subprocess.run(
+            [*load, "--seconds", str(seconds)], capture_output=True, text=True, check=True, **_pinned(1)
+        )
+        return json.loads(out.stdout)
+
+    try:
+        deadline = time.monotonic() + 600
+        while True:  # bounded wait until the engines are loaded
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the server did not become ready")
+            time.sleep(1)
+        offer(min(a.seconds, 10))  # warm-up
+        runs = []
+        for _ in range(a.runs):
+            before = cpu_seconds(server.pid)
+            r = offer(a.seconds)
+            used = cpu_seconds(server.pid) - before
+            runs.append({"cpu_ms_per_request": round(1000 * used / max(r["requests"], 1), 3), **r})
+        print(json.dumps({"path": a.path, "rate": a.rate, "runs": runs}, indent=1))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
