@@ -19,16 +19,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
+from service_load import SS, wait_ready  # the benchmarks' folder is on the path of its scripts
 
 from shopsense.service.keys import create_key
 from shopsense.store import open_store
 
 ROOT = Path(__file__).resolve().parents[1]
-SS = [sys.executable, "-c", "from shopsense.cli.main import main; main()"]
 
 
 def _pinned(core: int) -> dict:
@@ -79,16 +77,7 @@ def main() -> None:
         return json.loads(out.stdout)
 
     try:
-        deadline = time.monotonic() + 600
-        while True:  # bounded wait until the engines are loaded
-            try:
-                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not become ready")
-            time.sleep(1)
+        wait_ready(base, timeout=600)
         offer(min(a.seconds, 10))  # warm-up
         runs = []
         for _ in range(a.runs):
