@@ -221,9 +221,7 @@ class _HandedConnections:
         self.server.run()
 
     def _start_receiving(self) -> None:
-        config = self.config
-        if not config.loaded:
-            config.load()
+        config = self.config  # loaded by uvicorn before startup: http_protocol_class is set
         protocol_class = _counted(config.http_protocol_class, self.closed, self.index)
         server_state = self.server.server_state
         app_state = self.server.lifespan.state

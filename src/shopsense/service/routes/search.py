@@ -53,7 +53,7 @@ async def search(
     if uid is not None:  # the user's search event, written with the impressions by the background flusher
         from shopsense.search.personal import search_event
 
-        state.impressions.record_event(search_event(q, request.state.request_id, uid))
+        state.impressions.record_event(search_event(q, request_id, uid))
     rid = log_shown(state, request, uid, items, "search", served.version, query=q)
     return SearchResponse(
         request_id=rid,
