@@ -161,6 +161,9 @@ class Settings(BaseSettings):
 
     home: Path = DEFAULT_HOME
     store: str | None = None
+    store_timeout_s: float = Field(
+        30.0, gt=0, description="how long a write waits for another process's lock before the store says busy"
+    )
     event_weights: EventWeights = EventWeights()
     ingest: IngestConfig = IngestConfig()
     encoder: EncoderConfig = EncoderConfig()
@@ -192,6 +195,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError as e:
             raise ConfigError(f"config file not found: {p}") from e
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{p}: cannot read the config file: {e}") from e
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"{p}: not valid TOML: {e}") from e
     data.update({k: v for k, v in overrides.items() if v is not None})

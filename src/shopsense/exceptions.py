@@ -21,6 +21,14 @@ class UnknownStoreError(StoreError, ValueError):
     """The store URL names a backend that does not exist."""
 
 
+class StoreBusyError(StoreError):
+    """The store is locked by another writer or did not answer in time: retry shortly."""
+
+
+class InputFileError(ShopsenseError, ValueError):
+    """An input file cannot be read at all: missing, a folder, no permission, corrupt or truncated."""
+
+
 @dataclass(frozen=True)
 class RowError:
     """One bad input row: where it is and why it was refused."""

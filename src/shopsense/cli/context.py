@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from shopsense.config import Settings, load_settings
-from shopsense.exceptions import ShopsenseError
+from shopsense.exceptions import SchemaError, ShopsenseError
 from shopsense.store import KnowledgeStore, open_store
 
 console = Console()
@@ -34,7 +34,7 @@ class CliState:
 
     def store(self, *, create: bool = True) -> KnowledgeStore:
         if self._store is None:
-            self._store = open_store(self.settings.store_url, create=create)
+            self._store = open_store(self.settings.store_url, create=create, timeout_s=self.settings.store_timeout_s)
         return self._store
 
 
@@ -53,16 +53,26 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
 
 
 def handle_errors(fn: F) -> F:
-    """Turn library errors into a message on stderr and exit code 2 (bad input)."""
+    """Turn library errors into a message on stderr and exit code 2 (bad input, a busy or broken
+    store). A file the library did not name itself (an ``OSError``) is named from the error."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ShopsenseError, ValueError, FileNotFoundError, UnicodeDecodeError) as e:
-            raise fail(str(e)) from None
+        except SchemaError as e:
+            raise fail(str(e)) from None  # one line per bad row, as file:line column: reason
+        except (ShopsenseError, ValueError, OSError, EOFError) as e:
+            raise fail(_one_line(e)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, OSError) and e.filename and str(e.filename) not in text:
+        text = f"{e.filename}: {text}"
+    return text
 
 
 @contextmanager

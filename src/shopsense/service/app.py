@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from shopsense.config import Settings, load_settings
-from shopsense.exceptions import SchemaError, ShopsenseError, StoreError
+from shopsense.exceptions import SchemaError, ShopsenseError, StoreBusyError, StoreError
 from shopsense.service import engines
 from shopsense.service.deps import AppState
 from shopsense.service.impressions import ImpressionLog
@@ -35,6 +35,9 @@ PAGE_KEY_ENV = "SHOPSENSE_SERVE_PAGE_KEY"
 
 __version__ = "0.1.0"
 
+#: seconds a client is asked to wait after a 503 from a busy or unreachable store
+STORE_RETRY_AFTER_S = 5
+
 
 def create_app(
     settings: Settings | None = None,
@@ -49,7 +52,7 @@ def create_app(
     ``block_on_load``, where start-up waits for it."""
     settings = settings or load_settings()
     svc = settings.service
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, timeout_s=settings.store_timeout_s)
     metrics = Metrics()
     load = loader or (lambda version, path: engines.load(version, path, store, settings))
     state = AppState(
@@ -117,8 +120,14 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def _store(_: Request, exc: StoreError) -> JSONResponse:
+        # the message names the store's file or host: logged, not answered
         log.error("store error: %s", exc)
-        return JSONResponse({"detail": "knowledge store unavailable"}, status_code=503)
+        detail = (
+            "knowledge store busy: another process holds a write lock; retry shortly"
+            if isinstance(exc, StoreBusyError)
+            else "knowledge store unavailable"
+        )
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
 
     @app.exception_handler(ShopsenseError)
     async def _other(_: Request, exc: ShopsenseError) -> JSONResponse:

@@ -70,7 +70,7 @@ def main() -> None:
     from shopsense.training import train
 
     settings = load_settings()
-    store = open_store(settings.store_url)
+    store = open_store(settings.store_url, timeout_s=settings.store_timeout_s)
     result = train(
         store, settings, incremental="--incremental" in sys.argv[1:], progress=lambda m: print(m, flush=True)
     )

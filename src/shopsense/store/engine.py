@@ -13,8 +13,12 @@ from shopsense.exceptions import StoreError, UnknownStoreError
 
 SCHEMES = ("sqlite", "postgresql")
 
+#: how long a statement waits for another process's lock before the store reports itself busy
+DEFAULT_TIMEOUT_S = 30.0
 
-def make_engine(url: str, *, create: bool) -> Engine:
+
+def make_engine(url: str, *, create: bool, timeout_s: float = DEFAULT_TIMEOUT_S) -> Engine:
+    """An engine for ``url``; a lock held by another process is waited for up to ``timeout_s``."""
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     if scheme not in SCHEMES:
         raise UnknownStoreError(f"Unknown store: {url.split(':', 1)[0]!r}; valid schemes: {', '.join(SCHEMES)}")
@@ -26,14 +30,26 @@ def make_engine(url: str, *, create: bool) -> Engine:
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                 elif not Path(path).exists():
                     raise StoreError(f"no knowledge base at {path}: run `shopsense init` first")
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": timeout_s})
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_timeout=timeout_s, connect_args=_pg_timeouts(url, timeout_s))
     except (ArgumentError, SQLAlchemyError) as e:
         raise StoreError(f"cannot open store {url!r}: {e}") from e
+
+
+def _pg_timeouts(url: str, timeout_s: float) -> dict[str, Any]:
+    """libpq settings: give up connecting, and waiting for a lock, after ``timeout_s`` (options
+    already in the URL win)."""
+    query = make_url(url).query
+    out: dict[str, Any] = {}
+    if "connect_timeout" not in query:
+        out["connect_timeout"] = max(1, round(timeout_s))
+    if "options" not in query:
+        out["options"] = f"-c lock_timeout={max(1, round(timeout_s * 1000))}"
+    return out
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -27,7 +27,8 @@ from sqlalchemy.exc import OperationalError
 from shopsense import columns as C
 from shopsense.exceptions import StoreError
 from shopsense.store import tables as T
-from shopsense.store.engine import SCHEMES, make_engine
+from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, make_engine
+from shopsense.store.errors import guarded
 from shopsense.store.rows import event_keys, json_or_none, to_db_rows
 
 _EVENT_INSERT_COLS = (
@@ -45,11 +46,13 @@ _EVENT_INSERT_COLS = (
 _PRODUCT_CONTENT_COLS = tuple(c for c in C.PRODUCT_COLUMNS if c not in (C.CREATED_AT, C.UPDATED_AT))
 
 
-def open_store(url: str, *, create: bool = True) -> KnowledgeStore:
-    """Open the knowledge store at ``url`` (``sqlite:///file.db`` or ``postgresql://...``)."""
-    return KnowledgeStore(url, create=create)
+def open_store(url: str, *, create: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S) -> KnowledgeStore:
+    """Open the knowledge store at ``url`` (``sqlite:///file.db`` or ``postgresql://...``); a lock
+    held by another process is waited for up to ``timeout_s`` (setting ``store_timeout_s``)."""
+    return KnowledgeStore(url, create=create, timeout_s=timeout_s)
 
 
+@guarded  # driver errors leave every public method as StoreError / StoreBusyError (store/errors.py)
 class KnowledgeStore:
     """Catalog, users, events, impressions, model versions and the embedding cache.
 
@@ -57,9 +60,10 @@ class KnowledgeStore:
     each call is its own transaction.
     """
 
-    def __init__(self, url: str, *, create: bool = True) -> None:
+    def __init__(self, url: str, *, create: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.url = url
-        self.engine = make_engine(url, create=create)
+        self.timeout_s = timeout_s
+        self.engine = make_engine(url, create=create, timeout_s=timeout_s)
         self.dialect = self.engine.dialect.name
         self._ph = "?" if self.dialect == "sqlite" else "%s"
         self._compiled: dict[int, tuple[Select, str, tuple[str, ...] | None, dict[str, Any]]] = {}

@@ -6,7 +6,7 @@ import math
 
 from fastapi import APIRouter, Body, HTTPException, Path
 
-from shopsense.exceptions import StoreError
+from shopsense.exceptions import StoreBusyError, StoreError
 from shopsense.service.deps import AdminKey, ReadKey, State
 from shopsense.service.schemas import JobInfo, ModelsResponse, TrainRequest, VersionInfo
 
@@ -43,6 +43,8 @@ def activate(state: State, version: str = Path(..., min_length=1, max_length=200
     """Serve ``version`` (a complete one): roll back to an older version or forward to a newer one."""
     try:
         state.store.activate_version(version)
+    except StoreBusyError:
+        raise  # 503 with Retry-After, like every route
     except StoreError as e:
         code = 404 if "unknown" in str(e) else 409
         raise HTTPException(code, str(e)) from None
