@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shopsense.data.readers import detect_format, parse_mapping, progress_total, read_batches
-from shopsense.exceptions import SchemaError
+from shopsense.exceptions import InputFileError, SchemaError
 
 
 def _all(path, **kw):
@@ -114,7 +114,7 @@ def test_empty_and_missing_files(tmp_path) -> None:
     (tmp_path / "e.csv").write_text("", encoding="utf-8")
     with pytest.raises(SchemaError, match="empty"):
         read_batches(tmp_path / "e.csv")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputFileError, match="nope.csv: no such file"):
         read_batches(tmp_path / "nope.csv")
 
 

@@ -150,20 +150,25 @@ def _print_recommend(rows: list[tuple[str, dict]]) -> None:
 # ---------------------------------------------------------------------------- search
 def read_table(path: Path, required: list[str], what: str) -> pd.DataFrame:
     """A small table (queries, qrels) from CSV/TSV/Parquet/JSONL with its required columns, as text."""
-    from shopsense.data.readers import detect_format
+    from shopsense.data.readers import detect_format, input_errors
 
     if not path.exists():
         raise FileNotFoundError(f"{what} file not found: {path}")
     fmt = detect_format(path)
-    try:
-        if fmt in ("csv", "tsv"):
-            df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False)
-        elif fmt == "parquet":
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_json(path, lines=True, dtype=False)
-    except (ValueError, pd.errors.ParserError, OSError) as e:
-        raise ValueError(f"{path}: cannot read {what} as {fmt}: {e}") from None
+    with input_errors(path, f"{what} file"):
+        if path.is_dir():
+            raise IsADirectoryError(path)
+        try:
+            if fmt in ("csv", "tsv"):
+                df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False)
+            elif fmt == "parquet":
+                df = pd.read_parquet(path)
+            else:
+                df = pd.read_json(path, lines=True, dtype=False)
+        except (UnicodeDecodeError, OSError, EOFError):
+            raise
+        except (ValueError, pd.errors.ParserError) as e:
+            raise ValueError(f"{path}: cannot read {what} as {fmt}: {' '.join(str(e).split())}") from None
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValueError(

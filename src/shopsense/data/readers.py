@@ -13,7 +13,9 @@ import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -24,7 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from shopsense.exceptions import RowError, SchemaError
+from shopsense.exceptions import InputFileError, RowError, SchemaError, ShopsenseError
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -83,13 +85,13 @@ def progress_total(path: str | Path, fmt: str | None = None) -> int | None:
     """Size of the work in the unit batches report in ``consumed``: rows for Parquet, bytes otherwise
     (None for a compressed file, whose decompressed size is unknown until it is read)."""
     fmt = detect_format(path, fmt)
-    if not Path(path).exists():
-        raise FileNotFoundError(f"no such file: {path}")
-    if fmt == "parquet":
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    if Path(path).suffix.lower() == ".gz":
-        return None
-    return Path(path).stat().st_size
+    with input_errors(path):
+        _check_file(Path(path))
+        if fmt == "parquet":
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        if Path(path).suffix.lower() == ".gz":
+            return None
+        return Path(path).stat().st_size
 
 
 def read_batches(
@@ -102,17 +104,63 @@ def read_batches(
 ) -> tuple[list[str], Iterator[Batch]]:
     """Open ``path`` and return its column names (after ``mapping``) and an iterator of batches.
 
-    The header (or, for JSONL, the keys of the first batch) is checked before any row is read.
+    The header (or, for JSONL, the keys of the first batch) is checked before any row is read. A file
+    that cannot be read at all, here or later while batches are read, raises :class:`InputFileError`.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no such file: {path}")
     fmt = detect_format(path, fmt)
-    if fmt == "parquet":
-        return _parquet(path, dict(mapping or {}), batch_rows)
-    if fmt == "jsonl":
-        return _jsonl(path, dict(mapping or {}), batch_rows)
-    return _delimited(path, "," if fmt == "csv" else "\t", dict(mapping or {}), batch_rows, max_row_bytes)
+    with input_errors(path):
+        _check_file(path)
+        if fmt == "parquet":
+            names, batches = _parquet(path, dict(mapping or {}), batch_rows)
+        elif fmt == "jsonl":
+            names, batches = _jsonl(path, dict(mapping or {}), batch_rows)
+        else:
+            delimiter = "," if fmt == "csv" else "\t"
+            names, batches = _delimited(path, delimiter, dict(mapping or {}), batch_rows, max_row_bytes)
+    return names, _guarded(path, batches)
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputFileError(f"{path}: is a folder, not a file")
+
+
+def _guarded(path: Path, batches: Iterator[Batch]) -> Iterator[Batch]:
+    with input_errors(path):
+        yield from batches
+
+
+@contextmanager
+def input_errors(path: str | Path, what: str = "file") -> Iterator[None]:
+    """Any I/O or decoding failure of the block becomes one :class:`InputFileError` line naming
+    ``path`` (missing, a folder, no permission, corrupt or truncated gzip/Parquet, bad bytes)."""
+    try:
+        yield
+    except ShopsenseError:
+        raise
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, pa.ArrowException, csv.Error) as e:
+        raise InputFileError(f"{path}: {_why(Path(path), what, e)}") from e
+
+
+def _why(path: Path, what: str, e: BaseException) -> str:
+    reason = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, FileNotFoundError) and not path.exists():
+        return f"no such {what}"
+    if isinstance(e, IsADirectoryError) or path.is_dir():
+        return f"is a folder, not a {what}"
+    if isinstance(e, PermissionError):
+        return f"permission denied: this user cannot read the {what}"
+    if isinstance(e, EOFError):
+        return f"the {what} ends early (truncated or still being written?): {reason}"
+    if isinstance(e, gzip.BadGzipFile | zlib.error) or (path.suffix.lower() == ".gz" and isinstance(e, OSError)):
+        return f"not a readable gzip {what} (corrupt?): {reason}"
+    if isinstance(e, UnicodeDecodeError):
+        return f"not valid UTF-8 text (byte {e.start}): save the {what} as UTF-8"
+    kind = "Parquet " if path.suffix.lower() in (".parquet", ".pq") else ""
+    return f"cannot read the {kind}{what} (corrupt or truncated?): {reason}"
 
 
 def _rename(path: Path, names: list[str], mapping: dict[str, str]) -> list[str]:

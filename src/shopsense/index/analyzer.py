@@ -15,6 +15,7 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
+from shopsense.exceptions import InputFileError
 from shopsense.features.tokenize import Tokenizer
 
 _MIXED = re.compile(r"\b(\d+)[- ]+(\d+)/(\d+)\b")
@@ -75,8 +76,13 @@ def load_synonyms(path: str | Path) -> list[list[str]]:
         raw = p.read_text(encoding="utf-8")
     except FileNotFoundError as e:
         raise FileNotFoundError(f"synonyms file not found: {p}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputFileError(f"{p}: cannot read the synonyms file: {e}") from e
     if p.suffix == ".json":
-        groups = json.loads(raw)
+        try:
+            groups = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise InputFileError(f"{p}: not valid JSON: {e}") from e
         if not isinstance(groups, list) or not all(isinstance(g, list) for g in groups):
             raise ValueError(f"{p}: a JSON synonyms file must hold a list of lists of strings")
         return [[str(w).strip() for w in g if str(w).strip()] for g in groups]
