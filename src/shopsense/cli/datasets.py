@@ -10,6 +10,7 @@ import typer
 from shopsense.cli.context import console, handle_errors, state
 from shopsense.cli.main import app
 from shopsense.config import data_dir
+from shopsense.data.csvfile import write_frame
 from shopsense.data.public import DATASETS, PublicDataset, available, load_dataset
 from shopsense.store import KnowledgeStore
 
@@ -78,7 +79,7 @@ def _write(df: pd.DataFrame, path: Path, fmt: str) -> None:
     elif fmt == "jsonl":
         df.to_json(path, orient="records", lines=True, force_ascii=False)
     else:
-        df.to_csv(path, index=False, sep="\t" if fmt == "tsv" else ",")
+        write_frame(df, path, sep="\t" if fmt == "tsv" else ",")
 
 
 def load_into_store(ds: PublicDataset, store: KnowledgeStore) -> tuple[int, int]:

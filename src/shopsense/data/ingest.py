@@ -5,11 +5,14 @@ rolled back at the first bad batch, so the store ends exactly as it was. ``on_er
 the good rows and writes each bad one, with file, line, column and reason, to a rejects file.
 Re-ingesting a file changes nothing: products upsert by id (unchanged rows are not rewritten) and
 events are de-duplicated by their key (``event_id``, else user, item, type and timestamp).
+
+Within one file a product or user id that comes again replaces the earlier row (the last one wins)
+and is counted as ``repeated``, not inserted twice. Events whose ``item_id`` is not in the catalog
+are kept (the catalog may arrive later) and counted as ``unknown_items``.
 """
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import time
@@ -19,12 +22,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection
 
 from shopsense import columns as C
 from shopsense.config import IngestConfig
+from shopsense.data.csvfile import SafeWriter
 from shopsense.data.readers import detect_format, read_batches
 from shopsense.data.schemas import schema_for
 from shopsense.data.validation import check_columns, validate_batch
@@ -41,7 +47,9 @@ Progress = Callable[[int], None]
 @dataclass
 class IngestReport:
     """What one ingest did. ``inserted``: rows new or changed in the store; ``duplicates``: valid
-    rows that changed nothing (already stored, or repeated in the file)."""
+    rows that changed nothing (already stored, or an event repeated in the file); ``repeated``:
+    product or user rows replaced by a later row of the same id in the file (the last one is kept);
+    ``unknown_items``: events (kept) whose item_id is not in the catalog."""
 
     kind: str
     path: str
@@ -49,6 +57,8 @@ class IngestReport:
     read: int = 0
     inserted: int = 0
     duplicates: int = 0
+    repeated: int = 0
+    unknown_items: int = 0
     rejected: int = 0
     blank: int = 0
     seconds: float = 0.0
@@ -72,6 +82,11 @@ class IngestReport:
             f"duplicates {self.duplicates:,}, rejected {self.rejected:,} in {self.seconds:.2f}s "
             f"({self.rows_per_second:,.0f} rows/s)"
         )
+        if self.repeated:
+            key = C.ITEM if self.kind == "products" else C.USER
+            s += f"; {self.repeated:,} row(s) repeated an earlier {key} in the file: the last one was kept"
+        if self.unknown_items:
+            s += f"; {self.unknown_items:,} event(s) name an item_id not in the catalog (kept)"
         if self.rejects_path:
             s += f"; rejects written to {self.rejects_path}"
         if self.ignored_columns:
@@ -164,6 +179,8 @@ def ingest(
     report = IngestReport(kind, str(path), fmt, ignored_columns=check_columns(schema, names, str(path)))
     rejects = _Rejects(Path(rejects_path) if rejects_path else _default_rejects(path))
     write = {"products": store.upsert_products, "events": store.add_events, "users": store.upsert_users}[kind]
+    repeats = _Repeats({"products": C.ITEM, "users": C.USER}.get(kind))
+    catalog = _Catalog(store) if kind == "events" else None
     try:
         with _gc_paused(), store.transaction() as conn, _bulk(store, kind, conn):
             for batch in batches:
@@ -183,8 +200,15 @@ def ingest(
                     room = MAX_REPORTED_ERRORS - len(report.errors)
                     report.errors.extend(v.errors[: max(room, 0)])
                 if v.table.num_rows:
-                    report.inserted += write(_write_order(kind, v.table).to_pandas(), conn)
-                report.duplicates = report.read - report.rejected - report.inserted
+                    if catalog is not None:
+                        report.unknown_items += catalog.unknown(v.table[C.ITEM], conn)
+                    df = _write_order(kind, v.table).to_pandas()
+                    fresh, again = repeats.split(df)
+                    report.inserted += write(fresh, conn)
+                    if len(again):
+                        write(again, conn)  # replaces rows written earlier in this file: not new
+                report.repeated = repeats.count
+                report.duplicates = report.read - report.rejected - report.inserted - report.repeated
                 if progress is not None:
                     progress(batch.consumed)
     finally:
@@ -220,6 +244,56 @@ def _write_order(kind: str, table: pa.Table) -> pa.Table:
     return table.take(pc.sort_indices(table, sort_keys=[(C.USER, "ascending"), (C.TIMESTAMP, "ascending")]))
 
 
+class _Repeats:
+    """Rows of one file that repeat an id (products, users): the last row of each id wins.
+
+    Within a batch only the last row of an id is written; a row whose id was written by an earlier
+    batch is written apart, so it replaces that row without counting as a new insert. Ids seen are
+    kept as sorted 64-bit hashes (8 bytes an id).
+
+    Streaming has no look-ahead, so across batches ``inserted`` counts what each id's first row did:
+    re-ingesting a file whose id repeats beyond a batch (50,000 rows) counts that id as changed
+    (its first row did overwrite the stored last one, briefly, inside the transaction)."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self.count = 0
+        self._seen = np.zeros(0, dtype=np.uint64)
+
+    def split(self, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(rows whose id is new to this file, rows whose id an earlier batch already wrote)."""
+        if self.key is None:
+            return df, df.iloc[:0]
+        last = ~df[self.key].duplicated(keep="last").to_numpy()
+        self.count += int((~last).sum())
+        df = df[last]
+        hashes = pd.util.hash_array(df[self.key].to_numpy(dtype=object))
+        earlier = np.isin(hashes, self._seen)
+        self.count += int(earlier.sum())
+        self._seen = np.union1d(self._seen, hashes)
+        return df[~earlier], df[earlier]
+
+
+class _Catalog:
+    """Whether events name products the catalog has (each id is looked up once per file)."""
+
+    def __init__(self, store: KnowledgeStore) -> None:
+        self.store = store
+        self._looked_up = pa.array([], pa.string())
+        self._present = pa.array([], pa.string())
+
+    def unknown(self, items: pa.ChunkedArray, conn: Connection) -> int:
+        """How many of ``items`` (one per event; null for a search) are not in the catalog."""
+        ids = pc.unique(items).drop_null()
+        new = ids.filter(pc.invert(pc.is_in(ids, value_set=self._looked_up)))
+        if len(new):
+            found = self.store.known_items(new.to_pylist(), conn)
+            self._looked_up = pa.concat_arrays([self._looked_up, new.cast(pa.string())])
+            self._present = pa.concat_arrays([self._present, pa.array(sorted(found), pa.string())])
+        named = pc.sum(pc.is_valid(items)).as_py() or 0
+        return named - (pc.sum(pc.is_in(items, value_set=self._present)).as_py() or 0)
+
+
 def _default_rejects(path: Path) -> Path:
     name = path.name
     for suffix in reversed(path.suffixes):
@@ -244,7 +318,7 @@ class _Rejects:
             self._fh = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
             if self.path.suffix.lower() in (".csv", ".tsv"):
                 delim = "," if self.path.suffix.lower() == ".csv" else "\t"
-                self._csv = csv.writer(self._fh, delimiter=delim)
+                self._csv = SafeWriter(self._fh, delimiter=delim)
                 self._csv.writerow(self.FIELDS)
         for e in errors:
             rec = (e.file, e.line, e.column or "", e.reason, e.raw)

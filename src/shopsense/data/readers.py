@@ -37,12 +37,15 @@ _EXTENSIONS |= {".jsonl": "jsonl", ".ndjson": "jsonl"}
 class Batch:
     """Rows of one file, as read: ``table`` (columns already renamed by the mapping) and the
     source ``lines`` of its rows. ``errors`` are rows the reader could not parse at all (they are
-    not in ``table``). ``consumed`` is progress in the reader's unit (bytes or rows)."""
+    not in ``table``). ``consumed`` is progress in the reader's unit (bytes or rows). ``nested``
+    marks, per column, the rows whose value was a JSON object or array (carried as JSON text), so
+    that a field that wants an id or a number can refuse it."""
 
     table: pa.Table
     lines: np.ndarray
     errors: list[RowError] = field(default_factory=list)
     consumed: int = 0
+    nested: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_rows(self) -> int:
@@ -347,7 +350,8 @@ def _jsonl(path: Path, mapping: dict[str, str], batch_rows: int) -> tuple[list[s
                 records, lines, errors, lineno, nbytes = chunk
                 if mapping:
                     records = [{mapping.get(k, k): v for k, v in r.items()} for r in records]
-                yield Batch(_records_to_table(records), np.asarray(lines, dtype=np.int64), errors, nbytes)
+                table, nested = _records_to_table(records)
+                yield Batch(table, np.asarray(lines, dtype=np.int64), errors, nbytes, nested)
                 chunk = _jsonl_chunk(path, fh, lineno, batch_rows)
         finally:
             fh.close()
@@ -391,24 +395,27 @@ def _jsonl_chunk(
     return records, lines, errors, lineno, nbytes
 
 
-def _records_to_table(records: list[dict]) -> pa.Table:
+def _records_to_table(records: list[dict]) -> tuple[pa.Table, dict[str, np.ndarray]]:
     """Columns from JSON objects: one arrow type per column where the values agree, else text.
 
     Lists and objects become JSON text (tags and attributes accept it), so a column never becomes
-    an arrow struct that would invent keys."""
+    an arrow struct that would invent keys; the rows where that happened are returned per column."""
     keys: dict[str, None] = {}
     for r in records:
         keys.update(dict.fromkeys(r))
     cols = {}
+    nested: dict[str, np.ndarray] = {}
     for k in keys:
         vals = [r.get(k) for r in records]
-        if any(isinstance(v, dict | list) for v in vals):
+        is_nested = np.fromiter((isinstance(v, dict | list) for v in vals), dtype=bool, count=len(vals))
+        if is_nested.any():
+            nested[k] = is_nested
             vals = [_to_text(v) for v in vals]
         try:
             cols[k] = pa.array(vals)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             cols[k] = pa.array([_to_text(v) for v in vals], type=pa.string())
-    return pa.table(cols)
+    return pa.table(cols), nested
 
 
 def _to_text(v: Any) -> str | None:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense import columns as C
+from shopsense.data.csvfile import write_frame
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample"
 
@@ -146,8 +147,8 @@ def generate(folder: Path = SAMPLE_DIR, seed: int = 7) -> tuple[Path, Path]:
     events = make_events(rng, products)
     folder.mkdir(parents=True, exist_ok=True)
     p, e = folder / "products.csv", folder / "events.csv"
-    products.to_csv(p, index=False)
-    events.to_csv(e, index=False)
+    write_frame(products, p)
+    write_frame(events, e)
     return p, e
 
 

@@ -102,7 +102,10 @@ def validate_batch(schema: Schema, batch: Batch, path: str, config: IngestConfig
             if f.required:  # JSONL: no record of this batch has the key
                 checks.add(np.ones(n, dtype=bool), f.name, "required value is missing")
             continue
-        out[f.name] = _convert(f, _array(table[f.name]), checks, config)
+        arr = _array(table[f.name])
+        if f.name in batch.nested and f.kind not in ("tags", "json"):
+            arr = _refuse_nested(f, arr, batch.nested[f.name], checks)
+        out[f.name] = _convert(f, arr, checks, config)
     if schema.name == "event":
         _event_rules(out, checks, n)
     bad = checks.any_bad() & ~blank
@@ -139,6 +142,7 @@ def _convert(f: Field, arr: pa.Array, checks: _Checks, config: IngestConfig) -> 
         text = _text(f, arr, checks)
         if text is None:
             return pa.nulls(len(arr), _target_type(f))
+        text = _refuse_nul(f, text, checks)
         vals = _from_text(f, text, checks)
     if f.required:
         empty = _mask(_is_empty(vals), len(vals)) & ~checks.bad_in(f.name)
@@ -158,6 +162,51 @@ def _convert(f: Field, arr: pa.Array, checks: _Checks, config: IngestConfig) -> 
         )
         checks.add(pc.less(vals, 0), f.name, "timestamp {value} is before 1970", arr)
     return vals
+
+
+_EXPECTED = {
+    "id": "an id",
+    "text": "text",
+    "float": "a number",
+    "timestamp": "a timestamp",
+    "bool": "true or false",
+    "event_type": "an event type",
+    "category": "a category path or a list of its levels",
+}
+
+
+def _refuse_nested(f: Field, arr: pa.Array, nested: np.ndarray, checks: _Checks) -> pa.Array:
+    """A JSON object or array where a single value belongs (JSONL ``{"item_id": {"a": 1}}``) is
+    refused, not stored as its JSON text; a category given as a list of levels is joined."""
+    if f.kind == "category":
+        return _category_lists(f, arr, nested, checks)
+    objects = nested & _mask(pc.starts_with(arr.cast(pa.string()), "{"), len(arr))
+    checks.add(objects, f.name, f"expected {_EXPECTED[f.kind]}, found a JSON object")
+    checks.add(nested & ~objects, f.name, f"expected {_EXPECTED[f.kind]}, found a JSON array")
+    return pc.if_else(pa.array(nested), pa.scalar(None, arr.type), arr)
+
+
+def _category_lists(f: Field, arr: pa.Array, nested: np.ndarray, checks: _Checks) -> pa.Array:
+    values = arr.cast(pa.string()).to_pylist()
+    bad = np.zeros(len(values), dtype=bool)
+    for i in np.flatnonzero(nested):
+        levels = json.loads(values[i])
+        if isinstance(levels, list) and all(isinstance(x, str | int | float) for x in levels):
+            values[i] = " > ".join(str(x).strip() for x in levels if str(x).strip()) or None
+        else:
+            values[i], bad[i] = None, True
+    checks.add(bad, f.name, f"expected {_EXPECTED['category']}, found a JSON object or nested list")
+    return pa.array(values, pa.string())
+
+
+def _refuse_nul(f: Field, text: pa.Array, checks: _Checks) -> pa.Array:
+    """Text with a NUL byte is refused, not stripped: it nearly always means a UTF-16 or binary file
+    read as UTF-8, and PostgreSQL cannot store it."""
+    nul = _mask(pc.match_substring(text, "\x00"), len(text))
+    if not nul.any():
+        return text
+    checks.add(nul, f.name, "contains a NUL byte (\\x00): is the file UTF-16 or binary? Save it as UTF-8 text")
+    return pc.if_else(pa.array(nul), pa.scalar(None, pa.string()), text)
 
 
 def _target_type(f: Field) -> pa.DataType:

@@ -154,6 +154,23 @@ class KnowledgeStore:
         df[C.AVAILABLE] = df[C.AVAILABLE].astype(bool)
         return df
 
+    def known_items(self, item_ids: Sequence[str], conn: Connection | None = None) -> set[str]:
+        """The ones of ``item_ids`` that are in the catalog."""
+        ids = list(dict.fromkeys(item_ids))
+        found: set[str] = set()
+        with self._conn(conn) as c:
+            cur = c.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:  # the driver directly: SQLAlchemy's IN expansion cost more than the lookups
+                for i in range(0, len(ids), 500):
+                    chunk = ids[i : i + 500]
+                    cur.execute(
+                        f"SELECT {C.ITEM} FROM products WHERE {C.ITEM} IN ({', '.join([self._ph] * len(chunk))})", chunk
+                    )
+                    found.update(r[0] for r in cur.fetchall())
+            finally:
+                cur.close()
+        return found
+
     def get_product(self, item_id: str) -> dict[str, Any] | None:
         df = self.products([item_id])
         return None if df.empty else df.iloc[0].to_dict()
