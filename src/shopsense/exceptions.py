@@ -21,6 +21,10 @@ class UnknownStoreError(StoreError, ValueError):
     """The store URL names a backend that does not exist."""
 
 
+class BackupError(ShopsenseError):
+    """A backup cannot be written, or a folder cannot be restored (not a backup, or the target is in use)."""
+
+
 @dataclass(frozen=True)
 class RowError:
     """One bad input row: where it is and why it was refused."""
