@@ -166,7 +166,8 @@ def test_interrupted_training_keeps_the_served_version(trained):
         train(store, settings, config=FAST, _fail_after_fit=True)
     assert store.active_version() == result.version
     assert not list(Path(settings.models_dir).glob(".tmp-*"))
-    assert "failed" in set(store.versions()["status"])
+    failed = store.versions().query("status == 'failed'")
+    assert failed["metrics"].iloc[-1]["failure"] == "RuntimeError: simulated crash during training"
     OnlineRecommender.from_store(store, settings).recommend("u0", 3)
 
 

@@ -29,6 +29,10 @@ class InputFileError(ShopsenseError, ValueError):
     """An input file cannot be read at all: missing, a folder, no permission, corrupt or truncated."""
 
 
+class BackupError(ShopsenseError):
+    """A backup cannot be written, or a folder cannot be restored (not a backup, or the target is in use)."""
+
+
 @dataclass(frozen=True)
 class RowError:
     """One bad input row: where it is and why it was refused."""

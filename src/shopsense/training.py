@@ -36,6 +36,15 @@ from shopsense.models.base import Histories
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking.pipeline import Engine, EngineConfig
 from shopsense.store import KnowledgeStore
+from shopsense.versions import (
+    TRAINER,
+    Heartbeat,
+    reap_abandoned,
+    recorded_path,
+    tmp_folder,
+    trainer_info,
+    version_folder,
+)
 
 Progress = Callable[[str], None]
 ARTIFACT_FORMAT = 1
@@ -164,9 +173,15 @@ def train(
     version = new_version()
     root = Path(settings.models_dir)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{version}"
+    reaped = reap_abandoned(store, settings.home)  # trainings killed before: failed, temp folders gone
+    if reaped:
+        say(f"marked {len(reaped)} abandoned training(s) failed: {', '.join(reaped)}")
+    tmp = tmp_folder(settings.home, version)
     final = root / version
-    store.register_version(version, status="training", path=str(final))
+    path = recorded_path(settings.home, final)  # relative to the home: works from any folder
+    heartbeat = Heartbeat(store, version, path, trainer_info())
+    store.register_version(version, status="training", path=path, metrics={TRAINER: heartbeat.info})
+    heartbeat.start()
     try:
         say(f"encoding {ds.n_items} product texts")
         vectors = product_vectors(ds.products, settings, store)
@@ -204,14 +219,16 @@ def train(
         _fsync_tree(tmp)
         os.replace(tmp, final)
         _fsync_dir(root)
-        store.register_version(version, status="complete", path=str(final), metrics=_json_metrics(metrics))
+        heartbeat.stop()  # before the record leaves `training`: a late beat must not turn it back
+        store.register_version(version, status="complete", path=path, metrics=_json_metrics(metrics))
         store.activate_version(version)
-    except BaseException:
+    except BaseException as e:
+        heartbeat.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-        store.register_version(version, status="failed", path=None)
+        store.register_version(version, status="failed", path=None, metrics={"failure": f"{type(e).__name__}: {e}"})
         raise
     say(f"version {version} is active")
-    return TrainResult(version, final, metrics)
+    return TrainResult(version, final.resolve(), metrics)
 
 
 def active_folder(store: KnowledgeStore, settings: Settings) -> Path:
@@ -220,7 +237,7 @@ def active_folder(store: KnowledgeStore, settings: Settings) -> Path:
     if version is None:
         raise NoModelError("no trained model yet: run `shopsense train`")
     row = store.versions().set_index("version").loc[version]
-    path = Path(row["path"]) if isinstance(row["path"], str) and row["path"] else Path(settings.models_dir) / version
+    path = version_folder(settings.home, version, row["path"])
     if not (path / "manifest.json").exists():
         raise NoModelError(f"model version {version} has no artifacts at {path}: run `shopsense train`")
     return path

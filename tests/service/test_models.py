@@ -129,3 +129,25 @@ def test_a_loaded_version_is_kept_out_of_full_garbage_collections(env: Env) -> N
 
     assert env.client.get("/ready").status_code == 200
     assert gc.get_freeze_count() > 0
+
+
+def test_server_start_reaps_trainings_whose_process_died(settings) -> None:
+    """A training killed while no server watched it (a CLI `shopsense train` under kill -9) is marked
+    failed with the reason and loses its temporary folder when a server starts; a live one stays."""
+    from shopsense.store import open_store
+    from shopsense.versions import tmp_folder
+    from tests.test_versions import kill_9, start_stand_in
+
+    url = open_store(settings.store_url).url
+    live = start_stand_in(url, settings.home, "v-live")
+    dead = start_stand_in(url, settings.home, "v-dead")
+    kill_9(dead)
+    try:
+        for e in make_env(settings):
+            recs = e.store.versions().set_index("version")
+            assert recs.loc["v-dead", "status"] == "failed" and recs.loc["v-live", "status"] == "training"
+            assert f"trainer process {dead.pid}" in recs.loc["v-dead", "metrics"]["failure"]
+            assert not tmp_folder(settings.home, "v-dead").exists() and tmp_folder(settings.home, "v-live").exists()
+            assert _state(e).models.version == "v1"
+    finally:
+        kill_9(live)

@@ -40,6 +40,7 @@ def _register() -> None:
     # Each module adds its commands to `app`; imported here so `--help` lists them all.
     from shopsense.cli import (  # noqa: F401  # noqa: F401  # noqa: F401
         admin,
+        backup,
         datasets,
         evaluate,  # noqa: F401
         ingest,  # noqa: F401

@@ -183,6 +183,7 @@ def active_affinity(store: Any, settings: Any, sources: Sequence[str] = DEFAULT_
     versions = store.versions()
     row = versions[versions["version"] == version]
     path = row["path"].iloc[0] if len(row) else None
-    # the same rule as the recommender: a version without a recorded path lives under <home>/models
-    folder = Path(path) if isinstance(path, str) and path else Path(settings.models_dir) / version
+    from shopsense.versions import version_folder  # the same rule as the recommender
+
+    folder = version_folder(settings.home, version, path)
     return load_item_affinity(folder, sources)

@@ -59,7 +59,7 @@ def create_app(
         settings=settings,
         store=store,
         keys=KeyRing(store),
-        models=ModelState(store, load, interval_s=svc.reload_interval_s),
+        models=ModelState(store, load, interval_s=svc.reload_interval_s, home=settings.home),
         jobs=TrainingJobs(store, settings.store_url, settings.home, command=train_command),
         metrics=metrics,
         impressions=ImpressionLog(store),
@@ -71,6 +71,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state.jobs.reap()  # trainings killed while no server watched them (a CLI train under kill -9)
         if block_on_load:
             state.models.refresh()
         state.models.start()

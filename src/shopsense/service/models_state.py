@@ -19,8 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from shopsense.config import DEFAULT_HOME
 from shopsense.service.periodic import Periodic
 from shopsense.store import KnowledgeStore
+from shopsense.versions import version_folder
 
 log = logging.getLogger("shopsense.service")
 
@@ -34,9 +36,12 @@ Loader = Callable[[str, Path | None], Any]
 class ModelState:
     """Holds the served version's loaded objects and swaps them atomically."""
 
-    def __init__(self, store: KnowledgeStore, loader: Loader, interval_s: float = 2.0) -> None:
+    def __init__(
+        self, store: KnowledgeStore, loader: Loader, interval_s: float = 2.0, home: Path | str = DEFAULT_HOME
+    ) -> None:
         self.store = store
         self.loader = loader
+        self.home = Path(home)  # recorded version paths are relative to it
         self._current: Any | None = None
         self._version: str | None = None
         self._failed: dict[str, str] = {}  # version -> why it could not be loaded
@@ -70,7 +75,9 @@ class ModelState:
             return None
         row = pick.iloc[-1]
         path = row["path"]
-        return str(row["version"]), (Path(path) if isinstance(path, str) and path else None)
+        if not (isinstance(path, str) and path):
+            return str(row["version"]), None
+        return str(row["version"]), version_folder(self.home, str(row["version"]), path)
 
     def refresh(self) -> bool:
         """Load and swap in the target version if it changed; returns True on a swap."""

@@ -8,6 +8,7 @@ version it left in ``training`` state is marked ``failed`` so the dashboard says
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from shopsense.store import KnowledgeStore
+from shopsense.versions import reap_abandoned
+
+log = logging.getLogger("shopsense.service")
 
 #: the CLI in a fresh interpreter (`python -m shopsense.cli.main` would not register the command modules)
 CLI = [sys.executable, "-c", "from shopsense.cli.main import main; main()"]
@@ -115,18 +119,27 @@ class TrainingJobs:
         job.finished_at = time.time()
         job.returncode = rc
         if rc != 0:
-            self._mark_abandoned(job.started_at)
+            self._mark_abandoned(job.started_at, rc)
+            self.reap()  # its temporary folder
 
-    def _mark_abandoned(self, since: float) -> None:
+    def _mark_abandoned(self, since: float, returncode: int) -> None:
         """Versions a dead trainer left half-done become ``failed`` (never served either way)."""
         try:
             df = self.store.versions()
             for _, row in df[(df["status"] == "training") & (df["created_at"] >= since - 1)].iterrows():
-                self.store.register_version(
-                    str(row["version"]), status="failed", path=row["path"], metrics=row["metrics"]
-                )
+                metrics = {**(row["metrics"] or {}), "failure": f"trainer exited with status {returncode}"}
+                self.store.register_version(str(row["version"]), status="failed", path=row["path"], metrics=metrics)
         except Exception:  # bookkeeping only: the served version is safe regardless
             pass
+
+    def reap(self) -> dict[str, str]:
+        """Trainings whose process died (here or in an earlier server or CLI run) become ``failed`` and
+        lose their temporary folders; live ones are left alone (:func:`shopsense.versions.reap_abandoned`)."""
+        try:
+            return reap_abandoned(self.store, self.home)
+        except Exception as e:  # bookkeeping only: never stops the server from starting
+            log.warning("abandoned trainings not reaped: %s", e)
+            return {}
 
     def stop_all(self) -> None:
         for j in self.jobs.values():
