@@ -12,7 +12,6 @@ import pytest
 from shopsense import columns as C
 from shopsense.config import load_settings
 from shopsense.exceptions import NoModelError
-from shopsense.features.product_text import text_hash
 from shopsense.features.text import TextEncoder
 from shopsense.ranking.pipeline import EngineConfig
 from shopsense.ranking.rules import Filters
@@ -79,7 +78,7 @@ def test_train_publishes_an_active_version_with_metrics(trained):
     assert result.metrics["heldout_ndcg@10_fusion"] > 0
     # the shoppers' queries are encoded once, at training, not on each request that reads them
     query_id = TextEncoder(settings.encoder).query_model_id
-    assert store.get_embeddings(query_id, [text_hash("compact drill")])
+    assert store.get_embeddings(query_id, store.query_keys(["compact drill"]))
 
 
 def test_known_user_gets_its_topic_with_explanations_and_no_seen_items(trained):

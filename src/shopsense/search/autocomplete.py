@@ -90,7 +90,10 @@ class Autocomplete:
             hi = bisect.bisect_left(self._keys, p + "\uffff", lo)
             best: dict[str, float] = {}
             for key in self._keys[lo : min(hi, lo + scan)]:  # a 1-letter prefix may match most of the catalog
-                text, w = self.entries[key]
+                entry = self.entries.get(key)  # None: forgotten by another thread meanwhile
+                if entry is None:
+                    continue
+                text, w = entry
                 if w > best.get(text, -1.0):
                     best[text] = w
             found = [t for t, _ in sorted(best.items(), key=lambda x: (-x[1], x[0]))[:k]]
@@ -98,6 +101,37 @@ class Autocomplete:
                 self._answers.clear()
             self._answers[memo] = found
         return list(found)
+
+    def forget(self, queries: Iterable[str]) -> int:
+        """Take back past searches (a deleted shopper's, with repeats): each one's count goes down, and a
+        query nobody else searched leaves the suggestions and "did you mean". Returns the queries changed.
+        (A query equal to a product title may take that title's entry with it until the next build.)"""
+        counts = Counter(_key(q) for q in queries if isinstance(q, str) and q.strip())
+        changed = 0
+        for q, n in counts.items():
+            have = self.queries.get(q, 0)
+            if not have:
+                continue
+            taken = min(n, have)
+            if have > taken:
+                self.queries[q] = have - taken
+            else:
+                del self.queries[q]
+            entry = self.entries.get(q)
+            if entry is not None and entry[0] == q:
+                w = entry[1] - QUERY_WEIGHT * taken
+                if w > 0:
+                    self.entries[q] = (q, w)
+                else:
+                    del self.entries[q]
+                    i = bisect.bisect_left(self._keys, q)
+                    if i < len(self._keys) and self._keys[i] == q:
+                        del self._keys[i]
+            changed += 1
+        if changed:  # remembered answers may hold the queries
+            self._answers = {}
+            self._by_word = None
+        return changed
 
     def queries_with_word(self, word: str) -> list[str]:
         """Past queries having ``word`` as one of their words (an inverted index built on first use)."""

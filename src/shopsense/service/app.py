@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from shopsense.config import Settings, load_settings
+from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.exceptions import SchemaError, ShopsenseError, StoreError
 from shopsense.service import engines
 from shopsense.service.deps import AppState
@@ -22,7 +23,6 @@ from shopsense.service.keys import READ, WRITE, KeyRing
 from shopsense.service.metrics import Metrics
 from shopsense.service.middleware import BodyLimit, RequestMetrics
 from shopsense.service.models_state import ModelState
-from shopsense.service.pseudonym import Pseudonymizer
 from shopsense.service.routes import events, health, keys, models, pages, products, recommend, search, users
 from shopsense.service.training_jobs import TrainingJobs
 from shopsense.store import open_store
@@ -60,7 +60,7 @@ def create_app(
         jobs=TrainingJobs(store, settings.store_url, settings.home, command=train_command),
         metrics=metrics,
         impressions=ImpressionLog(store),
-        pseudonyms=Pseudonymizer(svc.pseudonym_secret),
+        pseudonyms=Pseudonymizer.from_settings(settings),
     )
     if svc.pages:
         # The pages' own key: read + write, lives only in this process's memory (see routes/pages.py).

@@ -16,6 +16,7 @@ from typing import Any
 
 from shopsense.config import Settings
 from shopsense.store import KnowledgeStore
+from shopsense.store.users import UserDeletion
 
 log = logging.getLogger("shopsense.service")
 
@@ -82,12 +83,22 @@ class Served:
     def autocomplete(self, prefix: str, k: int) -> list[str]:
         return list(self._need("autocomplete", self.searcher).autocomplete(prefix, k))
 
-    def forget_user(self, user_id: str) -> None:
-        """Drop anything cached about a deleted user."""
+    def forget_user(self, user_id: str, deletion: UserDeletion | None = None) -> None:
+        """Drop anything held in memory about a deleted user: what an engine keeps per user, and the
+        user's searches (autocomplete and "did you mean" counts, the vectors of queries nobody else
+        searched). Trained files forget the user at the next training (they are built from the store)."""
         for obj in (self.recommender, self.searcher):
             fn = getattr(obj, "forget_user", None)
             if callable(fn):
                 fn(user_id)
+        if deletion is None:
+            return
+        if self.searcher is not None:
+            self.searcher.forget_searches(deletion.searches)
+        for encoder in {id(e): e for e in (self.encoder, getattr(self.recommender, "_encoder", None))}.values():
+            forget = getattr(encoder, "forget_queries", None)
+            if callable(forget):
+                forget(deletion.forgotten_queries)
 
     def linked(self, searcher: Any) -> Any:
         """``searcher`` personalising with this version's collaborative links (co-visitation / item-kNN
