@@ -11,6 +11,7 @@ import pytest
 
 from shopsense import columns as C
 from shopsense.config import load_settings
+from shopsense.data.dataset import Dataset
 from shopsense.exceptions import NoModelError
 from shopsense.features.text import TextEncoder
 from shopsense.ranking.pipeline import EngineConfig
@@ -98,6 +99,20 @@ def test_cold_user_gets_trending_or_popular_in_context(trained):
     assert len(recs) == 4 and {r.source for r in recs} <= {"trending", "popular"}
     tools = rec.recommend("nobody", 4, category="Tools")
     assert all(r.item_id.startswith("d") for r in tools) and tools[0].explanation == "popular in Tools"
+
+
+def test_an_opted_out_shopper_gets_non_personal_lists_and_trains_nothing(trained):
+    store, settings, _ = trained
+    rec = OnlineRecommender.from_store(store, settings)
+    personal, cold = rec.recommend("u0", 3), rec.recommend("nobody", 3)
+    store.set_opted_out("u0")
+    try:
+        out = rec.recommend("u0", 3)
+        assert _ids(out) == _ids(cold) and {r.source for r in out} <= {"trending", "popular"}
+        assert "u0" not in Dataset.from_store(store).users.external_ids  # the next training leaves them out
+    finally:
+        store.set_opted_out("u0", False)
+    assert _ids(rec.recommend("u0", 3)) == _ids(personal)
 
 
 def test_a_new_event_changes_the_next_list_without_retraining(trained):

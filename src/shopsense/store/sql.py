@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, bindparam, func, select
+from sqlalchemy import Connection, Select, bindparam, exists, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -489,9 +489,13 @@ def _events_statement(
     q = select(*[t.c[c] for c in columns])
     if by_user:
         q = q.where(t.c[C.USER] == bindparam("user"))
-    if shaping:  # the opted-out shoppers are few and indexed: the subquery is read once per statement
+    if shaping:  # without the events of shoppers who opted out
         u = T.users
-        q = q.where(t.c[C.USER].not_in(select(u.c[C.USER]).where(u.c[C.OPTED_OUT] == 1)))
+        if by_user:  # one primary-key lookup (a NOT IN list would be rebuilt per request: ~0.1 ms)
+            flag = select(u.c[C.USER]).where(u.c[C.USER] == bindparam("user"), u.c[C.OPTED_OUT] == 1)
+            q = q.where(~exists(flag))
+        else:  # a scan: the few opted-out ids are read once, through their index
+            q = q.where(t.c[C.USER].not_in(select(u.c[C.USER]).where(u.c[C.OPTED_OUT] == 1)))
     if by_types:
         q = q.where(t.c[C.EVENT_TYPE].in_(bindparam("types", expanding=True)))
     if by_since:

@@ -1,0 +1,47 @@
+"""A deleted shopper's searches leave autocomplete, "did you mean" and the served engines' memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from shopsense.config import load_settings
+from shopsense.search import SearchEngine
+from shopsense.search.autocomplete import Autocomplete
+from shopsense.service.engines import Served
+from shopsense.store import open_store
+from shopsense.store.users import UserDeletion
+
+
+def test_forget_takes_back_counts_and_drops_queries_nobody_else_searched() -> None:
+    ac = Autocomplete.build(["Whirlpool Microwave"], queries=["whirlpool fridge", "whirlpool fridge", "zyzzyva"])
+    assert ac.suggest("z") == ["zyzzyva"] and ac.suggest("whirl") == ["whirlpool fridge", "whirlpool microwave"]
+    assert ac.forget(["zyzzyva", "Whirlpool Fridge ", "never searched"]) == 2
+    assert ac.suggest("z") == [] and "zyzzyva" not in ac.queries and ac.queries_with_word("zyzzyva") == []
+    assert ac.queries["whirlpool fridge"] == 1  # someone else searched it too: it stays, once
+    assert ac.suggest("whirl") == ["whirlpool fridge", "whirlpool microwave"]
+    ac.forget(["whirlpool fridge"])
+    assert ac.suggest("whirl") == ["whirlpool microwave"] and ac.suggest("whirlpool m") == ["whirlpool microwave"]
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.forgotten: list[str] = []
+
+    def forget_queries(self, texts: list[str]) -> int:
+        self.forgotten += texts
+        return len(texts)
+
+
+def test_served_engines_forget_a_deleted_user(tmp_path) -> None:
+    products = pd.DataFrame({"item_id": ["a", "b"], "title": ["Red kettle", "Blue mug"]})
+    engine = SearchEngine.build(products, None, queries=["zyzzyva kettle", "red kettle"])
+    settings = load_settings(home=tmp_path)
+    served = Served(version=None, path=None, store=open_store(settings.store_url), settings=settings)
+    served.searcher, served.encoder = engine, _Encoder()
+    assert engine.autocomplete("zy") == ["zyzzyva kettle"]
+    deletion = UserDeletion({"events": 2}, searches=["zyzzyva kettle"], forgotten_queries=["zyzzyva kettle"])
+    served.forget_user("u1", deletion)
+    assert engine.autocomplete("zy") == [] and engine.autocomplete("red") == ["red kettle"]
+    assert served.encoder.forgotten == ["zyzzyva kettle"]
+    assert np.isfinite(engine.search("kettle", k=2).scores).all()
