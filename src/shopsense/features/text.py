@@ -245,6 +245,11 @@ class TextEncoder:
         """The embedding-cache key of query vectors (e5 encodes queries differently from passages)."""
         return f"{self.model_id}{QUERY_MODEL_SUFFIX}"
 
+    def remembered_queries(self) -> list[str]:
+        """The queries whose vectors are held in memory now."""
+        with self._queries_lock:
+            return list(self._queries)
+
     def forget_queries(self, texts: list[str]) -> int:
         """Drop these queries' vectors from memory (a deleted shopper's searches); returns how many were held."""
         with self._queries_lock:

@@ -473,6 +473,10 @@ class SearchEngine:
         "did you mean"."""
         self.autocompleter.forget(queries)
 
+    def limit_searches(self, queries: list[str]) -> None:
+        """Cut autocomplete's past searches down to ``queries`` (the searches the store holds now)."""
+        self.autocompleter.limit_to(queries)
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write the engine as a folder of plain files (see :mod:`shopsense.search.artifacts`)."""

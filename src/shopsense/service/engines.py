@@ -39,6 +39,7 @@ class Served:
     recommender: Any | None = None
     searcher: Any | None = None
     missing: dict[str, str] = field(default_factory=dict)
+    deletions_seen: str | None = None  # the store's deletion mark this process has caught up with
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _need(self, what: str, obj: Any) -> Any:
@@ -95,10 +96,27 @@ class Served:
             return
         if self.searcher is not None:
             self.searcher.forget_searches(deletion.searches)
-        for encoder in {id(e): e for e in (self.encoder, getattr(self.recommender, "_encoder", None))}.values():
-            forget = getattr(encoder, "forget_queries", None)
-            if callable(forget):
-                forget(deletion.forgotten_queries)
+        for encoder in self._encoders():
+            encoder.forget_queries(deletion.forgotten_queries)
+        self.deletions_seen = deletion.mark
+
+    def catch_up_on_deletions(self) -> bool:
+        """Another process (a worker, the CLI) deleted shoppers: cut autocomplete's past searches to
+        what the store holds and empty the encoders' query memory (vectors come back from the store's
+        cache, where the forgotten ones are gone). Cheap when nothing changed; True when it acted."""
+        mark = self.store.deletion_mark()
+        if mark == self.deletions_seen:
+            return False
+        if self.searcher is not None:
+            self.searcher.limit_searches(self.store.search_queries())
+        for encoder in self._encoders():
+            encoder.forget_queries(encoder.remembered_queries())
+        self.deletions_seen = mark  # last: a failure above is retried at the next check
+        return True
+
+    def _encoders(self) -> list[Any]:
+        found = {id(e): e for e in (self.encoder, getattr(self.recommender, "_encoder", None)) if e is not None}
+        return [e for e in found.values() if hasattr(e, "forget_queries")]
 
     def linked(self, searcher: Any) -> Any:
         """``searcher`` personalising with this version's collaborative links (co-visitation / item-kNN
@@ -217,6 +235,7 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
         served.encoder = getattr(served.searcher, "encoder", None)
         if served.recommender is not None:  # one loaded model per process, not one per engine
             served.recommender.use_encoder(served.encoder)
+        served.catch_up_on_deletions()  # a version trained before a deletion still counts their searches
         if served.encoder is not None:
             served.encoder.remember_queries(store.recent_queries(settings.encoder.query_cache_size))
         _warm_search(served)

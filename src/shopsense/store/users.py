@@ -36,6 +36,7 @@ log = logging.getLogger("shopsense.store")
 #: model ids of query vectors end with this (``TextEncoder.query_model_id``)
 QUERY_MODEL_SUFFIX = "#query"
 _SALT_KEY = "query_salt"
+_DELETION_KEY = "users_deleted"  # a new random token at every deletion
 _CHUNK = 500  # ids per IN (...) list
 _ERASED_TABLES = ("events", "impressions", "users", "embeddings")
 
@@ -48,6 +49,7 @@ class UserDeletion:
     counts: dict[str, int]
     searches: list[str] = field(default_factory=list)
     forgotten_queries: list[str] = field(default_factory=list)
+    mark: str | None = None  # the store's deletion mark after this one (see :meth:`UserRows.deletion_mark`)
 
 
 class UserRows:
@@ -136,6 +138,18 @@ class UserRows:
                 out.update(r[0] for r in c.execute(q.where(u.c[C.USER].in_(ids[i : i + _CHUNK]))))
         return out
 
+    def search_queries(self) -> list[str]:
+        """The queries of every stored search that may shape lists (not opted-out shoppers'), with
+        repeats: what autocomplete's past searches are counted from."""
+        e, u = T.events, T.users
+        q = select(e.c[C.QUERY]).where(
+            e.c[C.EVENT_TYPE] == C.SEARCH,
+            e.c[C.QUERY].is_not(None),
+            e.c[C.USER].not_in(select(u.c[C.USER]).where(u.c[C.OPTED_OUT] == 1)),
+        )
+        with self.engine.connect() as c:
+            return [r[0] for r in c.execute(q)]
+
     # ------------------------------------------------------------------ export
     def export_user(self, user_id: str) -> dict[str, Any]:
         """Everything stored about a shopper, as JSON-ready data: the users row (attributes, opt-out),
@@ -175,6 +189,14 @@ class UserRows:
         )
 
     # ------------------------------------------------------------------ deletion
+    def deletion_mark(self) -> str | None:
+        """Changes at every deletion (None before the first): a server process that sees it change
+        knows another process deleted shoppers, and drops what it holds about past searches."""
+        m = T.meta
+        with self.engine.connect() as c:
+            row = c.execute(select(m.c.value).where(m.c.key == _DELETION_KEY)).first()
+        return None if row is None else str(row[0])
+
     def delete_users(self, user_ids: Sequence[str], *, vacuum: str = "off") -> UserDeletion:
         """Forget shoppers: their events, impressions and users rows, and the cached vectors of queries
         only they searched, in one transaction that overwrites the freed bytes (see the module doc).
@@ -203,9 +225,14 @@ class UserRows:
                         emb.c.model_id.like(f"%{QUERY_MODEL_SUFFIX}"), emb.c.text_hash.in_(keys[s : s + _CHUNK])
                     )
                 ).rowcount
+            mark = secrets.token_hex(8)
+            c.execute(
+                text("INSERT INTO store_meta (key, value) VALUES (:k, :v) ON CONFLICT (key) DO UPDATE SET value = :v"),
+                {"k": _DELETION_KEY, "v": mark},
+            )
         if vacuum != "off" and self.dialect == "postgresql":
             self._vacuum(full=vacuum == "full")
-        return UserDeletion(counts, searches, sorted(forgotten))
+        return UserDeletion(counts, searches, sorted(forgotten), mark)
 
     def delete_user(self, user_id: str) -> dict[str, int]:
         """:meth:`delete_users` for one shopper; returns the row counts."""
