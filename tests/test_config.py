@@ -44,3 +44,15 @@ def test_event_weights() -> None:
 def test_env(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SHOPSENSE_STORE", "sqlite:///x.db")
     assert load_settings().store_url == "sqlite:///x.db"
+
+
+def test_the_pseudonym_secret_moved_to_privacy_and_the_old_setting_still_works(tmp_path) -> None:
+    assert load_settings().privacy.pseudonym_secret is None
+    old = load_settings(service={"pseudonym_secret": "s3cret"})
+    assert old.privacy.pseudonym_secret == "s3cret"
+    assert Settings.model_validate_json(old.model_dump_json()).privacy.pseudonym_secret == "s3cret"  # workers
+    assert load_settings(privacy={"pseudonym_secret": "s3cret"}).privacy.pseudonym_secret == "s3cret"
+    with pytest.raises(ConfigError, match="keep only privacy.pseudonym_secret"):
+        load_settings(service={"pseudonym_secret": "a"}, privacy={"pseudonym_secret": "b"})
+    with pytest.raises(ConfigError, match="privacy.postgres_vacuum"):
+        load_settings(privacy={"postgres_vacuum": "sometimes"})

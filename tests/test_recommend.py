@@ -11,8 +11,8 @@ import pytest
 
 from shopsense import columns as C
 from shopsense.config import load_settings
+from shopsense.data.dataset import Dataset
 from shopsense.exceptions import NoModelError
-from shopsense.features.product_text import text_hash
 from shopsense.features.text import TextEncoder
 from shopsense.ranking.pipeline import EngineConfig
 from shopsense.ranking.rules import Filters
@@ -79,7 +79,7 @@ def test_train_publishes_an_active_version_with_metrics(trained):
     assert result.metrics["heldout_ndcg@10_fusion"] > 0
     # the shoppers' queries are encoded once, at training, not on each request that reads them
     query_id = TextEncoder(settings.encoder).query_model_id
-    assert store.get_embeddings(query_id, [text_hash("compact drill")])
+    assert store.get_embeddings(query_id, store.query_keys(["compact drill"]))
 
 
 def test_known_user_gets_its_topic_with_explanations_and_no_seen_items(trained):
@@ -99,6 +99,20 @@ def test_cold_user_gets_trending_or_popular_in_context(trained):
     assert len(recs) == 4 and {r.source for r in recs} <= {"trending", "popular"}
     tools = rec.recommend("nobody", 4, category="Tools")
     assert all(r.item_id.startswith("d") for r in tools) and tools[0].explanation == "popular in Tools"
+
+
+def test_an_opted_out_shopper_gets_non_personal_lists_and_trains_nothing(trained):
+    store, settings, _ = trained
+    rec = OnlineRecommender.from_store(store, settings)
+    personal, cold = rec.recommend("u0", 3), rec.recommend("nobody", 3)
+    store.set_opted_out("u0")
+    try:
+        out = rec.recommend("u0", 3)
+        assert _ids(out) == _ids(cold) and {r.source for r in out} <= {"trending", "popular"}
+        assert "u0" not in Dataset.from_store(store).users.external_ids  # the next training leaves them out
+    finally:
+        store.set_opted_out("u0", False)
+    assert _ids(rec.recommend("u0", 3)) == _ids(personal)
 
 
 def test_a_new_event_changes_the_next_list_without_retraining(trained):

@@ -64,6 +64,7 @@ SEARCH = "search"
 EVENT_TYPES = (VIEW, CLICK, ADD_TO_CART, PURCHASE, RATING, SEARCH)
 
 # Users
+OPTED_OUT = "opted_out"  # the shopper opted out of personalisation
 USER_COLUMNS = (USER, ATTRIBUTES, CREATED_AT)
 
 # Impressions (what was shown, and where)

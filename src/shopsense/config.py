@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopsense import columns as C
@@ -88,7 +88,9 @@ class ServiceConfig(StrictModel):
     max_body_bytes: int = Field(8_000_000, ge=1024, description="larger request bodies get 413")
     max_batch_events: int = Field(10_000, ge=1, description="most events in one POST /events")
     max_batch_products: int = Field(10_000, ge=1, description="most products in one PUT /products")
-    pseudonym_secret: str | None = Field(None, description="with a secret, user ids are stored as HMAC-SHA256")
+    pseudonym_secret: str | None = Field(
+        None, description="deprecated: set privacy.pseudonym_secret (this one is copied there when that is unset)"
+    )
     pages: bool = Field(True, description="serve the storefront and dashboard (they get a read+write page key)")
     reload_interval_s: float = Field(2.0, gt=0, description="how often the server checks for a new active version")
     log_impressions: bool = True
@@ -100,6 +102,21 @@ class ServiceConfig(StrictModel):
         description="threads a server process computes recommend/search/similar answers on; 0 = on the event "
         "loop, one at a time (fastest for CPU-bound work with a local store); N = up to N threads, the loop "
         "free meanwhile (for a remote store with slow reads)",
+    )
+
+
+class PrivacyConfig(StrictModel):
+    """What the store may hold about shoppers and how thoroughly a deletion erases it."""
+
+    pseudonym_secret: str | None = Field(
+        None,
+        description="with a secret, user ids are stored as HMAC-SHA256(secret, id) by every entry "
+        "(file ingest, HTTP, dataset loading, CLI); keep it: changing it disconnects every stored history",
+    )
+    postgres_vacuum: Literal["off", "vacuum", "full"] = Field(
+        "off",
+        description="PostgreSQL only: after deleting users, VACUUM (or VACUUM FULL, which locks the tables) "
+        "the tables they were deleted from; SQLite always overwrites deleted rows and checkpoints its WAL",
     )
 
 
@@ -169,6 +186,7 @@ class Settings(BaseSettings):
     encoder: EncoderConfig = EncoderConfig()
     service: ServiceConfig = ServiceConfig()
     search: SearchConfig = SearchConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
 
     @field_validator("store")
     @classmethod
@@ -176,6 +194,18 @@ class Settings(BaseSettings):
         if v is not None and not v.strip():
             raise ValueError("store URL is empty")
         return v
+
+    @model_validator(mode="after")
+    def _migrate_pseudonym_secret(self) -> Settings:
+        # service.pseudonym_secret came first, when only the service pseudonymised; it keeps working
+        old, new = self.service.pseudonym_secret, self.privacy.pseudonym_secret
+        if old is not None and new is None:
+            self.privacy.pseudonym_secret = old
+        elif old is not None and old != new:
+            raise ValueError(
+                "service.pseudonym_secret and privacy.pseudonym_secret differ; keep only privacy.pseudonym_secret"
+            )
+        return self
 
     @property
     def store_url(self) -> str:

@@ -7,7 +7,6 @@ import pytest
 
 from shopsense.config import EncoderConfig
 from shopsense.exceptions import ConfigError
-from shopsense.features.product_text import text_hash
 from shopsense.features.text import TextEncoder
 from shopsense.store import open_store
 
@@ -75,7 +74,7 @@ def test_query_vectors_are_shared_through_the_store(
 ) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
     first = TextEncoder().use_store(store).encode_queries(["red kettle", "blue mug"])
-    assert len(store.get_embeddings(TextEncoder().query_model_id, [text_hash("red kettle")])) == 1
+    assert len(store.get_embeddings(TextEncoder().query_model_id, store.query_keys(["red kettle"]))) == 1
     other = TextEncoder().use_store(store)  # another process: empty memory, same knowledge base
 
     def no_model(*a: object, **kw: object) -> np.ndarray:
@@ -83,6 +82,25 @@ def test_query_vectors_are_shared_through_the_store(
 
     monkeypatch.setattr(other, "encode", no_model)
     np.testing.assert_array_equal(other.encode_queries(["blue mug", "red kettle"]), first[::-1])
+
+
+def test_query_cache_keys_are_salted_per_store(minilm: TextEncoder, tmp_path: Path) -> None:
+    # an unsalted hash of the query text would let anyone holding the table test what was searched
+    import hashlib
+
+    from shopsense.features.product_text import text_hash
+
+    a, b = (open_store(f"sqlite:///{tmp_path / n}") for n in ("a.db", "b.db"))
+    for s in (a, b):
+        TextEncoder().use_store(s).encode_queries(["pregnancy test"])
+    qid = TextEncoder().query_model_id
+    plain = [text_hash("pregnancy test"), hashlib.sha256(b"pregnancy test").hexdigest()]
+    for s in (a, b):
+        with s.engine.connect() as c:
+            keys = [r[0] for r in c.exec_driver_sql("SELECT text_hash FROM embeddings WHERE model_id = ?", (qid,))]
+        assert len(keys) == 1 and keys[0] not in plain and not any(keys[0] in p or p in keys[0] for p in plain)
+    assert a.query_keys(["pregnancy test"]) != b.query_keys(["pregnancy test"])  # a salt per store
+    assert open_store(a.url).query_keys(["x"]) == a.query_keys(["x"])  # kept in the store
 
 
 def test_remember_queries_warms_the_memory_cache_from_the_store(

@@ -46,7 +46,8 @@ class FakeServed(Served):
 
             raise Unavailable(self.missing["recommend"])
         cat = self._catalog()
-        recent = self.store.recent_events(user_id, 20)
+        # the engine's per-request read (nothing for a shopper who opted out)
+        recent = pd.DataFrame(self.store.recent_event_columns(user_id, 20, columns=(C.ITEM,)), columns=[C.ITEM])
         seen = set(recent[C.ITEM].dropna())
         if "category" in filters:
             cat = cat[cat[C.CATEGORY].str.startswith(filters["category"])]

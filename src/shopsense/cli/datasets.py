@@ -11,6 +11,7 @@ from shopsense.cli.context import console, handle_errors, state
 from shopsense.cli.main import app
 from shopsense.config import data_dir
 from shopsense.data.csvfile import write_frame
+from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.data.public import DATASETS, PublicDataset, available, load_dataset
 from shopsense.store import KnowledgeStore
 
@@ -54,8 +55,9 @@ def load(
         for path in write_files(ds, out, fmt):
             console.print(f"wrote {path}")
     if into_store:
-        store = state(ctx).store()
-        n_products, n_events = load_into_store(ds, store)
+        st = state(ctx)
+        store = st.store()
+        n_products, n_events = load_into_store(ds, store, Pseudonymizer.from_settings(st.settings))
         console.print(f"loaded {name} into {store.safe_url}: {n_products:,} products, {n_events:,} new events")
 
 
@@ -82,9 +84,13 @@ def _write(df: pd.DataFrame, path: Path, fmt: str) -> None:
         write_frame(df, path, sep="\t" if fmt == "tsv" else ",")
 
 
-def load_into_store(ds: PublicDataset, store: KnowledgeStore) -> tuple[int, int]:
-    """Products and events in one transaction (all or nothing). Returns (products written, new events)."""
+def load_into_store(
+    ds: PublicDataset, store: KnowledgeStore, pseudonyms: Pseudonymizer | None = None
+) -> tuple[int, int]:
+    """Products and events in one transaction (all or nothing), user ids mapped by ``pseudonyms`` as at
+    every other entry. Returns (products written, new events)."""
+    events = pseudonyms.frame(ds.events) if pseudonyms is not None else ds.events
     with store.transaction() as conn:
         n_products = store.upsert_products(ds.products, conn=conn)
-        n_events = store.add_events(ds.events, conn=conn) if len(ds.events) else 0
+        n_events = store.add_events(events, conn=conn) if len(events) else 0
     return n_products, n_events

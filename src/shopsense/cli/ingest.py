@@ -10,6 +10,7 @@ import typer
 from shopsense.cli.context import console, err_console, fail, handle_errors, progress_bar, state
 from shopsense.cli.main import app
 from shopsense.data.ingest import IngestReport, ingest
+from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.data.readers import FORMATS, parse_mapping, progress_total
 from shopsense.exceptions import SchemaError
 
@@ -47,6 +48,7 @@ def _run(
                 progress=advance,
                 fmt=fmt,
                 config=st.settings.ingest,
+                pseudonyms=Pseudonymizer.from_settings(st.settings),
             )
     except SchemaError as e:
         # one line per bad row, as file:line column: reason

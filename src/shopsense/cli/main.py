@@ -50,6 +50,7 @@ def _register() -> None:
         serve,
         similar,  # noqa: F401
         train,
+        users,
     )
 
 

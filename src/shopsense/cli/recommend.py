@@ -24,6 +24,7 @@ def recommend(
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Recommend products for a user from the served model version and the user's latest events."""
+    from shopsense.data.pseudonyms import Pseudonymizer
     from shopsense.ranking.rules import Filters
     from shopsense.recommend import OnlineRecommender
 
@@ -34,7 +35,8 @@ def recommend(
     st = state(ctx)
     rec = OnlineRecommender.from_store(st.store(create=False), st.settings)
     filters = Filters(price_min=price_min, price_max=price_max)
-    items = rec.recommend(user_id, k, filters=filters, category=category, query=query, diversity=diversity)
+    uid = Pseudonymizer.from_settings(st.settings).user(user_id)  # stored as at ingest
+    items = rec.recommend(uid, k, filters=filters, category=category, query=query, diversity=diversity)
     if as_json:
         for r in items:
             typer.echo(json.dumps(r.as_dict(), ensure_ascii=False))

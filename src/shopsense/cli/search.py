@@ -26,6 +26,7 @@ def search_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Search the catalog; the search is logged as the user's event (it shapes their recommendations)."""
+    from shopsense.data.pseudonyms import Pseudonymizer
     from shopsense.search import load_or_build
     from shopsense.search.filters import parse_filter_args
 
@@ -33,7 +34,8 @@ def search_cmd(
     store = st.store(create=False)
     parsed = parse_filter_args(filters)
     engine = load_or_build(store, st.settings, index)
-    res = engine.search(query, user_id=user, filters=parsed, k=k, store=store, log=not no_log, with_products=True)
+    uid = Pseudonymizer.from_settings(st.settings).user(user) if user is not None else None  # as at ingest
+    res = engine.search(query, user_id=uid, filters=parsed, k=k, store=store, log=not no_log, with_products=True)
     if as_json:
         out = res.to_dict()
         out["products"] = res.products

@@ -48,8 +48,9 @@ class Dataset:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_store(cls, store: KnowledgeStore, weights: EventWeights | None = None) -> Dataset:
-        """Build the dataset from everything in the store."""
-        return cls.from_frames(store.events(), store.products(), weights)
+        """Build the dataset from the store: every product, and the events of every shopper who has
+        not opted out of personalisation (theirs shape no one's lists)."""
+        return cls.from_frames(store.events(include_opted_out=False), store.products(), weights)
 
     @classmethod
     def from_frames(

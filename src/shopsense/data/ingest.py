@@ -31,6 +31,7 @@ from sqlalchemy import Connection
 from shopsense import columns as C
 from shopsense.config import IngestConfig
 from shopsense.data.csvfile import SafeWriter
+from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.data.readers import detect_format, read_batches
 from shopsense.data.schemas import schema_for
 from shopsense.data.validation import check_columns, validate_batch
@@ -122,11 +123,12 @@ def ingest_events(
     progress: Progress | None = None,
     fmt: str | None = None,
     config: IngestConfig | None = None,
+    pseudonyms: Pseudonymizer | None = None,
 ) -> IngestReport:
     """Append events from a file, skipping ones already stored (see :func:`ingest`)."""
     return ingest(
         store, "events", path, mapping=mapping, on_error=on_error, rejects_path=rejects_path,
-        progress=progress, fmt=fmt, config=config,
+        progress=progress, fmt=fmt, config=config, pseudonyms=pseudonyms,
     )  # fmt: skip
 
 
@@ -140,11 +142,12 @@ def ingest_users(
     progress: Progress | None = None,
     fmt: str | None = None,
     config: IngestConfig | None = None,
+    pseudonyms: Pseudonymizer | None = None,
 ) -> IngestReport:
     """Upsert users and their attributes from a file (see :func:`ingest`)."""
     return ingest(
         store, "users", path, mapping=mapping, on_error=on_error, rejects_path=rejects_path,
-        progress=progress, fmt=fmt, config=config,
+        progress=progress, fmt=fmt, config=config, pseudonyms=pseudonyms,
     )  # fmt: skip
 
 
@@ -159,12 +162,14 @@ def ingest(
     progress: Progress | None = None,
     fmt: str | None = None,
     config: IngestConfig | None = None,
+    pseudonyms: Pseudonymizer | None = None,
 ) -> IngestReport:
     """Read ``path`` (CSV, TSV, Parquet, JSONL) as ``kind`` records into ``store``.
 
     ``mapping`` renames source columns (``{"product_id": "item_id"}``). ``on_error`` is ``"fail"``
     (raise :class:`SchemaError`, store unchanged) or ``"skip"`` (bad rows go to ``rejects_path``,
-    default ``<file>.rejects.jsonl`` next to the input; a ``.csv`` path writes CSV).
+    default ``<file>.rejects.jsonl`` next to the input; a ``.csv`` path writes CSV). ``pseudonyms``
+    maps user ids as every other entry does (``Pseudonymizer.from_settings``; the raw ids otherwise).
     """
     if on_error not in POLICIES:
         raise ValueError(f"unknown error policy {on_error!r}; valid: {', '.join(POLICIES)}")
@@ -200,9 +205,10 @@ def ingest(
                     room = MAX_REPORTED_ERRORS - len(report.errors)
                     report.errors.extend(v.errors[: max(room, 0)])
                 if v.table.num_rows:
+                    table = pseudonyms.table(v.table) if pseudonyms is not None else v.table
                     if catalog is not None:
-                        report.unknown_items += catalog.unknown(v.table[C.ITEM], conn)
-                    df = _write_order(kind, v.table).to_pandas()
+                        report.unknown_items += catalog.unknown(table[C.ITEM], conn)
+                    df = _write_order(kind, table).to_pandas()
                     fresh, again = repeats.split(df)
                     report.inserted += write(fresh, conn)
                     if len(again):

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from shopsense import columns as C
 from shopsense.config import IngestConfig
+from shopsense.data.ids import has_control, normalize_id_array
 from shopsense.data.readers import Batch
 from shopsense.data.schemas import FALSE_WORDS, MAX_TIMESTAMP, TRUE_WORDS, Field, Schema
 from shopsense.exceptions import RowError, SchemaError
@@ -273,7 +274,10 @@ def _decode_slow(f: Field, arr: pa.Array, checks: _Checks) -> pa.Array:
 
 def _from_text(f: Field, text: pa.Array, checks: _Checks) -> pa.Array:
     kind = f.kind
-    if kind in ("id", "event_type", "float", "timestamp", "bool"):
+    if kind == "id":  # the one rule for ids (HTTP paths, bodies and the CLI apply it too)
+        text = normalize_id_array(text)
+        checks.add(has_control(text), f.name, "an id holds a control character: {value}", text)
+    elif kind in ("event_type", "float", "timestamp", "bool"):
         text = pc.utf8_trim_whitespace(text)
     text = pc.if_else(pc.equal(pc.binary_length(text), 0), pa.scalar(None, pa.string()), text)
     if kind == "event_type":

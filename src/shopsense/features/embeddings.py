@@ -35,6 +35,12 @@ class EmbeddingCache(Protocol):
     def put_embeddings(self, model_id: str, text_hashes: list[str], vectors: np.ndarray) -> int: ...
 
 
+class QueryCache(EmbeddingCache, Protocol):
+    """The cache of query vectors adds the store's keyed hash of a query (``KnowledgeStore`` fits)."""
+
+    def query_keys(self, queries: list[str]) -> list[str]: ...
+
+
 def embed_texts(
     texts: list[str], encoder: Encoder, store: EmbeddingCache | None = None, *, progress: bool = False
 ) -> np.ndarray:

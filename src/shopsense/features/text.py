@@ -29,10 +29,10 @@ import numpy as np
 
 from shopsense.config import EncoderConfig
 from shopsense.exceptions import ConfigError
-from shopsense.features.product_text import text_hash
+from shopsense.store.users import QUERY_MODEL_SUFFIX
 
 if TYPE_CHECKING:
-    from shopsense.features.embeddings import EmbeddingCache
+    from shopsense.features.embeddings import QueryCache
 
 Kind = Literal["passage", "query"]
 log = logging.getLogger("shopsense.features.text")
@@ -84,7 +84,7 @@ class TextEncoder:
         # profile): on a CPU each MiniLM call costs milliseconds, a hit microseconds.
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._queries_lock = threading.Lock()
-        self._store: EmbeddingCache | None = None
+        self._store: QueryCache | None = None
 
     # ------------------------------------------------------------------ identity
     @property
@@ -234,7 +234,7 @@ class TextEncoder:
             self.encode_queries(texts[start : start + min(1000, size)])
         return len(self._queries)
 
-    def use_store(self, store: EmbeddingCache | None) -> TextEncoder:
+    def use_store(self, store: QueryCache | None) -> TextEncoder:
         """Read and write query vectors through ``store``'s embedding cache (``KnowledgeStore`` fits):
         a query encoded by one process (training, another server worker) is not encoded again."""
         self._store = store
@@ -243,24 +243,37 @@ class TextEncoder:
     @property
     def query_model_id(self) -> str:
         """The embedding-cache key of query vectors (e5 encodes queries differently from passages)."""
-        return f"{self.model_id}#query"
+        return f"{self.model_id}{QUERY_MODEL_SUFFIX}"
 
+    def remembered_queries(self) -> list[str]:
+        """The queries whose vectors are held in memory now."""
+        with self._queries_lock:
+            return list(self._queries)
+
+    def forget_queries(self, texts: list[str]) -> int:
+        """Drop these queries' vectors from memory (a deleted shopper's searches); returns how many were held."""
+        with self._queries_lock:
+            return sum(self._queries.pop(t, None) is not None for t in texts)
+
+    # Query vectors are cached under the store's keyed hash of the query (``KnowledgeStore.query_keys``),
+    # not a plain hash: with a plain hash anyone holding the table could test whether a text was ever
+    # searched. Product texts keep the plain content hash (``embed_texts``): they are public catalog
+    # content, and a plain key lets identical texts share one vector across stores and index caches.
     def _stored_queries(self, texts: list[str]) -> dict[str, np.ndarray]:
-        by_hash = {text_hash(t): t for t in texts}
         try:
-            got = self._store.get_embeddings(self.query_model_id, list(by_hash))  # type: ignore[union-attr]
+            by_key = dict(zip(self._store.query_keys(texts), texts, strict=True))  # type: ignore[union-attr]
+            got = self._store.get_embeddings(self.query_model_id, list(by_key))  # type: ignore[union-attr]
         except Exception as e:  # the cache is an optimisation: a store hiccup must not fail a request
             log.warning("query vectors not read from the store: %s", e)
             return {}
-        return {by_hash[h]: _frozen(v) for h, v in got.items()}
+        return {by_key[k]: _frozen(v) for k, v in got.items()}
 
     def _store_queries(self, vectors: dict[str, np.ndarray]) -> None:
         if self._store is None or not vectors:
             return
         try:
-            self._store.put_embeddings(
-                self.query_model_id, [text_hash(t) for t in vectors], np.stack(list(vectors.values()))
-            )
+            keys = self._store.query_keys(list(vectors))  # type: ignore[union-attr]
+            self._store.put_embeddings(self.query_model_id, keys, np.stack(list(vectors.values())))
         except Exception as e:
             log.warning("query vectors not written to the store: %s", e)
 

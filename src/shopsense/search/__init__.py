@@ -50,7 +50,7 @@ def build_from_store(
     """Index the store's catalog (vectors through the store's embedding cache), with popularity and
     past queries from its events, configured by ``settings.search`` unless ``config``; train the re-ranker from logged search clicks when there are any."""
     products = store.products()
-    events = store.events()
+    events = store.events(include_opted_out=False)  # opted-out shoppers' searches and clicks shape nothing
     item_events = events[events[C.ITEM].notna() & (events[C.EVENT_TYPE] != C.SEARCH)]
     counts = item_events[C.ITEM].value_counts()
     popularity = products[C.ITEM].map(counts).fillna(0).to_numpy(dtype=np.float32)

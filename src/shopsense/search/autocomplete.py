@@ -84,30 +84,74 @@ class Autocomplete:
         if not p:
             return []
         memo = (p, k, scan)
-        found = self._answers.get(memo)
+        # one snapshot, read in this order: forget() swaps in entries, keys, then answers
+        answers, keys, entries = self._answers, self._keys, self.entries
+        found = answers.get(memo)
         if found is None:
-            lo = bisect.bisect_left(self._keys, p)
-            hi = bisect.bisect_left(self._keys, p + "\uffff", lo)
+            lo = bisect.bisect_left(keys, p)
+            hi = bisect.bisect_left(keys, p + "\uffff", lo)
             best: dict[str, float] = {}
-            for key in self._keys[lo : min(hi, lo + scan)]:  # a 1-letter prefix may match most of the catalog
-                text, w = self.entries[key]
+            for key in keys[lo : min(hi, lo + scan)]:  # a 1-letter prefix may match most of the catalog
+                entry = entries.get(key)  # None: forgotten between reading keys and entries
+                if entry is None:
+                    continue
+                text, w = entry
                 if w > best.get(text, -1.0):
                     best[text] = w
             found = [t for t, _ in sorted(best.items(), key=lambda x: (-x[1], x[0]))[:k]]
-            if len(self._answers) >= MAX_ANSWERS:  # bounded: prefixes come from requests
-                self._answers.clear()
-            self._answers[memo] = found
+            if len(answers) >= MAX_ANSWERS:  # bounded: prefixes come from requests
+                answers.clear()
+            answers[memo] = found
         return list(found)
+
+    def forget(self, queries: Iterable[str]) -> int:
+        """Take back past searches (a deleted shopper's, with repeats): each one's count goes down, and a
+        query nobody else searched leaves the suggestions and "did you mean". Returns the queries changed.
+        (A query equal to a product title may take that title's entry with it until the next build.)"""
+        counts = Counter(_key(q) for q in queries if isinstance(q, str) and q.strip())
+        counts = Counter({q: n for q, n in counts.items() if self.queries.get(q)})
+        if not counts:
+            return 0
+        # copies swapped in at the end: requests on other threads read the old ones meanwhile
+        past, entries, dropped = dict(self.queries), dict(self.entries), set()
+        for q, n in counts.items():
+            taken = min(n, past[q])
+            if past[q] > taken:
+                past[q] -= taken
+            else:
+                del past[q]
+            entry = entries.get(q)
+            if entry is not None and entry[0] == q:
+                w = entry[1] - QUERY_WEIGHT * taken
+                if w > 0:
+                    entries[q] = (q, w)
+                else:
+                    del entries[q]
+                    dropped.add(q)
+        keys = [k for k in self._keys if k not in dropped] if dropped else self._keys
+        self.entries, self._keys, self.queries = entries, keys, past
+        self._by_word = None
+        self._answers = {}  # last: remembered answers may hold the queries (see suggest)
+        return len(counts)
+
+    def limit_to(self, queries: Iterable[str]) -> int:
+        """Cut past-query counts down to those of ``queries`` (the searches the store holds now): what
+        was deleted elsewhere leaves; queries searched since are not added."""
+        now = Counter(_key(q) for q in queries if isinstance(q, str) and q.strip())
+        excess = [q for q, have in self.queries.items() for _ in range(max(have - now.get(q, 0), 0))]
+        return self.forget(excess)
 
     def queries_with_word(self, word: str) -> list[str]:
         """Past queries having ``word`` as one of their words (an inverted index built on first use)."""
-        if self._by_word is None:
-            index: dict[str, list[str]] = {}
-            for q in self.queries:
+        by_word = self._by_word
+        if by_word is None:
+            past, by_word = self.queries, {}
+            for q in past:
                 for w in set(q.split(" ")):
-                    index.setdefault(w, []).append(q)
-            self._by_word = index
-        return self._by_word.get(word, [])
+                    by_word.setdefault(w, []).append(q)
+            if self.queries is past:  # not forgotten meanwhile (forget() resets the index)
+                self._by_word = by_word
+        return by_word.get(word, [])
 
     def save(self, path: str | Path) -> Path:
         p = Path(path)

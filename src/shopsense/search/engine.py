@@ -468,6 +468,15 @@ class SearchEngine:
         """Completions of a typed prefix from popular past queries and product titles."""
         return self.autocompleter.suggest(prefix, k)
 
+    def forget_searches(self, queries: list[str]) -> None:
+        """Take a deleted shopper's searches (with repeats, as searched) back out of autocomplete and
+        "did you mean"."""
+        self.autocompleter.forget(queries)
+
+    def limit_searches(self, queries: list[str]) -> None:
+        """Cut autocomplete's past searches down to ``queries`` (the searches the store holds now)."""
+        self.autocompleter.limit_to(queries)
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
         """Write the engine as a folder of plain files (see :mod:`shopsense.search.artifacts`)."""

@@ -133,10 +133,13 @@ def _past_queries(engine: SearchEngine, ws: list[str]) -> list[tuple[str, int, f
         options = [w, *(speller.neighbours(w, 20) if speller is not None else [])]
         pools.append({q for o in options for q in ac.queries_with_word(o)})
     out = []
+    past = ac.queries
     for q in min(pools, key=len):
         qw = words(q)
+        if q not in past:  # forgotten (a deleted shopper's) while this request ran
+            continue
         if len(qw) == len(ws) and qw != ws and all(_close(a, b) for a, b in zip(qw, ws, strict=True)):
-            out.append((" ".join(qw), sum(a != b for a, b in zip(qw, ws, strict=True)), float(ac.queries[q])))
+            out.append((" ".join(qw), sum(a != b for a, b in zip(qw, ws, strict=True)), float(past[q])))
     return out
 
 

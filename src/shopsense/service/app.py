@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from shopsense.config import Settings, load_settings
+from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.exceptions import SchemaError, ShopsenseError, StoreBusyError, StoreError
 from shopsense.service import engines
 from shopsense.service.deps import AppState
@@ -22,7 +23,7 @@ from shopsense.service.keys import READ, WRITE, KeyRing
 from shopsense.service.metrics import Metrics
 from shopsense.service.middleware import BodyLimit, RequestMetrics
 from shopsense.service.models_state import ModelState
-from shopsense.service.pseudonym import Pseudonymizer
+from shopsense.service.periodic import Periodic
 from shopsense.service.routes import events, health, keys, models, pages, products, recommend, search, users
 from shopsense.service.training_jobs import TrainingJobs
 from shopsense.store import open_store
@@ -63,11 +64,14 @@ def create_app(
         jobs=TrainingJobs(store, settings.store_url, settings.home, command=train_command),
         metrics=metrics,
         impressions=ImpressionLog(store),
-        pseudonyms=Pseudonymizer(svc.pseudonym_secret),
+        pseudonyms=Pseudonymizer.from_settings(settings),
     )
     if svc.pages:
         # The pages' own key: read + write, lives only in this process's memory (see routes/pages.py).
         state.page_key = state.keys.add_ephemeral([READ, WRITE], "pages", os.environ.get(PAGE_KEY_ENV))
+
+    # shoppers deleted by another process (a worker, the CLI) leave this process's memory too
+    deletions = Periodic(lambda: _catch_up_on_deletions(state), svc.reload_interval_s, "shopsense-deletions")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -76,9 +80,11 @@ def create_app(
             state.models.refresh()
         state.models.start()
         state.impressions.start()
+        deletions.start()
         try:
             yield
         finally:
+            deletions.stop()
             state.models.stop()
             state.impressions.stop()
             state.jobs.stop_all()
@@ -102,6 +108,15 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=svc.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: times everything, 413s included
     return app
+
+
+def _catch_up_on_deletions(state: AppState) -> None:
+    fn = getattr(state.models.current, "catch_up_on_deletions", None)
+    if callable(fn):
+        try:
+            fn()
+        except Exception as e:  # a store hiccup: the next round tries again
+            log.warning("could not catch up on deleted shoppers: %s", e)
 
 
 def _errors(app: FastAPI) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from shopsense.config import Settings
 from shopsense.store import KnowledgeStore
+from shopsense.store.users import UserDeletion
 
 log = logging.getLogger("shopsense.service")
 
@@ -38,6 +39,7 @@ class Served:
     recommender: Any | None = None
     searcher: Any | None = None
     missing: dict[str, str] = field(default_factory=dict)
+    deletions_seen: str | None = None  # the store's deletion mark this process has caught up with
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def _need(self, what: str, obj: Any) -> Any:
@@ -82,12 +84,39 @@ class Served:
     def autocomplete(self, prefix: str, k: int) -> list[str]:
         return list(self._need("autocomplete", self.searcher).autocomplete(prefix, k))
 
-    def forget_user(self, user_id: str) -> None:
-        """Drop anything cached about a deleted user."""
+    def forget_user(self, user_id: str, deletion: UserDeletion | None = None) -> None:
+        """Drop anything held in memory about a deleted user: what an engine keeps per user, and the
+        user's searches (autocomplete and "did you mean" counts, the vectors of queries nobody else
+        searched). Trained files forget the user at the next training (they are built from the store)."""
         for obj in (self.recommender, self.searcher):
             fn = getattr(obj, "forget_user", None)
             if callable(fn):
                 fn(user_id)
+        if deletion is None:
+            return
+        if self.searcher is not None:
+            self.searcher.forget_searches(deletion.searches)
+        for encoder in self._encoders():
+            encoder.forget_queries(deletion.forgotten_queries)
+        self.deletions_seen = deletion.mark
+
+    def catch_up_on_deletions(self) -> bool:
+        """Another process (a worker, the CLI) deleted shoppers: cut autocomplete's past searches to
+        what the store holds and empty the encoders' query memory (vectors come back from the store's
+        cache, where the forgotten ones are gone). Cheap when nothing changed; True when it acted."""
+        mark = self.store.deletion_mark()
+        if mark == self.deletions_seen:
+            return False
+        if self.searcher is not None:
+            self.searcher.limit_searches(self.store.search_queries())
+        for encoder in self._encoders():
+            encoder.forget_queries(encoder.remembered_queries())
+        self.deletions_seen = mark  # last: a failure above is retried at the next check
+        return True
+
+    def _encoders(self) -> list[Any]:
+        found = {id(e): e for e in (self.encoder, getattr(self.recommender, "_encoder", None)) if e is not None}
+        return [e for e in found.values() if hasattr(e, "forget_queries")]
 
     def linked(self, searcher: Any) -> Any:
         """``searcher`` personalising with this version's collaborative links (co-visitation / item-kNN
@@ -206,6 +235,7 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
         served.encoder = getattr(served.searcher, "encoder", None)
         if served.recommender is not None:  # one loaded model per process, not one per engine
             served.recommender.use_encoder(served.encoder)
+        served.catch_up_on_deletions()  # a version trained before a deletion still counts their searches
         if served.encoder is not None:
             served.encoder.remember_queries(store.recent_queries(settings.encoder.query_cache_size))
         _warm_search(served)

@@ -132,6 +132,25 @@ class Deleted(BaseModel):
     deleted: dict[str, int]
 
 
+class UserExport(BaseModel):
+    """Everything the store holds about one shopper (``GET /users/{id}/export``)."""
+
+    given_id: str = Field(description="the id asked for (after the id rule: surrounding whitespace removed)")
+    user_id: str = Field(description="the id it is stored under (its pseudonym when pseudonymisation is on)")
+    known: bool = Field(description="whether the store holds anything about the shopper")
+    opted_out: bool = Field(description="whether the shopper opted out of personalisation")
+    created_at: float | None = None
+    attributes: dict[str, Any] | None = None
+    linked_ids: dict[str, list[str]] = Field(description="session, request and event ids in the shopper's rows")
+    events: list[dict[str, Any]]
+    impressions: list[dict[str, Any]] = Field(description="what was shown to the shopper")
+
+
+class OptOut(BaseModel):
+    user_id: str = Field(description="the id asked for (after the id rule)")
+    opted_out: bool
+
+
 class VersionInfo(BaseModel):
     version: str
     status: str

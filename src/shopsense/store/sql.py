@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, bindparam, func, select
+from sqlalchemy import Connection, Select, bindparam, exists, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -30,6 +30,7 @@ from shopsense.store import tables as T
 from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, make_engine
 from shopsense.store.errors import guarded
 from shopsense.store.rows import event_keys, json_or_none, to_db_rows
+from shopsense.store.users import UserRows
 
 _EVENT_INSERT_COLS = (
     C.EVENT_KEY,
@@ -53,8 +54,9 @@ def open_store(url: str, *, create: bool = True, timeout_s: float = DEFAULT_TIME
 
 
 @guarded  # driver errors leave every public method as StoreError / StoreBusyError (store/errors.py)
-class KnowledgeStore:
-    """Catalog, users, events, impressions, model versions and the embedding cache.
+class KnowledgeStore(UserRows):
+    """Catalog, users, events, impressions, model versions and the embedding cache; a shopper's
+    opt-out, export and deletion come from :class:`~shopsense.store.users.UserRows`.
 
     Writes that must be all-or-nothing take a ``conn`` from :meth:`transaction`; without one,
     each call is its own transaction.
@@ -72,6 +74,7 @@ class KnowledgeStore:
                 T.metadata.create_all(self.engine)
             except OperationalError as e:
                 raise StoreError(f"cannot open store {self.safe_url}: {e.orig}") from e
+        self._migrate()
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -195,16 +198,6 @@ class KnowledgeStore:
         sql = f"INSERT INTO users ({C.USER}, {C.CREATED_AT}) VALUES (?, ?) ON CONFLICT ({C.USER}) DO NOTHING"
         self._executemany(c, sql, [(u, now) for u in user_ids])
 
-    def delete_user(self, user_id: str) -> dict[str, int]:
-        """Forget a user: its events, impressions and user row, in one transaction."""
-        with self.engine.begin() as c:
-            out = {
-                "events": c.execute(T.events.delete().where(T.events.c[C.USER] == user_id)).rowcount,
-                "impressions": c.execute(T.impressions.delete().where(T.impressions.c[C.USER] == user_id)).rowcount,
-                "users": c.execute(T.users.delete().where(T.users.c[C.USER] == user_id)).rowcount,
-            }
-        return out
-
     # ------------------------------------------------------------------ events
     @contextmanager
     def bulk_events(self, conn: Connection) -> Iterator[None]:
@@ -258,10 +251,17 @@ class KnowledgeStore:
         since: float | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        include_opted_out: bool = True,
     ) -> pd.DataFrame:
-        """Events in chronological order (ties keep arrival order), optionally filtered."""
+        """Events in chronological order (ties keep arrival order), optionally filtered. What trains
+        or indexes lists passes ``include_opted_out=False``: opted-out shoppers' events shape nothing."""
         cols = self._event_columns(
-            user_id=user_id, event_types=event_types, since=since, limit=limit, newest_first=newest_first
+            user_id=user_id,
+            event_types=event_types,
+            since=since,
+            limit=limit,
+            newest_first=newest_first,
+            shaping=not include_opted_out,
         )
         return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()}).infer_objects()
 
@@ -289,8 +289,9 @@ class KnowledgeStore:
         self, user_id: str, limit: int = 50, columns: Sequence[str] = (C.ITEM, C.EVENT_TYPE, C.QUERY)
     ) -> dict[str, list[Any]]:
         """The user's latest ``limit`` events, oldest first, as plain lists per column: the per-request
-        read of the recommender (a DataFrame costs about a millisecond more than the query itself)."""
-        cols = self._event_columns(user_id=user_id, limit=limit, newest_first=True, columns=columns)
+        read of the recommender and of search personalisation (a DataFrame costs about a millisecond
+        more than the query itself). None for a shopper who opted out: their lists are not personal."""
+        cols = self._event_columns(user_id=user_id, limit=limit, newest_first=True, columns=columns, shaping=True)
         return {c: v[::-1] for c, v in cols.items()}
 
     def _event_columns(
@@ -302,8 +303,10 @@ class KnowledgeStore:
         limit: int | None = None,
         newest_first: bool = False,
         columns: Sequence[str] = C.EVENT_COLUMNS,
+        shaping: bool = False,
     ) -> dict[str, list[Any]]:
-        """Events as plain lists per column (one cached statement per combination of filters)."""
+        """Events as plain lists per column (one cached statement per combination of filters);
+        ``shaping``: without the events of shoppers who opted out."""
         q = _events_statement(
             tuple(columns),
             user_id is not None,
@@ -311,6 +314,7 @@ class KnowledgeStore:
             since is not None,
             limit is not None,
             newest_first,
+            shaping,
         )
         params = {"user": user_id, "types": list(event_types or []), "since": since, "n": limit}
         params = {k: v for k, v in params.items() if v is not None}
@@ -492,7 +496,13 @@ __all__ = ["SCHEMES", "KnowledgeStore", "event_keys", "open_store"]
 
 @functools.cache
 def _events_statement(
-    columns: tuple[str, ...], by_user: bool, by_types: bool, by_since: bool, limited: bool, newest_first: bool
+    columns: tuple[str, ...],
+    by_user: bool,
+    by_types: bool,
+    by_since: bool,
+    limited: bool,
+    newest_first: bool,
+    shaping: bool = False,
 ) -> Select:
     """The events query for one combination of filters, values bound at execution (built once:
     constructing a statement costs ~0.3 ms, a real share of a recommendation request)."""
@@ -500,6 +510,13 @@ def _events_statement(
     q = select(*[t.c[c] for c in columns])
     if by_user:
         q = q.where(t.c[C.USER] == bindparam("user"))
+    if shaping:  # without the events of shoppers who opted out
+        u = T.users
+        if by_user:  # one primary-key lookup (a NOT IN list would be rebuilt per request: ~0.1 ms)
+            flag = select(u.c[C.USER]).where(u.c[C.USER] == bindparam("user"), u.c[C.OPTED_OUT] == 1)
+            q = q.where(~exists(flag))
+        else:  # a scan: the few opted-out ids are read once, through their index
+            q = q.where(t.c[C.USER].not_in(select(u.c[C.USER]).where(u.c[C.OPTED_OUT] == 1)))
     if by_types:
         q = q.where(t.c[C.EVENT_TYPE].in_(bindparam("types", expanding=True)))
     if by_since:

@@ -45,6 +45,9 @@ users = Table(
     Column(C.USER, Text, primary_key=True),
     Column(C.ATTRIBUTES, Text),
     Column(C.CREATED_AT, Float),
+    # 1: the shopper opted out of personalisation (stores from before get it from KnowledgeStore._migrate)
+    Column(C.OPTED_OUT, Integer, nullable=False, default=0, server_default="0"),
+    Index("ix_users_opted_out", C.OPTED_OUT),
 )
 
 events = Table(
@@ -112,4 +115,11 @@ api_keys = Table(
     Column("name", Text),
     Column(C.CREATED_AT, Float, nullable=False),
     Column("revoked", Integer, nullable=False, default=0),
+)
+
+meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),  # e.g. the secret salt of the query-vector cache's keys
 )

@@ -46,5 +46,8 @@ def post_events(
     served = state.models.current
     hook = getattr(served, "on_events", None)
     if callable(hook):  # let engines with in-memory state see the events at once
-        hook(df)
+        opted_out = state.store.opted_out(df[C.USER].unique().tolist())
+        shaping = df[~df[C.USER].isin(opted_out)] if opted_out else df  # theirs shape no one's lists
+        if len(shaping):
+            hook(shaping)
     return EventsAccepted(received=len(events), stored=stored)

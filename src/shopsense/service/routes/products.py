@@ -8,13 +8,15 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException, Path, Query
 
 from shopsense import columns as C
+from shopsense.data.ids import normalize_id
 from shopsense.service.deps import AdminKey, ReadKey, State
 from shopsense.service.schemas import Deleted, Product, ProductIn, ProductsUpserted
 from shopsense.service.validate import products_frame
 
 router = APIRouter(tags=["products"])
 
-ItemPath = Path(..., min_length=1, max_length=256)
+# `{item_id:path}`: any id the ingest accepts, `a/b` included (sent as `a%2Fb` or as is)
+ItemPath = Path(..., min_length=1, max_length=1024, description="the product id, percent-encoded")
 
 
 def product_record(row: dict[str, Any]) -> Product:
@@ -47,9 +49,10 @@ def put_products(
     return ProductsUpserted(received=len(products), written=written)
 
 
-@router.delete("/products/{item_id}", response_model=Deleted, dependencies=[AdminKey])
+@router.delete("/products/{item_id:path}", response_model=Deleted, dependencies=[AdminKey])
 def delete_product(state: State, item_id: str = ItemPath) -> Deleted:
     """Remove a product from the catalog (its past events stay as history)."""
+    item_id = normalize_id(item_id, "item id")
     n = state.store.delete_products([item_id])
     if n == 0:
         raise HTTPException(404, f"unknown product {item_id!r}")
@@ -57,8 +60,9 @@ def delete_product(state: State, item_id: str = ItemPath) -> Deleted:
     return Deleted(deleted={"products": n})
 
 
-@router.get("/products/{item_id}", response_model=Product, dependencies=[ReadKey])
+@router.get("/products/{item_id:path}", response_model=Product, dependencies=[ReadKey])
 def get_product(state: State, item_id: str = ItemPath) -> Product:
+    item_id = normalize_id(item_id, "item id")
     row = state.store.get_product(item_id)
     if row is None:
         raise HTTPException(404, f"unknown product {item_id!r}")

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
 
+from shopsense.data.ids import normalize_id
 from shopsense.service.deps import ReadKey, State
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
 from shopsense.service.schemas import Hit, ListResponse
@@ -61,17 +62,18 @@ async def recommend(
     return ListResponse(request_id=rid, model_version=served.version, items=shown)
 
 
-@router.get("/similar/{item_id}", response_model=ListResponse, dependencies=[ReadKey])
+@router.get("/similar/{item_id:path}", response_model=ListResponse, dependencies=[ReadKey])
 async def similar(
     request: Request,
     state: State,
-    item_id: str = Path(..., min_length=1, max_length=256),
+    item_id: str = Path(..., min_length=1, max_length=1024, description="the product id, percent-encoded"),
     k: int = K,
     user_id: str | None = Query(None, min_length=1, max_length=256, description="who is looking (for logging)"),
     details: bool = DETAILS,
 ) -> ListResponse:
     """Products like ``item_id`` (content and behaviour)."""
     served = state.served()
+    item_id = normalize_id(item_id, "item id")
     uid = state.pseudonyms.user(user_id) if user_id else None
 
     def work() -> tuple[list[dict[str, Any]], list[Hit]]:
