@@ -32,6 +32,7 @@ from shopsense.config import Settings, load_settings
 from shopsense.data.dataset import Dataset
 from shopsense.data.idmap import IdMap
 from shopsense.exceptions import NoModelError, ShopsenseError
+from shopsense.features.tokenize import Tokenizer, detect_language
 from shopsense.models.base import Histories
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking.pipeline import Engine, EngineConfig
@@ -51,20 +52,32 @@ ARTIFACT_FORMAT = 1
 
 
 # ---------------------------------------------------------------------------- text vectors
-def has_text(products: pd.DataFrame) -> bool:
-    """True when most product titles are words (not placeholder ids such as ASINs)."""
+#: titles looked at to decide whether a catalog has text (a majority vote: a sample decides it)
+TEXT_SAMPLE = 2000
+
+
+def has_text(products: pd.DataFrame, language: str = "auto") -> bool:
+    """True when most product titles are two words or more (not placeholder ids such as ASINs).
+
+    Words are what the lexical tokenizer of the catalog's language finds (``language="auto"``:
+    detected from the titles), not whitespace-separated runs: Chinese titles have no spaces.
+    """
     if C.TITLE not in products.columns or not len(products):
         return False
-    titles = products[C.TITLE].astype(object)
-    words = titles.map(lambda t: isinstance(t, str) and len(t.split()) >= 2 and not t.startswith("item "))
-    return bool(words.mean() > 0.5)
+    titles = products[C.TITLE].tolist()
+    sample = titles[:: max(1, len(titles) // TEXT_SAMPLE)]
+    if language == "auto":
+        language = detect_language(sample)
+    tokenizer = Tokenizer(language, stem=False, stop_words=False)
+    words = [isinstance(t, str) and not t.startswith("item ") and len(tokenizer.tokenize(t)) >= 2 for t in sample]
+    return sum(words) / len(sample) > 0.5
 
 
 def product_vectors(
     products: pd.DataFrame, settings: Settings, store: KnowledgeStore | None = None
 ) -> np.ndarray | None:
     """Text vectors of the catalog rows (None when the catalog has no real text)."""
-    if not has_text(products):
+    if not has_text(products, settings.search.bm25.language):
         return None
     from shopsense.features.embeddings import embed_products
     from shopsense.features.text import TextEncoder

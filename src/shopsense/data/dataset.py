@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from shopsense import columns as C
 from shopsense.config import EventWeights
 from shopsense.data.idmap import IdMap
+from shopsense.data.products import normalize_products
 from shopsense.store import KnowledgeStore
 
 #: event types that say something about an item (a search has no item)
@@ -28,7 +29,8 @@ class Dataset:
     chronological order (ties keep input order), plus id maps and item metadata.
 
     ``items`` covers the whole catalog, so products without events (cold items) have an index too.
-    ``products`` is aligned with ``items``: row ``i`` describes item index ``i`` (NaN where unknown).
+    ``products`` is aligned with ``items``: row ``i`` describes item index ``i`` (every product column,
+    missing values as :func:`~shopsense.data.products.normalize_products` spells them).
     """
 
     users: IdMap
@@ -80,6 +82,7 @@ class Dataset:
             }
         )
         aligned = products.set_index(C.ITEM).reindex(items.external_ids).reset_index(names=C.ITEM)
+        aligned = normalize_products(aligned)  # items with events but no product row: missing, not NaN
         search = ev[ev[C.EVENT_TYPE] == C.SEARCH]
         queries = None
         if len(search) and C.QUERY in search.columns:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense import columns as C
+from shopsense.data.products import is_null, normalize_products
 from shopsense.exceptions import NotFittedError, UnknownItemError
 from shopsense.features.embeddings import embed_texts
 from shopsense.features.product_text import is_missing, product_texts, text_hash
@@ -137,7 +138,7 @@ class CatalogIndex:
             template = getattr(getattr(encoder, "config", None), "template", None)
         if vectors is None:
             vectors = embed_texts(product_texts(products, template), encoder, store, progress=progress)
-        keep = products[[c for c in KEEP_COLUMNS if c in products.columns]].copy()
+        keep = normalize_products(products)[list(KEEP_COLUMNS)]
         ids = keep[C.ITEM].astype(str).tolist()
         index = VectorIndex().build(vectors, ids)
         graph = None
@@ -205,7 +206,8 @@ def fingerprint(products: pd.DataFrame, model_id: str, template: str | None = No
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{FORMAT_VERSION}|{model_id}|{template}".encode())
     texts = product_texts(products, template)
-    cols = [products[c].astype(str).tolist() if c in products.columns else [""] * len(products) for c in KEEP_COLUMNS]
+    norm = normalize_products(products)
+    cols = [["" if is_null(v) else str(v) for v in norm[c].tolist()] for c in KEEP_COLUMNS]
     for t, *vals in zip(texts, *cols, strict=True):
         h.update(text_hash(t).encode())
         h.update("\x1f".join(vals).encode("utf-8", "surrogatepass"))

@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from shopsense import columns as C
+from shopsense.data.products import normalize_products
 from shopsense.exceptions import StoreError
 from shopsense.store import tables as T
 from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, make_engine
@@ -146,7 +147,8 @@ class KnowledgeStore(UserRows):
             return c.execute(T.products.delete().where(T.products.c[C.ITEM].in_(list(item_ids)))).rowcount
 
     def products(self, item_ids: Sequence[str] | None = None) -> pd.DataFrame:
-        """The catalog as a DataFrame (tags and attributes decoded), ordered by ``item_id``."""
+        """The catalog as a DataFrame (tags and attributes decoded, missing values in one shape: see
+        :func:`~shopsense.data.products.normalize_products`), ordered by ``item_id``."""
         q = select(*[T.products.c[c] for c in C.PRODUCT_COLUMNS]).order_by(T.products.c[C.ITEM])
         if item_ids is not None:
             q = q.where(T.products.c[C.ITEM].in_(list(item_ids)))
@@ -154,8 +156,7 @@ class KnowledgeStore(UserRows):
             df = pd.DataFrame(conn.execute(q).fetchall(), columns=list(C.PRODUCT_COLUMNS))
         df[C.TAGS] = [json.loads(v) if isinstance(v, str) and v else [] for v in df[C.TAGS]]
         df[C.ATTRIBUTES] = [json.loads(v) if isinstance(v, str) and v else {} for v in df[C.ATTRIBUTES]]
-        df[C.AVAILABLE] = df[C.AVAILABLE].astype(bool)
-        return df
+        return normalize_products(df)
 
     def known_items(self, item_ids: Sequence[str], conn: Connection | None = None) -> set[str]:
         """The ones of ``item_ids`` that are in the catalog."""
