@@ -89,7 +89,12 @@ class ServiceConfig(StrictModel):
     max_batch_events: int = Field(10_000, ge=1, description="most events in one POST /events")
     max_batch_products: int = Field(10_000, ge=1, description="most products in one PUT /products")
     pseudonym_secret: str | None = Field(None, description="with a secret, user ids are stored as HMAC-SHA256")
-    pages: bool = Field(True, description="serve the storefront and dashboard (they get a read+write page key)")
+    pages: bool = Field(True, description="serve the storefront (with its shopper page key) and the dashboard")
+    session_secret: str | None = Field(
+        None,
+        description="signs the storefront's shopper cookie; unset: a random secret per server start "
+        "(shoppers then get new anonymous ids after a restart)",
+    )
     reload_interval_s: float = Field(2.0, gt=0, description="how often the server checks for a new active version")
     log_impressions: bool = True
     similar_index: bool = Field(True, description="build the similar-products index (encodes the whole catalog)")
