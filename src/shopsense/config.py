@@ -91,7 +91,12 @@ class ServiceConfig(StrictModel):
     pseudonym_secret: str | None = Field(
         None, description="deprecated: set privacy.pseudonym_secret (this one is copied there when that is unset)"
     )
-    pages: bool = Field(True, description="serve the storefront and dashboard (they get a read+write page key)")
+    pages: bool = Field(True, description="serve the storefront (with its shopper page key) and the dashboard")
+    session_secret: str | None = Field(
+        None,
+        description="signs the storefront's shopper cookie; unset: a random secret per server start "
+        "(shoppers then get new anonymous ids after a restart)",
+    )
     reload_interval_s: float = Field(2.0, gt=0, description="how often the server checks for a new active version")
     log_impressions: bool = True
     similar_index: bool = Field(True, description="build the similar-products index (encodes the whole catalog)")

@@ -99,7 +99,7 @@ class FakeServed(Served):
 def fake_loader(store: KnowledgeStore, settings: Settings) -> Any:
     def load(version: str, path: Path | None) -> FakeServed:
         if path is not None and (path / "BROKEN").exists():
-            raise ValueError("broken artifact")
+            raise ValueError(f"broken artifact: {path / 'BROKEN'}")
         served = FakeServed(version=version or None, path=path, store=store, settings=settings)
         if not version:  # nothing trained: like the real loader, only catalog-based answers
             served.missing["recommend"] = "no trained model: run `shopsense train`"

@@ -86,23 +86,39 @@ def test_keys_are_stored_hashed(env: Env) -> None:
         assert key.split("_", 2)[2] not in stored  # the whole secret (token_urlsafe may contain "_")
 
 
-def test_page_key_reads_and_writes_but_is_not_admin(env: Env) -> None:
+def _page_key(env: Env) -> str:
     import re
 
-    html = env.client.get("/").text
-    key = re.search(r'name="shopsense-key" content="([^"]+)"', html).group(1)
-    assert key.startswith("ss_") and key in env.client.get("/dashboard").text
-    hdr = {"X-API-Key": key}
-    assert env.client.get("/recommend?user_id=u1", headers=hdr).status_code == 200
-    assert (
-        env.client.post(
-            "/events", json={"user_id": "u1", "item_id": "p1", "event_type": "view"}, headers=hdr
-        ).status_code
-        == 200
-    )
-    assert env.client.delete("/users/u1", headers=hdr).status_code == 403
-    assert env.client.get("/keys", headers=hdr).status_code == 403
+    return re.search(r'name="shopsense-key" content="([^"]+)"', env.client.get("/").text).group(1)
+
+
+#: what the storefront's public page key may do: lists, catalog reads and its own shopper's events
+PAGE_KEY_ALLOWED = {
+    ("GET", p) for p in ("/recommend?user_id=u1", "/search?q=shoe", "/similar/p1", "/autocomplete?q=re")
+} | {("GET", "/products/p1"), ("GET", "/products"), ("POST", "/events")}
+
+
+def test_page_key_only_reads_lists_and_posts_its_shoppers_events(env: Env) -> None:
+    key = _page_key(env)
+    assert key.startswith("ss_") and key not in env.client.get("/dashboard").text  # the dashboard embeds none
+    for method, path, body, scope, _ in ROUTES:
+        r = env.client.request(method, path, json=body, headers={"X-API-Key": key})
+        if (method, path) in PAGE_KEY_ALLOWED:
+            assert r.status_code == 200, (method, path, r.text)
+        else:
+            assert r.status_code == 403, (method, path, r.text)
+            assert "page key" in r.json()["detail"] and scope in r.json()["detail"]
     assert env.store.api_keys().empty or key.split("_")[1] not in set(env.store.api_keys()["key_id"])  # never stored
+
+
+def test_an_api_key_must_name_the_user(env: Env) -> None:
+    """Only the page key acts for a user it does not name (its cookie's shopper)."""
+    c = env.client
+    r = c.get("/recommend", headers=env.h("read"))
+    assert r.status_code == 422 and "user_id" in r.json()["detail"]
+    r = c.post("/events", json=[EVENT, {"item_id": "p1", "event_type": "view"}], headers=env.h("write"))
+    assert r.status_code == 422 and r.json()["detail"] == "event 1: user_id is required"
+    assert env.store.events(user_id="u1").empty
 
 
 def test_pages_off_means_no_page_key(settings) -> None:

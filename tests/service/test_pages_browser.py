@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import threading
@@ -96,9 +97,16 @@ def test_storefront_searches_filters_and_adapts(server, browser) -> None:
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    sent: list[str] = []  # every API request the page makes: none may name a user
+    page.on("request", lambda r: sent.append(r.url + " " + (r.post_data or "")))
     page.goto(base + "/")
     page.wait_for_selector("#recs .card")
-    visitor = page.text_content("#visitor")
+    # the server chose the shopper: a signed, http-only cookie the page's scripts cannot read
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "shopsense_shopper"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    visitor = cookie["value"].split(".")[0]
+    assert page.text_content("#visitor") == visitor
+    assert page.evaluate("document.cookie") == ""
     assert _items(page, "recs")[:3] == ["p1", "p2", "p3"]  # cold start
 
     # autocomplete, then pick a suggestion
@@ -137,6 +145,8 @@ def test_storefront_searches_filters_and_adapts(server, browser) -> None:
     cart = ev[ev["event_type"] == "add_to_cart"]
     assert cart["item_id"].tolist() == ["p5"] and cart["request_id"].tolist() == [rid]
     assert {"click", "view"} <= set(ev["event_type"])
+    assert "search" in set(ev["event_type"])  # the searches were the shopper's too
+    assert sent and not [s for s in sent if "user_id" in s]
     page.screenshot(path=str(SHOTS / "storefront.png"), full_page=True) if SHOTS else None
     assert not errors, errors
     page.close()
@@ -146,7 +156,8 @@ def test_dashboard_shows_counts_versions_offline_and_online(server, browser) -> 
     import httpx
 
     base, store, _ = server
-    hdr = {"X-API-Key": create_key(store, ["read", "write"])[1]}
+    operator_key = create_key(store, ["read", "write"])[1]
+    hdr = {"X-API-Key": operator_key}
     rec = httpx.get(f"{base}/recommend?user_id=dash&k=3", headers=hdr).json()
     ev = {
         "user_id": "dash",
@@ -162,7 +173,17 @@ def test_dashboard_shows_counts_versions_offline_and_online(server, browser) -> 
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(base + "/dashboard")
+    # no key in the page: the operator enters one; a wrong one is refused and asked for again
+    page.wait_for_selector("#login:not([hidden])")
+    assert not re.search(r"ss_[0-9a-f]{8}_", page.content())
+    page.fill("#key", "ss_nope_nope")
+    page.click("#key-submit")
+    page.wait_for_selector("#login:not([hidden])")
+    assert "invalid" in page.text_content("#error")
+    page.fill("#key", operator_key)
+    page.click("#key-submit")
     page.wait_for_selector("body[data-loaded='1']")
+    assert page.evaluate("sessionStorage.getItem('shopsense-operator-key')") == operator_key
     assert page.text_content("[data-stat='products'] b") == "6"
     assert "serving" in page.text_content("#versions tr[data-version='v1']")
     bars = page.query_selector_all("[data-chart='offline-recommendation-tiny-ndcg@10'] rect.bar")

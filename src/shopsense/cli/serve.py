@@ -27,18 +27,19 @@ def serve(
     h, p = host or svc.host, port or svc.port
     console.print(f"shopsense on http://{h}:{p}  (storefront /, dashboard /dashboard, API docs /docs)")
     if workers > 1:
-        # each worker builds its own app from the same environment
         import os
 
+        from shopsense.service.app import worker_environment
         from shopsense.service.workers import handing_supported, serve_workers
 
-        os.environ.setdefault("SHOPSENSE_STORE", settings.store_url)
-        os.environ.setdefault("SHOPSENSE_HOME", str(settings.home))
+        # every worker runs with exactly these settings (the --config file included), one page key
+        # and one shopper-cookie secret: a browser's connections may land on any of them
+        os.environ.update(worker_environment(settings))
         if handing_supported():  # each connection goes to the worker with the fewest open ones
             serve_workers(h, p, workers, log_level)
         else:
             uvicorn.run(
-                "shopsense.service.app:create_app", factory=True, host=h, port=p, workers=workers, log_level=log_level
+                "shopsense.service.app:app_from_env", factory=True, host=h, port=p, workers=workers, log_level=log_level
             )
     else:
         uvicorn.run(create_app(settings), host=h, port=p, log_level=log_level, access_log=False)

@@ -2,37 +2,49 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import SecretBytes, SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from shopsense.config import Settings, load_settings
 from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.exceptions import SchemaError, ShopsenseError, StoreBusyError, StoreError
 from shopsense.service import engines
-from shopsense.service.deps import AppState
+from shopsense.service.deps import AppState, _authenticate
 from shopsense.service.impressions import ImpressionLog
-from shopsense.service.keys import READ, WRITE, KeyRing
+from shopsense.service.keys import SHOPPER, KeyRing, new_key
 from shopsense.service.metrics import Metrics
-from shopsense.service.middleware import BodyLimit, RequestMetrics
+from shopsense.service.middleware import BodyLimit, KeyGate, RequestMetrics
 from shopsense.service.models_state import ModelState
 from shopsense.service.periodic import Periodic
+from shopsense.service.redact import without_paths
 from shopsense.service.routes import events, health, keys, models, pages, products, recommend, search, users
+from shopsense.service.shoppers import ShopperCookies, new_secret, secret_from
 from shopsense.service.training_jobs import TrainingJobs
 from shopsense.store import open_store
 
 log = logging.getLogger("shopsense.service")
 
-#: set by `shopsense serve --workers N` so that every worker process serves the same settings and page key
+#: set by `shopsense serve --workers N` so that every worker process serves the same settings, page
+#: key and shopper-cookie secret (see :func:`worker_environment`)
 SETTINGS_ENV = "SHOPSENSE_SERVE_SETTINGS_JSON"
 PAGE_KEY_ENV = "SHOPSENSE_SERVE_PAGE_KEY"
+SESSION_SECRET_ENV = "SHOPSENSE_SERVE_SESSION_SECRET"
 
 __version__ = "0.1.0"
 
@@ -46,13 +58,19 @@ def create_app(
     loader: Callable[[str, Path | None], Any] | None = None,
     train_command: list[str] | None = None,
     block_on_load: bool = False,
+    page_key: str | None = None,
+    session_secret: bytes | None = None,
 ) -> FastAPI:
     """Build the app over ``settings`` (default: environment). ``loader`` and ``train_command``
     replace how a model version is loaded and how training runs (tests, custom deployments).
     The served version loads in the background (``/ready`` names it once loaded) unless
-    ``block_on_load``, where start-up waits for it."""
+    ``block_on_load``, where start-up waits for it. ``page_key`` and ``session_secret`` are the
+    storefront's key and the shopper cookie's signing secret when several processes must share
+    them (default: new ones; ``service.session_secret`` takes precedence over both)."""
     settings = settings or load_settings()
     svc = settings.service
+    if svc.session_secret:
+        session_secret = secret_from(svc.session_secret)
     store = open_store(settings.store_url, timeout_s=settings.store_timeout_s)
     metrics = Metrics()
     load = loader or (lambda version, path: engines.load(version, path, store, settings))
@@ -65,10 +83,11 @@ def create_app(
         metrics=metrics,
         impressions=ImpressionLog(store),
         pseudonyms=Pseudonymizer.from_settings(settings),
+        shoppers=ShopperCookies(session_secret or new_secret()),
     )
     if svc.pages:
-        # The pages' own key: read + write, lives only in this process's memory (see routes/pages.py).
-        state.page_key = state.keys.add_ephemeral([READ, WRITE], "pages", os.environ.get(PAGE_KEY_ENV))
+        # The storefront's public key: lists and events of the cookie's shopper only (see routes/pages.py).
+        state.page_key = state.keys.add_ephemeral([SHOPPER], "pages", page_key)
 
     # shoppers deleted by another process (a worker, the CLI) leave this process's memory too
     deletions = Periodic(lambda: _catch_up_on_deletions(state), svc.reload_interval_s, "shopsense-deletions")
@@ -102,11 +121,14 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.shopsense = state
-    for r in (health, events, products, recommend, search, users, models, keys, pages):
-        app.include_router(r.router)
+    routers = [r.router for r in (health, events, products, recommend, search, users, models, keys, pages)]
+    for router in routers:
+        app.include_router(router)
     _errors(app)
     app.add_middleware(BodyLimit, max_bytes=svc.max_body_bytes)
-    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: times everything, 413s included
+    routes = [*app.routes, *(route for router in routers for route in router.routes)]  # the docs' and ours
+    app.add_middleware(KeyGate, keys=state.keys, is_public=public_paths(routes))  # before any body is read
+    app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: times everything, 401s and 413s included
     return app
 
 
@@ -117,6 +139,30 @@ def _catch_up_on_deletions(state: AppState) -> None:
             fn()
         except Exception as e:  # a store hiccup: the next round tries again
             log.warning("could not catch up on deleted shoppers: %s", e)
+
+
+def public_paths(routes: Iterable[BaseRoute]) -> Callable[[str], bool]:
+    """Whether a request path belongs to one of ``routes`` that needs no API key (health, metrics,
+    the pages, the API docs), decided from the routes themselves: a route is protected when its
+    dependencies authenticate. Anything else, unknown paths included, needs a key."""
+
+    def authenticates(dependant: Any) -> bool:
+        return any(d.call is _authenticate or authenticates(d) for d in dependant.dependencies)
+
+    exact: set[str] = set()
+    patterns: list[re.Pattern[str]] = []
+    for route in routes:
+        if not isinstance(route, APIRoute | Route) or (isinstance(route, APIRoute) and authenticates(route.dependant)):
+            continue
+        if "{" in route.path:
+            patterns.append(route.path_regex)
+        else:
+            exact.add(route.path)
+
+    def is_public(path: str) -> bool:
+        return path in exact or any(p.match(path) for p in patterns)
+
+    return is_public
 
 
 def _errors(app: FastAPI) -> None:
@@ -130,9 +176,15 @@ def _errors(app: FastAPI) -> None:
         ]
         return JSONResponse({"detail": errs}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.detail, str):  # engine and loader messages may name files: say <path> instead
+            exc.detail = without_paths(exc.detail)
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(SchemaError)
     async def _schema(_: Request, exc: SchemaError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": without_paths(str(exc))}, status_code=422)
 
     @app.exception_handler(StoreError)
     async def _store(_: Request, exc: StoreError) -> JSONResponse:
@@ -147,10 +199,42 @@ def _errors(app: FastAPI) -> None:
 
     @app.exception_handler(ShopsenseError)
     async def _other(_: Request, exc: ShopsenseError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": without_paths(str(exc))}, status_code=400)
+
+
+def settings_json(settings: Settings) -> str:
+    """``settings`` as JSON that reads back equal, secrets included (pydantic writes secret
+    fields as ``**********``): how a worker process gets exactly its parent's settings."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, SecretStr | SecretBytes):
+            return v.get_secret_value()
+        if isinstance(v, Path):
+            return str(v)
+        raise TypeError(f"cannot pass {type(v).__name__} to a worker")
+
+    return json.dumps(settings.model_dump(), default=plain)
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """What the parent of ``serve --workers N`` puts in its workers' environment: its settings (the
+    ``--config`` file and options included), one page key and one cookie secret for all of them."""
+    return {
+        SETTINGS_ENV: settings_json(settings),
+        PAGE_KEY_ENV: new_key()[1],
+        SESSION_SECRET_ENV: new_secret().hex(),
+    }
 
 
 def app_from_env() -> FastAPI:
-    """The app of one worker process (uvicorn factory): settings from the parent, else the environment."""
-    raw = os.environ.get(SETTINGS_ENV)
-    return create_app(Settings.model_validate_json(raw) if raw else None)
+    """The app of one worker process (uvicorn factory): settings, page key and cookie secret from the
+    parent (:func:`worker_environment`), else settings from the environment."""
+    # taken out of the environment: a trainer this worker starts must not inherit the secrets
+    raw = os.environ.pop(SETTINGS_ENV, None)
+    page_key = os.environ.pop(PAGE_KEY_ENV, None)
+    secret = os.environ.pop(SESSION_SECRET_ENV, None)
+    return create_app(
+        Settings.model_validate_json(raw) if raw else None,
+        page_key=page_key,
+        session_secret=bytes.fromhex(secret) if secret else None,
+    )

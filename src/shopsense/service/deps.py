@@ -1,4 +1,5 @@
-"""What every route shares: settings, the store, the served model, pseudonyms, and auth by scope."""
+"""What every route shares: settings, the store, the served model, pseudonyms, auth by scope, and
+the user a request acts for (:class:`Caller`)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import threading
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, HTTPException, Query, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from shopsense.config import Settings
 from shopsense.service.impressions import ImpressionLog
-from shopsense.service.keys import ADMIN, READ, WRITE, ApiKey, KeyRing
+from shopsense.service.keys import ADMIN, INVALID_KEY, MISSING_KEY, READ, WRITE, ApiKey, KeyRing
 from shopsense.service.metrics import Metrics
 from shopsense.service.models_state import ModelState
 from shopsense.service.pseudonym import Pseudonymizer
+from shopsense.service.shoppers import ShopperCookies, new_secret
 from shopsense.service.training_jobs import TrainingJobs
 from shopsense.store import KnowledgeStore
 
@@ -32,6 +34,7 @@ class AppState:
     impressions: ImpressionLog
     pseudonyms: Pseudonymizer
     page_key: str | None = None
+    shoppers: ShopperCookies = field(default_factory=lambda: ShopperCookies(new_secret()))
     extra: dict[str, Any] = field(default_factory=dict)
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _catalog_timer: threading.Timer | None = field(default=None, repr=False)
@@ -86,33 +89,88 @@ async def _authenticate(
     header_key: str | None = Security(_api_key_header),
     bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
 ) -> ApiKey:
+    # the KeyGate middleware verified the key before the body was read; the parameters above only
+    # describe the two ways to send it in the OpenAPI spec
+    found = request.scope.get("state", {}).get("api_key")
+    if isinstance(found, ApiKey):
+        return found
     state: AppState = request.app.state.shopsense
     key = header_key or (bearer.credentials if bearer else None)
     if not key:
-        raise HTTPException(
-            401,
-            "missing API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise HTTPException(401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
     found = state.keys.verify(key)
     if found is None:
-        raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, INVALID_KEY, headers={"WWW-Authenticate": "Bearer"})
     return found
 
 
-def require(scope: str) -> Any:
-    """A dependency that lets the request through only with a key holding ``scope`` (admin holds all)."""
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the verified key and, for the storefront's page key, the shopper of the
+    browser session (from its signed cookie)."""
 
-    async def check(key: ApiKey = Depends(_authenticate)) -> ApiKey:
+    key: ApiKey
+    shopper: str | None = None
+
+    def acting_user(self, named: str | None) -> str | None:
+        """The (raw) user id this request acts for. The page key acts for its cookie's shopper
+        whatever user the request names (the server decides, so a browser cannot act for someone
+        else); an operator key acts for the user it names."""
+        return self.shopper if self.shopper is not None else named
+
+
+def _caller(scope: str, *, shoppers: bool) -> Any:
+    """A dependency that lets a request through with a key holding ``scope`` (admin holds all), or
+    with the page key when ``shoppers`` (then the caller is the cookie's shopper, set if missing)."""
+
+    async def check(request: Request, response: Response, key: ApiKey = Depends(_authenticate)) -> Caller:
+        if key.is_shopper:
+            if not shoppers:
+                raise HTTPException(
+                    403,
+                    "the storefront's page key only reads lists and posts its own shopper's events; "
+                    f"this route needs an API key with the {scope!r} scope (shopsense keys create)",
+                )
+            state: AppState = request.app.state.shopsense
+            return Caller(key, state.shoppers.shopper(request, response))
         if not key.allows(scope):
             raise HTTPException(
                 403, f"this API key lacks the {scope!r} scope (it has: {', '.join(sorted(key.scopes))})"
             )
-        return key
+        return Caller(key)
 
-    return Depends(check)
+    return check
 
 
-ReadKey = require(READ)
-WriteKey = require(WRITE)
-AdminKey = require(ADMIN)
+# one function object per policy: FastAPI then resolves it once per request however often it is used
+_read = _caller(READ, shoppers=False)
+_lists = _caller(READ, shoppers=True)
+_events = _caller(WRITE, shoppers=True)
+_admin = _caller(ADMIN, shoppers=False)
+
+#: operator reads (model versions, the dashboard's data): the page key is refused
+ReadKey = Depends(_read)
+#: lists and catalog reads: a read key, or the page key for its shopper
+ListKey = Depends(_lists)
+#: ``POST /events``: a write key, or the page key (its events are its shopper's)
+WriteKey = Depends(_events)
+AdminKey = Depends(_admin)
+
+ListCaller = Annotated[Caller, ListKey]
+EventCaller = Annotated[Caller, WriteKey]
+
+
+def acting_user(description: str, *, required: bool = False) -> Any:
+    """The ``user_id`` query parameter of a list route, resolved to the user the request acts for
+    (:meth:`Caller.acting_user`): with the page key, always the cookie's shopper."""
+
+    async def resolve(
+        caller: Caller = ListKey,
+        user_id: str | None = Query(None, min_length=1, max_length=256, description=description),
+    ) -> str | None:
+        uid = caller.acting_user(user_id)
+        if uid is None and required:
+            raise HTTPException(422, "user_id is required: the user to answer for")
+        return uid
+
+    return Depends(resolve)

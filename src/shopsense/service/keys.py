@@ -3,6 +3,11 @@
 A key looks like ``ss_<key_id>_<secret>``. Only its SHA-256 is stored, so a leaked database does not
 leak usable keys. Scopes: ``read`` (recommend, search, similar, autocomplete, catalog reads),
 ``write`` (events), ``admin`` (catalog changes, training, deletion, keys; implies every scope).
+
+One more kind exists only in a server's memory: the storefront's *page key* (scope ``shopper``). It
+is public (any visitor of ``/`` can read it), so it acts only for the anonymous shopper of the
+browser's session cookie (:mod:`shopsense.service.shoppers`): it reads lists and posts that
+shopper's events, nothing else. ``admin`` does not imply it: an operator key names its user.
 """
 
 from __future__ import annotations
@@ -20,7 +25,12 @@ READ = "read"
 WRITE = "write"
 ADMIN = "admin"
 SCOPES = (READ, WRITE, ADMIN)
+#: the page key's scope: lists and events for the shopper of the browser session only (never stored)
+SHOPPER = "shopper"
 PREFIX = "ss_"
+
+MISSING_KEY = "missing API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
+INVALID_KEY = "invalid or revoked API key"
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,25 @@ class ApiKey:
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or ADMIN in self.scopes
+
+    @property
+    def is_shopper(self) -> bool:
+        """The storefront's page key: acts for the session cookie's shopper, never for a named user."""
+        return SHOPPER in self.scopes
+
+
+def presented_key(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The API key a request carries: ``X-API-Key``, else an ``Authorization: Bearer`` token.
+    ``headers`` are the ASGI scope's raw (lower-case name, value) byte pairs."""
+    bearer = None
+    for name, value in headers:
+        if name == b"x-api-key" and value:
+            return value.decode("latin-1")
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                bearer = token.strip()
+    return bearer
 
 
 def hash_key(key: str) -> str:
@@ -78,11 +107,13 @@ class KeyRing:
 
     def add_ephemeral(self, scopes: Sequence[str], name: str, key: str | None = None) -> str:
         """A key valid for this process only (never written to the store); ``key`` reuses one made
-        by a parent process so every worker of one server accepts the same page key."""
+        by a parent process so every worker of one server accepts the same page key. ``scopes`` may
+        be ``[SHOPPER]`` (the page key) or stored scopes."""
         if key is None or not key.startswith(PREFIX) or key.count("_") < 2:
             key = new_key()[1]
         key_id = key.split("_")[1]
-        self._extra[hash_key(key)] = ApiKey(key_id, frozenset(check_scopes(scopes)), name)
+        valid = [SHOPPER] if list(scopes) == [SHOPPER] else check_scopes(scopes)
+        self._extra[hash_key(key)] = ApiKey(key_id, frozenset(valid), name)
         return key
 
     def verify(self, key: str | None) -> ApiKey | None:

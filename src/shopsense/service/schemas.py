@@ -21,7 +21,13 @@ class _In(BaseModel):
 class EventIn(_In):
     """One behaviour event. ``item_id`` is required except for searches; ``query`` is required for them."""
 
-    user_id: str = Id
+    user_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        pattern=r"^[^\x00-\x1f]+$",
+        description="required with an API key; with the storefront's page key the session's shopper is used",
+    )
     item_id: str | None = Field(None, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
     event_type: Literal["view", "click", "add_to_cart", "purchase", "rating", "search"]
     timestamp: float | None = Field(None, ge=0, le=MAX_TS, description="unix seconds; default: now")
@@ -157,7 +163,6 @@ class VersionInfo(BaseModel):
     created_at: float
     active: bool
     served: bool
-    path: str | None = None
     metrics: dict[str, Any] = {}
 
 

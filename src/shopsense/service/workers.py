@@ -89,8 +89,9 @@ class _Worker:
 
 
 def serve_workers(host: str, port: int, workers: int, log_level: str = "warning") -> None:
-    """Run ``workers`` server processes behind ``host:port`` until SIGINT/SIGTERM (settings come from
-    the environment: ``SHOPSENSE_HOME``, ``SHOPSENSE_STORE``, ...)."""
+    """Run ``workers`` server processes behind ``host:port`` until SIGINT/SIGTERM. Each builds its app
+    with :func:`shopsense.service.app.app_from_env`: put :func:`~shopsense.service.app.worker_environment`
+    in ``os.environ`` first, or the workers read their settings from the environment alone."""
     listener = listening_socket(host, port)
     listener.settimeout(0.5)  # the accept loop looks at the stop flag this often
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: no state forked from this one
@@ -165,13 +166,13 @@ def _hand_to_least_busy(pool: list[_Worker], shared: tuple[Any, Any], conn: sock
 def _worker_main(
     channel: socket.socket, shared: tuple[Any, Any], index: int, host: str, port: int, log_level: str
 ) -> None:
-    """One server process: the app from the environment's settings, serving the connections the
-    parent hands over ``channel``."""
+    """One server process: the app over the parent's settings, page key and cookie secret (passed in
+    the environment by ``shopsense serve``), serving the connections the parent hands over ``channel``."""
     import uvicorn
 
-    from shopsense.service.app import create_app
+    from shopsense.service.app import app_from_env
 
-    app = create_app()
+    app = app_from_env()
 
     def engines_loaded() -> bool:
         return app.state.shopsense.models.current is not None

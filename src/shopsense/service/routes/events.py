@@ -11,22 +11,24 @@ import time
 from fastapi import APIRouter, Body, HTTPException
 
 from shopsense import columns as C
-from shopsense.service.deps import State, WriteKey
+from shopsense.service.deps import EventCaller, State
 from shopsense.service.schemas import EventIn, EventsAccepted
 from shopsense.service.validate import events_frame
 
 router = APIRouter(tags=["events"])
 
 
-@router.post("/events", response_model=EventsAccepted, dependencies=[WriteKey])
+@router.post("/events", response_model=EventsAccepted)
 def post_events(
     state: State,
+    caller: EventCaller,
     body: EventIn | list[EventIn] = Body(..., description="one event, or a JSON array of up to 10,000 events"),
 ) -> EventsAccepted:
     """Record behaviour: views, clicks, add-to-cart, purchases, ratings, searches.
 
     Quote the ``request_id`` of the recommend/search response an event follows: that joins it to
     what was shown (CTR and conversion per model version, training data for the ranker).
+    With the storefront's page key every event is its browser's shopper's (any ``user_id`` is ignored).
     """
     events = body if isinstance(body, list) else [body]
     limit = state.settings.service.max_batch_events
@@ -36,6 +38,10 @@ def post_events(
         return EventsAccepted(received=0, stored=0)
     now = time.time()
     rows = [e.model_dump() for e in events]
+    for i, r in enumerate(rows):
+        r[C.USER] = caller.acting_user(r[C.USER])
+        if r[C.USER] is None:
+            raise HTTPException(422, f"event {i}: user_id is required")
     ids = state.pseudonyms.users([r[C.USER] for r in rows])
     for r, uid in zip(rows, ids, strict=True):
         r[C.USER] = uid

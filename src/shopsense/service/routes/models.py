@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from fastapi import APIRouter, Body, HTTPException, Path
 
 from shopsense.exceptions import StoreBusyError, StoreError
 from shopsense.service.deps import AdminKey, ReadKey, State
+from shopsense.service.redact import without_paths
 from shopsense.service.schemas import JobInfo, ModelsResponse, TrainRequest, VersionInfo
 
 router = APIRouter(tags=["models"])
@@ -17,7 +16,6 @@ def _models(state: State) -> ModelsResponse:
     df = state.store.versions()
     out = []
     for r in df.to_dict("records"):
-        path = r.get("path")
         out.append(
             VersionInfo(
                 version=str(r["version"]),
@@ -25,11 +23,11 @@ def _models(state: State) -> ModelsResponse:
                 created_at=float(r["created_at"]),
                 active=bool(r["active"]),
                 served=str(r["version"]) == state.models.version,
-                path=None if path is None or (isinstance(path, float) and math.isnan(path)) else str(path),
                 metrics=r.get("metrics") or {},
             )
         )
-    return ModelsResponse(served_version=state.models.version, versions=out, failed_to_load=state.models.failed)
+    failed = {v: without_paths(why) for v, why in state.models.failed.items()}  # the log has the full text
+    return ModelsResponse(served_version=state.models.version, versions=out, failed_to_load=failed)
 
 
 @router.get("/models", response_model=ModelsResponse, dependencies=[ReadKey])

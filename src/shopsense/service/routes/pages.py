@@ -1,10 +1,14 @@
 """The storefront (``/``) and dashboard (``/dashboard``): static HTML + vanilla JS, no build step.
 
-How the pages authenticate: when ``service.pages`` is on (the default), the app creates one
-*page key* with read + write scopes at start-up. It lives only in the process's memory (never in the
-store) and is written into the pages' ``<meta name="shopsense-key">``, like the publishable key of a
-payment or analytics script: a browser can search, get recommendations and post its own events, but
-never change the catalog, train, delete or manage keys (admin). Turn pages off
+How the pages authenticate. The storefront: when ``service.pages`` is on (the default), the app
+creates one *page key* at start-up (scope ``shopper``, :mod:`shopsense.service.keys`). It lives only
+in the server's memory and is written into the storefront's ``<meta name="shopsense-key">``, like the
+publishable key of a payment script, so anyone can read it. It therefore acts only for the shopper of
+the browser session: the page load (or the first API call) sets a signed, http-only cookie with an
+anonymous shopper id (:mod:`shopsense.service.shoppers`), and with the page key the server uses that
+id, whatever user a request names. It reads lists and the catalog, posts its shopper's events, and
+nothing else. The dashboard embeds no key: the operator enters an API key with the read scope
+(kept in the tab's sessionStorage), and ``/dashboard/data`` refuses the page key. Turn pages off
 (``SHOPSENSE_SERVICE__PAGES=false``) for an API-only deployment.
 """
 
@@ -17,12 +21,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from shopsense import columns as C
 from shopsense.service.deps import ReadKey, State
 from shopsense.service.routes.models import _models
+from shopsense.service.shoppers import new_shopper_id
 
 router = APIRouter(tags=["pages"])
 
@@ -35,21 +40,32 @@ def _template(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
-def _page(state: State, name: str) -> HTMLResponse:
+def _pages_on(state: State) -> None:
     if not state.settings.service.pages or state.page_key is None:
         raise HTTPException(404, "pages are turned off (service.pages = false)")
-    body = _template(name).replace("{{SHOPSENSE_KEY}}", html.escape(state.page_key, quote=True))
-    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def storefront(state: State) -> HTMLResponse:
-    return _page(state, "storefront.html")
+def storefront(request: Request, state: State) -> HTMLResponse:
+    _pages_on(state)
+    shopper = state.shoppers.read(request)
+    first_visit = shopper is None
+    shopper = shopper or new_shopper_id()
+    body = (
+        _template("storefront.html")
+        .replace("{{SHOPSENSE_KEY}}", html.escape(state.page_key or "", quote=True))
+        .replace("{{SHOPSENSE_SHOPPER}}", html.escape(shopper, quote=True))
+    )
+    response = HTMLResponse(body, headers={"Cache-Control": "no-store"})
+    if first_visit:  # the browser's shopper from now on (the page shows the id; scripts cannot read the cookie)
+        state.shoppers.set_cookie(request, response, shopper)
+    return response
 
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 def dashboard(state: State) -> HTMLResponse:
-    return _page(state, "dashboard.html")
+    _pages_on(state)
+    return HTMLResponse(_template("dashboard.html"), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/static/{name}", include_in_schema=False)
@@ -85,21 +101,31 @@ def offline_charts(results: dict[str, Any]) -> list[dict[str, Any]]:
     return charts
 
 
+#: the offline evaluation the dashboard shows: the benchmark runner's results
+#: (``benchmarks/run.py --reports <home>/reports``), nothing else from any folder
+RESULTS = Path("reports") / "results.json"
+_MAX_RESULTS_BYTES = 50_000_000
+
+
 def latest_offline_report(home: Path) -> dict[str, Any] | None:
-    """The latest offline evaluation: the benchmark runner's ``reports/results.json`` (under ``<home>``
-    or the working folder) as charts, else the newest other JSON report there as it is."""
-    folders = [f for f in (home / "reports", Path("reports")) if f.is_dir()]
-    files = [p for f in folders for p in f.rglob("*.json")]
-    for p in sorted(files, key=lambda p: (p.name == "results.json", p.stat().st_mtime), reverse=True):
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        charts = offline_charts(data) if isinstance(data, dict) else []
-        if charts:
-            return {"file": str(p), "charts": charts}
-        return {"file": str(p), "report": data}
-    return None
+    """The latest offline evaluation: ``<home>/reports/results.json`` as bar charts (names and
+    numbers of the metrics in :data:`CHARTED` only), or None when there is none in that shape.
+
+    Only this one file the engine's benchmark runner writes is read, and only its charted metrics
+    leave the server: never another JSON placed in the folder, never the working directory's
+    ``reports``, never the file's path."""
+    p = home / RESULTS
+    try:
+        if not p.is_file() or p.stat().st_size > _MAX_RESULTS_BYTES:
+            return None
+        data = json.loads(p.read_text(encoding="utf-8"))
+        written_at = p.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    charts = offline_charts(data) if isinstance(data, dict) else []
+    if not charts:
+        return None
+    return {"name": RESULTS.name, "written_at": written_at, "charts": charts}
 
 
 def online_metrics(state: State) -> dict[str, list[dict[str, Any]]]:

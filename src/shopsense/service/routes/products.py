@@ -1,4 +1,4 @@
-"""Catalog: ``PUT /products`` (upsert, admin), ``DELETE /products/{item_id}`` (admin), reads (read)."""
+"""Catalog: ``PUT /products`` (upsert, admin), ``DELETE /products/{item_id}`` (admin), reads (read or the page key)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query
 
 from shopsense import columns as C
 from shopsense.data.ids import normalize_id
-from shopsense.service.deps import AdminKey, ReadKey, State
+from shopsense.service.deps import AdminKey, ListKey, State
 from shopsense.service.schemas import Deleted, Product, ProductIn, ProductsUpserted
 from shopsense.service.validate import products_frame
 
@@ -60,7 +60,7 @@ def delete_product(state: State, item_id: str = ItemPath) -> Deleted:
     return Deleted(deleted={"products": n})
 
 
-@router.get("/products/{item_id:path}", response_model=Product, dependencies=[ReadKey])
+@router.get("/products/{item_id:path}", response_model=Product, dependencies=[ListKey])
 def get_product(state: State, item_id: str = ItemPath) -> Product:
     item_id = normalize_id(item_id, "item id")
     row = state.store.get_product(item_id)
@@ -69,7 +69,7 @@ def get_product(state: State, item_id: str = ItemPath) -> Product:
     return product_record(row)
 
 
-@router.get("/products", response_model=list[Product], dependencies=[ReadKey])
+@router.get("/products", response_model=list[Product], dependencies=[ListKey])
 def list_products(
     state: State,
     category: str | None = Query(None, max_length=1000, description="category path prefix"),

@@ -1,4 +1,4 @@
-"""``GET /recommend`` and ``GET /similar/{item_id}`` (read scope)."""
+"""``GET /recommend`` and ``GET /similar/{item_id}`` (read scope, or the page key for its shopper)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Path, Query, Request
 
 from shopsense.data.ids import normalize_id
-from shopsense.service.deps import ReadKey, State
+from shopsense.service.deps import ListKey, State, acting_user
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
 from shopsense.service.schemas import Hit, ListResponse
 
@@ -32,11 +32,11 @@ def _filters(
     }
 
 
-@router.get("/recommend", response_model=ListResponse, dependencies=[ReadKey])
+@router.get("/recommend", response_model=ListResponse, dependencies=[ListKey])
 async def recommend(
     request: Request,
     state: State,
-    user_id: str = Query(..., min_length=1, max_length=256),
+    user_id: str = acting_user("the user to recommend for (required; the page key: its shopper)", required=True),
     k: int = K,
     category: str | None = Query(None, max_length=1000, description="only this category (path prefix)"),
     exclude_category: str | None = Query(None, max_length=1000),
@@ -62,13 +62,13 @@ async def recommend(
     return ListResponse(request_id=rid, model_version=served.version, items=shown)
 
 
-@router.get("/similar/{item_id:path}", response_model=ListResponse, dependencies=[ReadKey])
+@router.get("/similar/{item_id:path}", response_model=ListResponse, dependencies=[ListKey])
 async def similar(
     request: Request,
     state: State,
     item_id: str = Path(..., min_length=1, max_length=1024, description="the product id, percent-encoded"),
     k: int = K,
-    user_id: str | None = Query(None, min_length=1, max_length=256, description="who is looking (for logging)"),
+    user_id: str | None = acting_user("who is looking (for logging; the page key: its shopper)"),
     details: bool = DETAILS,
 ) -> ListResponse:
     """Products like ``item_id`` (content and behaviour)."""

@@ -1,4 +1,4 @@
-"""``GET /search`` (with facets) and ``GET /autocomplete`` (read scope)."""
+"""``GET /search`` (with facets) and ``GET /autocomplete`` (read scope, or the page key for its shopper)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from shopsense.service.deps import ReadKey, State
+from shopsense.service.deps import ListKey, State, acting_user
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
 from shopsense.service.schemas import Hit, SearchResponse, Suggestions
 
 router = APIRouter(tags=["search"])
 
 
-@router.get("/search", response_model=SearchResponse, dependencies=[ReadKey])
+@router.get("/search", response_model=SearchResponse, dependencies=[ListKey])
 async def search(
     request: Request,
     state: State,
     q: str = Query(..., min_length=1, max_length=500, description="the query"),
-    user_id: str | None = Query(None, min_length=1, max_length=256, description="personalise for this user"),
+    user_id: str | None = acting_user("personalise for this user (the page key: its shopper)"),
     k: int = Query(20, ge=1, le=200),
     category: str | None = Query(None, max_length=1000),
     brand: str | None = Query(None, max_length=500),
@@ -67,7 +67,7 @@ async def search(
     )
 
 
-@router.get("/autocomplete", response_model=Suggestions, dependencies=[ReadKey])
+@router.get("/autocomplete", response_model=Suggestions, dependencies=[ListKey])
 async def autocomplete(
     state: State,
     q: str = Query(..., min_length=1, max_length=200),

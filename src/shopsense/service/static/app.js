@@ -1,15 +1,17 @@
-// Shared by the storefront and the dashboard: the page key, a small fetch wrapper, the visitor id.
+// Shared by the storefront and the dashboard: the API key, a small fetch wrapper, DOM helpers.
+// The storefront's key is its public page key (in a <meta>); the shopper it acts for is decided by
+// the server from an http-only session cookie, so no script here knows or sends a user id. The
+// dashboard has no key in its page: the operator enters one (Shop.setKey).
 "use strict";
 const Shop = (() => {
-  const key = document.querySelector('meta[name="shopsense-key"]').content;
-  const visitorKey = "shopsense-visitor";
-  let visitor = localStorage.getItem(visitorKey);
-  if (!visitor) {
-    visitor = "visitor-" + Math.random().toString(36).slice(2, 10);
-    localStorage.setItem(visitorKey, visitor);
-  }
+  const meta = document.querySelector('meta[name="shopsense-key"]');
+  let key = meta ? meta.content : "";
+  const setKey = (k) => { key = k || ""; };
+  const shopperMeta = document.querySelector('meta[name="shopsense-shopper"]');
+  const shopper = shopperMeta ? shopperMeta.content : "";
   async function api(method, path, body) {
-    const opts = { method, headers: { "X-API-Key": key } };
+    // same-origin fetches send the shopper cookie; the key header keeps other sites out (CORS)
+    const opts = { method, headers: { "X-API-Key": key }, credentials: "same-origin" };
     if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
@@ -35,5 +37,5 @@ const Shop = (() => {
   }
   const qs = (params) =>
     new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== "")).toString();
-  return { api, el, qs, visitor };
+  return { api, el, qs, setKey, shopper };
 })();

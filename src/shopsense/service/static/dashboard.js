@@ -1,8 +1,11 @@
 // The dashboard: counts, model versions, the latest offline evaluation as bar charts, and online
 // CTR / conversion per model version (from impressions joined to events by request_id).
+// It needs an operator's API key (read scope): the page embeds none; the operator enters one, kept in
+// this tab's sessionStorage (gone when the tab closes) and dropped when the server refuses it.
 "use strict";
 (() => {
-  const { api, el } = Shop;
+  const { api, el, setKey } = Shop;
+  const KEY = "shopsense-operator-key";
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
   const fmt = (v) => (Number.isInteger(v) || Math.abs(v) >= 100 ? Math.round(v).toLocaleString() : Number(v).toPrecision(3));
@@ -31,36 +34,6 @@
     return box;
   }
 
-  // Find per-model metrics in an evaluation report of unknown shape: either a list of objects
-  // naming a model with numeric fields, or a mapping model -> {metric: number}.
-  function modelMetrics(report) {
-    const isNum = (v) => typeof v === "number" && isFinite(v);
-    const found = [];
-    const walk = (o, depth) => {
-      if (!o || typeof o !== "object" || depth > 5 || found.length) return;
-      if (Array.isArray(o)) {
-        const rows = o.filter((r) => r && typeof r === "object" && (r.model || r.name));
-        if (rows.length && rows.some((r) => Object.values(r).some(isNum))) {
-          rows.forEach((r) => found.push([r.model || r.name, r]));
-          return;
-        }
-        o.forEach((x) => walk(x, depth + 1));
-        return;
-      }
-      const entries = Object.entries(o).filter(([, v]) => v && typeof v === "object" && !Array.isArray(v));
-      if (entries.length && entries.every(([, v]) => Object.values(v).some(isNum))) {
-        entries.forEach(([k, v]) => found.push([k, v]));
-        return;
-      }
-      Object.values(o).forEach((v) => walk(v, depth + 1));
-    };
-    walk(report, 0);
-    const metrics = {};
-    for (const [model, row] of found)
-      for (const [m, v] of Object.entries(row)) if (isNum(v)) (metrics[m] = metrics[m] || []).push([model, v]);
-    return metrics;
-  }
-
   function render(d) {
     const s = d.stats;
     $("tiles").replaceChildren(
@@ -83,17 +56,12 @@
     const off = $("offline");
     off.replaceChildren();
     if (d.offline) {
-      $("offline-meta").textContent = "from " + d.offline.file;
-      if (d.offline.charts) {
-        for (const c of d.offline.charts)
-          off.append(barChart(`${c.section} · ${c.dataset} · ${c.metric}`, c.bars, `offline-${c.section}-${c.dataset}-${c.metric}`));
-      } else {
-        const metrics = modelMetrics(d.offline.report);
-        for (const [m, pairs] of Object.entries(metrics)) off.append(barChart(m, pairs, "offline-" + m));
-      }
-      if (!off.children.length) off.append(el("p", { class: "muted" }, "the report has no per-model metrics"));
+      $("offline-meta").textContent = `from ${d.offline.name}, written ${new Date(d.offline.written_at * 1000).toLocaleString()}`;
+      for (const c of d.offline.charts)
+        off.append(barChart(`${c.section} · ${c.dataset} · ${c.metric}`, c.bars, `offline-${c.section}-${c.dataset}-${c.metric}`));
     } else {
-      $("offline-meta").textContent = "no offline evaluation yet: `make bench` writes reports/results.json";
+      $("offline-meta").textContent =
+        "no offline evaluation yet: `benchmarks/run.py --reports <home>/reports` writes the results.json shown here";
     }
     const pct = (v) => (100 * v).toFixed(1) + "%";
     const byVersion = d.online["model_version+surface"] || [];
@@ -126,15 +94,42 @@
     document.body.dataset.loaded = "1";
   }
 
+  function askForKey(message) {
+    sessionStorage.removeItem(KEY);
+    setKey("");
+    $("login").hidden = false;
+    $("error").hidden = !message;
+    $("error").textContent = message || "";
+    $("key").focus();
+  }
+
   async function refresh() {
+    if (!sessionStorage.getItem(KEY)) return;
     try {
       render(await api("GET", "/dashboard/data"));
       $("error").hidden = true;
     } catch (e) {
+      if (e.status === 401 || e.status === 403) return askForKey(e.message);
       $("error").hidden = false;
       $("error").textContent = e.message;
     }
   }
-  refresh();
+
+  $("login").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const k = $("key").value.trim();
+    if (!k) return;
+    sessionStorage.setItem(KEY, k);
+    setKey(k);
+    $("key").value = "";
+    $("login").hidden = true;
+    refresh();
+  });
+  if (sessionStorage.getItem(KEY)) {
+    setKey(sessionStorage.getItem(KEY));
+    refresh();
+  } else {
+    askForKey();
+  }
   setInterval(refresh, 10000);
 })();

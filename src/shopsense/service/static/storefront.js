@@ -3,7 +3,7 @@
 // the list they came from, so the next recommendations visibly adapt.
 "use strict";
 (() => {
-  const { api, el, qs, visitor } = Shop;
+  const { api, el, qs, shopper } = Shop;
   const $ = (id) => document.getElementById(id);
   const state = { query: "", filters: {}, cart: 0 };
   let timer = null;
@@ -23,7 +23,7 @@
     }
     return out;
   }
-  $("visitor").textContent = visitor;
+  $("visitor").textContent = shopper;
 
   function notice(msg) {
     $("notice").hidden = !msg;
@@ -35,8 +35,9 @@
     t.classList.add("show");
     setTimeout(() => t.classList.remove("show"), 1400);
   }
+  // no user_id: with the page key the server records the event for this browser's shopper (cookie)
   async function postEvent(event_type, item_id, request_id) {
-    const ev = { user_id: visitor, event_type, item_id };
+    const ev = { event_type, item_id };
     if (request_id) ev.request_id = request_id;
     await api("POST", "/events", ev);
   }
@@ -62,7 +63,7 @@
 
   async function loadRecs() {
     try {
-      fill($("recs"), await api("GET", "/recommend?" + qs({ user_id: visitor, k: 8, details: true })));
+      fill($("recs"), await api("GET", "/recommend?" + qs({ k: 8, details: true })));
     } catch (e) {
       $("recs").replaceChildren(el("p", { class: "muted" }, e.message));
       if (e.status === 503) notice("No trained model yet: run `shopsense train` (or POST /train), then reload.");
@@ -76,7 +77,7 @@
     $("suggest").hidden = true;
     if (!q) return;
     try {
-      const r = await api("GET", "/search?" + qs({ q, user_id: visitor, k: 24, details: true, ...params(state.filters) }));
+      const r = await api("GET", "/search?" + qs({ q, k: 24, details: true, ...params(state.filters) }));
       $("results-section").hidden = false;
       $("product-view").hidden = true;
       $("results-title").textContent = `Results for “${q}”` + (r.did_you_mean ? ` (did you mean “${r.did_you_mean}”?)` : "");
@@ -129,7 +130,7 @@
         el("div", { id: "similar", class: "grid" }),
       );
       try {
-        fill($("similar"), await api("GET", `/similar/${encodeURIComponent(itemId)}?` + qs({ k: 6, details: true, user_id: visitor })));
+        fill($("similar"), await api("GET", `/similar/${encodeURIComponent(itemId)}?` + qs({ k: 6, details: true })));
       } catch (e) {
         $("similar").replaceChildren(el("p", { class: "muted" }, e.message));
       }
