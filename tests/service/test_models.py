@@ -112,10 +112,17 @@ def test_killed_training_leaves_the_served_version(settings) -> None:
         job = e.client.post("/train", headers=e.h("admin")).json()
         assert e.client.post("/train", headers=e.h("admin")).status_code == 409  # one at a time
         _wait(lambda e=e: "v2" in set(e.store.versions()["version"]))
+        from tests.test_versions import kill_9, start_stand_in
+
+        cli_training = start_stand_in(e.store.url, e.settings.home, "v-cli")  # started after the job, alive
         proc = _state(e).jobs.jobs[job["job_id"]].proc
         proc.send_signal(signal.SIGKILL)
         _wait(lambda e=e: e.client.get("/train", headers=e.h("admin")).json()[0]["status"] == "failed")
         _wait(lambda e=e: e.store.versions().set_index("version").loc["v2", "status"] == "failed")
+        for t in [t for t in threading.enumerate() if t.name == f"train-{job['job_id']}"]:
+            t.join()  # the job's bookkeeping is done
+        assert e.store.versions().set_index("version").loc["v-cli", "status"] == "training"  # not the job's
+        kill_9(cli_training)
         _state(e).models.refresh()
         assert _state(e).models.version == "v1"
         assert e.client.get("/recommend?user_id=u1", headers=e.h("read")).json()["model_version"] == "v1"

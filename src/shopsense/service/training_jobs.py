@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shopsense.store import KnowledgeStore
-from shopsense.versions import reap_abandoned
+from shopsense.versions import TRAINER, reap_abandoned
 
 log = logging.getLogger("shopsense.service")
 
@@ -119,14 +119,18 @@ class TrainingJobs:
         job.finished_at = time.time()
         job.returncode = rc
         if rc != 0:
-            self._mark_abandoned(job.started_at, rc)
+            self._mark_abandoned(job.started_at, job.proc.pid, rc)
             self.reap()  # its temporary folder
 
-    def _mark_abandoned(self, since: float, returncode: int) -> None:
-        """Versions a dead trainer left half-done become ``failed`` (never served either way)."""
+    def _mark_abandoned(self, since: float, pid: int, returncode: int) -> None:
+        """Versions a dead trainer left half-done become ``failed`` (never served either way); a
+        version another live trainer records as its own (a CLI training) is not this job's."""
         try:
             df = self.store.versions()
             for _, row in df[(df["status"] == "training") & (df["created_at"] >= since - 1)].iterrows():
+                trainer = (row["metrics"] or {}).get(TRAINER)
+                if isinstance(trainer, dict) and trainer.get("pid") != pid:
+                    continue
                 metrics = {**(row["metrics"] or {}), "failure": f"trainer exited with status {returncode}"}
                 self.store.register_version(str(row["version"]), status="failed", path=row["path"], metrics=metrics)
         except Exception:  # bookkeeping only: the served version is safe regardless
