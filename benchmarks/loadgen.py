@@ -10,7 +10,8 @@ request *i* is due at ``start + i / rate``; it goes out on the first free keep-a
 ``--connections``, and its latency is counted from when it was due, so time spent waiting for a free
 connection counts too. This is what wrk2 (not packaged for Debian) measures. HTTP/1.1 over asyncio
 streams with uvloop when installed; only fixed-length (Content-Length) responses are understood.
-Prints JSON: achieved rate, latency percentiles in ms, errors.
+Prints JSON: achieved rate, latency percentiles in ms, errors. :func:`offer` is the engine for
+scripts that send mixed requests and want each outcome (``benchmarks/soak.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import random
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -44,63 +47,145 @@ def path_maker(template: str, words: list[str] | None = None, seed: int = 0) -> 
     return make
 
 
-async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
-    """Send one request on a keep-alive connection and read the whole response; returns the status."""
+@dataclass(slots=True)
+class Outcome:
+    """What became of one request: its answer (``status`` None when every try failed), when it was
+    due and finished (``time.perf_counter``), the local port of the connection that answered, and the
+    connection errors met on the way (exception name, local port, when), each followed by a retry."""
+
+    tag: Any
+    due: float
+    finished: float
+    status: int | None
+    body: bytes
+    port: int | None
+    errors: list[tuple[str, int | None, float]]
+
+
+def http_request(method: str, path: str, host: str, headers: list[str], body: bytes | None = None) -> bytes:
+    """One HTTP/1.1 request as bytes (``headers`` as ``"Name: value"`` lines)."""
+    extra = "".join(f"{h}\r\n" for h in headers)
+    if body is None:
+        return f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
+    length = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}{length}\r\n".encode() + body
+
+
+async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
+    """Send one request on a keep-alive connection and read the whole response: (status, body)."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
     if m is None:
         raise ValueError("response without Content-Length")
-    await reader.readexactly(int(m.group(1)))
-    return status
+    return status, await reader.readexactly(int(m.group(1)))
 
 
-async def run(
-    url: str, rate: float, connections: int, seconds: float, make_path: Callable[[], str], headers: list[str]
-) -> dict:
-    """Offer ``rate`` requests/s for ``seconds`` over ``connections`` connections; latency from due time."""
+async def offer(
+    url: str,
+    rate: float,
+    connections: int,
+    seconds: float,
+    make_request: Callable[[int], tuple[bytes, Any]],
+    done: Callable[[Outcome], None],
+    *,
+    retries: int = 0,
+    requests_per_connection: int = 0,
+    max_idle: float = 0,
+    start: float | None = None,
+) -> float:
+    """Offer ``rate`` requests/s for ``seconds`` over ``connections`` keep-alive connections.
+
+    Request *i* (``make_request(i)`` gives its bytes and a tag) is due at ``start + i / rate``
+    (``start``: a ``time.perf_counter`` time, default 0.2 s after the call, once the connections are
+    open) and goes out on the first free connection; ``done`` gets each :class:`Outcome`. A
+    connection error closes the connection and, with ``retries``, sends the request again on a new
+    one. ``requests_per_connection`` > 0 closes a connection after that many requests, as a proxy's
+    keep-alive limit does (nginx: 1000), so connections spread again after a server process restarts.
+    ``max_idle`` > 0 replaces a connection idle that long before using it, as clients do to stay
+    under the server's keep-alive timeout (uvicorn: 5 s): a request sent as the server closes an
+    idle connection is cut. Returns the seconds from start to the last answer."""
     u = urlsplit(url)
     host, port = u.hostname or "127.0.0.1", u.port or 80
-    extra = "".join(f"{h}\r\n" for h in headers)
     total = int(rate * seconds)
-    due_q: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
-    lat: list[float] = []
-    statuses: dict[int, int] = {}
-    errors: list[str] = []
+    due_q: asyncio.Queue[tuple[float, bytes, Any] | None] = asyncio.Queue()
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int | None]:
+        reader, writer = await asyncio.open_connection(host, port)
+        return reader, writer, (writer.get_extra_info("sockname") or (None, None))[1]
 
     async def worker() -> None:
-        reader, writer = await asyncio.open_connection(host, port)
+        conn = await connect()
+        used, last = 0, time.perf_counter()
         try:
             while (job := await due_q.get()) is not None:
-                due, request = job
-                try:
-                    status = await _one(reader, writer, request)
-                except (OSError, ValueError, asyncio.IncompleteReadError) as e:
-                    errors.append(type(e).__name__)
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(host, port)
-                    continue
-                lat.append(time.perf_counter() - due)
-                statuses[status] = statuses.get(status, 0) + 1
+                due, request, tag = job
+                errors: list[tuple[str, int | None, float]] = []
+                status, body, local = None, b"", None
+                if conn is not None and max_idle and time.perf_counter() - last > max_idle:
+                    conn[1].close()
+                    conn = None
+                for _ in range(retries + 1):
+                    try:
+                        if conn is None:
+                            conn, used = await connect(), 0
+                        local = conn[2]
+                        status, body = await _one(conn[0], conn[1], request)
+                        break
+                    except (OSError, ValueError, asyncio.IncompleteReadError) as e:
+                        errors.append((type(e).__name__, local, time.perf_counter()))
+                        if conn is not None:
+                            conn[1].close()
+                        conn, local = None, None
+                last = time.perf_counter()
+                done(Outcome(tag, due, last, status, body, local, errors))
+                used += 1
+                if conn is not None and requests_per_connection and used >= requests_per_connection:
+                    conn[1].close()
+                    conn = None
         finally:
-            writer.close()
+            if conn is not None:
+                conn[1].close()
 
     tasks = [asyncio.create_task(worker()) for _ in range(connections)]
     await asyncio.sleep(0.2)  # connections open before the clock starts
-    start = time.perf_counter()
+    if start is None:
+        start = time.perf_counter()
     for i in range(total):
         due = start + i / rate
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        path = make_path()
-        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
-        due_q.put_nowait((due, request))
+        request, tag = make_request(i)
+        due_q.put_nowait((due, request, tag))
     for _ in tasks:
         due_q.put_nowait(None)
     await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+async def run(
+    url: str, rate: float, connections: int, seconds: float, make_path: Callable[[], str], headers: list[str]
+) -> dict:
+    """Offer ``rate`` GET requests/s for ``seconds`` over ``connections`` connections; latency from due time."""
+    u = urlsplit(url)
+    host = f"{u.hostname or '127.0.0.1'}:{u.port or 80}"
+    lat: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+
+    def done(o: Outcome) -> None:
+        nonlocal errors
+        if o.status is None:
+            errors += 1
+            return
+        lat.append(o.finished - o.due)
+        statuses[o.status] = statuses.get(o.status, 0) + 1
+
+    elapsed = await offer(
+        url, rate, connections, seconds, lambda i: (http_request("GET", make_path(), host, headers), None), done
+    )
     ms = np.array(lat) * 1000 if lat else np.zeros(1)
     return {
         "offered_rps": rate,
@@ -112,7 +197,7 @@ async def run(
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
         "max_ms": round(float(ms.max()), 2),
         "statuses": statuses,
-        "errors": len(errors),
+        "errors": errors,
     }
 
 

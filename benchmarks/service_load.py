@@ -107,6 +107,22 @@ def prepare(home: Path, n_products: int, n_events: int, n_users: int) -> dict:
     return {"reused": False, "seconds": round(time.perf_counter() - t0, 1), **open_store(store_url).stats()}
 
 
+def build_home(home: Path, n_products: int, n_events: int, n_users: int) -> dict:
+    """The benchmark shop in ``home``: the synthetic data (:func:`prepare`), then ``shopsense train``
+    unless a complete version exists. Returns ``{"data": ..., "train": ...}`` (no ``train`` when reused)."""
+    home.mkdir(parents=True, exist_ok=True)
+    out: dict = {"data": prepare(home, n_products, n_events, n_users)}
+    print("data:", out["data"], flush=True)
+    vs = open_store(f"sqlite:///{home / 'shopsense.db'}").versions()
+    if vs.empty or not (vs["status"] == "complete").any():
+        t0 = time.perf_counter()
+        env = {**os.environ, "SHOPSENSE_HOME": str(home)}
+        r = subprocess.run([*SS, "--home", str(home), "train"], env=env, timeout=3 * 3600)
+        out["train"] = {"returncode": r.returncode, "seconds": round(time.perf_counter() - t0, 1)}
+        print("train:", out["train"], flush=True)
+    return out
+
+
 # ---------------------------------------------------------------------- server
 def free_port() -> int:
     with socket.socket() as s:
@@ -304,16 +320,8 @@ def main() -> None:
     a = ap.parse_args()
     a.home.mkdir(parents=True, exist_ok=True)
     os.environ["HF_HUB_OFFLINE"] = "1"
-    results: dict = {"data": prepare(a.home, a.products, a.events, a.users)}
-    print("data:", results["data"], flush=True)
+    results: dict = build_home(a.home, a.products, a.events, a.users)
     store = open_store(f"sqlite:///{a.home / 'shopsense.db'}")
-    vs = store.versions()
-    if vs.empty or not (vs["status"] == "complete").any():
-        t0 = time.perf_counter()
-        env = {**os.environ, "SHOPSENSE_HOME": str(a.home)}
-        r = subprocess.run([*SS, "--home", str(a.home), "train"], env=env, timeout=3 * 3600)
-        results["train"] = {"returncode": r.returncode, "seconds": round(time.perf_counter() - t0, 1)}
-        print("train:", results["train"], flush=True)
     key = create_key(store, ["read", "write"], "bench")[1]
     products = store.products()[[C.ITEM, C.TITLE]]
     words = sorted({w.lower() for t in products[C.TITLE].head(2000) for w in t.split()[1:3] if w.isalpha()})[:200]
