@@ -134,3 +134,18 @@ def test_a_served_search_changes_that_users_recommendations(trained) -> None:
     assert (
         sum(h["item_id"] in coffee for h in after["items"]) == 3 > sum(h["item_id"] in coffee for h in before["items"])
     ), (before, after)
+
+
+def test_a_new_version_lends_the_served_similar_index_until_its_own_is_built(real) -> None:
+    """A hot swap must not turn /similar into 503 "being built" (seen in the soak after each swap)."""
+    from shopsense.service import engines
+
+    client, store, _ = real
+    state = client.app.state.shopsense
+    served = state.models.current
+    assert served.catalog is not None
+    fresh = engines.load("", None, store, state.settings, previous=served)
+    assert fresh.catalog is served.catalog and "similar" not in fresh.missing
+    assert fresh.similar("p4", 2)  # answers at once, before its own index is built
+    cold = engines.load("", None, store, state.settings)
+    assert "being built" in cold.missing.get("similar", "") or cold.catalog is not None

@@ -73,7 +73,8 @@ def create_app(
         session_secret = secret_from(svc.session_secret)
     store = open_store(settings.store_url, timeout_s=settings.store_timeout_s)
     metrics = Metrics()
-    load = loader or (lambda version, path: engines.load(version, path, store, settings))
+    # a new version keeps serving the previous one's similar-products index while its own is built
+    load = loader or (lambda version, path: engines.load(version, path, store, settings, previous=state.models.current))
     state = AppState(
         settings=settings,
         store=store,

@@ -212,9 +212,13 @@ def _searcher(
     return engine
 
 
-def load(version: str, path: Path | None, store: KnowledgeStore, settings: Settings) -> Served:
+def load(
+    version: str, path: Path | None, store: KnowledgeStore, settings: Settings, previous: Served | None = None
+) -> Served:
     """Load every engine of a model version. A part that cannot load is recorded in ``missing``
-    (its routes answer 503 with the reason) unless the version's own artifacts are broken."""
+    (its routes answer 503 with the reason) unless the version's own artifacts are broken. The
+    similar-products index is built from the catalog, not the version: ``previous`` (the version
+    served until now) lends its index until this version's own is built."""
     served = Served(version=version or None, path=path, store=store, settings=settings)
     if not version or path is None:
         served.missing["recommend"] = (
@@ -246,6 +250,9 @@ def load(version: str, path: Path | None, store: KnowledgeStore, settings: Setti
     if not settings.service.similar_index:
         served.missing["similar"] = "the similar-products index is turned off (service.similar_index = false)"
         return served
-    served.missing["similar"] = "the similar-products index is being built; retry shortly"
+    if previous is not None and previous.catalog is not None:
+        served.catalog = previous.catalog  # a hot swap: /similar keeps answering while the new one builds
+    else:
+        served.missing["similar"] = "the similar-products index is being built; retry shortly"
     threading.Thread(target=served.refresh_catalog, kwargs={"search": False}, daemon=True, name="catalog-index").start()
     return served
