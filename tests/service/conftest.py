@@ -50,12 +50,12 @@ class FakeServed(Served):
         recent = pd.DataFrame(self.store.recent_event_columns(user_id, 20, columns=(C.ITEM,)), columns=[C.ITEM])
         seen = set(recent[C.ITEM].dropna())
         if "category" in filters:
-            cat = cat[cat[C.CATEGORY].str.startswith(filters["category"])]
+            cat = cat[cat[C.CATEGORY].str.startswith(filters["category"], na=False)]
         last = recent[C.ITEM].dropna()
         if len(last):
             last_cat = self.store.get_product(last.iloc[-1]) or {}
             top = str(last_cat.get(C.CATEGORY, "")).split(" > ")[0]
-            cat = cat.assign(_m=cat[C.CATEGORY].str.startswith(top)).sort_values(
+            cat = cat.assign(_m=cat[C.CATEGORY].str.startswith(top, na=False)).sort_values(
                 ["_m", C.ITEM], ascending=[False, True]
             )
             src = "category"

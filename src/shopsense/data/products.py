@@ -5,7 +5,9 @@ it has them they may mix None, NaN and empty strings (a file's empty cells, a pr
 without a brand, a frame built by hand). pandas adds its own variety: under pandas 3 a text column
 with gaps is a ``str`` column holding NaN, and ``astype(str)`` keeps that NaN a float.
 :func:`normalize_products` gives each column one shape, so nothing downstream meets a float in a
-text column or a missing column.
+text column or a missing column. Text columns are object columns holding None (not pandas' ``str``
+dtype holding NaN): iterating them never yields a float, on pandas 2 and 3 alike; their ``.str``
+methods answer NaN for a missing value, so a mask built from them takes ``na=False``.
 """
 
 from __future__ import annotations
