@@ -88,13 +88,15 @@ def _stored_events(home: Path) -> pd.DataFrame:
 
 
 def _one_connection_per_worker(port: int, key: str, workers: int) -> Iterator[httpx.Client]:
-    """Keep-alive clients until every worker holds one (a request id starts with its process's prefix)."""
+    """Keep-alive clients (sending ``key``) until every worker holds one, so every worker is ready
+    (a request id starts with its process's prefix)."""
     clients: dict[str, httpx.Client] = {}
     deadline = time.monotonic() + 120
     while len(clients) < workers:
         assert time.monotonic() < deadline, "not every worker got a connection"
-        c = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": key}, timeout=30)
-        worker = c.get("/health").headers["x-request-id"][:16]
+        headers = {"X-API-Key": key} if key else {}
+        c = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30)
+        worker = c.get("/ready").headers["x-request-id"][:16]
         if worker in clients:
             c.close()  # a worker still loading gets connections only when no ready one is left
             time.sleep(0.2)
