@@ -112,6 +112,12 @@ def test_serve_workers_share_the_port_evenly_and_stop_together(tmp_path) -> None
             time.sleep(0.1)
         with pytest.raises(OSError):
             listening_socket("127.0.0.1", port)  # taken: a second server must not share the port
+        # the /ready answers above may all have come from the first worker while the second still
+        # loaded (a loading worker gets no connections): wait until the second one takes one too
+        from tests.cli.test_serve_cli import _one_connection_per_worker
+
+        for c in _one_connection_per_worker(port, "", 2):
+            c.close()
         # one keep-alive connection per client; each worker's /metrics counts only its own requests
         clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) for _ in range(8)]
         for c in clients:

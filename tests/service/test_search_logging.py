@@ -44,3 +44,23 @@ def test_a_failed_event_write_is_retried(env: Env, monkeypatch) -> None:
     assert env.store.events(user_id="u8").empty
     log.flush()
     assert env.store.events(user_id="u8")[C.EVENT_TYPE].tolist() == [C.SEARCH]
+
+
+def test_a_forced_stop_still_writes_the_queue(env: Env) -> None:
+    """A second Ctrl-C makes uvicorn skip the app's lifespan shutdown (which flushes): the server
+    that ``shopsense serve`` runs writes the queued search events anyway."""
+    import asyncio
+
+    import uvicorn
+
+    from shopsense.service.app import flush_when_stopping
+
+    app = env.client.app
+    log = app.state.shopsense.impressions
+    log.stop()  # only a stop may write now
+    env.client.get("/search", params={"q": "coffee", "user_id": "u9"}, headers=env.h("read"))
+    server = uvicorn.Server(uvicorn.Config(app))
+    flush_when_stopping(server, app)
+    server.servers, server.force_exit = [], True  # not listening; as after the second Ctrl-C
+    asyncio.run(server.shutdown())
+    assert env.store.events(user_id="u9")[C.EVENT_TYPE].tolist() == [C.SEARCH]

@@ -94,3 +94,25 @@ def test_a_handed_socket_is_the_same_connection() -> None:
     finally:
         for s in (left, right, client):
             s.close()
+
+
+def test_a_worker_gets_exactly_the_parents_settings_and_keys(tmp_path, monkeypatch) -> None:
+    """What ``serve --workers N`` passes each worker: its settings (secrets included), one page key
+    and one cookie secret, taken out of the environment again so a trainer does not inherit them."""
+    import os
+
+    from shopsense.config import load_settings
+    from shopsense.service.app import app_from_env, worker_environment
+
+    config = tmp_path / "shop.toml"
+    config.write_text('[service]\npages = true\nmax_body_bytes = 2048\npseudonym_secret = "s3cret"\n')
+    settings = load_settings(config, home=tmp_path / "kb")
+    env = worker_environment(settings)
+    monkeypatch.setenv("SHOPSENSE_SERVICE__MAX_BODY_BYTES", "9999")  # the worker's own environment loses
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    state = app_from_env().state.shopsense
+    assert state.settings == settings and state.settings.service.pseudonym_secret == "s3cret"
+    assert state.page_key in env.values() and state.keys.verify(state.page_key).is_shopper
+    assert not set(env) & set(os.environ)
+    state.store.close()

@@ -20,7 +20,7 @@ def serve(
     """Serve the API (docs at /docs), the storefront (/) and the dashboard (/dashboard)."""
     import uvicorn
 
-    from shopsense.service.app import create_app
+    from shopsense.service.app import create_app, flush_when_stopping
 
     settings = state(ctx).settings
     svc = settings.service
@@ -42,4 +42,7 @@ def serve(
                 "shopsense.service.app:app_from_env", factory=True, host=h, port=p, workers=workers, log_level=log_level
             )
     else:
-        uvicorn.run(create_app(settings), host=h, port=p, log_level=log_level, access_log=False)
+        web = create_app(settings)
+        server = uvicorn.Server(uvicorn.Config(web, host=h, port=p, log_level=log_level, access_log=False))
+        flush_when_stopping(server, web)
+        server.run()

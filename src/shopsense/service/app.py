@@ -116,8 +116,9 @@ def create_app(
         description=(
             "Send an API key as `X-API-Key` or `Authorization: Bearer`. Scopes: **read** (recommend, search, "
             "similar, autocomplete, catalog and model reads), **write** (events), **admin** (catalog changes, "
-            "training, deletion, keys; implies the others). Every list response carries `request_id` and "
-            "`model_version`: quote the request_id in the events that follow."
+            "training, deletion, keys; implies the others). The storefront's public page key reads lists and "
+            "posts events only for the anonymous shopper of its signed session cookie. Every list response "
+            "carries `request_id` and `model_version`: quote the request_id in the events that follow."
         ),
         lifespan=lifespan,
     )
@@ -201,6 +202,22 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(ShopsenseError)
     async def _other(_: Request, exc: ShopsenseError) -> JSONResponse:
         return JSONResponse({"detail": without_paths(str(exc))}, status_code=400)
+
+
+def flush_when_stopping(server: Any, app: FastAPI) -> None:
+    """Make ``server`` (a ``uvicorn.Server`` of ``app``) write the app's queued search events and
+    impressions as it stops. The app's lifespan does so on a graceful stop (SIGTERM, Ctrl-C), but
+    uvicorn skips the lifespan when a second Ctrl-C forces the exit; this runs either way. (kill -9
+    still loses what was queued: at most the last 0.2 s, see docs/service.md.)"""
+    stop = server.shutdown
+
+    async def shutdown(sockets: Any = None) -> None:
+        try:
+            await stop(sockets=sockets)
+        finally:
+            app.state.shopsense.impressions.flush()
+
+    server.shutdown = shutdown
 
 
 def settings_json(settings: Settings) -> str:

@@ -148,6 +148,13 @@ _lists = _caller(READ, shoppers=True)
 _events = _caller(WRITE, shoppers=True)
 _admin = _caller(ADMIN, shoppers=False)
 
+
+def require(scope: str) -> Any:
+    """A dependency that lets the request through only with a key holding ``scope`` (admin holds
+    all); the page key is refused."""
+    return Depends(_caller(scope, shoppers=False))
+
+
 #: operator reads (model versions, the dashboard's data): the page key is refused
 ReadKey = Depends(_read)
 #: lists and catalog reads: a read key, or the page key for its shopper
@@ -156,7 +163,6 @@ ListKey = Depends(_lists)
 WriteKey = Depends(_events)
 AdminKey = Depends(_admin)
 
-ListCaller = Annotated[Caller, ListKey]
 EventCaller = Annotated[Caller, WriteKey]
 
 

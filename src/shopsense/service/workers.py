@@ -170,7 +170,7 @@ def _worker_main(
     the environment by ``shopsense serve``), serving the connections the parent hands over ``channel``."""
     import uvicorn
 
-    from shopsense.service.app import app_from_env
+    from shopsense.service.app import app_from_env, flush_when_stopping
 
     app = app_from_env()
 
@@ -180,7 +180,9 @@ def _worker_main(
     # no WebSocket routes here; and an upgraded connection would leave the HTTP protocol without a
     # connection_lost, so its close would never be counted
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False, ws="none")
-    _HandedConnections(config, channel, shared, index, engines_loaded).run()
+    handed = _HandedConnections(config, channel, shared, index, engines_loaded)
+    flush_when_stopping(handed.server, app)
+    handed.run()
 
 
 def _counted(protocol_class: Any, closed: Any, index: int) -> Any:
