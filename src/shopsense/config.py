@@ -6,12 +6,22 @@ Each component has its own pydantic model with ``extra="forbid"``; the whole eng
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretBytes,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopsense import columns as C
@@ -247,3 +257,33 @@ def _describe(e: ValidationError) -> str:
         loc = ".".join(str(x) for x in err["loc"]) or "(root)"
         parts.append(f"{loc}: {err['msg']}")
     return "invalid settings: " + "; ".join(parts)
+
+
+#: a server's trainer processes read their settings here (the server's `--config` file included)
+SETTINGS_JSON_ENV = "SHOPSENSE_SETTINGS_JSON"
+
+
+def settings_json(settings: Settings) -> str:
+    """``settings`` as JSON that reads back equal, secrets included (pydantic writes secret
+    fields as ``**********``): how a worker or trainer process gets exactly its parent's settings."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, SecretStr | SecretBytes):
+            return v.get_secret_value()
+        if isinstance(v, Path):
+            return str(v)
+        raise TypeError(f"cannot pass {type(v).__name__} to another process")
+
+    return json.dumps(settings.model_dump(), default=plain)
+
+
+def settings_from_env() -> Settings | None:
+    """The settings a parent process handed over in ``SHOPSENSE_SETTINGS_JSON`` (removed from the
+    environment once read), else None."""
+    raw = os.environ.pop(SETTINGS_JSON_ENV, None)
+    if not raw:
+        return None
+    try:
+        return Settings.model_validate_json(raw)
+    except ValidationError as e:
+        raise ConfigError(_describe(e)) from e

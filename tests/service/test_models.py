@@ -158,3 +158,22 @@ def test_server_start_reaps_trainings_whose_process_died(settings) -> None:
             assert _state(e).models.version == "v1"
     finally:
         kill_9(live)
+
+
+# Reads the settings the server hands its trainer the way `shopsense`'s root callback does.
+SETTINGS_PROBE = """
+import sys
+from shopsense.config import settings_from_env
+s = settings_from_env()
+open(sys.argv[1], "w").write(s.encoder.model if s is not None else "no settings handed over")
+"""
+
+
+def test_a_server_run_training_gets_the_servers_settings(settings, tmp_path: Path) -> None:
+    """A setting from the server's --config file (here the encoder) reaches the trainer it starts."""
+    configured = settings.model_copy(update={"encoder": settings.encoder.model_copy(update={"model": "shop-model"})})
+    out = tmp_path / "seen.txt"
+    for e in make_env(configured, train_command=[sys.executable, "-c", SETTINGS_PROBE, str(out)]):
+        assert e.client.post("/train", json={}, headers=e.h("admin")).status_code == 202
+        _wait(lambda e=e: e.client.get("/train", headers=e.h("admin")).json()[0]["status"] != "running")
+    assert out.read_text() == "shop-model"

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from shopsense.cli.context import CliState, fail
-from shopsense.config import load_settings
+from shopsense.config import load_settings, settings_from_env
 from shopsense.exceptions import ConfigError
 
 app = typer.Typer(
@@ -31,7 +31,9 @@ def root(
     config: Path | None = typer.Option(None, "--config", envvar="SHOPSENSE_CONFIG", help="TOML settings file."),
 ) -> None:
     try:
-        ctx.obj = CliState(load_settings(config, store=store, home=home))
+        # a server's trainer gets the server's settings (its --config file included) handed over
+        handed = settings_from_env() if config is None else None
+        ctx.obj = CliState(handed or load_settings(config, store=store, home=home))
     except ConfigError as e:
         raise fail(str(e)) from None
 

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from shopsense.config import Settings, load_settings
+from shopsense.config import Settings, load_settings, settings_json
 from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.exceptions import SchemaError, ShopsenseError, StoreBusyError, StoreError
 from shopsense.service import engines
@@ -80,7 +80,7 @@ def create_app(
         store=store,
         keys=KeyRing(store),
         models=ModelState(store, load, interval_s=svc.reload_interval_s, home=settings.home),
-        jobs=TrainingJobs(store, settings.store_url, settings.home, command=train_command),
+        jobs=TrainingJobs(store, settings.store_url, settings.home, command=train_command, settings=settings),
         metrics=metrics,
         impressions=ImpressionLog(store),
         pseudonyms=Pseudonymizer.from_settings(settings),
@@ -218,20 +218,6 @@ def flush_when_stopping(server: Any, app: FastAPI) -> None:
             app.state.shopsense.impressions.flush()
 
     server.shutdown = shutdown
-
-
-def settings_json(settings: Settings) -> str:
-    """``settings`` as JSON that reads back equal, secrets included (pydantic writes secret
-    fields as ``**********``): how a worker process gets exactly its parent's settings."""
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, SecretStr | SecretBytes):
-            return v.get_secret_value()
-        if isinstance(v, Path):
-            return str(v)
-        raise TypeError(f"cannot pass {type(v).__name__} to a worker")
-
-    return json.dumps(settings.model_dump(), default=plain)
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shopsense.config import SETTINGS_JSON_ENV, Settings, settings_json
 from shopsense.store import KnowledgeStore
 from shopsense.versions import TRAINER, reap_abandoned
 
@@ -84,8 +85,16 @@ def main() -> None:
 class TrainingJobs:
     """Starts and watches trainer processes; at most one runs at a time."""
 
-    def __init__(self, store: KnowledgeStore, store_url: str, home: Path, command: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        store_url: str,
+        home: Path,
+        command: list[str] | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         self.store = store
+        self.settings = settings  # the server's: its trainers train with them (its --config file included)
         self.store_url = store_url
         self.home = Path(home)
         self.command = command  # tests replace the trainer
@@ -106,6 +115,8 @@ class TrainingJobs:
             logs.mkdir(parents=True, exist_ok=True)
             log_path = logs / f"train-{job_id}.log"
             env = {**os.environ, "SHOPSENSE_STORE": self.store_url, "SHOPSENSE_HOME": str(self.home)}
+            if self.settings is not None:
+                env[SETTINGS_JSON_ENV] = settings_json(self.settings)
             with open(log_path, "wb") as fh:
                 proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             job = Job(job_id, cmd, time.time(), log_path, incremental, proc=proc)
