@@ -68,6 +68,11 @@ def test_file_ingested_users_are_pseudonymised_and_deleted(tmp_path: Path) -> No
     assert r.exit_code == 0, r.output
     assert "deleted 2 shopper(s): events 1" in r.stdout
     assert store.events().empty and store.stats()["users"] == 0
+    # nor do the database files hold them any more (secure_delete, WAL truncated)
+    db = tmp_path / "kb" / "shopsense.db"
+    raw = b"".join(p.read_bytes() for p in (db, Path(f"{db}-wal")) if p.exists())
+    for gone in [*stored, "zyzzyva for alice"]:
+        assert gone.encode() not in raw, gone
 
 
 def test_the_old_service_setting_still_pseudonymises(tmp_path: Path) -> None:

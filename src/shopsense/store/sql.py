@@ -291,7 +291,7 @@ class KnowledgeStore(UserRows):
     ) -> dict[str, list[Any]]:
         """The user's latest ``limit`` events, oldest first, as plain lists per column: the per-request
         read of the recommender and of search personalisation (a DataFrame costs about a millisecond
-        more than the query itself). None for a shopper who opted out: their lists are not personal."""
+        more than the query itself). Empty for a shopper who opted out: their lists are not personal."""
         cols = self._event_columns(user_id=user_id, limit=limit, newest_first=True, columns=columns, shaping=True)
         return {c: v[::-1] for c, v in cols.items()}
 

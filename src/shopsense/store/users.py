@@ -157,7 +157,7 @@ class UserRows:
         """Everything stored about a shopper, as JSON-ready data: the users row (attributes, opt-out),
         events, impressions, and the ids linked to them (sessions, requests)."""
         u, e, i = T.users, T.events, T.impressions
-        ev_cols = [c for c in C.EVENT_COLUMNS]
+        ev_cols = list(C.EVENT_COLUMNS)
         with self.engine.connect() as c:
             row = c.execute(select(u).where(u.c[C.USER] == user_id)).mappings().first()
             events = [
