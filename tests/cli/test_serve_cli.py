@@ -19,7 +19,7 @@ import pytest
 from shopsense import columns as C
 from shopsense.config import load_settings
 from shopsense.service.keys import create_key
-from shopsense.service.pseudonym import Pseudonymizer
+from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.service.shoppers import COOKIE
 from shopsense.service.training_jobs import CLI
 from shopsense.store import open_store
