@@ -18,8 +18,8 @@ import pytest
 
 from shopsense import columns as C
 from shopsense.config import load_settings
-from shopsense.service.keys import create_key
 from shopsense.data.pseudonyms import Pseudonymizer
+from shopsense.service.keys import create_key
 from shopsense.service.shoppers import COOKIE
 from shopsense.service.training_jobs import CLI
 from shopsense.store import open_store

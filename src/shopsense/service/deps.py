@@ -11,11 +11,11 @@ from fastapi import Depends, HTTPException, Query, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from shopsense.config import Settings
+from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.service.impressions import ImpressionLog
 from shopsense.service.keys import ADMIN, INVALID_KEY, MISSING_KEY, READ, WRITE, ApiKey, KeyRing
 from shopsense.service.metrics import Metrics
 from shopsense.service.models_state import ModelState
-from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.service.shoppers import ShopperCookies, new_secret
 from shopsense.service.training_jobs import TrainingJobs
 from shopsense.store import KnowledgeStore
