@@ -118,6 +118,12 @@ def test_empty_and_missing_files(tmp_path) -> None:
         read_batches(tmp_path / "nope.csv")
 
 
+def test_a_header_without_a_line_end_is_a_file_without_rows(tmp_path) -> None:
+    (tmp_path / "h.csv").write_bytes(b"item_id,title")  # pyarrow could not skip such a header
+    names, _, rows, _, errors = _all(tmp_path / "h.csv")
+    assert names == ["item_id", "title"] and rows == [] and not errors
+
+
 def test_crlf_and_bom(tmp_path) -> None:
     p = tmp_path / "t.csv"
     p.write_bytes(b'\xef\xbb\xbfa,b\r\n1,"x\r\ny"\r\n2,z\r\n')

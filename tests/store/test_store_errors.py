@@ -82,3 +82,10 @@ def test_the_message_hides_a_password() -> None:
     err = to_store_error(sqlite3.OperationalError("database is locked"), "postgresql://u:secret@h/db", 2)
     assert isinstance(err, StoreBusyError)
     assert "secret" not in str(err) and "***" in str(err)
+
+
+def test_postgresql_gets_the_same_timeout_unless_its_url_says_otherwise() -> None:
+    from shopsense.store.engine import _pg_timeouts
+
+    assert _pg_timeouts("postgresql://h/db", 2.5) == {"connect_timeout": 2, "options": "-c lock_timeout=2500"}
+    assert _pg_timeouts("postgresql://h/db?connect_timeout=9&options=-c%20x%3D1", 2.5) == {}

@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import json
+import sys
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -211,10 +212,12 @@ def _open_text(path: Path) -> IO[bytes]:
     return open(path, "rb")  # noqa: SIM115
 
 
-def _read_header(path: Path, delimiter: str) -> tuple[list[str], int, float]:
-    """Column names, the number of physical lines the header takes, and the mean line length in bytes."""
+def _read_header(path: Path, delimiter: str) -> tuple[list[str], int, float, bool]:
+    """Column names, the number of physical lines the header takes, the mean line length in bytes,
+    and whether the header is all the file holds."""
     with _open_text(path) as raw:
         sample = raw.read(1 << 16)
+    whole = len(sample) < 1 << 16
     if sample.startswith(b"\xef\xbb\xbf"):
         sample = sample[3:]
     if not sample.strip():
@@ -223,26 +226,29 @@ def _read_header(path: Path, delimiter: str) -> tuple[list[str], int, float]:
         text = sample.decode("utf-8")
     except UnicodeDecodeError as e:
         # a cut multi-byte character at the end of the sample is fine; a bad byte in the header is not
+        whole = False
         text = sample[: e.start].decode("utf-8")
         if "\n" not in text and e.start < len(sample) - 4:
             raise SchemaError(f"{path}:1: the header line is not valid UTF-8 (byte {e.start})") from None
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    buf = io.StringIO(text)
+    reader = csv.reader(buf, delimiter=delimiter)
     try:
         names = next(reader)
     except (StopIteration, csv.Error) as e:
-        raise SchemaError(f"{path}:1: cannot read the header line: {e}") from None
+        raise SchemaError(f"{path}:1: cannot read the header line: {e or 'it is not valid UTF-8 text'}") from None
     header_lines = max(reader.line_num, 1)
     names = [n.strip() for n in names]
     if any(not n for n in names):
         raise SchemaError(f"{path}:1: the header has an empty column name: {names}")
     mean_line = len(sample) / max(sample.count(b"\n"), 1)
-    return names, header_lines, mean_line
+    # pyarrow cannot skip a header that has no line end after it; there is nothing to read anyway
+    return names, header_lines, mean_line, whole and not buf.read().strip()
 
 
 def _delimited(
     path: Path, delimiter: str, mapping: dict[str, str], batch_rows: int, max_row_bytes: int
 ) -> tuple[list[str], Iterator[Batch]]:
-    src_names, header_lines, mean_line = _read_header(path, delimiter)
+    src_names, header_lines, mean_line, header_only = _read_header(path, delimiter)
     dup = sorted({n for n in src_names if src_names.count(n) > 1})
     if dup:
         raise SchemaError(f"{path}:1: column(s) {', '.join(map(repr, dup))} appear more than once in the header")
@@ -272,12 +278,19 @@ def _delimited(
         ),
     )
 
+    def parse_error(where: str, e: pa.ArrowInvalid, undecodable: list[BaseException]) -> SchemaError:
+        also = "; that row is not valid UTF-8 either: save the file as UTF-8" if undecodable else ""
+        return SchemaError(f"{path}: {where}: {' '.join(str(e).split())}{also}")
+
     def gen() -> Iterator[Batch]:
+        if header_only:
+            return
         stream = pa.input_stream(str(path), compression="detect")
         try:
-            reader = pacsv.open_csv(stream, **opts)
+            with _undecodable_rows(on_invalid) as undecodable:
+                reader = pacsv.open_csv(stream, **opts)
         except pa.ArrowInvalid as e:
-            raise SchemaError(f"{path}: cannot parse as {'CSV' if delimiter == ',' else 'TSV'}: {e}") from e
+            raise parse_error(f"cannot parse as {'CSV' if delimiter == ',' else 'TSV'}", e, undecodable) from e
         first_line = header_lines + 1
         done_rows = 0  # good rows before this batch
         done_span = 0  # physical lines those rows take
@@ -285,11 +298,12 @@ def _delimited(
         last_tell = 0
         while True:
             try:
-                rb = reader.read_next_batch()
+                with _undecodable_rows(on_invalid) as undecodable:
+                    rb = reader.read_next_batch()
             except StopIteration:
                 break
             except pa.ArrowInvalid as e:
-                raise SchemaError(f"{path}: cannot parse after line {first_line + done_span}: {e}") from e
+                raise parse_error(f"cannot parse after line {first_line + done_span}", e, undecodable) from e
             t = pa.Table.from_batches([rb]).rename_columns(names)
             # a record spans 1 + the newlines quoted inside its fields
             spans = np.ones(t.num_rows, dtype=np.int64)
@@ -329,6 +343,27 @@ def _delimited(
         stream.close()
 
     return names, gen()
+
+
+@contextmanager
+def _undecodable_rows(handler: Any) -> Iterator[list[BaseException]]:
+    """pyarrow decodes a malformed row's text before it calls ``handler``; for a row that is not
+    UTF-8 that fails inside pyarrow, which prints it as an ignored exception (a traceback on stderr)
+    and then stops with a parse error. Collect those failures instead of printing them."""
+    seen: list[BaseException] = []
+    previous = sys.unraisablehook
+
+    def hook(u: Any) -> None:
+        if u.object is handler and isinstance(u.exc_value, UnicodeDecodeError):
+            seen.append(u.exc_value)
+        else:
+            previous(u)
+
+    sys.unraisablehook = hook
+    try:
+        yield seen
+    finally:
+        sys.unraisablehook = previous
 
 
 # ---------------------------------------------------------------------------- JSONL

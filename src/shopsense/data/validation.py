@@ -132,19 +132,19 @@ def _convert(f: Field, arr: pa.Array, checks: _Checks, config: IngestConfig) -> 
     if kind in ("float", "timestamp") and _is_numeric(arr.type):
         vals = _numeric(f, arr, checks)
     elif kind == "timestamp" and (pa.types.is_timestamp(arr.type) or pa.types.is_date(arr.type)):
-        vals = pc.divide(pc.cast(pc.cast(arr, pa.timestamp("us")), pa.int64()).cast(pa.float64()), 1e6)
+        vals = _temporal_seconds(arr)
     elif kind == "bool" and pa.types.is_boolean(arr.type):
         vals = arr
     elif kind in ("tags", "json") and not _is_textual(arr.type):
-        vals = _container(f, arr, checks)
+        vals = _container(f, _displayable(arr), checks)
     elif kind == "category" and (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
         vals = pc.binary_join(pc.cast(arr, pa.list_(pa.string())), " > ")
     else:
         text = _text(f, arr, checks)
-        if text is None:
-            return pa.nulls(len(arr), _target_type(f))
-        text = _refuse_nul(f, text, checks)
-        vals = _from_text(f, text, checks)
+        if text is None:  # a type that cannot be text: its non-null rows are refused already
+            vals = pa.nulls(len(arr), _target_type(f))
+        else:
+            vals = _from_text(f, _refuse_nul(f, text, checks), checks)
     if f.required:
         empty = _mask(_is_empty(vals), len(vals)) & ~checks.bad_in(f.name)
         checks.add(empty, f.name, f"empty {f.name}" if f.kind == "id" else "required value is missing")
@@ -222,8 +222,20 @@ def _is_textual(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t)
 
 
+def _temporal_seconds(arr: pa.Array) -> pa.Array:
+    """Unix seconds of a timestamp or date column, from its raw counts (converting units first would
+    overflow for dates far out; those are refused by the range checks instead)."""
+    t = arr.type
+    if pa.types.is_date32(t):
+        return pc.multiply(arr.cast(pa.int32()).cast(pa.float64()), 86400.0)
+    raw = pc.cast(arr.cast(pa.int64()), pa.float64(), safe=False)  # beyond 2**53 a float rounds
+    if pa.types.is_date64(t):
+        return pc.divide(raw, 1e3)
+    return pc.divide(raw, {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[t.unit])
+
+
 def _numeric(f: Field, arr: pa.Array, checks: _Checks) -> pa.Array:
-    vals = pc.cast(arr, pa.float64())
+    vals = pc.cast(arr, pa.float64(), safe=False)  # an int64 beyond 2**53 rounds, as a float must
     nan = pc.is_nan(vals)
     checks.add(pc.is_inf(vals), f.name, "not a finite number: {value}", arr)
     return pc.if_else(pc.or_(nan, pc.is_inf(vals)), pa.scalar(None, pa.float64()), vals)
@@ -245,7 +257,9 @@ def _text(f: Field, arr: pa.Array, checks: _Checks) -> pa.Array | None:
         return pc.cast(arr, pa.string())
     if pa.types.is_floating(t):
         if f.kind in ("id", "text", "event_type"):
-            whole = pc.fill_null(pc.equal(pc.floor(arr), arr), True)
+            # a whole number an int64 holds (1e20 and inf are not ids a float column kept exactly)
+            whole = pc.and_(pc.equal(pc.floor(arr), arr), pc.less(pc.abs(arr), 2.0**63))
+            whole = pc.fill_null(whole, True)
             checks.add(pc.invert(whole), f.name, "expected an id or text, found the number {value}", arr)
             return pc.cast(pc.cast(pc.if_else(whole, arr, None), pa.int64()), pa.string())
         return pc.cast(arr, pa.string())
@@ -407,16 +421,28 @@ def _row_errors(checks: _Checks, bad: np.ndarray, table: pa.Table, lines: np.nda
     if not bad.any():
         return []
     idx = np.flatnonzero(bad)
-    raws = {int(i): _raw_row(r) for i, r in zip(idx, table.take(pa.array(idx)).to_pylist(), strict=True)}
+    shown = table.take(pa.array(idx))
+    shown = pa.table({name: _displayable(col) for name, col in zip(shown.column_names, shown.columns, strict=True)})
+    raws = {int(i): _raw_row(r) for i, r in zip(idx, shown.to_pylist(), strict=True)}
     errors: list[RowError] = []
     for m, column, reason, raw in checks.found:
         rows = np.flatnonzero(m & bad)
-        values = raw.take(pa.array(rows)).to_pylist() if raw is not None and "{value}" in reason else None
+        values = None
+        if raw is not None and "{value}" in reason:
+            values = _displayable(raw.take(pa.array(rows))).to_pylist()
         for j, i in enumerate(rows):
             why = reason.format(value=_show(values[j])) if values is not None else reason
             errors.append(RowError(path, int(lines[i]), column, why, raws[int(i)]))
     errors.sort(key=lambda e: e.line)
     return errors
+
+
+def _displayable(arr: Any) -> Any:
+    """Dates and times as text: Python's datetime cannot hold the far-out ones a file may carry."""
+    t = arr.type
+    if pa.types.is_temporal(t):
+        return arr.cast(pa.string())
+    return arr
 
 
 def _show(v: Any) -> str:

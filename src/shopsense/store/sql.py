@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, bindparam, exists, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from shopsense import columns as C
 from shopsense.data.products import normalize_products
@@ -71,10 +70,7 @@ class KnowledgeStore(UserRows):
         self._ph = "?" if self.dialect == "sqlite" else "%s"
         self._compiled: dict[int, tuple[Select, str, tuple[str, ...] | None, dict[str, Any]]] = {}
         if create:
-            try:
-                T.metadata.create_all(self.engine)
-            except OperationalError as e:
-                raise StoreError(f"cannot open store {self.safe_url}: {e.orig}") from e
+            T.metadata.create_all(self.engine)  # a driver error here is mapped like any other (@guarded)
         self._migrate()
 
     # ------------------------------------------------------------------ plumbing
