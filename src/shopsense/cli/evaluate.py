@@ -150,7 +150,8 @@ def _print_recommend(rows: list[tuple[str, dict]]) -> None:
 # ---------------------------------------------------------------------------- search
 def read_table(path: Path, required: list[str], what: str) -> pd.DataFrame:
     """A small table (queries, qrels) from CSV/TSV/Parquet/JSONL with its required columns, as text."""
-    from shopsense.data.readers import detect_format, input_errors
+    from shopsense.data.inputfiles import input_errors
+    from shopsense.data.readers import detect_format
 
     if not path.exists():
         raise FileNotFoundError(f"{what} file not found: {path}")

@@ -14,7 +14,6 @@ import gzip
 import io
 import json
 import sys
-import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,7 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from shopsense.exceptions import InputFileError, RowError, SchemaError, ShopsenseError
+from shopsense.data.inputfiles import input_errors
+from shopsense.exceptions import InputFileError, RowError, SchemaError
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -135,36 +135,6 @@ def _check_file(path: Path) -> None:
 def _guarded(path: Path, batches: Iterator[Batch]) -> Iterator[Batch]:
     with input_errors(path):
         yield from batches
-
-
-@contextmanager
-def input_errors(path: str | Path, what: str = "file") -> Iterator[None]:
-    """Any I/O or decoding failure of the block becomes one :class:`InputFileError` line naming
-    ``path`` (missing, a folder, no permission, corrupt or truncated gzip/Parquet, bad bytes)."""
-    try:
-        yield
-    except ShopsenseError:
-        raise
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError, pa.ArrowException, csv.Error) as e:
-        raise InputFileError(f"{path}: {_why(Path(path), what, e)}") from e
-
-
-def _why(path: Path, what: str, e: BaseException) -> str:
-    reason = " ".join(str(e).split()) or type(e).__name__
-    if isinstance(e, FileNotFoundError) and not path.exists():
-        return f"no such {what}"
-    if isinstance(e, IsADirectoryError) or path.is_dir():
-        return f"is a folder, not a {what}"
-    if isinstance(e, PermissionError):
-        return f"permission denied: this user cannot read the {what}"
-    if isinstance(e, EOFError):
-        return f"the {what} ends early (truncated or still being written?): {reason}"
-    if isinstance(e, gzip.BadGzipFile | zlib.error) or (path.suffix.lower() == ".gz" and isinstance(e, OSError)):
-        return f"not a readable gzip {what} (corrupt?): {reason}"
-    if isinstance(e, UnicodeDecodeError):
-        return f"not valid UTF-8 text (byte {e.start}): save the {what} as UTF-8"
-    kind = "Parquet " if path.suffix.lower() in (".parquet", ".pq") else ""
-    return f"cannot read the {kind}{what} (corrupt or truncated?): {reason}"
 
 
 def _rename(path: Path, names: list[str], mapping: dict[str, str]) -> list[str]:
