@@ -8,7 +8,8 @@ trains, a worker is killed and a shopper is deleted.
 Traffic: ``--rate`` requests/s offered on a fixed schedule (open loop, :func:`loadgen.offer`: latency
 counts from when a request was due, so a stall shows as queueing instead of as fewer requests), over
 32 keep-alive connections that close after 1000 requests as behind nginx, a mix of GET /recommend
-(known and new shoppers), /search (half repeated queries from a small pool, half new ones),
+(known and new shoppers), /search (repeated queries from a small pool and, `--new-queries` of them
+(default half), new ones),
 /autocomplete, /similar and POST /events (event ids ``soak-RUN-N``). A cut connection is retried on a
 new one, twice at most (events carry their event id, so a retry is stored once).
 Schedule (minutes from the start of the load): ``--train-at`` starts ``nice -n 19 shopsense train
@@ -95,8 +96,11 @@ def parse_mix(text: str) -> dict[str, float]:
 class Traffic:
     """Makes request *i* of the mix and keeps what came back (both run on the loader's thread)."""
 
-    def __init__(self, ids: dict, mix: dict[str, float], run: str, host: str, key: str, seed: int) -> None:
+    def __init__(
+        self, ids: dict, mix: dict[str, float], run: str, host: str, key: str, seed: int, new_queries: float = 0.5
+    ) -> None:
         self.ids, self.run, self.host = ids, run, host
+        self.new_queries = new_queries  # share of searches whose query was never asked before
         self.headers = [f"X-API-Key: {key}"]
         self.rng = random.Random(seed)
         self.routes, self.weights = list(mix), list(mix.values())
@@ -120,7 +124,7 @@ class Traffic:
         if route == "recommend":
             path = f"/recommend?k=10&user_id={quote(self._user(0.1), safe='')}"
         elif route == "search":
-            if self.rng.random() < 0.5:
+            if self.rng.random() >= self.new_queries:
                 q = self.rng.choices(self.ids["pool"], self.pool_weights)[0]
             else:  # three random title words: practically never asked before
                 q = " ".join(self.rng.choice(words) for _ in range(3))
@@ -508,6 +512,12 @@ def main() -> None:
     ap.add_argument("--sample-s", type=float, default=5, help="seconds between RSS samples")
     ap.add_argument("--p99-target", type=float, default=20, help="/recommend p99 (ms) in quiet minutes")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--new-queries",
+        type=float,
+        default=0.5,
+        help="share of searches with a query never asked before (each costs a text-model encoding)",
+    )
     ap.add_argument("--json", type=Path, help="write everything here")
     a = ap.parse_args()
     if not Path("/proc/self/stat").exists():
@@ -528,7 +538,7 @@ def main() -> None:
     server = start_server(a.home, port, a.workers, similar=True)
     print(f"server pid {server.pid} on port {port} (log: {a.home / 'serve.log'}); waiting until ready", flush=True)
     soak = Soak(a, server, port, key, ids["victim"])
-    traffic = Traffic(ids, a.mix, run, f"127.0.0.1:{port}", key, a.seed)
+    traffic = Traffic(ids, a.mix, run, f"127.0.0.1:{port}", key, a.seed, a.new_queries)
     try:
         wait_ready(soak.base)
         soak.update_workers()
