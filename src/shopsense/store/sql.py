@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Select, bindparam, exists, func, select
 from sqlalchemy.engine import make_url
@@ -27,6 +26,8 @@ from shopsense import columns as C
 from shopsense.data.products import normalize_products
 from shopsense.exceptions import StoreError
 from shopsense.store import tables as T
+from shopsense.store.api_keys import KeyRows
+from shopsense.store.embeddings import EmbeddingRows
 from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, make_engine
 from shopsense.store.errors import guarded
 from shopsense.store.rows import event_keys, json_or_none, to_db_rows
@@ -54,7 +55,7 @@ def open_store(url: str, *, create: bool = True, timeout_s: float = DEFAULT_TIME
 
 
 @guarded  # driver errors leave every public method as StoreError / StoreBusyError (store/errors.py)
-class KnowledgeStore(UserRows):
+class KnowledgeStore(UserRows, EmbeddingRows, KeyRows):
     """Catalog, users, events, impressions, model versions and the embedding cache; a shopper's
     opt-out, export and deletion come from :class:`~shopsense.store.users.UserRows`.
 
@@ -407,67 +408,6 @@ class KnowledgeStore(UserRows):
         with self.engine.connect() as c:
             row = c.execute(select(mv.c.version).where(mv.c.active == 1)).first()
         return None if row is None else str(row[0])
-
-    # ------------------------------------------------------------------ embedding cache
-    def get_embeddings(self, model_id: str, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        """Cached vectors for the given text hashes (missing ones are absent from the result)."""
-        e = T.embeddings
-        found: dict[str, np.ndarray] = {}
-        hashes = list(dict.fromkeys(text_hashes))
-        with self.engine.connect() as c:
-            for i in range(0, len(hashes), 500):
-                chunk = hashes[i : i + 500]
-                q = select(e.c.text_hash, e.c.vector).where(e.c.model_id == model_id, e.c.text_hash.in_(chunk))
-                for h, blob in c.execute(q):
-                    found[h] = np.frombuffer(bytes(blob), dtype="<f4")
-        return found
-
-    def put_embeddings(self, model_id: str, text_hashes: Sequence[str], vectors: np.ndarray) -> int:
-        vectors = np.ascontiguousarray(vectors, dtype="<f4")
-        rows = [(model_id, h, int(v.shape[0]), v.tobytes()) for h, v in zip(text_hashes, vectors, strict=True)]
-        sql = (
-            "INSERT INTO embeddings (model_id, text_hash, dim, vector) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (model_id, text_hash) DO NOTHING"
-        )
-        with self.engine.begin() as c:
-            return self._executemany(c, sql, rows)
-
-    # ------------------------------------------------------------------ API keys (hashed)
-    def add_api_key(self, key_id: str, key_hash: str, scopes: Sequence[str], name: str | None = None) -> None:
-        """Store an API key by its hash (the secret itself is never stored)."""
-        with self.engine.begin() as c:
-            c.execute(
-                T.api_keys.insert().values(
-                    key_id=key_id,
-                    key_hash=key_hash,
-                    scopes=",".join(scopes),
-                    name=name,
-                    created_at=time.time(),
-                    revoked=0,
-                )
-            )
-
-    def find_api_key(self, key_hash: str) -> dict[str, Any] | None:
-        """The live (not revoked) key with this hash, or None."""
-        k = T.api_keys
-        with self.engine.connect() as c:
-            row = c.execute(select(k).where(k.c.key_hash == key_hash, k.c.revoked == 0)).mappings().first()
-        if row is None:
-            return None
-        return {**row, "scopes": [s for s in row["scopes"].split(",") if s]}
-
-    def api_keys(self) -> pd.DataFrame:
-        """Every key's id, scopes, name, creation time and revocation flag (never the hash)."""
-        k = T.api_keys
-        cols = ["key_id", "scopes", "name", C.CREATED_AT, "revoked"]
-        with self.engine.connect() as c:
-            rows = c.execute(select(*[k.c[x] for x in cols]).order_by(k.c[C.CREATED_AT])).fetchall()
-        return pd.DataFrame(rows, columns=cols)
-
-    def revoke_api_key(self, key_id: str) -> bool:
-        k = T.api_keys
-        with self.engine.begin() as c:
-            return c.execute(k.update().where(k.c.key_id == key_id).values(revoked=1)).rowcount > 0
 
     # ------------------------------------------------------------------ summary
     def stats(self) -> dict[str, Any]:
