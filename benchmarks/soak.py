@@ -44,7 +44,7 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 from loadgen import Outcome, http_request, offer  # the benchmarks' folder is on the path of its scripts
-from server_procs import Probe, Workers, cpu_model, rss_mb, server_sockets, socket_inodes
+from server_procs import Probe, Workers, cpu_model, cpu_seconds, rss_mb, server_sockets, socket_inodes
 from service_load import SS, build_home, free_port, start_server, wait_ready
 from soak_report import ROUTES, SEARCH_WINDOW_S, checks, classify_errors, clock, markdown, per_minute
 
@@ -214,7 +214,12 @@ class Soak:
                 "load1": round(os.getloadavg()[0], 2),
                 "parent_mb": rss_mb(self.server.pid),
                 "workers": {
-                    slot: {"pid": pid, "rss_mb": rss_mb(pid), "conns": len(socket_inodes(pid) & socks.keys())}
+                    slot: {
+                        "pid": pid,
+                        "rss_mb": rss_mb(pid),
+                        "cpu_s": cpu_seconds(pid),
+                        "conns": len(socket_inodes(pid) & socks.keys()),
+                    }
                     for slot, pid in sorted(self.workers.slots.items())
                 },
             }

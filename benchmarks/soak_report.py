@@ -57,6 +57,7 @@ def per_minute(traffic: Traffic, soak: Soak, minutes: int) -> list[dict]:
             }
         in_minute = [s for s in soak.samples if lo <= s["t"] < hi] or [s for s in soak.samples if s["t"] >= hi][:1]
         last = in_minute[-1] if in_minute else None
+        before = [s for s in soak.samples if s["t"] < (in_minute[0]["t"] if in_minute else lo)]
         rows.append(
             {
                 "minute": m + 1,
@@ -68,10 +69,25 @@ def per_minute(traffic: Traffic, soak: Soak, minutes: int) -> list[dict]:
                 "conn_errors": sum(1 for x in traffic.conn_errors if lo <= x["t"] < hi),
                 "conn_errors_expected": sum(1 for x in traffic.conn_errors if lo <= x["t"] < hi and x["expected"]),
                 "rss": last,
+                "cpu_pct": _cpu_pct(before[-1] if before else None, last),
                 "load1": last["load1"] if last else None,
             }
         )
     return rows
+
+
+def _cpu_pct(a: dict | None, b: dict | None) -> dict:
+    """Each worker slot's CPU use between two samples, in % of one core (a restarted slot: from its start)."""
+    if not b:
+        return {}
+    out = {}
+    for slot, w in b["workers"].items():
+        prev = (a or {}).get("workers", {}).get(slot)
+        if w.get("cpu_s") is None:
+            continue
+        if prev and prev["pid"] == w["pid"] and prev.get("cpu_s") is not None:
+            out[slot] = round(100 * (w["cpu_s"] - prev["cpu_s"]) / max(b["t"] - a["t"], 1e-9))  # type: ignore[index]
+    return out
 
 
 def checks(minutes: list[dict], traffic: Traffic, soak: Soak, verified: dict, p99_target: float) -> dict:
@@ -139,8 +155,9 @@ def markdown(r: dict) -> str:
         f"Timeline (m:ss from the start of the load): {tl}.",
         "",
         "| min | phase | /recommend p50 / p99 ms (n) | /search | /autocomplete | /similar | POST /events | "
-        "non-2xx | failed (expected) | conn. errors (expected) | RSS MiB parent / workers | worker conns | load |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "non-2xx | failed (expected) | conn. errors (expected) | RSS MiB parent / workers | worker conns | "
+        "worker CPU % | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in r["minutes"]:
         cells = []
@@ -154,7 +171,7 @@ def markdown(r: dict) -> str:
             f"| {m['minute']} | {' + '.join(m['marks'])} | {' | '.join(cells)} | {m['non2xx']} | "
             f"{m['failed']} ({m['failed_expected']}) | "
             f"{m['conn_errors']} ({m['conn_errors_expected']}) | {rss} | {' / '.join(str(w['conns']) for w in ws)} | "
-            f"{m['load1']} |"
+            f"{' / '.join(str(v) for v in m.get('cpu_pct', {}).values()) or '–'} | {m['load1']} |"
         )
     lines += [
         "",

@@ -21,7 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service_load import SS, wait_ready  # the benchmarks' folder is on the path of its scripts
+from server_procs import cpu_seconds  # the benchmarks' folder is on the path of its scripts
+from service_load import SS, wait_ready
 
 from shopsense.service.keys import create_key
 from shopsense.store import open_store
@@ -34,12 +35,6 @@ def _pinned(core: int) -> dict:
     if not hasattr(os, "sched_setaffinity") or core >= (os.cpu_count() or 1):
         return {}
     return {"preexec_fn": lambda: os.sched_setaffinity(0, {core})}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

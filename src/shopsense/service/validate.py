@@ -19,7 +19,7 @@ from shopsense import columns as C
 from shopsense.config import IngestConfig
 from shopsense.data.readers import Batch
 from shopsense.data.schemas import EVENT, PRODUCT, Schema
-from shopsense.data.validation import validate_batch
+from shopsense.data.validation import clean_rows, validate_batch
 from shopsense.exceptions import SchemaError
 
 WHERE = "request body"
@@ -36,8 +36,17 @@ def _validate(schema: Schema, rows: Sequence[dict[str, Any]], config: IngestConf
 
 def events_frame(rows: Sequence[dict[str, Any]], config: IngestConfig) -> pd.DataFrame:
     """Validated events (pydantic dumps with user ids already mapped and timestamps filled)."""
-    df = _validate(EVENT, rows, config)
-    return df
+    return _validate(EVENT, rows, config)
+
+
+#: batches up to this size first try the per-row path (:func:`clean_events`)
+SMALL_BATCH = 64
+
+
+def clean_events(rows: Sequence[dict[str, Any]], config: IngestConfig) -> list[dict] | None:
+    """The validated records of a small batch of plainly valid events, or None: then
+    :func:`events_frame` validates (and words any refusal). For the store's ``add_event_rows``."""
+    return clean_rows(EVENT, rows, config) if len(rows) <= SMALL_BATCH else None
 
 
 def products_frame(rows: Sequence[dict[str, Any]], config: IngestConfig) -> pd.DataFrame:

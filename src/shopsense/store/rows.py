@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,15 @@ def event_keys(df: pd.DataFrame) -> pd.Series:
         eid = df[C.EVENT_ID]
         return ("i:" + eid.astype(str)).where(eid.notna() & (eid.astype(str) != ""), composite)
     return composite
+
+
+def event_key(row: Mapping[str, Any]) -> str:
+    """:func:`event_keys` for one validated record (what the few events of an HTTP request take)."""
+    eid = row.get(C.EVENT_ID)
+    if eid is not None and str(eid) != "":
+        return "i:" + str(eid)
+    item = row.get(C.ITEM) or ""
+    return f"k:{row[C.USER]}\x1f{item}\x1f{row[C.EVENT_TYPE]}\x1f{float(row[C.TIMESTAMP])!r}"
 
 
 def _float_repr(ts: pd.Series) -> pd.Series:

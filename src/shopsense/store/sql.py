@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,7 @@ from shopsense.store.api_keys import KeyRows
 from shopsense.store.embeddings import EmbeddingRows
 from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, make_engine
 from shopsense.store.errors import guarded
-from shopsense.store.rows import event_keys, json_or_none, to_db_rows
+from shopsense.store.rows import event_key, event_keys, json_or_none, to_db_rows
 from shopsense.store.users import UserRows
 
 _EVENT_INSERT_COLS = (
@@ -233,13 +233,25 @@ class KnowledgeStore(UserRows, EmbeddingRows, KeyRows):
         if C.EVENT_KEY not in df.columns:
             df = df.assign(**{C.EVENT_KEY: event_keys(df)})
         out = pd.DataFrame({c: df[c] if c in df.columns else None for c in _EVENT_INSERT_COLS})
+        return self._insert_events(to_db_rows(out), pd.unique(out[C.USER]).tolist(), conn)
+
+    def add_event_rows(self, records: Sequence[Mapping[str, Any]], conn: Connection | None = None) -> int:
+        """:meth:`add_events` for a few validated records (one HTTP request's events): the same
+        rows and keys without pandas' fixed cost per call (~7 ms a request, most of an event's cost)."""
+        rows = [(event_key(r), *(r.get(c) for c in _EVENT_INSERT_COLS[1:])) for r in records]
+        return self._insert_events(rows, list(dict.fromkeys(r[C.USER] for r in records)), conn)
+
+    def _insert_events(self, rows: Sequence[tuple], users: list[str], conn: Connection | None) -> int:
+        """Rows in ``_EVENT_INSERT_COLS`` order; unknown users are created on the way."""
+        if not rows:
+            return 0
         sql = (
             f"INSERT INTO events ({', '.join(_EVENT_INSERT_COLS)}) VALUES ({', '.join('?' * len(_EVENT_INSERT_COLS))}) "
             f"ON CONFLICT ({C.EVENT_KEY}) DO NOTHING"
         )
         with self._conn(conn) as c:
-            self._ensure_users(c, pd.unique(out[C.USER]).tolist())
-            return self._executemany(c, sql, to_db_rows(out))
+            self._ensure_users(c, users)
+            return self._executemany(c, sql, rows)
 
     def events(
         self,

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, HTTPException
 from shopsense import columns as C
 from shopsense.service.deps import EventCaller, State
 from shopsense.service.schemas import EventIn, EventsAccepted
-from shopsense.service.validate import events_frame
+from shopsense.service.validate import clean_events, events_frame
 
 router = APIRouter(tags=["events"])
 
@@ -46,14 +46,10 @@ def post_events(
     for r, uid in zip(rows, ids, strict=True):
         r[C.USER] = uid
         r[C.TIMESTAMP] = now if r[C.TIMESTAMP] is None else float(r[C.TIMESTAMP])
-    df = events_frame(rows, state.settings.ingest)
-    stored = state.store.add_events(df)
+    records = clean_events(rows, state.settings.ingest)  # most requests: a few plainly valid events
+    if records is not None:
+        stored = state.store.add_event_rows(records)
+    else:
+        stored = state.store.add_events(events_frame(rows, state.settings.ingest))
     state.metrics.inc("shopsense_events_received_total", len(events))
-    served = state.models.current
-    hook = getattr(served, "on_events", None)
-    if callable(hook):  # let engines with in-memory state see the events at once
-        opted_out = state.store.opted_out(df[C.USER].unique().tolist())
-        shaping = df[~df[C.USER].isin(opted_out)] if opted_out else df  # theirs shape no one's lists
-        if len(shaping):
-            hook(shaping)
     return EventsAccepted(received=len(events), stored=stored)
