@@ -4,7 +4,7 @@
 
 Builds a knowledge base in a temporary folder, fits the engine (random unit text vectors stand in for
 MiniLM so the benchmark measures serving, not encoding), publishes a version the way ``shopsense train``
-does, and times ``OnlineRecommender.recommend`` (store read of the user's latest events + every source
+does, and times ``Recommender.recommend`` (store read of the user's latest events + every source
 + fusion + rules + explanations) for random known users. Prints JSON.
 """
 
@@ -24,7 +24,7 @@ from shopsense import columns as C
 from shopsense.config import load_settings
 from shopsense.data.dataset import Dataset
 from shopsense.ranking.pipeline import Engine, EngineConfig
-from shopsense.recommend import OnlineRecommender
+from shopsense.recommend import Recommender, RecommendRequest
 from shopsense.store import open_store
 
 
@@ -95,9 +95,9 @@ def main() -> None:
             ds.items.save(folder / "items.json")
             (folder / "manifest.json").write_text(json.dumps({"version": "bench", "format_version": 1}))
         rng = np.random.default_rng(1)
-        rec = OnlineRecommender(store, settings, folder)
+        rec = Recommender(store, settings, folder)
         users = rng.choice(events[C.USER].unique(), a.requests)
-        rec.recommend(str(users[0]), a.k)  # warm-up
+        rec.recommend(RecommendRequest(str(users[0]), a.k))  # warm-up
         lat = []
         prof = None
         if a.profile:
@@ -107,7 +107,7 @@ def main() -> None:
             prof.enable()
         for u in users:
             t = time.perf_counter()
-            rec.recommend(str(u), a.k)
+            rec.recommend(RecommendRequest(str(u), a.k))
             lat.append((time.perf_counter() - t) * 1000)
         if prof is not None:
             import pstats
@@ -117,7 +117,7 @@ def main() -> None:
         cold = []
         for i in range(min(100, a.requests)):
             t = time.perf_counter()
-            rec.recommend(f"new-{i}", a.k)
+            rec.recommend(RecommendRequest(f"new-{i}", a.k))
             cold.append((time.perf_counter() - t) * 1000)
         out = {
             "products": a.products,

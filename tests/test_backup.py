@@ -18,7 +18,7 @@ from shopsense.backup import DATABASE, MANIFEST, backup
 from shopsense.cli.main import app
 from shopsense.config import Settings, load_settings
 from shopsense.data.sample import SAMPLE_DIR
-from shopsense.recommend import OnlineRecommender
+from shopsense.recommend import Recommender, RecommendRequest
 from shopsense.search import load_or_build
 from shopsense.store import KnowledgeStore, open_store
 from shopsense.training import active_folder, train
@@ -52,10 +52,10 @@ def backup_dir(shop, tmp_path: Path) -> Path:
 
 
 def _lists(settings: Settings, store: KnowledgeStore) -> dict[str, list[str]]:
-    rec = OnlineRecommender.from_store(store, settings)
+    rec = Recommender.from_store(store, settings)
     engine = load_or_build(store, settings)
-    out = {f"rec {u}": [r.item_id for r in rec.recommend(u, 10)] for u in USERS}
-    out |= {f"search {q}": engine.search(q, user_id="U042", k=10, store=store, log=False).items for q in QUERIES}
+    out = {f"rec {u}": [r.item_id for r in rec.recommend(RecommendRequest(u, 10))] for u in USERS}
+    out |= {f"search {q}": engine.search(q, user_id="U042", k=10, store=store).items for q in QUERIES}
     return out
 
 

@@ -11,7 +11,7 @@ import pytest
 from shopsense import columns as C
 from shopsense.config import load_settings
 from shopsense.ranking.pipeline import EngineConfig
-from shopsense.recommend import OnlineRecommender
+from shopsense.recommend import Recommender, RecommendRequest
 from shopsense.search import build_from_store
 from shopsense.store import open_store
 from shopsense.training import has_text, train
@@ -84,9 +84,9 @@ def test_unspaced_chinese_titles_are_text() -> None:
 
 def test_recommendations_have_a_content_source(shop) -> None:
     store, settings = shop
-    rec = OnlineRecommender.from_store(store, settings)
+    rec = Recommender.from_store(store, settings)
     assert "content" in rec.engine.models and rec.vectors is not None
-    assert len(rec.recommend("u0", 5)) == 5
+    assert len(rec.recommend(RecommendRequest("u0", 5))) == 5
 
 
 def test_a_new_shopper_with_only_a_search_gets_matching_products(shop) -> None:
@@ -97,7 +97,7 @@ def test_a_new_shopper_with_only_a_search_gets_matching_products(shop) -> None:
             columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP, C.QUERY],
         )
     )
-    recs = OnlineRecommender.from_store(store, settings).recommend("newbie", 4)
+    recs = Recommender.from_store(store, settings).recommend(RecommendRequest("newbie", 4))
     assert {r.item_id for r in recs} == set(IDS["earphones"])  # not trending: what the query asked for
     assert {r.source for r in recs} <= {"search", "cold"}
 

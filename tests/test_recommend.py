@@ -16,7 +16,7 @@ from shopsense.exceptions import NoModelError
 from shopsense.features.text import TextEncoder
 from shopsense.ranking.pipeline import EngineConfig
 from shopsense.ranking.rules import Filters
-from shopsense.recommend import OnlineRecommender
+from shopsense.recommend import Recommender, RecommendRequest
 from shopsense.store import open_store
 from shopsense.training import train
 
@@ -84,9 +84,9 @@ def test_train_publishes_an_active_version_with_metrics(trained):
 
 def test_known_user_gets_its_topic_with_explanations_and_no_seen_items(trained):
     store, settings, _ = trained
-    rec = OnlineRecommender.from_store(store, settings)
+    rec = Recommender.from_store(store, settings)
     seen = set(store.events(user_id="u0")[C.ITEM])
-    recs = rec.recommend("u0", 3)
+    recs = rec.recommend(RecommendRequest("u0", 3))
     assert recs and all(r.item_id.startswith("k") for r in recs)
     assert not seen & set(_ids(recs))
     assert all(r.explanation for r in recs)
@@ -94,33 +94,33 @@ def test_known_user_gets_its_topic_with_explanations_and_no_seen_items(trained):
 
 def test_cold_user_gets_trending_or_popular_in_context(trained):
     store, settings, _ = trained
-    rec = OnlineRecommender.from_store(store, settings)
-    recs = rec.recommend("nobody", 4)
+    rec = Recommender.from_store(store, settings)
+    recs = rec.recommend(RecommendRequest("nobody", 4))
     assert len(recs) == 4 and {r.source for r in recs} <= {"trending", "popular"}
-    tools = rec.recommend("nobody", 4, category="Tools")
+    tools = rec.recommend(RecommendRequest("nobody", 4, category="Tools"))
     assert all(r.item_id.startswith("d") for r in tools) and tools[0].explanation == "popular in Tools"
 
 
 def test_an_opted_out_shopper_gets_non_personal_lists_and_trains_nothing(trained):
     store, settings, _ = trained
-    rec = OnlineRecommender.from_store(store, settings)
-    personal, cold = rec.recommend("u0", 3), rec.recommend("nobody", 3)
+    rec = Recommender.from_store(store, settings)
+    personal, cold = rec.recommend(RecommendRequest("u0", 3)), rec.recommend(RecommendRequest("nobody", 3))
     store.set_opted_out("u0")
     try:
-        out = rec.recommend("u0", 3)
+        out = rec.recommend(RecommendRequest("u0", 3))
         assert _ids(out) == _ids(cold) and {r.source for r in out} <= {"trending", "popular"}
         assert "u0" not in Dataset.from_store(store).users.external_ids  # the next training leaves them out
     finally:
         store.set_opted_out("u0", False)
-    assert _ids(rec.recommend("u0", 3)) == _ids(personal)
+    assert _ids(rec.recommend(RecommendRequest("u0", 3))) == _ids(personal)
 
 
 def test_a_new_event_changes_the_next_list_without_retraining(trained):
     store, settings, _ = trained
-    rec = OnlineRecommender.from_store(store, settings)
-    before = rec.recommend("fresh", 3)
+    rec = Recommender.from_store(store, settings)
+    before = rec.recommend(RecommendRequest("fresh", 3))
     store.add_events(pd.DataFrame({C.USER: ["fresh"], C.ITEM: ["d2"], C.EVENT_TYPE: [C.VIEW], C.TIMESTAMP: [1.8e9]}))
-    after = rec.recommend("fresh", 3)
+    after = rec.recommend(RecommendRequest("fresh", 3))
     assert _ids(after) != _ids(before)
     assert {r.source for r in before} <= {"trending", "popular"}
     assert "d2" not in _ids(after) and _ids(after)[0].startswith("d")
@@ -129,48 +129,76 @@ def test_a_new_event_changes_the_next_list_without_retraining(trained):
 
 def test_cold_item_appears_for_a_user_whose_history_matches_its_text(trained):
     store, settings, _ = trained
-    rec = OnlineRecommender.from_store(store, settings)
-    recs = rec.recommend("u0", 5)
+    rec = Recommender.from_store(store, settings)
+    recs = rec.recommend(RecommendRequest("u0", 5))
     cold = [r for r in recs if r.item_id == "k_new"]
     assert cold and cold[0].source == "cold" and cold[0].explanation.startswith("new: similar to")
-    assert "k_new" not in _ids(rec.recommend("u1", 5))  # drill user
+    assert "k_new" not in _ids(rec.recommend(RecommendRequest("u1", 5)))  # drill user
+
+
+def test_a_product_added_after_training_takes_the_slot_only_where_the_filters_allow(trained):
+    # the bug: products the model had never seen skipped the category and price filters
+    store, settings, _ = trained
+    fresh = pd.DataFrame(
+        {
+            C.ITEM: ["k_fresh"],
+            C.TITLE: ["electric kettle red for the kitchen deluxe"],
+            C.CATEGORY: ["Kitchen > Kettles"],
+            C.PRICE: [95.0],
+            C.AVAILABLE: [True],
+        }
+    )
+    store.upsert_products(fresh)
+    try:
+        rec = Recommender.from_store(store, settings)
+        assert rec.catalog.n_model < len(rec.catalog)  # k_fresh is not a model item
+        plain = rec.recommend(RecommendRequest("u0", 5))
+        fresh_hit = [r for r in plain if r.item_id == "k_fresh"]
+        assert fresh_hit and fresh_hit[0].source == "cold" and fresh_hit[0].explanation.startswith("new: similar to")
+        cheap = rec.recommend(RecommendRequest("u0", 5, filters=Filters(price_max=50)))
+        assert "k_fresh" not in _ids(cheap) and all(store.get_product(i)[C.PRICE] <= 50 for i in _ids(cheap))
+        tools = rec.recommend(RecommendRequest("u0", 5, category="Tools"))
+        assert "k_fresh" not in _ids(tools) and all(i.startswith("d") for i in _ids(tools))
+    finally:
+        store.delete_products(["k_fresh"])
 
 
 def test_filters_price_category_and_availability(trained):
     store, settings, _ = trained
-    rec = OnlineRecommender.from_store(store, settings)
-    recs = rec.recommend("u0", 5, filters=Filters(price_max=23.5))
+    rec = Recommender.from_store(store, settings)
+    recs = rec.recommend(RecommendRequest("u0", 5, filters=Filters(price_max=23.5)))
     assert _ids(recs) == ["k3"]  # k0-k2 seen, k4-k5 and k_new too dear, drills dearer still
     assert all(
-        r.item_id.startswith("d") for r in rec.recommend("u0", 3, filters=Filters(include_categories=("drills",)))
+        r.item_id.startswith("d")
+        for r in rec.recommend(RecommendRequest("u0", 3, filters=Filters(include_categories=("drills",))))
     )
     products = _products()
     products.loc[products[C.ITEM] == "k5", C.AVAILABLE] = False
     store.upsert_products(products)
     rec.reload_catalog()
-    assert "k5" not in _ids(rec.recommend("u0", 6))
+    assert "k5" not in _ids(rec.recommend(RecommendRequest("u0", 6)))
     products.loc[products[C.ITEM] == "k5", C.AVAILABLE] = True
     store.upsert_products(products)
 
 
 def test_popular_products_fill_a_list_the_filters_left_short(trained, monkeypatch: pytest.MonkeyPatch):
     store, settings, _ = trained
-    rec = OnlineRecommender.from_store(store, settings)
+    rec = Recommender.from_store(store, settings)
     kettles = rec.items.to_internal(np.array(["k3", "k4"], dtype=object))  # only kettles: a drill filter keeps none
     monkeypatch.setattr(
         rec.engine, "rank", lambda *a, **kw: (kettles[None], np.array([[2.0, 1.0]], np.float32), [["ease", "ease"]])
     )
-    recs = rec.recommend("u0", 3, category="Tools")
+    recs = rec.recommend(RecommendRequest("u0", 3, category="Tools"))
     assert len(recs) == 3 and all(r.item_id.startswith("d") for r in recs)
     assert {r.source for r in recs} == {"popular_in_category"} and recs[0].explanation == "popular in Tools"
-    assert len(rec.recommend("u0", 3)) == 3  # unfiltered: the two kettles, then a popular product
+    assert len(rec.recommend(RecommendRequest("u0", 3))) == 3  # unfiltered: the two kettles, then a popular product
 
 
 def test_diversity_mixes_topics(trained):
     store, settings, _ = trained
-    rec = OnlineRecommender.from_store(store, settings)
-    plain = rec.recommend("u0", 4, diversity=0.0)
-    diverse = rec.recommend("u0", 4, diversity=0.9)
+    rec = Recommender.from_store(store, settings)
+    plain = rec.recommend(RecommendRequest("u0", 4, diversity=0.0))
+    diverse = rec.recommend(RecommendRequest("u0", 4, diversity=0.9))
     assert sum(r.item_id.startswith("d") for r in diverse) > sum(r.item_id.startswith("d") for r in plain)
 
 
@@ -182,7 +210,7 @@ def test_interrupted_training_keeps_the_served_version(trained):
     assert not list(Path(settings.models_dir).glob(".tmp-*"))
     failed = store.versions().query("status == 'failed'")
     assert failed["metrics"].iloc[-1]["failure"] == "RuntimeError: simulated crash during training"
-    OnlineRecommender.from_store(store, settings).recommend("u0", 3)
+    Recommender.from_store(store, settings).recommend(RecommendRequest("u0", 3))
 
 
 def test_incremental_training_folds_in_new_users(trained):
@@ -199,11 +227,11 @@ def test_incremental_training_folds_in_new_users(trained):
     )
     inc = train(store, settings, incremental=True)
     assert inc.metrics["base_version"] == result.version and store.active_version() == inc.version
-    recs = OnlineRecommender.from_store(store, settings).recommend("late", 3)
+    recs = Recommender.from_store(store, settings).recommend(RecommendRequest("late", 3))
     assert recs and recs[0].item_id.startswith("d") and inc.metrics["warm_started_from"] == result.version
 
 
 def test_no_model_yet(tmp_path: Path):
     settings = load_settings(home=tmp_path)
     with pytest.raises(NoModelError):
-        OnlineRecommender.from_store(open_store(settings.store_url), settings)
+        Recommender.from_store(open_store(settings.store_url), settings)

@@ -6,6 +6,7 @@ import pandas as pd
 
 from shopsense import columns as C
 from shopsense.search import SearchEngine, log_click
+from shopsense.search.personal import log_search
 from shopsense.search.reranker import clicks_to_judgements
 from shopsense.store import KnowledgeStore
 
@@ -28,7 +29,8 @@ def test_personalisation_moves_the_users_taste_up(engine: SearchEngine, sqlite_s
 
 
 def test_search_event_and_clicks_land_in_the_store(engine: SearchEngine, sqlite_store: KnowledgeStore) -> None:
-    res = engine.search("whirpool microwve", user_id="u1", k=3, store=sqlite_store, log=True)
+    res = engine.search("whirpool microwve", user_id="u1", k=3, store=sqlite_store)
+    log_search(sqlite_store, res.query, res.request_id, "u1", res.items, res.scores)  # the caller logs
     ev = sqlite_store.events(user_id="u1")
     assert ev[C.EVENT_TYPE].tolist() == [C.SEARCH]
     assert ev[C.QUERY].tolist() == ["whirpool microwve"] and ev[C.REQUEST_ID].tolist() == [res.request_id]
@@ -43,5 +45,6 @@ def test_search_event_and_clicks_land_in_the_store(engine: SearchEngine, sqlite_
 def test_past_searches_shape_the_profile(engine: SearchEngine, sqlite_store: KnowledgeStore) -> None:
     # only searches, no purchases: the queries themselves say what the user wants
     for q in ("ryobi one+ tools", "ryobi 18 volt"):
-        engine.search(q, user_id="searcher", k=1, store=sqlite_store, log=True)
+        res = engine.search(q, user_id="searcher", k=1, store=sqlite_store)
+        log_search(sqlite_store, q, res.request_id, "searcher", res.items, res.scores)
     assert engine.search("cordless drill", user_id="searcher", k=3, store=sqlite_store).items[0] == "p8"

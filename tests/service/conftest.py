@@ -14,6 +14,10 @@ from fastapi.testclient import TestClient
 
 from shopsense import columns as C
 from shopsense.config import Settings, load_settings
+from shopsense.ranking.ranked import RankedItem
+from shopsense.recommend.request import RecommendRequest
+from shopsense.search.request import SearchRequest
+from shopsense.search.result import SearchResult
 from shopsense.service.app import create_app
 from shopsense.service.engines import Served
 from shopsense.service.keys import create_key
@@ -40,17 +44,17 @@ class FakeServed(Served):
     def _catalog(self) -> pd.DataFrame:
         return self.store.products()
 
-    def recommend(self, user_id: str, k: int, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    def recommend(self, request: RecommendRequest) -> list[RankedItem]:
         if self.version is None:
             from shopsense.service.engines import Unavailable
 
             raise Unavailable(self.missing["recommend"])
         cat = self._catalog()
         # the engine's per-request read (nothing for a shopper who opted out)
-        recent = pd.DataFrame(self.store.recent_event_columns(user_id, 20, columns=(C.ITEM,)), columns=[C.ITEM])
+        recent = pd.DataFrame(self.store.recent_event_columns(request.user_id, 20, columns=(C.ITEM,)), columns=[C.ITEM])
         seen = set(recent[C.ITEM].dropna())
-        if "category" in filters:
-            cat = cat[cat[C.CATEGORY].str.startswith(filters["category"], na=False)]
+        for wanted in request.rules.include_categories:
+            cat = cat[cat[C.CATEGORY].str.startswith(wanted, na=False)]
         last = recent[C.ITEM].dropna()
         if len(last):
             last_cat = self.store.get_product(last.iloc[-1]) or {}
@@ -63,25 +67,31 @@ class FakeServed(Served):
             src = "popular"
         cat = cat[~cat[C.ITEM].isin(seen)]
         return [
-            {"item_id": i, "score": float(k - n), "source": src, "explanation": f"because of {src}"}
-            for n, i in enumerate(cat[C.ITEM].head(k))
+            RankedItem(i, float(request.k - n), src, f"because of {src}")
+            for n, i in enumerate(cat[C.ITEM].head(request.k))
         ]
 
-    def search(
-        self, query: str, user_id: str | None, k: int, filters: dict[str, Any], request_id: str = ""
-    ) -> dict[str, Any]:
+    def search(self, request: SearchRequest) -> SearchResult:
         cat = self._catalog()
-        words = query.lower().split()
+        words = request.query.lower().split()
         m = cat[C.TITLE].str.lower().apply(lambda t: sum(w in t for w in words))
         cat = cat.assign(_s=m)
         cat = cat[cat["_s"] > 0].sort_values(["_s", C.ITEM], ascending=[False, True])
-        if "brand" in filters:
-            cat = cat[cat[C.BRAND] == filters["brand"]]
+        if "brand" in request.filters:
+            cat = cat[cat[C.BRAND] == request.filters["brand"]]
         facets = {"brand": {str(b): int(n) for b, n in cat[C.BRAND].value_counts().items()}}
-        items = [{"item_id": r[C.ITEM], "score": float(r["_s"]), "source": "title"} for _, r in cat.head(k).iterrows()]
-        return {"items": items, "facets": facets, "total": int(len(cat))}
+        top = cat.head(request.k)
+        return SearchResult(
+            query=request.query,
+            items=top[C.ITEM].tolist(),
+            scores=[float(x) for x in top["_s"]],
+            matched_fields=[["title"]] * len(top),
+            facets=facets,
+            total=int(len(cat)),
+            request_id=request.request_id,
+        )
 
-    def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:
+    def similar(self, item_id: str, k: int) -> list[RankedItem]:
         from shopsense.exceptions import UnknownItemError
 
         p = self.store.get_product(item_id)
@@ -89,7 +99,7 @@ class FakeServed(Served):
             raise UnknownItemError(f"unknown item {item_id!r}")
         cat = self._catalog()
         same = cat[(cat[C.CATEGORY] == p[C.CATEGORY]) & (cat[C.ITEM] != item_id)]
-        return [{"item_id": i, "score": 1.0, "source": "category"} for i in same[C.ITEM].head(k)]
+        return [RankedItem(i, 1.0, "category") for i in same[C.ITEM].head(k)]
 
     def autocomplete(self, prefix: str, k: int) -> list[str]:
         t = self._catalog()[C.TITLE]

@@ -6,11 +6,12 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
 from shopsense.config import Settings
+from shopsense.ranking.ranked import RankedItem
+from shopsense.recommend.request import RecommendRequest
 from tests.service.conftest import FakeServed, make_env
 
 
@@ -19,7 +20,7 @@ def _peak_concurrency(settings: Settings, monkeypatch: pytest.MonkeyPatch, lanes
     running, peak, lock = 0, 0, threading.Lock()
     real = FakeServed.recommend
 
-    def slow(self: FakeServed, user_id: str, k: int, filters: dict[str, Any]) -> list[dict[str, Any]]:
+    def slow(self: FakeServed, request: RecommendRequest) -> list[RankedItem]:
         nonlocal running, peak
         with lock:
             running += 1
@@ -27,7 +28,7 @@ def _peak_concurrency(settings: Settings, monkeypatch: pytest.MonkeyPatch, lanes
         time.sleep(0.05)
         with lock:
             running -= 1
-        return real(self, user_id, k, filters)
+        return real(self, request)
 
     monkeypatch.setattr(FakeServed, "recommend", slow)
     env = make_env(settings)

@@ -34,5 +34,5 @@ def test_request_id_join(env: Env) -> None:
     assert per[("v1", "recommend")]["impressions"] == 3 and per[("v1", "recommend")]["ctr"] == 1 / 3
     assert per[("v1", "recommend")]["conversion"] == 1 / 3
     assert per[("v1", "search")]["clicks"] == 1
-    assert {r["source"] for r in dash["online"]["source"]} == {"popular", "title"}
+    assert {r["source"] for r in dash["online"]["source"]} == {"popular", "search"}
     assert dash["stats"]["products"] == 6 and dash["models"]["served_version"] == "v1"

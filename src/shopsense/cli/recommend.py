@@ -20,23 +20,24 @@ def recommend(
     query: str | None = typer.Option(None, "--query", help="Context query (used for users without history)."),
     price_min: float | None = typer.Option(None, "--price-min"),
     price_max: float | None = typer.Option(None, "--price-max"),
-    diversity: float = typer.Option(0.0, "--diversity", help="MMR weight in [0, 1]."),
+    diversity: float | None = typer.Option(None, "--diversity", help="MMR weight in [0, 1] (default: the settings')."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Recommend products for a user from the served model version and the user's latest events."""
     from shopsense.data.pseudonyms import Pseudonymizer
     from shopsense.ranking.rules import Filters
-    from shopsense.recommend import OnlineRecommender
+    from shopsense.recommend import Recommender, RecommendRequest
 
     if k < 1:
         raise fail(f"-k must be at least 1, got {k}")
-    if not 0 <= diversity <= 1:
+    if diversity is not None and not 0 <= diversity <= 1:
         raise fail(f"--diversity must be in [0, 1], got {diversity}")
     st = state(ctx)
-    rec = OnlineRecommender.from_store(st.store(create=False), st.settings)
-    filters = Filters(price_min=price_min, price_max=price_max)
+    rec = Recommender.from_store(st.store(create=False), st.settings)
     uid = Pseudonymizer.from_settings(st.settings).user(user_id)  # stored as at ingest
-    items = rec.recommend(uid, k, filters=filters, category=category, query=query, diversity=diversity)
+    filters = Filters(price_min=price_min, price_max=price_max)
+    request = RecommendRequest(uid, k, filters=filters, category=category, query=query, diversity=diversity)
+    items = rec.recommend(request)
     if as_json:
         for r in items:
             typer.echo(json.dumps(r.as_dict(), ensure_ascii=False))

@@ -27,7 +27,7 @@ def search_cmd(
 ) -> None:
     """Search the catalog; the search is logged as the user's event (it shapes their recommendations)."""
     from shopsense.data.pseudonyms import Pseudonymizer
-    from shopsense.search import load_or_build
+    from shopsense.search import load_or_build, search
     from shopsense.search.filters import parse_filter_args
 
     st = state(ctx)
@@ -35,7 +35,9 @@ def search_cmd(
     parsed = parse_filter_args(filters)
     engine = load_or_build(store, st.settings, index)
     uid = Pseudonymizer.from_settings(st.settings).user(user) if user is not None else None  # as at ingest
-    res = engine.search(query, user_id=uid, filters=parsed, k=k, store=store, log=not no_log, with_products=True)
+    res = search(
+        query, store=store, settings=st.settings, user_id=uid, filters=parsed, k=k, log=not no_log, engine=engine
+    )
     if as_json:
         out = res.to_dict()
         out["products"] = res.products

@@ -15,12 +15,10 @@ import scipy.sparse as sp
 
 from shopsense import columns as C
 from shopsense.config import EventWeights
+from shopsense.data.history import event_weights, item_event_mask, query_event_mask
 from shopsense.data.idmap import IdMap
 from shopsense.data.products import normalize_products
 from shopsense.store import KnowledgeStore
-
-#: event types that say something about an item (a search has no item)
-ITEM_EVENT_TYPES = (C.VIEW, C.CLICK, C.ADD_TO_CART, C.PURCHASE, C.RATING)
 
 
 @dataclass
@@ -67,11 +65,10 @@ class Dataset:
         ev = ev.iloc[np.argsort(ev[C.TIMESTAMP].to_numpy(dtype=float), kind="stable")]
         if products is None:
             products = pd.DataFrame({C.ITEM: pd.Series(dtype=object), C.TITLE: pd.Series(dtype=object)})
-        has_item = ev[C.ITEM].notna() & ev[C.EVENT_TYPE].isin(ITEM_EVENT_TYPES)
-        item_ev = ev[has_item]
+        item_ev = ev[item_event_mask(ev[C.EVENT_TYPE], ev[C.ITEM])]
         items = IdMap(np.asarray(products[C.ITEM], dtype=object)).extended(item_ev[C.ITEM])
         users = IdMap.from_values(ev[C.USER])
-        w = item_ev[C.EVENT_TYPE].map(weights.as_dict()).to_numpy(dtype=np.float32)
+        w = event_weights(item_ev[C.EVENT_TYPE], weights.as_dict())
         inter = pd.DataFrame(
             {
                 C.USER_IDX: users.to_internal(item_ev[C.USER]),
@@ -83,9 +80,9 @@ class Dataset:
         )
         aligned = products.set_index(C.ITEM).reindex(items.external_ids).reset_index(names=C.ITEM)
         aligned = normalize_products(aligned)  # items with events but no product row: missing, not NaN
-        search = ev[ev[C.EVENT_TYPE] == C.SEARCH]
         queries = None
-        if len(search) and C.QUERY in search.columns:
+        search = ev[query_event_mask(ev[C.EVENT_TYPE], ev[C.QUERY])] if C.QUERY in ev.columns else ev.iloc[:0]
+        if len(search):
             queries = pd.DataFrame(
                 {
                     C.USER_IDX: users.to_internal(search[C.USER]),

@@ -28,6 +28,33 @@ class ContentConfig(ModelConfig):
     )
 
 
+def content_profile(
+    vectors: np.ndarray,
+    rows: np.ndarray,
+    weights: np.ndarray | None,
+    query_vectors: np.ndarray | None,
+    config: ContentConfig,
+) -> np.ndarray:
+    """The one user profile (recommendations and search personalise on it): the L2-normalised,
+    recency-weighted mean of the vectors of the user's items (``rows`` into ``vectors``, oldest
+    first, scaled by their event weights) and of their searched queries (oldest first); zeros
+    without either."""
+    cfg = config
+    acc = np.zeros(vectors.shape[1], np.float64)
+    h = np.asarray(rows, dtype=np.int64)[-cfg.max_history :]
+    if len(h):
+        w = cfg.recency_decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float64)
+        if cfg.event_weighted and weights is not None:
+            ew = np.asarray(weights, np.float64)[-cfg.max_history :]
+            w = w * np.where(ew > 0, ew / max(ew.max(), 1e-9), 1.0)
+        acc += w @ vectors[h]
+    if query_vectors is not None and len(query_vectors) and cfg.query_weight > 0:
+        q = np.asarray(query_vectors, np.float64)
+        acc += (cfg.query_weight * cfg.recency_decay ** np.arange(len(q) - 1, -1, -1, dtype=np.float64)) @ q
+    norm = np.linalg.norm(acc)
+    return (acc / norm).astype(np.float32) if norm > 0 else np.zeros(vectors.shape[1], np.float32)
+
+
 class ContentModel(VectorModel):
     """Recency-weighted text profile of the user vs. product text vectors."""
 
@@ -52,25 +79,11 @@ class ContentModel(VectorModel):
 
     def profiles(self, histories: Histories) -> np.ndarray:
         """(n, d) L2-normalised user profiles (zeros for users with no items and no queries)."""
-        cfg = self.config
-        d = self.vectors.shape[1]
-        out = np.zeros((len(histories), d), np.float32)
+        out = np.zeros((len(histories), self.vectors.shape[1]), np.float32)
         for i, h in enumerate(histories.items):
-            h = h[-cfg.max_history :]
-            acc = np.zeros(d, np.float64)
-            if len(h):
-                w = cfg.recency_decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float64)
-                if cfg.event_weighted and histories.weights is not None:
-                    ew = histories.weights[i][-cfg.max_history :].astype(np.float64)
-                    w = w * np.where(ew > 0, ew / max(ew.max(), 1e-9), 1.0)
-                acc += w @ self.vectors[h]
+            w = None if histories.weights is None else histories.weights[i]
             q = None if histories.queries is None else histories.queries[i]
-            if q is not None and len(q) and cfg.query_weight > 0:
-                qw = cfg.query_weight * cfg.recency_decay ** np.arange(len(q) - 1, -1, -1, dtype=np.float64)
-                acc += qw @ np.asarray(q, np.float64)
-            norm = np.linalg.norm(acc)
-            if norm > 0:
-                out[i] = acc / norm
+            out[i] = content_profile(self.vectors, h, w, q, self.config)
         return out
 
     def user_vectors(self, histories: Histories) -> np.ndarray:

@@ -2,7 +2,7 @@
 typo tolerance, autocomplete and personalisation, on the shared knowledge store.
 
 >>> engine = build_from_store(store, settings)                    # index the store's catalog
->>> engine.search("whirpool microwve", user_id="u1", store=store, log=True).items
+>>> search("whirpool microwve", store=store, settings=settings, user_id="u1").items  # logged
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.search.collaborative import ItemAffinity, active_affinity
 from shopsense.search.engine import SearchConfig, SearchEngine, SearchResult
-from shopsense.search.personal import log_click
+from shopsense.search.personal import log_click, log_search
 from shopsense.search.reranker import clicks_to_judgements
 from shopsense.store import KnowledgeStore
 
@@ -96,6 +96,10 @@ def search(
     log: bool = True,
     engine: SearchEngine | None = None,
 ) -> SearchResult:
-    """Search the store's catalog (building the index on first use) and log the search."""
+    """Search the store's catalog (building the index on first use) and, with ``log``, write the
+    search event and what it showed (the library and CLI path; the service queues both)."""
     engine = engine or load_or_build(store, settings)
-    return engine.search(query, user_id=user_id, filters=filters, k=k, store=store, log=log, with_products=True)
+    res = engine.search(query, user_id=user_id, filters=filters, k=k, store=store, with_products=True)
+    if log:
+        log_search(store, query, res.request_id or "", user_id, res.items, res.scores)
+    return res

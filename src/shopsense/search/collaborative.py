@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from shopsense import columns as C
 from shopsense.models.item_item import weighted_row_sum
 
 log = logging.getLogger("shopsense.search")
@@ -105,25 +104,6 @@ class ItemAffinity:
         out[hit] = vals[pos[hit]]
         top = float(vals.max())
         return np.clip(out / top, 0.0, 1.0) if top > 0 else np.zeros_like(out)
-
-
-def history_weights(
-    events: Mapping[str, Sequence[Any]], event_weights: Mapping[str, float], decay: float
-) -> tuple[list[str], np.ndarray]:
-    """Item ids of a user's events (item and event type columns, oldest first; searches left out)
-    and their weights: event-type weight times ``decay ** age`` (age 0 = the newest event)."""
-    all_types = np.asarray(events[C.EVENT_TYPE], dtype=object)
-    if not len(all_types):
-        return [], np.zeros(0, np.float32)
-    all_items = np.asarray(events[C.ITEM], dtype=object)
-    age = np.arange(len(all_types))[::-1]
-    keep = np.array(
-        [t != C.SEARCH and isinstance(i, str) for t, i in zip(all_types, all_items, strict=True)], dtype=bool
-    )
-    items = [str(i) for i in all_items[keep]]
-    types = all_types[keep]
-    w = np.array([event_weights.get(t, 1.0) for t in types], dtype=np.float32) * (decay ** age[keep])
-    return items, w.astype(np.float32)
 
 
 def load_item_affinity(folder: str | Path, sources: Sequence[str] = DEFAULT_SOURCES) -> ItemAffinity | None:

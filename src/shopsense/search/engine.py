@@ -396,13 +396,13 @@ class SearchEngine:
         k: int = 10,
         *,
         store: Any = None,
-        log: bool = False,
         request_id: str | None = None,
         with_products: bool = False,
     ) -> SearchResult:
         """Search the catalog. With ``user_id`` and a ``store`` the order is personalised by the
-        user's history; with ``log=True`` the search and what it showed are written to the store."""
-        from shopsense.search.personal import UserSignals, log_search, new_request_id, personalise, user_signals
+        user's history. Nothing is written: the caller logs the search (:func:`shopsense.search.search`,
+        the service's impression log)."""
+        from shopsense.search.personal import UserSignals, new_request_id, personalise, user_signals
 
         self._check()
         if not isinstance(query, str) or not query.strip():
@@ -446,10 +446,6 @@ class SearchEngine:
         )
         if with_products:
             result.products = self.products.iloc[rows].to_dict("records")
-        if log:
-            if store is None:
-                raise ValueError("log=True needs the knowledge store (store=...)")
-            log_search(store, query, result.request_id or "", user_id, items, scores)
         return result
 
     def _matched(self, cand: Candidates, positions: np.ndarray, text: str) -> list[list[str]]:

@@ -1,9 +1,10 @@
 """Personalisation and the search side of the shared knowledge: profiles from the store, event logging.
 
-A user's *content profile* is the recency-weighted mean of the vectors of the products they touched
-(weighted by event type: a purchase says more than a view) and of the queries they searched, all
-read from the knowledge store, so what the recommendation engine learns from and what search
-personalises on are the same events. Their *collaborative links* are the crowd's item -> item links
+A user's *content profile* is the one the recommendations use
+(:func:`~shopsense.models.content.content_profile`): the recency-weighted mean of the vectors of the
+products they touched (weighted by event type: a purchase says more than a view) and of the queries
+they searched, from their history in the knowledge store (:mod:`shopsense.data.history`), so what
+the recommendation engine learns from and what search personalises on are the same events. Their *collaborative links* are the crowd's item -> item links
 (the served recommendation version's co-visitation or item-kNN, :mod:`shopsense.search.collaborative`)
 from the same recent items. :func:`personalise` adds both to the relevance score. Every search writes a ``search`` event (query and
 ``request_id``) and its impressions; clicks quote the ``request_id``, which is what
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,56 +24,18 @@ import pandas as pd
 
 from shopsense import columns as C
 from shopsense.config import EventWeights
-from shopsense.search.collaborative import ItemAffinity, Links, history_weights
+from shopsense.data.history import EventColumns, history_of
+from shopsense.models.content import ContentConfig, content_profile
+from shopsense.search.collaborative import ItemAffinity, Links
 from shopsense.store import KnowledgeStore
 
 ANONYMOUS = "anonymous"  # the store needs a user id on every event
-RECENCY_DECAY = 0.9  # each older event counts 10% less
+RECENCY_DECAY = 0.9  # collaborative links: each older event counts 10% less
 MAX_QUERIES = 3  # past queries encoded per profile (each costs an encoder call)
 
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
-
-
-EventColumns = Mapping[str, Sequence[Any]]  # column -> values, oldest first (a DataFrame fits too)
-
-
-def content_profile(
-    store: KnowledgeStore,
-    user_id: str,
-    row_of: Mapping[str, int],
-    vectors: np.ndarray,
-    encode_queries: Callable[[list[str]], np.ndarray] | None = None,
-    *,
-    weights: EventWeights | None = None,
-    limit: int = 50,
-    events: EventColumns | None = None,
-) -> np.ndarray | None:
-    """The user's L2-normalised taste vector from their recent events (``events``: already read,
-    oldest first, with item, event type and query columns), or ``None`` without history."""
-    ev = _recent(store, user_id, limit) if events is None else events
-    types = np.asarray(ev[C.EVENT_TYPE], dtype=object)
-    if not len(types):
-        return None
-    w = (weights or EventWeights()).as_dict()
-    age = np.arange(len(types))[::-1]  # 0 = newest
-    decay = RECENCY_DECAY**age
-    acc = np.zeros(vectors.shape[1], dtype=np.float64)
-    for item, etype, d in zip(ev[C.ITEM], types, decay, strict=True):
-        row = row_of.get(item) if isinstance(item, str) else None
-        if row is not None and etype != C.SEARCH:
-            acc += w.get(etype, 1.0) * d * vectors[row]
-    if encode_queries is not None:
-        queries = np.asarray(ev[C.QUERY], dtype=object)
-        is_search = np.array([t == C.SEARCH and isinstance(q, str) for t, q in zip(types, queries, strict=True)])
-        idx = np.flatnonzero(is_search)[-MAX_QUERIES:]
-        if len(idx):
-            qv = encode_queries([str(q) for q in queries[idx]])
-            # a query counts like a click: intent, but weaker than buying
-            acc += (w.get(C.CLICK, 1.0) * decay[idx, None] * qv).sum(axis=0)
-    norm = float(np.linalg.norm(acc))
-    return (acc / norm).astype(np.float32) if norm > 0 else None
 
 
 def _recent(store: KnowledgeStore, user_id: str, limit: int) -> EventColumns:
@@ -102,19 +65,25 @@ def user_signals(
     affinity: ItemAffinity | None,
     limit: int = 50,
     weights: EventWeights | None = None,
+    profile: ContentConfig | None = None,
 ) -> UserSignals:
-    """Read the user's recent events once and derive both personalisation signals from them."""
-    ev = _recent(store, user_id, limit)
-    if not len(ev[C.EVENT_TYPE]):
+    """Read the user's recent events once and derive both personalisation signals from them: the
+    content profile (the recommendations' own formula, :func:`~shopsense.models.content.content_profile`)
+    and the crowd's links from the same items."""
+    history = history_of(_recent(store, user_id, limit), (weights or EventWeights()).as_dict())
+    if history.empty:
         return UserSignals()
     out = UserSignals()
     if vectors is not None:
-        out.profile = content_profile(store, user_id, row_of, vectors, encode_queries, weights=weights, events=ev)
-    if affinity is not None:
-        items, w = history_weights(ev, (weights or EventWeights()).as_dict(), RECENCY_DECAY)
-        if items:
-            links = affinity.user_links(items, w)
-            out.links = links if links.nnz else None
+        rows = np.array([row_of.get(i, -1) for i in history.items], dtype=np.int64)
+        known = history.only(rows >= 0)
+        queries = history.queries[-MAX_QUERIES:] if encode_queries is not None else []
+        qv = encode_queries(queries) if queries and encode_queries is not None else None
+        p = content_profile(vectors, rows[rows >= 0], known.weights, qv, profile or ContentConfig())
+        out.profile = p if p.any() else None
+    if affinity is not None and len(history.items):
+        links = affinity.user_links([str(i) for i in history.items], history.weights * history.recency(RECENCY_DECAY))
+        out.links = links if links.nnz else None
     return out
 
 

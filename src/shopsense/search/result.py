@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shopsense.ranking.ranked import RankedItem
+
 
 @dataclass
 class SearchResult:
@@ -21,15 +23,18 @@ class SearchResult:
     request_id: str | None = None
     products: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (what the service returns): items as ``{item_id, score, source, explanation}``."""
-        items = [
-            {"item_id": i, "score": s, "source": "search", "explanation": "matched " + ", ".join(m) if m else None}
+    def ranked(self) -> list[RankedItem]:
+        """The results as list items (source ``search``, the matched fields as the explanation)."""
+        return [
+            RankedItem(i, s, "search", "matched " + ", ".join(m) if m else None)
             for i, s, m in zip(self.items, self.scores, self.matched_fields, strict=True)
         ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (what the CLI prints): items as ``{item_id, score, source, explanation}``."""
         return {
             "query": self.query,
-            "items": items,
+            "items": [{k: v for k, v in r.as_dict().items() if k != "title"} for r in self.ranked()],
             "facets": self.facets,
             "did_you_mean": self.did_you_mean,
             "showing_results_for": self.showing_results_for,

@@ -12,6 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from shopsense.config import Settings
 from shopsense.data.pseudonyms import Pseudonymizer
+from shopsense.service.engines import Served
 from shopsense.service.impressions import ImpressionLog
 from shopsense.service.keys import ADMIN, INVALID_KEY, MISSING_KEY, READ, WRITE, ApiKey, KeyRing
 from shopsense.service.metrics import Metrics
@@ -64,7 +65,7 @@ class AppState:
         if callable(fn):
             fn()
 
-    def served(self) -> Any:
+    def served(self) -> Served:
         """The served engines, or 503 while they are still loading at start-up."""
         cur = self.models.current
         if cur is None:

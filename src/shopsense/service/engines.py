@@ -2,7 +2,8 @@
 
 :func:`load` builds, for one model version folder, the objects that answer requests; the routes call
 :class:`Served` and never the library directly, so a change of library API is one edit here. Every
-method returns plain dicts ``{item_id, score, source, explanation}``, best first. A capability whose
+method takes the surface's typed request and returns typed results (lists of
+:class:`~shopsense.ranking.ranked.RankedItem`, best first; a :class:`SearchResult`). A capability whose
 library is missing raises :class:`Unavailable` (the HTTP layer answers 503 with the reason).
 """
 
@@ -12,13 +13,20 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from shopsense.config import Settings
+from shopsense.index.catalog import CatalogIndex
+from shopsense.ranking.ranked import RankedItem
+from shopsense.recommend import Recommender, RecommendRequest
+from shopsense.search import SearchEngine
+from shopsense.search.request import SearchRequest
+from shopsense.search.result import SearchResult
 from shopsense.store import KnowledgeStore
 from shopsense.store.users import UserDeletion
 
 log = logging.getLogger("shopsense.service")
+T = TypeVar("T")
 
 
 class Unavailable(RuntimeError):
@@ -34,64 +42,51 @@ class Served:
     path: Path | None
     store: KnowledgeStore
     settings: Settings
-    encoder: Any | None = None
-    catalog: Any | None = None  # shopsense.index.catalog.CatalogIndex
-    recommender: Any | None = None
-    searcher: Any | None = None
+    encoder: Any | None = None  # shopsense.features.text.TextEncoder (or the ONNX one): duck-typed
+    catalog: CatalogIndex | None = None
+    recommender: Recommender | None = None
+    searcher: SearchEngine | None = None
     missing: dict[str, str] = field(default_factory=dict)
     deletions_seen: str | None = None  # the store's deletion mark this process has caught up with
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def _need(self, what: str, obj: Any) -> Any:
+    def _need(self, what: str, obj: T | None) -> T:
         if obj is None:
             raise Unavailable(self.missing.get(what, f"{what} is not available in model version {self.version}"))
         return obj
 
     # ------------------------------------------------------------------ answering
-    def recommend(self, user_id: str, k: int, filters: dict[str, Any]) -> list[dict[str, Any]]:
-        """The user's list now (their latest events are read from the store per request)."""
-        from shopsense.ranking.rules import Filters
+    def recommend(self, request: RecommendRequest) -> list[RankedItem]:
+        """The shopper's list now (their latest events are read from the store per request)."""
+        return self._need("recommend", self.recommender).recommend(request)
 
-        rec = self._need("recommend", self.recommender)
-        f = Filters(
-            include_categories=tuple(filter(None, [filters.get("category")])),
-            exclude_categories=tuple(filter(None, [filters.get("exclude_category")])),
-            price_min=filters.get("min_price"),
-            price_max=filters.get("max_price"),
-        )
-        return [r.as_dict() for r in rec.recommend(user_id, k, filters=f)]
-
-    def search(
-        self, query: str, user_id: str | None, k: int, filters: dict[str, Any], request_id: str
-    ) -> dict[str, Any]:
+    def search(self, request: SearchRequest) -> SearchResult:
         """Search with personalisation. Nothing is written here: the caller queues the search event
         (it shapes the user's next recommendations) and the impressions with the model version."""
         engine = self._need("search", self.searcher)
-        res = engine.search(
-            query, user_id=user_id, filters=filters, k=k, store=self.store, log=False, request_id=request_id
+        return engine.search(
+            request.query,
+            user_id=request.user_id,
+            filters=request.filters,
+            k=request.k,
+            store=self.store,
+            request_id=request.request_id,
         )
-        return res.to_dict()
 
-    def similar(self, item_id: str, k: int) -> list[dict[str, Any]]:
+    def similar(self, item_id: str, k: int) -> list[RankedItem]:
         from shopsense.similar import similar
 
         catalog = self._need("similar", self.catalog)
-        return [
-            {"item_id": r.item_id, "score": r.score, "source": "content", "explanation": r.reason}
-            for r in similar(item_id, k, catalog=catalog)
-        ]
+        return [RankedItem(r.item_id, r.score, "content", r.reason) for r in similar(item_id, k, catalog=catalog)]
 
     def autocomplete(self, prefix: str, k: int) -> list[str]:
         return list(self._need("autocomplete", self.searcher).autocomplete(prefix, k))
 
     def forget_user(self, user_id: str, deletion: UserDeletion | None = None) -> None:
-        """Drop anything held in memory about a deleted user: what an engine keeps per user, and the
-        user's searches (autocomplete and "did you mean" counts, the vectors of queries nobody else
-        searched). Trained files forget the user at the next training (they are built from the store)."""
-        for obj in (self.recommender, self.searcher):
-            fn = getattr(obj, "forget_user", None)
-            if callable(fn):
-                fn(user_id)
+        """Drop what this process holds in memory about a deleted user: their searches (autocomplete
+        and "did you mean" counts, the vectors of queries nobody else searched). Nothing else is kept
+        per user (recommendations read the store per request); trained files forget the user at the
+        next training (they are built from the store)."""
         if deletion is None:
             return
         if self.searcher is not None:
@@ -175,7 +170,7 @@ def _warm_search(served: Served) -> None:
     words = [" ".join(t[:2]) for t in titles[:2] if t]
     for query in [*words, "zzqxv"]:  # the last finds nothing: the did-you-mean path
         try:
-            served.searcher.search(query, user_id=None, filters={}, k=10, store=served.store, log=False)
+            served.searcher.search(query, user_id=None, filters={}, k=10, store=served.store)
         except Exception as e:  # a warm-up must not stop the version from loading
             log.warning("search warm-up with %r failed: %s", query, e)
             return
@@ -225,10 +220,8 @@ def load(
             "no trained model: run `shopsense train` (or POST /train) and wait for it to complete"
         )
     else:
-        from shopsense.recommend import OnlineRecommender
-
         # a version whose files do not load raises here: the server keeps the version it serves
-        served.recommender = OnlineRecommender(store, settings, path)
+        served.recommender = Recommender(store, settings, path)
     if store.stats()["products"] == 0:
         served.missing["similar"] = served.missing["search"] = served.missing["autocomplete"] = (
             "the catalog is empty: add products (PUT /products or shopsense ingest products)"

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from shopsense.ranking.ranked import RankedItem
 from shopsense.service.periodic import Periodic
 from shopsense.store import KnowledgeStore
 
@@ -40,21 +41,21 @@ class ImpressionLog:
         self,
         request_id: str,
         user_id: str | None,
-        items: Sequence[dict[str, Any]],
+        items: Sequence[RankedItem],
         surface: str,
         model_version: str | None,
         query: str | None = None,
     ) -> None:
-        """Queue one response's list (``items`` carry item_id, score, source; position = list order)."""
+        """Queue one response's list (position = list order)."""
         now = time.time()
         rows = [
             (
                 request_id,
                 user_id,
-                it["item_id"],
+                it.item_id,
                 pos,
-                it.get("score"),
-                it.get("source"),
+                it.score,
+                it.source,
                 surface,
                 model_version,
                 query,

@@ -3,13 +3,14 @@ impression logging."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import anyio
 from fastapi import HTTPException, Request
 
 from shopsense.exceptions import NoModelError, NotFittedError, UnknownItemError, UnknownUserError
+from shopsense.ranking.ranked import RankedItem
 from shopsense.service.deps import AppState
 from shopsense.service.engines import Unavailable
 from shopsense.service.routes.products import product_record
@@ -45,20 +46,20 @@ def call_engine(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise HTTPException(404, str(e)) from None
 
 
-def hits(state: AppState, items: list[dict[str, Any]], details: bool) -> list[Hit]:
-    """Engine dicts as API hits, with the catalog rows when ``details`` is asked for."""
+def hits(state: AppState, items: Sequence[RankedItem], details: bool) -> list[Hit]:
+    """The engine's list as API hits, with the catalog rows when ``details`` is asked for."""
     prods: dict[str, Any] = {}
     if details and items:
-        df = state.store.products([it["item_id"] for it in items])
+        df = state.store.products([it.item_id for it in items])
         prods = {r["item_id"]: product_record(r) for r in df.to_dict("records")}
     return [
         Hit(
-            item_id=str(it["item_id"]),
-            score=float(it.get("score") or 0.0),
+            item_id=it.item_id,
+            score=float(it.score or 0.0),
             rank=i + 1,
-            source=it.get("source"),
-            explanation=it.get("explanation"),
-            product=prods.get(it["item_id"]),
+            source=it.source,
+            explanation=it.explanation,
+            product=prods.get(it.item_id),
         )
         for i, it in enumerate(items)
     ]
@@ -68,7 +69,7 @@ def log_shown(
     state: AppState,
     request: Request,
     user_id: str | None,
-    items: list[dict[str, Any]],
+    items: Sequence[RankedItem],
     surface: str,
     version: str | None,
     query: str | None = None,

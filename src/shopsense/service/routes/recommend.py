@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Path, Query, Request
 
 from shopsense.data.ids import normalize_id
+from shopsense.ranking.ranked import RankedItem
+from shopsense.ranking.rules import Filters
+from shopsense.recommend.request import RecommendRequest
 from shopsense.service.deps import ListKey, State, acting_user
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
 from shopsense.service.schemas import Hit, ListResponse
@@ -17,31 +18,24 @@ K = Query(10, ge=1, le=200, description="how many items")
 DETAILS = Query(False, description="include each product's catalog record")
 
 
-def _filters(
-    category: str | None, exclude_category: str | None, min_price: float | None, max_price: float | None
-) -> dict[str, Any]:
-    return {
-        k: v
-        for k, v in {
-            "category": category,
-            "exclude_category": exclude_category,
-            "min_price": min_price,
-            "max_price": max_price,
-        }.items()
-        if v is not None
-    }
-
-
 @router.get("/recommend", response_model=ListResponse, dependencies=[ListKey])
 async def recommend(
     request: Request,
     state: State,
     user_id: str = acting_user("the user to recommend for (required; the page key: its shopper)", required=True),
     k: int = K,
-    category: str | None = Query(None, max_length=1000, description="only this category (path prefix)"),
+    category: str | None = Query(
+        None,
+        max_length=1000,
+        description="only this category (any level of the path); a shopper without history gets what is popular in it",
+    ),
     exclude_category: str | None = Query(None, max_length=1000),
     min_price: float | None = Query(None, ge=0, le=1e12),
     max_price: float | None = Query(None, ge=0, le=1e12),
+    query: str | None = Query(
+        None, max_length=500, description="context query (a shopper without history: its matches)"
+    ),
+    diversity: float | None = Query(None, ge=0, le=1, description="MMR weight (default: the settings')"),
     details: bool = DETAILS,
 ) -> ListResponse:
     """What this user should see now. Reads the user's latest events, so what they just did counts.
@@ -50,15 +44,25 @@ async def recommend(
     request_id in the click/add-to-cart/purchase events that follow.
     """
     served = state.served()
-    uid = state.pseudonyms.user(user_id)
-    filters = _filters(category, exclude_category, min_price, max_price)
+    ask = RecommendRequest(
+        user_id=state.pseudonyms.user(user_id),
+        k=k,
+        filters=Filters(
+            exclude_categories=(exclude_category,) if exclude_category else (),
+            price_min=min_price,
+            price_max=max_price,
+        ),
+        category=category,
+        query=query,
+        diversity=diversity,
+    )
 
-    def work() -> tuple[list[dict[str, Any]], list[Hit]]:
-        items = call_engine(served.recommend, uid, k, filters)
+    def work() -> tuple[list[RankedItem], list[Hit]]:
+        items = call_engine(served.recommend, ask)
         return items, hits(state, items, details)
 
     items, shown = await in_engine_lane(state, work)
-    rid = log_shown(state, request, uid, items, "recommend", served.version)
+    rid = log_shown(state, request, ask.user_id, items, "recommend", served.version)
     return ListResponse(request_id=rid, model_version=served.version, items=shown)
 
 
@@ -76,7 +80,7 @@ async def similar(
     item_id = normalize_id(item_id, "item id")
     uid = state.pseudonyms.user(user_id) if user_id else None
 
-    def work() -> tuple[list[dict[str, Any]], list[Hit]]:
+    def work() -> tuple[list[RankedItem], list[Hit]]:
         items = call_engine(served.similar, item_id, k)
         return items, hits(state, items, details)
 

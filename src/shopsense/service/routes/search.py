@@ -6,6 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
+from shopsense.ranking.ranked import RankedItem
+from shopsense.search.request import SearchRequest
+from shopsense.search.result import SearchResult
 from shopsense.service.deps import ListKey, State, acting_user
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
 from shopsense.service.schemas import Hit, SearchResponse, Suggestions
@@ -44,12 +47,14 @@ async def search(
     }
     request_id = request.state.request_id
 
-    def work() -> tuple[dict[str, Any], list[Hit]]:
-        res = call_engine(served.search, q, uid, k, filters, request_id)
-        return res, hits(state, res["items"], details)
+    ask = SearchRequest(q, uid, k, filters, request_id)
 
-    res, shown = await in_engine_lane(state, work)
-    items = res["items"]
+    def work() -> tuple[SearchResult, list[RankedItem], list[Hit]]:
+        res = call_engine(served.search, ask)
+        items = res.ranked()
+        return res, items, hits(state, items, details)
+
+    res, items, shown = await in_engine_lane(state, work)
     if uid is not None:  # the user's search event, written with the impressions by the background flusher
         from shopsense.search.personal import search_event
 
@@ -60,10 +65,10 @@ async def search(
         model_version=served.version,
         items=shown,
         query=q,
-        total=res.get("total"),
-        facets=res.get("facets") or {},
-        did_you_mean=res.get("did_you_mean"),
-        showing_results_for=res.get("showing_results_for"),
+        total=res.total,
+        facets=res.facets,
+        did_you_mean=res.did_you_mean,
+        showing_results_for=res.showing_results_for,
     )
 
 

@@ -1,0 +1,102 @@
+"""A shopper's history: the one rule that turns events into what models, recommendations and search read.
+
+Training (:class:`~shopsense.data.dataset.Dataset`), the per-request recommender, search's
+personalisation and its collaborative links all ask the same questions of the same events: which
+events say something about an item (a view, click, add-to-cart, purchase or rating with an item id;
+a search has none), how much each counts (the event-type weights of the settings), how old it is in
+the shopper's sequence, and which queries the shopper searched. They are answered here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shopsense import columns as C
+
+#: event types that say something about an item (a search has no item)
+ITEM_EVENT_TYPES = (C.VIEW, C.CLICK, C.ADD_TO_CART, C.PURCHASE, C.RATING)
+
+#: column -> values, oldest first (what the store's per-request reader returns; a DataFrame fits too)
+EventColumns = Mapping[str, Sequence[Any]]
+
+
+def item_event_mask(types: Any, items: Any) -> np.ndarray:
+    """Which events are item events: an item event type and an item id (vectorised over columns)."""
+    t = np.asarray(types, dtype=object)
+    i = np.asarray(items, dtype=object)
+    if not len(t):
+        return np.zeros(0, dtype=bool)
+    return np.isin(t, ITEM_EVENT_TYPES) & _present(i)
+
+
+def query_event_mask(types: Any, queries: Any) -> np.ndarray:
+    """Which events are searches with a query text."""
+    t = np.asarray(types, dtype=object)
+    q = np.asarray(queries, dtype=object)
+    if not len(t):
+        return np.zeros(0, dtype=bool)
+    return (t == C.SEARCH) & _present(q)
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    """Not missing (None, NaN, pandas NA) and not empty text."""
+    return pd.notna(values) & (values != "")
+
+
+def event_weights(types: Any, weights: Mapping[str, float]) -> np.ndarray:
+    """The settings' weight of each event type (1 for a type the settings do not name)."""
+    return np.array([weights.get(t, 1.0) for t in types], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class History:
+    """One shopper's recent behaviour, oldest first.
+
+    ``item_age`` / ``query_age``: steps back from the newest event of any kind (0 = the newest), so
+    a search between two views ages the older view like any event would.
+    """
+
+    items: np.ndarray  # external item ids (object)
+    types: np.ndarray  # their event types (object)
+    weights: np.ndarray  # their event-type weights (float32)
+    item_age: np.ndarray
+    queries: list[str]
+    query_age: np.ndarray
+
+    @property
+    def empty(self) -> bool:
+        return not len(self.items) and not self.queries
+
+    def recency(self, decay: float) -> np.ndarray:
+        """``decay ** age`` for each item event."""
+        return (decay**self.item_age).astype(np.float32)
+
+    def only(self, keep: np.ndarray) -> History:
+        """The same history with only the item events where ``keep`` (e.g. items a model knows)."""
+        return History(
+            self.items[keep], self.types[keep], self.weights[keep], self.item_age[keep], self.queries, self.query_age
+        )
+
+
+def history_of(events: EventColumns, weights: Mapping[str, float]) -> History:
+    """The history in a shopper's events (item, event type and query columns, oldest first)."""
+    types = np.asarray(events[C.EVENT_TYPE], dtype=object)
+    n = len(types)
+    items = np.asarray(events[C.ITEM], dtype=object) if n else np.zeros(0, dtype=object)
+    queries = np.asarray(events[C.QUERY], dtype=object) if n and C.QUERY in events else np.full(n, None, object)
+    age = np.arange(n)[::-1]
+    is_item = item_event_mask(types, items)
+    is_query = query_event_mask(types, queries)
+    return History(
+        items=items[is_item],
+        types=types[is_item],
+        weights=event_weights(types[is_item], weights),
+        item_age=age[is_item],
+        queries=[str(q) for q in queries[is_query]],
+        query_age=age[is_query],
+    )

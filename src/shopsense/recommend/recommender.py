@@ -1,0 +1,212 @@
+"""The served recommender: one model version answering :class:`RecommendRequest` in named stages.
+
+history -> candidates and ranking (the version's engine: every source proposes, the learned fusion
+or ranker orders) or, without item history, the fallback chain -> rules (:func:`allowed`, then popular
+products fill a short list) -> diversity (MMR) -> explanations -> the new-product slot.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shopsense.config import Settings
+from shopsense.data.history import History, history_of
+from shopsense.data.idmap import IdMap
+from shopsense.models.base import Histories
+from shopsense.models.content import content_profile
+from shopsense.ranking import explain as X
+from shopsense.ranking.pipeline import Engine
+from shopsense.ranking.ranked import RankedItem
+from shopsense.ranking.rules import Filters, allowed, mmr
+from shopsense.recommend.catalog import ServedCatalog
+from shopsense.recommend.config import OnlineConfig
+from shopsense.recommend.fallbacks import Fallbacks, Ranked
+from shopsense.recommend.new_products import best_new_product, new_product_reason
+from shopsense.recommend.request import RecommendRequest
+from shopsense.store import KnowledgeStore
+
+MAX_QUERIES = 5  # the shopper's latest searches encoded per request (each new one costs an encoder call)
+
+
+@dataclass
+class ShopperHistory:
+    """Stage 1: what the shopper did, in the model's terms."""
+
+    rows: np.ndarray  # model item indices, oldest first
+    types: list[str]
+    weights: np.ndarray
+    queries: list[str]  # latest searches (and the request's query last)
+    query_vectors: np.ndarray | None
+
+    @property
+    def has_items(self) -> bool:
+        return bool(len(self.rows))
+
+
+class Recommender:
+    """Serves one model version; cheap to call per request (the heavy parts load once)."""
+
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        settings: Settings,
+        folder: Path,
+        config: OnlineConfig | None = None,
+        encoder: Any = None,
+    ):
+        self.store = store
+        self.settings = settings
+        self.config = config or OnlineConfig()
+        self.folder = folder
+        self.version = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["version"]
+        self.engine = Engine.load(folder / "engine").warm()
+        if self.engine.popular is None:
+            raise ValueError(f"model version {self.version} has no popularity model: retrain it")
+        self.popular = self.engine.popular
+        self.content = self.engine.models.get("content")
+        self.items = IdMap.load(folder / "items.json")
+        self.items.to_internal([])  # builds the id lookup now, not on the first request
+        self.weights = settings.event_weights.as_dict()
+        self.vectors: np.ndarray | None = getattr(self.content, "vectors", None)
+        self._encoder: Any = encoder  # the query encoder; loaded on first use unless shared (the service's)
+        self.reload_catalog()
+
+    @classmethod
+    def from_store(cls, store: KnowledgeStore, settings: Settings, config: OnlineConfig | None = None) -> Recommender:
+        """The recommender of the active version (NoModelError when nothing is trained)."""
+        from shopsense.training import active_folder
+
+        return cls(store, settings, active_folder(store, settings), config)
+
+    def reload_catalog(self) -> None:
+        """Re-read product metadata (availability, price, category) for the rules; products added since
+        training are embedded so they can take the new-product slot."""
+        from shopsense.training import product_vectors
+
+        self.catalog = ServedCatalog(
+            self.store.products(),
+            self.items,
+            self.vectors,
+            self.popular,
+            lambda new: product_vectors(new, self.settings, self.store),
+        )
+        self.fallbacks = Fallbacks(
+            self.popular, self.catalog.rules, self.vectors, getattr(self.content, "ann", None), self.config.pool
+        )
+        self.fallbacks.trending(1)  # built now, not on the first request
+
+    def use_encoder(self, encoder: Any) -> None:
+        """Share an already loaded text encoder (the search engine's) for the shopper's search queries."""
+        if encoder is not None and hasattr(encoder, "encode_queries"):
+            self._encoder = encoder
+
+    # ------------------------------------------------------------------ the stages
+    def recommend(self, request: RecommendRequest) -> list[RankedItem]:
+        """The top-k products for the request's shopper now, best first, each with a score, source and reason."""
+        history = self.history(request.user_id, request.query)
+        filters = request.rules
+        seen = {int(i) for i, t in zip(history.rows, history.types, strict=True) if t in filters.exclude_seen}
+        pool = max(self.config.pool, 5 * request.k)
+        ranked = self.ranked(history, pool, seen, request.category)
+        ranked = self.apply_rules(ranked, request, filters, seen)
+        weight = self.config.diversity if request.diversity is None else request.diversity
+        ranked = ranked.take(mmr(ranked.items, ranked.scores, self.vectors, request.k, weight))
+        out = self.explained(ranked, history, request)
+        return self.with_new_product(out, history, filters, seen, request.k)[: request.k]
+
+    def history(self, user_id: str, query: str | None = None) -> ShopperHistory:
+        """Stage 1: the shopper's latest events as model item rows, event weights and search queries."""
+        events = self.store.recent_event_columns(user_id, self.config.history)
+        h: History = history_of(events, self.weights)
+        rows = self.items.to_internal(h.items, strict=False) if len(h.items) else np.zeros(0, np.int64)
+        known = rows >= 0
+        queries = [*h.queries, query] if query else list(h.queries)
+        queries = queries[-MAX_QUERIES:]
+        return ShopperHistory(
+            rows[known], [str(t) for t in h.types[known]], h.weights[known], queries, self._encode(queries)
+        )
+
+    def ranked(self, history: ShopperHistory, pool: int, seen: set[int], category: str | None) -> Ranked:
+        """Stages 2-3: the version's candidates ranked (its sources propose, fusion or the ranker
+        orders), or for a shopper without item history the first fallback of the chain that applies."""
+        if not history.has_items:
+            latest = history.query_vectors[-1] if history.query_vectors is not None else None
+            return self.fallbacks.first(self.config.fallbacks, pool, category, latest)
+        h = Histories([history.rows], [history.weights], None, [history.query_vectors])
+        items, scores, sources = self.engine.rank(h, pool, [np.array(sorted(seen), np.int64)])
+        n_ok = len(sources[0])  # rows are best-first and -1 padded after the last candidate
+        return Ranked(items[0][:n_ok], scores[0][:n_ok], list(sources[0]))
+
+    def apply_rules(self, ranked: Ranked, request: RecommendRequest, filters: Filters, seen: set[int]) -> Ranked:
+        """Stage 4: the filters and business rules; popular products that pass them fill a short list."""
+        ranked = ranked.where(allowed(ranked.items, self.catalog.rules, filters, seen))
+        if len(ranked) < request.k:
+            ranked = self.fallbacks.fill(ranked, request.k, request.category, filters, seen)
+        return ranked
+
+    def explained(self, ranked: Ranked, history: ShopperHistory, request: RecommendRequest) -> list[RankedItem]:
+        """Stage 6: a reason for every item, from its source and the shopper's history."""
+        titles = self.catalog.titles
+        last_query = history.queries[-1] if history.queries else None
+        return [
+            RankedItem(
+                item_id=str(self.catalog.ids[i]),
+                score=float(s),
+                source=src,
+                explanation=X.explain(
+                    src,
+                    int(i),
+                    history.rows,
+                    history.types,
+                    titles,
+                    model=self.engine.models.get(src),
+                    vectors=self.vectors,
+                    query=last_query,
+                    category=request.category,
+                ),
+                title=str(titles[i]),
+            )
+            for i, s, src in zip(ranked.items, ranked.scores, ranked.sources, strict=True)
+        ]
+
+    def with_new_product(
+        self, out: list[RankedItem], history: ShopperHistory, filters: Filters, seen: set[int], k: int
+    ) -> list[RankedItem]:
+        """The new-product slot: the allowed product without events that best matches the shopper."""
+        cfg = self.config
+        if cfg.cold_slot is None or self.content is None or self.vectors is None:
+            return out
+        if not history.has_items and history.query_vectors is None:
+            return out
+        # unweighted by event type, as the slot has always matched: any touch says "interested"
+        profile = content_profile(self.vectors, history.rows, None, history.query_vectors, self.content.config)
+        found = best_new_product(self.catalog, profile, filters, seen)
+        if found is None or found[1] < cfg.cold_min_similarity:
+            return out
+        item, sim = found
+        rec = RankedItem(
+            str(self.catalog.ids[item]),
+            sim,
+            "cold",
+            new_product_reason(self.catalog, item, history.rows, history.types),
+            str(self.catalog.titles[item]),
+        )
+        if rec.item_id in {r.item_id for r in out}:
+            return out
+        pos = min(cfg.cold_slot, len(out), k - 1)
+        return [*out[:pos], rec, *out[pos:]]
+
+    # ------------------------------------------------------------------ helpers
+    def _encode(self, queries: list[str]) -> np.ndarray | None:
+        if not queries or self.vectors is None:
+            return None
+        if self._encoder is None:  # loaded once: building a sentence-transformers model costs seconds
+            from shopsense.features.text import TextEncoder
+
+            self._encoder = TextEncoder(self.settings.encoder).use_store(self.store)
+        return self._encoder.encode_queries(queries)
