@@ -2,9 +2,10 @@
 
 Recommendation (Scientific, Video Games, Beauty): leave-one-out, full ranking, every model tuned on
 validation (see ``shopsense.evaluation.runner``). Search (Home Depot dev split): all products per query.
-Writes the ``## Recommendation`` and ``## Search`` sections of ``docs/benchmarks.md`` (other sections are
-kept), ``reports/index.html`` with charts, and ``reports/results.json`` (results of earlier runs of other
-datasets are kept, so ``--datasets beauty`` refreshes one table).
+Writes the ``## Recommendation`` and ``## Search`` sections of ``docs/benchmarks.md`` (each table with its
+date and commit; the other sections, kept by hand, are left as they are), ``reports/index.html`` with
+charts, and ``reports/results.json`` (results of earlier runs of other datasets are kept, so
+``--datasets beauty`` refreshes one table).
 
     .venv/bin/python benchmarks/run.py                       # everything (hours on 2 shared cores)
     .venv/bin/python benchmarks/run.py --datasets beauty --quick --peers pop,pop-all,ease
@@ -63,7 +64,10 @@ def versions() -> dict[str, str]:
         with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+        # "-dirty" marks numbers measured on uncommitted changes; tags are left out so it stays a hash
+        sha = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--exclude=*"], cwd=ROOT, capture_output=True, text=True
+        ).stdout
         out["commit"] = sha.strip()
     except OSError:
         pass
@@ -301,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             search_peers = [p.strip() for p in args.search_peers.split(",") if p.strip()]
             mine["search"][name] = run_search(name, search_peers, engine=not args.no_engine)
             mine["search"][name]["info"]["command"] = environment["command"]
+            mine["search"][name]["info"]["commit"] = environment["versions"].get("commit")
         else:
             ds_peers = list(peers)
             if name == "beauty" and "pop-all" not in ds_peers:
@@ -319,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 vectors=not args.no_vectors,
             )
             mine["recommendation"][name]["info"]["command"] = environment["command"]
+            mine["recommendation"][name]["info"]["commit"] = environment["versions"].get("commit")
         save()
         log(f"{name}: written to {args.docs} and {reports / 'index.html'}")
     return 0

@@ -52,6 +52,11 @@ def _n(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else "?"
 
 
+def _at(info: dict[str, Any]) -> str:
+    """The commit a dataset's run was measured at (runs of other datasets in the same file may be older)."""
+    return f" at commit {info['commit']}" if info.get("commit") else ""
+
+
 def _params(r: dict[str, Any]) -> str:
     p = r.get("params") or {}
     return ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("seed", "threads")) or "–"
@@ -95,7 +100,8 @@ def recommendation_section(results: dict[str, Any]) -> str:
             out += [
                 f"{_n(info.get('users'))} users, {_n(info.get('items'))} items, "
                 f"{_n(info.get('interactions'))} interactions; {_n(info.get('test_users'))} test users. "
-                f"Run {info.get('date', '?')}{' (--quick: one setting per peer, no grid)' if info.get('quick') else ''}."
+                f"Run {info.get('date', '?')}{_at(info)}"
+                f"{' (--quick: one setting per peer, no grid)' if info.get('quick') else ''}."
                 + (f" Command: `{info['command']}`." if info.get("command") else "")
                 + (f" {info['note']}" if info.get("note") else "")
                 + (f" Failed: {info['failed']}." if info.get("failed") else ""),
@@ -137,7 +143,7 @@ def search_section(results: dict[str, Any]) -> str:
         if info:
             out += [
                 f"{_n(info.get('products'))} products, {_n(info.get('queries'))} judged queries. "
-                f"Run {info.get('date', '?')}."
+                f"Run {info.get('date', '?')}{_at(info)}."
                 + (f" Command: `{info['command']}`." if info.get("command") else "")
                 + (f" {info['note']}" if info.get("note") else ""),
                 "",
