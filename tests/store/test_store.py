@@ -82,7 +82,8 @@ def test_ties_keep_arrival_order(store: KnowledgeStore) -> None:
     e = pd.DataFrame({C.USER: ["u"] * 3, C.ITEM: ["z", "y", "x"], C.EVENT_TYPE: ["view"] * 3, C.TIMESTAMP: [5.0] * 3})
     store.add_events(e)
     assert store.events(user_id="u")[C.ITEM].tolist() == ["z", "y", "x"]
-    assert store.recent_events("u", limit=2)[C.ITEM].tolist() == ["y", "x"]
+    assert store.events(user_id="u", limit=2, newest_first=True)[C.ITEM].tolist() == ["x", "y"]
+    assert store.recent_event_columns("u", limit=2)[C.ITEM] == ["y", "x"]
 
 
 def test_recent_queries_are_distinct_newest_kept(store: KnowledgeStore) -> None:
