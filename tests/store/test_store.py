@@ -177,3 +177,11 @@ def test_unknown_scheme() -> None:
 def test_missing_embedded_store_without_create(tmp_path) -> None:
     with pytest.raises(StoreError, match="shopsense init"):
         open_store(f"sqlite:///{tmp_path / 'nope.db'}", create=False)
+
+
+def test_known_items_in_lists_of_any_length(store: KnowledgeStore) -> None:
+    ids = [f"p{i}" for i in range(600)]
+    store.upsert_products(pd.DataFrame({C.ITEM: ids[::2], C.TITLE: "t"}))
+    for n in (0, 1, 3, 8, 513, 600):
+        assert store.known_items(ids[:n]) == set(ids[:n:2])
+    assert store.known_items(["p1", "p0", "p0"]) == {"p0"}

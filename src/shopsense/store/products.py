@@ -23,7 +23,7 @@ from shopsense.store.rows import json_or_none, to_db_rows
 _CONTENT_COLS = tuple(c for c in C.PRODUCT_COLUMNS if c not in (C.CREATED_AT, C.UPDATED_AT))
 #: what an upsert writes, in this order: the content, its hash, then the times
 _UPSERT_COLS = (*_CONTENT_COLS, "row_hash", C.CREATED_AT, C.UPDATED_AT)
-_CHUNK = 500  # ids per IN (...) list
+_CHUNK = 512  # ids per IN (...) list
 
 
 @guarded  # driver errors leave these methods as StoreError / StoreBusyError (store/errors.py)
@@ -90,13 +90,13 @@ class ProductRows(StoreBase):
         found: set[str] = set()
         with self._conn(conn) as c:
             # compiled once per list length and run on the driver: SQLAlchemy's IN expansion per
-            # call cost more than the lookups themselves
+            # call cost more than the lookups themselves. Lists are padded (with their last id) to a
+            # power of two, so a store compiles at most ten of these statements.
             for i in range(0, len(ids), _CHUNK):
                 chunk = ids[i : i + _CHUNK]
-                params = {f"i{k}": v for k, v in enumerate(chunk)}
-                rows = self.statements.fetch(
-                    c, ("known_items", len(chunk)), functools.partial(_known, len(chunk)), params
-                )
+                n = 1 << (len(chunk) - 1).bit_length()
+                params = {f"i{k}": chunk[min(k, len(chunk) - 1)] for k in range(n)}
+                rows = self.statements.fetch(c, ("known_items", n), functools.partial(_known, n), params)
                 found.update(r[0] for r in rows)
         return found
 
