@@ -75,7 +75,7 @@ def bench_sqlite(path: Path, db: Path, n: int) -> dict:
     again, wall2, cpu2 = timed(lambda: ingest_events(store, path))
     assert again.inserted == 0
     users = store.events(limit=10_000)[C.USER].unique().tolist()
-    q = _latency(lambda u: store.recent_events(u, 50), users)
+    q = _latency(lambda u: store.events(user_id=u, limit=50, newest_first=True), users)
     store.close()
     return {
         "events": n,

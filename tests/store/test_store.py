@@ -82,7 +82,8 @@ def test_ties_keep_arrival_order(store: KnowledgeStore) -> None:
     e = pd.DataFrame({C.USER: ["u"] * 3, C.ITEM: ["z", "y", "x"], C.EVENT_TYPE: ["view"] * 3, C.TIMESTAMP: [5.0] * 3})
     store.add_events(e)
     assert store.events(user_id="u")[C.ITEM].tolist() == ["z", "y", "x"]
-    assert store.recent_events("u", limit=2)[C.ITEM].tolist() == ["y", "x"]
+    assert store.events(user_id="u", limit=2, newest_first=True)[C.ITEM].tolist() == ["x", "y"]
+    assert store.recent_event_columns("u", limit=2)[C.ITEM] == ["y", "x"]
 
 
 def test_recent_queries_are_distinct_newest_kept(store: KnowledgeStore) -> None:
@@ -176,3 +177,11 @@ def test_unknown_scheme() -> None:
 def test_missing_embedded_store_without_create(tmp_path) -> None:
     with pytest.raises(StoreError, match="shopsense init"):
         open_store(f"sqlite:///{tmp_path / 'nope.db'}", create=False)
+
+
+def test_known_items_in_lists_of_any_length(store: KnowledgeStore) -> None:
+    ids = [f"p{i}" for i in range(600)]
+    store.upsert_products(pd.DataFrame({C.ITEM: ids[::2], C.TITLE: "t"}))
+    for n in (0, 1, 3, 8, 513, 600):
+        assert store.known_items(ids[:n]) == set(ids[:n:2])
+    assert store.known_items(["p1", "p0", "p0"]) == {"p0"}

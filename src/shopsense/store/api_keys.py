@@ -8,18 +8,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from shopsense import columns as C
 from shopsense.store import tables as T
+from shopsense.store.base import StoreBase
 from shopsense.store.errors import guarded
 
 
 @guarded  # driver errors leave these methods as StoreError / StoreBusyError (store/errors.py)
-class KeyRows:
-    """Mixin of the knowledge store: API keys."""
-
-    engine: Engine
+class KeyRows(StoreBase):
+    """Mixin of the knowledge store: API keys (role :class:`~shopsense.store.roles.KeyRing`)."""
 
     def add_api_key(self, key_id: str, key_hash: str, scopes: Sequence[str], name: str | None = None) -> None:
         """Store an API key by its hash (the secret itself is never stored)."""
@@ -53,6 +52,7 @@ class KeyRows:
         return pd.DataFrame(rows, columns=cols)
 
     def revoke_api_key(self, key_id: str) -> bool:
+        """Revoke a key; False when no key has this id."""
         k = T.api_keys
         with self.engine.begin() as c:
             return c.execute(k.update().where(k.c.key_id == key_id).values(revoked=1)).rowcount > 0

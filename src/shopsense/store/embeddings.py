@@ -1,26 +1,26 @@
 """The embedding cache: vectors of product and query texts per encoder model, keyed by a hash of the
 text (product texts) or a salted key (queries, see :mod:`shopsense.store.users`), so a text is
-encoded once per model across trainings and processes. A mixin of the knowledge store."""
+encoded once per model across trainings and processes. A mixin of the knowledge store (role
+:class:`~shopsense.store.roles.EmbeddingCache`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import select
+from sqlalchemy.sql.elements import ClauseElement
 
 from shopsense.store import tables as T
+from shopsense.store.base import StoreBase
 from shopsense.store.errors import guarded
+
+_COLS = ("model_id", "text_hash", "dim", "vector")
 
 
 @guarded  # driver errors leave these methods as StoreError / StoreBusyError (store/errors.py)
-class EmbeddingRows:
+class EmbeddingRows(StoreBase):
     """Mixin of the knowledge store: the embedding cache."""
-
-    engine: Engine
-
-    _executemany: Callable[[Any, str, Sequence[tuple]], int]  # the store's batched insert
 
     def get_embeddings(self, model_id: str, text_hashes: Sequence[str]) -> dict[str, np.ndarray]:
         """Cached vectors for the given text hashes (missing ones are absent from the result)."""
@@ -36,11 +36,13 @@ class EmbeddingRows:
         return found
 
     def put_embeddings(self, model_id: str, text_hashes: Sequence[str], vectors: np.ndarray) -> int:
+        """Cache vectors (one row of ``vectors`` per text hash); ones already cached are kept.
+        Returns the number of vectors added."""
         vectors = np.ascontiguousarray(vectors, dtype="<f4")
         rows = [(model_id, h, int(v.shape[0]), v.tobytes()) for h, v in zip(text_hashes, vectors, strict=True)]
-        sql = (
-            "INSERT INTO embeddings (model_id, text_hash, dim, vector) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (model_id, text_hash) DO NOTHING"
-        )
         with self.engine.begin() as c:
-            return self._executemany(c, sql, rows)
+            return self.statements.insert_many(c, "put_embeddings", self._put_embeddings, _COLS, rows)
+
+    def _put_embeddings(self) -> ClauseElement:
+        ins = self.statements.insert("embeddings", _COLS)
+        return ins.on_conflict_do_nothing(index_elements=["model_id", "text_hash"])

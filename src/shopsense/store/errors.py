@@ -1,7 +1,7 @@
 """Driver errors become store errors at the store's boundary, here and nowhere else.
 
-Every public method of :class:`~shopsense.store.sql.KnowledgeStore` runs inside :func:`driver_errors`
-(applied by :func:`guarded`), so a caller sees :class:`StoreBusyError` (locked, timed out: worth a
+Every public method of :class:`~shopsense.store.sql.KnowledgeStore` and of each of its role mixins
+runs inside :func:`driver_errors` (applied by :func:`guarded` to each class), so a caller sees :class:`StoreBusyError` (locked, timed out: worth a
 retry) or :class:`StoreError`, never a SQLAlchemy, sqlite3 or psycopg exception. The HTTP layer
 answers both with 503 and ``Retry-After``; the CLI exits 2 with one line.
 """
@@ -111,6 +111,7 @@ def _guard_call(fn: Callable[..., Any]) -> Callable[..., Any]:
         except _driver_errors() as e:
             raise to_store_error(e, *_where(self)) from e
 
+    call.__store_guarded__ = True  # type: ignore[attr-defined]
     return call
 
 
@@ -120,4 +121,11 @@ def _guard_context(fn: Callable[..., Any]) -> Callable[..., Any]:
         with driver_errors(*_where(self)), fn(self, *args, **kwargs) as value:
             yield value
 
-    return functools.wraps(fn)(cm)
+    out = functools.wraps(fn)(cm)
+    out.__store_guarded__ = True  # type: ignore[attr-defined]
+    return out
+
+
+def is_guarded(fn: Any) -> bool:
+    """Whether ``fn`` is a method :func:`guarded` wrapped (for tests that every public one is)."""
+    return bool(getattr(fn, "__store_guarded__", False))

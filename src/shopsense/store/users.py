@@ -1,6 +1,8 @@
 """What the store holds about one shopper: the opt-out flag, export, and deletion that erases.
 
-A part of :class:`~shopsense.store.sql.KnowledgeStore` (a mixin over its engine). Ids here are stored
+A part of :class:`~shopsense.store.sql.KnowledgeStore` (a mixin over its engine); the shopper's
+events and impressions are written and read by :mod:`~shopsense.store.events` and
+:mod:`~shopsense.store.impressions`. Ids here are stored
 ids: the entry points map raw ids first (:class:`~shopsense.data.pseudonyms.Pseudonymizer`).
 
 Deletion removes the shopper's events, impressions and users row, and the cached vectors of queries
@@ -23,14 +25,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Index, delete, inspect, select, text
+import pandas as pd
+from sqlalchemy import Connection, Index, delete, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ClauseElement
 
 from shopsense import columns as C
 from shopsense.data.pseudonyms import keyed_hash
 from shopsense.exceptions import StoreError
 from shopsense.store import tables as T
+from shopsense.store.base import StoreBase
 from shopsense.store.errors import guarded
+from shopsense.store.rows import json_or_none
 
 log = logging.getLogger("shopsense.store")
 
@@ -40,6 +46,7 @@ _SALT_KEY = "query_salt"
 _DELETION_KEY = "users_deleted"  # a new random token at every deletion
 _CHUNK = 500  # ids per IN (...) list
 _ERASED_TABLES = ("events", "impressions", "users", "embeddings")
+_UPSERT_COLS = (C.USER, C.ATTRIBUTES, C.CREATED_AT)
 
 
 @dataclass
@@ -54,11 +61,11 @@ class UserDeletion:
 
 
 @guarded  # driver errors leave these methods as StoreError / StoreBusyError too (store/errors.py)
-class UserRows:
-    """Mixin of the knowledge store: opt-out, export and deletion of shoppers."""
+class UserRows(StoreBase):
+    """Mixin of the knowledge store: shoppers' rows, opt-out, export and deletion (roles
+    :class:`~shopsense.store.roles.Shoppers` and, for :meth:`query_keys`,
+    :class:`~shopsense.store.roles.EmbeddingCache`)."""
 
-    engine: Engine
-    dialect: str
     _salt: bytes | None = None
 
     # ------------------------------------------------------------------ schema upkeep
@@ -115,6 +122,24 @@ class UserRows:
         salt = self.query_salt()
         return [keyed_hash(salt, q, 32) for q in queries]
 
+    # ------------------------------------------------------------------ shoppers' rows
+    def upsert_users(self, df: pd.DataFrame, conn: Connection | None = None) -> int:
+        """Insert users; attributes of known users are replaced when given."""
+        if df.empty:
+            return 0
+        attrs = df[C.ATTRIBUTES] if C.ATTRIBUTES in df.columns else pd.Series([None] * len(df))
+        rows = [(u, json_or_none(a), time.time()) for u, a in zip(df[C.USER], attrs, strict=True)]
+        with self._conn(conn) as c:
+            return self.statements.insert_many(c, "upsert_users", self._upsert_users, _UPSERT_COLS, rows)
+
+    def _upsert_users(self) -> ClauseElement:
+        ins = self.statements.insert("users", _UPSERT_COLS)
+        return ins.on_conflict_do_update(
+            index_elements=[C.USER],
+            set_={C.ATTRIBUTES: ins.excluded[C.ATTRIBUTES]},
+            where=ins.excluded[C.ATTRIBUTES].is_not(None),
+        )
+
     # ------------------------------------------------------------------ opt-out
     def set_opted_out(self, user_id: str, opted_out: bool = True) -> None:
         """Record that a shopper opted out of personalisation (or back in); an unknown shopper is added,
@@ -139,18 +164,6 @@ class UserRows:
             for i in range(0, len(ids), _CHUNK):
                 out.update(r[0] for r in c.execute(q.where(u.c[C.USER].in_(ids[i : i + _CHUNK]))))
         return out
-
-    def search_queries(self) -> list[str]:
-        """The queries of every stored search that may shape lists (not opted-out shoppers'), with
-        repeats: what autocomplete's past searches are counted from."""
-        e, u = T.events, T.users
-        q = select(e.c[C.QUERY]).where(
-            e.c[C.EVENT_TYPE] == C.SEARCH,
-            e.c[C.QUERY].is_not(None),
-            e.c[C.USER].not_in(select(u.c[C.USER]).where(u.c[C.OPTED_OUT] == 1)),
-        )
-        with self.engine.connect() as c:
-            return [r[0] for r in c.execute(q)]
 
     # ------------------------------------------------------------------ export
     def export_user(self, user_id: str) -> dict[str, Any]:

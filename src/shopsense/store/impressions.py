@@ -1,0 +1,49 @@
+"""What was shown: one row per listed item and position, the outcome side of feedback and
+evaluation. A mixin of the knowledge store (role :class:`~shopsense.store.roles.ImpressionLog`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from sqlalchemy import Connection, select
+from sqlalchemy.sql.elements import ClauseElement
+
+from shopsense import columns as C
+from shopsense.store import tables as T
+from shopsense.store.base import StoreBase
+from shopsense.store.errors import guarded
+from shopsense.store.rows import to_db_rows
+
+_COLS = tuple(C.IMPRESSION_COLUMNS)
+
+
+@guarded  # driver errors leave these methods as StoreError / StoreBusyError (store/errors.py)
+class ImpressionRows(StoreBase):
+    """Mixin of the knowledge store: impressions."""
+
+    def log_impressions(self, df: pd.DataFrame, conn: Connection | None = None) -> int:
+        """Record what was shown (one row per item and position)."""
+        if df.empty:
+            return 0
+        out = pd.DataFrame({c: df[c] if c in df.columns else None for c in _COLS})
+        return self.log_impression_rows(to_db_rows(out), conn)
+
+    def log_impression_rows(self, rows: Sequence[tuple], conn: Connection | None = None) -> int:
+        """:meth:`log_impressions` for rows already in ``IMPRESSION_COLUMNS`` order holding plain
+        Python values (the service's background writer: no DataFrame round trip per flush)."""
+        if any(len(r) != len(_COLS) for r in rows):
+            raise ValueError(f"impression rows need {len(_COLS)} values: {', '.join(_COLS)}")
+        with self._conn(conn) as c:
+            return self.statements.insert_many(c, "log_impressions", self._log_impressions, _COLS, list(rows))
+
+    def _log_impressions(self) -> ClauseElement:
+        return self.statements.insert("impressions", _COLS)
+
+    def impressions(self, request_id: str | None = None) -> pd.DataFrame:
+        """Impressions in the order they were logged (one request's when ``request_id`` is given)."""
+        q = select(*[T.impressions.c[c] for c in _COLS]).order_by(T.impressions.c.seq)
+        if request_id is not None:
+            q = q.where(T.impressions.c[C.REQUEST_ID] == request_id)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(conn.execute(q).fetchall(), columns=list(_COLS))
