@@ -44,6 +44,7 @@ from shopsense.ranking.tuning import (
     tune_for_tail,
     tune_fusion,
 )
+from shopsense.topk import top_k
 
 Progress = Callable[[str], None]
 
@@ -255,7 +256,7 @@ class Engine:
             if not len(feats):
                 continue
             s = pred[r]
-            order = np.argsort(-s, kind="stable")[:k]
+            order, _ = top_k(s, k)
             items[r, : len(order)] = c.items[r][order]
             scores[r, : len(order)] = s[order]
             best = feats[order][:, rank_cols].argmin(axis=1)
