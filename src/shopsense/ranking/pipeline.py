@@ -120,7 +120,7 @@ class Engine:
         self.n_items = ds.n_items
         self.popular = PopularModel(self.config.popular).fit(ds)
         self._by_popularity, self._novelty_cache = None, None
-        self.side = _item_side(ds, self.popular, item_vectors)
+        self.side = item_side(ds, self.popular, item_vectors)
         inner, users, targets = holdout_last(ds, self.config.ranker_users, self.config.seed)
         self.models = self._new_models(item_vectors)
         for name, m in self.models.items():
@@ -378,7 +378,8 @@ def _history_mask(h: Histories, n_items: int, targets: np.ndarray) -> sp.csr_mat
     return out
 
 
-def _item_side(ds: Dataset, pop: PopularModel, vectors: np.ndarray | None) -> cand.ItemSide:
+def item_side(ds: Dataset, pop: PopularModel, vectors: np.ndarray | None) -> cand.ItemSide:
+    """What the candidate features read about each item of ``ds``: popularity, trend, category, brand, text vector."""
     brands = ds.products[C.BRAND] if C.BRAND in ds.products.columns else pd.Series([None] * ds.n_items)
     brand_codes, _ = pd.factorize(
         pd.Series(brands, dtype=object).map(lambda b: b if isinstance(b, str) and b else None)
