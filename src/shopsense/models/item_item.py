@@ -126,7 +126,8 @@ class ItemItemModel(Model):
         h = np.asarray(histories.items[0][-cfg.max_history :], dtype=np.int64)
         if not len(h):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        w = cfg.recency_decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float64)
+        # annotated: numpy's stub says bincount (below) returns integers, even with weights
+        w: np.ndarray = cfg.recency_decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float64)
         if cfg.event_weighted and histories.weights is not None:
             w = w * histories.weights[0][-cfg.max_history :]
             h, inv = np.unique(h, return_inverse=True)  # repeated items add up

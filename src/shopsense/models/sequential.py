@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import torch
@@ -114,6 +114,14 @@ def _pad_left(seqs: list[np.ndarray], length: int) -> np.ndarray:
 SMALL_BATCH = 8  # histories scored with the numpy copy of the network (requests); torch beyond
 
 
+_Affine = tuple[np.ndarray, np.ndarray]  # (weight, bias) of a linear map
+_Norm = tuple[np.ndarray, np.ndarray, float]  # (weight, bias, eps) of a layer norm
+# one transformer block's weights; a TypedDict's functional form, because "in" is a keyword
+_BlockWeights = TypedDict(
+    "_BlockWeights", {"n1": _Norm, "in": _Affine, "out": _Affine, "n2": _Norm, "l1": _Affine, "l2": _Affine}
+)
+
+
 class _NumpyNet:
     """The trained network's eval-mode forward pass in numpy, for a few histories at a time.
 
@@ -129,7 +137,7 @@ class _NumpyNet:
         self.heads, self.scale = cfg.heads, math.sqrt(d)
         self.table = np.vstack([np.zeros((1, d), np.float32), item_table])  # row 0 = padding
         self.pos = arr(net.pos.weight)
-        self.blocks = []
+        self.blocks: list[_BlockWeights] = []
         for blk in net.blocks:
             assert isinstance(blk, nn.TransformerEncoderLayer) and blk.norm_first
             self.blocks.append(
@@ -160,7 +168,7 @@ class _NumpyNet:
             x = (x + _gelu(h) @ p["l2"][0] + p["l2"][1]) * keep
         return np.ascontiguousarray(_layer_norm(x[:, -1], *self.norm), dtype=np.float32)
 
-    def _attention(self, x: np.ndarray, p: dict, mask: np.ndarray) -> np.ndarray:
+    def _attention(self, x: np.ndarray, p: _BlockWeights, mask: np.ndarray) -> np.ndarray:
         """Self-attention of the last ``len(mask)`` positions over every position of ``x``."""
         b, n, d = x.shape
         m, hd = len(mask), d // self.heads
