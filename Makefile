@@ -44,7 +44,8 @@ test: install
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run.py
 
-lint:
+## ruff (lint and format) and mypy, as CI runs them.
+lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy

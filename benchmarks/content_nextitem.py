@@ -30,7 +30,8 @@ from shopsense.data.dataset import Dataset
 from shopsense.data.public import load_dataset
 from shopsense.data.splits import leave_one_out
 from shopsense.evaluation.peers.popular import MostPopular
-from shopsense.evaluation.protocol import evaluate_recommender, topk_from_scores
+from shopsense.evaluation.protocol import evaluate_recommender
+from shopsense.topk import top_k
 
 
 class LastItemContent:
@@ -52,7 +53,7 @@ class LastItemContent:
         assert self.last_ is not None
         q = self.item_vectors[self.last_[user_idx]]
         scores = q @ self.item_vectors.T
-        return topk_from_scores(scores, k, exclude)
+        return top_k(scores, k, exclude=exclude, overwrite=True)[0]
 
 
 def scientific_split():  # noqa: ANN201

@@ -147,12 +147,7 @@ def run_recommendation(
     }
     models: dict[str, Any] = {}
     if engine:
-        r = run_engine(split, item_vectors=item_vectors, progress=lambda m: log(f"{name}: {m}"))
-        if r is None:
-            info["note"] = "Engine pipeline (shopsense.training.default_recommender) not available at this commit."
-            log(f"{name}: {info['note']}")
-        else:
-            models["engine"] = r
+        models["engine"] = run_engine(split, item_vectors=item_vectors, progress=lambda m: log(f"{name}: {m}"))
     for peer in peers:
         try:
             models[peer] = run_peer(

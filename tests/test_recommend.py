@@ -14,7 +14,7 @@ from shopsense.config import load_settings
 from shopsense.data.dataset import Dataset
 from shopsense.exceptions import NoModelError
 from shopsense.features.text import TextEncoder
-from shopsense.ranking.pipeline import EngineConfig
+from shopsense.ranking.pipeline import Engine, EngineConfig
 from shopsense.ranking.rules import Filters
 from shopsense.recommend import Recommender, RecommendRequest
 from shopsense.store import open_store
@@ -202,10 +202,17 @@ def test_diversity_mixes_topics(trained):
     assert sum(r.item_id.startswith("d") for r in diverse) > sum(r.item_id.startswith("d") for r in plain)
 
 
-def test_interrupted_training_keeps_the_served_version(trained):
+def test_interrupted_training_keeps_the_served_version(trained, monkeypatch):
     store, settings, result = trained
+
+    def crash(self, path):  # a crash halfway through writing the new version
+        Path(path).mkdir(parents=True)
+        (Path(path) / "params.json").write_text("{")
+        raise RuntimeError("simulated crash during training")
+
+    monkeypatch.setattr(Engine, "save", crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        train(store, settings, config=FAST, _fail_after_fit=True)
+        train(store, settings, config=FAST)
     assert store.active_version() == result.version
     assert not list(Path(settings.models_dir).glob(".tmp-*"))
     failed = store.versions().query("status == 'failed'")

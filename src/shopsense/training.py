@@ -174,7 +174,6 @@ def train(
     incremental: bool = False,
     config: EngineConfig | None = None,
     progress: Progress | None = None,
-    _fail_after_fit: bool = False,
 ) -> TrainResult:
     """Fit every model and the ranker on the store's data and publish a new active version."""
     say = progress or (lambda _m: None)
@@ -205,8 +204,6 @@ def train(
             engine, base = _warm_start(store, settings, ds, vectors, say)
         else:
             engine, base = Engine(config or EngineConfig()).fit(ds, vectors, progress=say), None
-        if _fail_after_fit:  # tests: a crash between fitting and publishing
-            raise RuntimeError("simulated crash during training")
         say(f"writing version {version}")
         engine.save(tmp / "engine")
         ds.items.save(tmp / "items.json")
@@ -271,11 +268,11 @@ def _warm_start(
     eng.metrics = {"warm_started_from": manifest["version"]}
     say("recounting popularity, co-visitation and item-kNN")
     from shopsense.models.popular import PopularModel
-    from shopsense.ranking.pipeline import _item_side
+    from shopsense.ranking.pipeline import item_side
 
     eng.n_items = ds.n_items
     eng.popular = PopularModel(old.config.popular).fit(ds)
-    eng.side = _item_side(ds, eng.popular, vectors)
+    eng.side = item_side(ds, eng.popular, vectors)
     for name, m in old.models.items():
         if name in ("covisit", "itemknn", "content", "als"):
             if name == "content" and vectors is None:
@@ -286,7 +283,7 @@ def _warm_start(
         elif name == "sequential":
             assert isinstance(m, SequentialModel)
             say("fine-tuning the sequential model on users with new events")
-            eng.models[name] = _finetune_sequential(m, remap, ds, vectors, since)
+            eng.models[name] = m.warm_start(ds, remap, vectors, since)
     eng.ranker = None  # the ranker's features changed scale: serve the fusion until the next full fit
     return eng, str(manifest["version"])
 
@@ -302,33 +299,6 @@ def _remap_item_item(m: Any, remap: np.ndarray, n_items: int) -> Any:
     )
     m.n_items = n_items
     return m
-
-
-def _finetune_sequential(
-    m: SequentialModel, remap: np.ndarray, ds: Dataset, vectors: np.ndarray | None, since: float
-) -> SequentialModel:
-    import torch
-
-    old_state = {k: v.detach().clone() for k, v in m.net.state_dict().items()}  # type: ignore[union-attr]
-    fresh = SequentialModel(m.config)
-    fresh.n_items = ds.n_items
-    fresh._build(ds.n_items, vectors if m.text_dim else None)
-    new_state = fresh.net.state_dict()  # type: ignore[union-attr]
-    for k, v in old_state.items():
-        if k == "item.weight":
-            w = new_state[k].clone()
-            known = np.flatnonzero(remap >= 0)
-            w[torch.as_tensor(known + 1)] = v[torch.as_tensor(remap[known] + 1)]
-            new_state[k] = w
-        elif k != "text":
-            new_state[k] = v
-    fresh.net.load_state_dict(new_state)  # type: ignore[union-attr]
-    fresh.history = list(m.history)
-    fresh.fitted = True
-    recent_users = np.unique(ds.interactions.loc[ds.interactions[C.TIMESTAMP] > since, C.USER_IDX].to_numpy())
-    seqs = ds.sequences()
-    fresh.train_sequences([seqs[u] + 1 for u in recent_users if len(seqs[u]) >= 2], max(1, m.config.epochs // 10))
-    return fresh
 
 
 def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from shopsense.data.dataset import Dataset
 from shopsense.data.splits import leave_one_out
 from shopsense.evaluation.peers.popular import MostPopular
-from shopsense.evaluation.protocol import Recommender, evaluate_recommender, topk_from_scores
+from shopsense.evaluation.protocol import Recommender, evaluate_recommender
 
 
 def _events(rows: list[tuple[str, str]]) -> pd.DataFrame:
@@ -36,14 +36,6 @@ LOG = [
 @pytest.fixture
 def split():
     return leave_one_out(Dataset.from_frames(_events(LOG)))
-
-
-def test_topk_from_scores_excludes_pads_and_breaks_ties_by_index() -> None:
-    scores = np.array([[0.1, 0.9, 0.5, 0.5], [1.0, -np.inf, np.nan, 2.0]])
-    ex = sp.csr_matrix(np.array([[0, 1, 0, 0], [0, 0, 0, 1]]))
-    top = topk_from_scores(scores.copy(), 3, ex)
-    assert top.tolist() == [[2, 3, 0], [0, -1, -1]]
-    assert topk_from_scores(np.array([[1.0, 2.0]]), 4).tolist() == [[1, 0, -1, -1]]
 
 
 def test_most_popular_follows_the_protocol(split) -> None:

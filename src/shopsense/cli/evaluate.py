@@ -76,7 +76,7 @@ def recommend(
     quick: bool = _QUICK,
     with_engine: bool = _ENGINE,
 ) -> None:
-    """Leave-one-out, full ranking: engine tuned on validation, refitted without the last item, scored on it."""
+    """Leave-one-out, full ranking: peers tuned on validation; each model fitted without the last item, scored on it."""
     from shopsense.data.dataset import Dataset
     from shopsense.data.splits import leave_one_out
     from shopsense.evaluation.runner import parse_peers, run_engine, run_peer
@@ -98,8 +98,6 @@ def recommend(
     )
     results: dict[str, Any] = {}
     engine = run_engine(split, settings=settings, progress=_note) if with_engine else None
-    if engine is None and with_engine:
-        _note("engine pipeline not available (shopsense.training.default_recommender is missing); peers only")
     for name in names:
         results[name] = run_peer(name, split, ds, quick=quick, progress=_note)
     out: dict[str, Any] = {k: None for k in ("ndcg@10", "hr@10", "ndcg@20", "hr@20", "coverage@10")}
@@ -124,7 +122,7 @@ def _print_recommend(rows: list[tuple[str, dict]]) -> None:
     from rich.table import Table
 
     if not rows:
-        console.print("nothing was evaluated (no engine pipeline, no --peers)")
+        console.print("nothing was evaluated (--no-engine and no --peers)")
         return
     t = Table(title="recommendation, leave-one-out, full ranking (test)")
     for col in ("model", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "cov@10", "fit s", "score s"):

@@ -97,7 +97,7 @@ def _mean(values: np.ndarray) -> float:
 def hit_rate_per_row(topk: np.ndarray, truth: sp.csr_matrix, k: int, threshold: float = 0.0) -> np.ndarray:
     """1 where at least one relevant item (relevance > threshold; > 0 always) is in the top k."""
     rel = relevance_at(topk[:, :k], truth)
-    return ((rel > threshold) & (rel > 0)).any(axis=1).astype(np.float64)
+    return np.asarray(((rel > threshold) & (rel > 0)).any(axis=1), dtype=np.float64)
 
 
 def recall_per_row(topk: np.ndarray, truth: sp.csr_matrix, k: int, threshold: float = 0.0) -> np.ndarray:
@@ -191,7 +191,7 @@ def intra_list_diversity_per_row(topk: np.ndarray, item_vectors: np.ndarray, k: 
 
     Uses sum_{i != j} v_i.v_j = |sum v|^2 - sum |v|^2 on unit vectors, so it is O(k d) per list.
     """
-    v = np.asarray(item_vectors, dtype=np.float32)
+    v: np.ndarray = np.asarray(item_vectors, dtype=np.float32)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     v = v / np.where(norms > 0, norms, 1)
     ids = np.asarray(topk)[:, :k]

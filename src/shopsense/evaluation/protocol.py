@@ -53,39 +53,6 @@ class Recommender(Protocol):
     def recommend_batch(self, user_idx: np.ndarray, k: int, exclude: sp.csr_matrix) -> np.ndarray: ...
 
 
-def topk_from_scores(scores: np.ndarray, k: int, exclude_rows: sp.csr_matrix | None = None) -> np.ndarray:
-    """Top-k item indices per row of a dense ``(b, n_items)`` score matrix, best first.
-
-    Items stored in ``exclude_rows`` and items scored -inf or NaN are never returned; rows with fewer
-    than k recommendable items are padded with -1. Inside the list ties go to the lower item index;
-    which of several tied items makes the cut at position k is left to ``np.argpartition``.
-    ``scores`` is modified in place (pass a copy if you need it).
-    """
-    scores = np.asarray(scores)
-    if scores.ndim != 2:
-        raise ValueError(f"scores must be 2-D (users x items), got shape {scores.shape}")
-    if not np.issubdtype(scores.dtype, np.floating):
-        scores = scores.astype(np.float32)
-    b, n = scores.shape
-    if exclude_rows is not None and exclude_rows.nnz:
-        ex = exclude_rows.tocsr()
-        rows = np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr))
-        scores[rows, ex.indices] = -np.inf
-    np.nan_to_num(scores, copy=False, nan=-np.inf, posinf=np.finfo(scores.dtype).max, neginf=-np.inf)
-    kk = min(k, n)
-    if kk <= 0:
-        return np.full((b, k), -1, dtype=np.int64)
-    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else np.broadcast_to(np.arange(n), (b, n)).copy()
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)  # by score desc, then index asc
-    top = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    top_scores = np.take_along_axis(part_scores, order, axis=1)
-    top[~np.isfinite(top_scores)] = -1
-    if kk < k:
-        top = np.hstack([top, np.full((b, k - kk), -1, dtype=np.int64)])
-    return top
-
-
 class _PeakRss:
     """Samples the process resident set size in a thread: the peak above the level at start."""
 

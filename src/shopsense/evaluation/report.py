@@ -164,10 +164,9 @@ def update_markdown(path: str | Path, sections: dict[str, str], title: str = "# 
     for heading, body in sections.items():
         pattern = re.compile(rf"^## {re.escape(heading)}[ \t]*\n.*?(?=^## |\Z)", re.S | re.M)
         body = body.rstrip() + "\n\n"
-        if pattern.search(text):
-            text = pattern.sub(lambda _m, b=body: b, text, count=1)
-        else:
-            text = text.rstrip() + "\n\n" + body
+        found = pattern.search(text)
+        # spliced, not pattern.sub: a body is text, not a replacement template (backslashes stay)
+        text = text[: found.start()] + body + text[found.end() :] if found else text.rstrip() + "\n\n" + body
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(text.rstrip() + "\n", encoding="utf-8")
 

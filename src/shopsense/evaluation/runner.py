@@ -3,12 +3,11 @@
 Peers are named (``pop``, ``pop-all``, ``als``, ``bpr``, ``itemknn``, ``ease``, ``sasrec``) and each
 has a small grid searched on the validation targets (fit on ``train``); the best setting by
 NDCG@10 is refitted on ``train_full`` and scored on the test targets. The engine's own pipeline
-comes from ``shopsense.training.default_recommender`` when that module exists.
+(``shopsense.training.default_recommender``) runs with its default configuration.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from shopsense.config import Settings
 from shopsense.data.dataset import Dataset
 from shopsense.data.splits import LeaveOneOut
 from shopsense.evaluation.protocol import Recommender, evaluate_recommender
+from shopsense.training import default_recommender
 
 Progress = Callable[[str], None]
 
@@ -132,20 +133,6 @@ def parse_peers(spec: str | Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def engine_recommender(settings: Any = None) -> Recommender | None:
-    """The engine's default pipeline (``shopsense.training.default_recommender``), or None while it does not exist."""
-    try:
-        training = importlib.import_module("shopsense.training")
-    except ModuleNotFoundError as e:
-        if e.name in ("shopsense.training",):
-            return None
-        raise
-    factory = getattr(training, "default_recommender", None)
-    if factory is None:
-        return None
-    return factory(settings)
-
-
 def tune_and_test(
     build: Callable[[dict[str, Any]], Recommender],
     grid: Sequence[dict[str, Any]],
@@ -212,27 +199,16 @@ def run_peer(
 def run_engine(
     split: LeaveOneOut,
     *,
-    settings: Any = None,
+    settings: Settings | None = None,
     item_vectors: np.ndarray | None = None,
     progress: Progress | None = None,
     keep_topk: bool = False,
-) -> dict[str, Any] | None:
-    """The engine's default pipeline, tuned on validation by its own ``tune(split)`` hook when it has one,
-    then fitted on ``train_full`` and scored on test. None while the engine pipeline is not available."""
-    model = engine_recommender(settings)
-    if model is None:
-        return None
-    t0 = time.perf_counter()
-    tune = getattr(model, "tune", None)
-    if callable(tune):
-        if progress:
-            progress("engine: tuning on validation")
-        tuned = tune(split)
-        if tuned is not None and hasattr(tuned, "recommend_batch"):
-            model = tuned
-    tune_seconds = time.perf_counter() - t0
+) -> dict[str, Any]:
+    """The engine's default pipeline, fitted on ``train_full`` and scored on test (no validation grid:
+    the engine tunes its own fusion and ranker inside ``fit``)."""
+    model = default_recommender(settings)
     if progress:
         progress("engine: test")
     out = evaluate_recommender(model, split, stage="test", item_vectors=item_vectors, keep_topk=keep_topk)
-    out.update(tune_seconds=tune_seconds, params=getattr(model, "params", {}))
+    out.update(tune_seconds=0.0, params={})
     return out

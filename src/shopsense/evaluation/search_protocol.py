@@ -23,6 +23,7 @@ import pandas as pd
 from shopsense import columns as C
 from shopsense.evaluation import metrics as M
 from shopsense.evaluation.peers.search import BLEND_GRID, blend, rrf
+from shopsense.topk import top_k
 
 Progress = Callable[[int], None]
 
@@ -64,13 +65,10 @@ def judgements(products: pd.DataFrame, queries: pd.DataFrame, qrels: pd.DataFram
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    n = len(scores)
-    kk = min(k, n)
-    part = np.argpartition(-scores, kk - 1)[:kk] if kk < n else np.arange(n)
-    order = part[np.lexsort((part, -scores[part]))]
+    """The ``k`` best products of a query, padded with -1 (one row of the fixed-width result table)."""
     out = np.full(k, -1, dtype=np.int64)
-    finite = order[np.isfinite(scores[order])]
-    out[: len(finite)] = finite
+    ids, _ = top_k(scores, k)
+    out[: len(ids)] = ids
     return out
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shopsense import topk
 from shopsense.artifacts import read_params
 from shopsense.config import DEFAULT_FIELD_WEIGHTS, BM25Config
 from shopsense.exceptions import NotFittedError
@@ -157,7 +158,7 @@ class BM25Index:
         s = self.scores(self.analyzer.query_tokens(query))
         if allowed is not None:
             s = np.where(allowed, s, 0.0).astype(np.float32)
-        return top_k(s, k)
+        return topk.top_k(s, k, above=0.0)  # only the documents that match
 
     def vocabulary(self) -> set[str]:
         """Every indexed token (all fields)."""
@@ -202,13 +203,9 @@ class BM25Index:
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and values of the ``k`` largest positive scores, best first (ties by index)."""
-    pos = np.flatnonzero(scores > 0)
-    if len(pos) > k:
-        pos = pos[np.argpartition(-scores[pos], k - 1)[:k]]
-    order = np.lexsort((pos, -scores[pos]))
-    pos = pos[order]
-    return pos, scores[pos].astype(np.float32)
+    """The ``k`` best positive scores: kept only for ``search/engine.py`` until its rewrite, which calls
+    :func:`shopsense.topk.top_k` with ``above=0.0`` directly; then this goes."""
+    return topk.top_k(scores, k, above=0.0)
 
 
 def field_text(value: Any) -> str:

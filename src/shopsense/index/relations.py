@@ -24,6 +24,7 @@ import numpy as np
 from shopsense.exceptions import NotFittedError, ShopsenseError, UnknownItemError
 from shopsense.features.product_text import is_missing
 from shopsense.index.vector import VectorIndex
+from shopsense.topk import top_k
 
 FORMAT_VERSION = 1
 KINDS = ("content", "brand", "category")
@@ -120,11 +121,7 @@ def _top_candidates(vectors: np.ndarray, m: int, exact_threshold: int) -> tuple[
         for s in range(0, n, 1024):
             block = vectors[s : s + 1024] @ vectors.T
             block[np.arange(len(block)), np.arange(s, s + len(block))] = -np.inf  # not its own neighbour
-            part = np.argpartition(-block, m - 1, axis=1)[:, :m]
-            top = np.take_along_axis(block, part, axis=1)
-            order = np.argsort(-top, axis=1, kind="stable")
-            idx[s : s + len(block)] = np.take_along_axis(part, order, axis=1)
-            sc[s : s + len(block)] = np.take_along_axis(top, order, axis=1)
+            idx[s : s + len(block)], sc[s : s + len(block)] = top_k(block, m)
         return idx, sc
     vi = VectorIndex(exact_threshold=exact_threshold, ef_search=max(64, 2 * m)).build(vectors)
     for s in range(0, n, 4096):

@@ -32,6 +32,7 @@ import numpy as np
 
 from shopsense.artifacts import read_params
 from shopsense.exceptions import NotFittedError
+from shopsense.topk import top_k
 
 FORMAT_VERSION = 1
 Ids = Sequence[Any] | np.ndarray
@@ -288,13 +289,8 @@ class VectorIndex:
             sc = q @ self._vectors[:n].T
             if n_cand < n:
                 sc[:, ~mask] = -np.inf
-        if k < len(slots):
-            part = np.argpartition(-sc, k - 1, axis=1)[:, :k]
-        else:
-            part = np.tile(np.arange(len(slots)), (len(q), 1))
-        top = np.take_along_axis(sc, part, axis=1)
-        order = np.argsort(-top, axis=1, kind="stable")
-        return slots[np.take_along_axis(part, order, axis=1)], np.take_along_axis(top, order, axis=1).astype(np.float32)
+        part, top = top_k(sc, k, overwrite=True)  # k <= the candidates: no -1 padding
+        return slots[part], top
 
     def _search_hnsw(
         self, q: np.ndarray, k: int, cand: np.ndarray | None, *, ef: int = 0

@@ -24,6 +24,7 @@ from shopsense import columns as C
 from shopsense.config import StrictModel
 from shopsense.data.dataset import Dataset
 from shopsense.exceptions import ConfigError, NotFittedError
+from shopsense.topk import top_k
 
 FORMAT_VERSION = 1
 
@@ -116,7 +117,7 @@ class Proposal:
                 (np.ones(len(excluded), np.float32), (np.zeros(len(excluded), np.int64), excluded)), shape=(1, len(row))
             )
         )
-        ids, top = top_k(row[None], n, ex)
+        ids, top = top_k(row[None], n, exclude=ex)
         ok = ids[0] >= 0
         return cls(ids[0][ok], top[0][ok], mean, std, lambda items: row[items])
 
@@ -202,7 +203,7 @@ class Model(ABC):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         scores = self.score(histories)
-        return top_k(scores, k, exclude)
+        return top_k(scores, k, exclude=exclude)
 
     def save(self, path: str | Path) -> Path:
         """Write the model to a folder of plain files (params.json + .npy arrays)."""
@@ -274,24 +275,3 @@ def member_of(values: np.ndarray, members: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(ms, values)
     pos[pos == len(ms)] = 0
     return ms[pos] == values
-
-
-def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` columns per row of a dense score matrix (excluded and -inf entries never returned)."""
-    scores = np.array(scores, dtype=np.float32, copy=True)
-    b, n = scores.shape
-    if exclude is not None and exclude.nnz:
-        ex = exclude.tocsr()
-        scores[np.repeat(np.arange(ex.shape[0]), np.diff(ex.indptr)), ex.indices] = -np.inf
-    scores[np.isnan(scores)] = -np.inf  # (np.nan_to_num would also turn -inf into a finite number)
-    kk = min(k, n)
-    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (b, 1))
-    ps = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -ps), axis=1)
-    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    vals = np.take_along_axis(ps, order, axis=1)
-    ids[~np.isfinite(vals)] = -1
-    if kk < k:
-        ids = np.hstack([ids, np.full((b, k - kk), -1, np.int64)])
-        vals = np.hstack([vals, np.full((b, k - kk), -np.inf, np.float32)])
-    return ids, vals

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from shopsense.data.dataset import Dataset
 from shopsense.models.base import Histories, Model, ModelConfig, Proposal, member_of
+from shopsense.topk import top_k
 
 
 class ItemItemConfig(ModelConfig):
@@ -34,7 +35,7 @@ def prune_rows(m: sp.spmatrix | np.ndarray, k: int) -> sp.csr_matrix:
         rows, cols, vals = [], [], []
         for r in range(m.shape[0]):
             s, e = m.indptr[r], m.indptr[r + 1]
-            top = np.argpartition(-m.data[s:e], k - 1)[:k] + s if e - s > k else np.arange(s, e)
+            top = top_k(m.data[s:e], k)[0] + s if e - s > k else np.arange(s, e)
             rows.append(np.full(len(top), r))
             cols.append(m.indices[top])
             vals.append(m.data[top])
@@ -45,12 +46,9 @@ def prune_rows(m: sp.spmatrix | np.ndarray, k: int) -> sp.csr_matrix:
         )
     d = np.asarray(m, dtype=np.float32)
     n = d.shape[1]
-    kk = min(k, n)
-    top = np.argpartition(-d, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (d.shape[0], 1))
-    top_vals = np.take_along_axis(d, top, axis=1)
-    out = sp.csr_matrix(
-        (top_vals.ravel(), (np.repeat(np.arange(d.shape[0]), kk), top.ravel())), shape=d.shape, dtype=np.float32
-    )
+    top, top_vals = top_k(d, min(k, n))
+    kept = top >= 0
+    out = sp.csr_matrix((top_vals[kept], (np.nonzero(kept)[0], top[kept])), shape=d.shape, dtype=np.float32)
     out.eliminate_zeros()
     return out
 
@@ -128,7 +126,8 @@ class ItemItemModel(Model):
         h = np.asarray(histories.items[0][-cfg.max_history :], dtype=np.int64)
         if not len(h):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        w = cfg.recency_decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float64)
+        # annotated: numpy's stub says bincount (below) returns integers, even with weights
+        w: np.ndarray = cfg.recency_decay ** np.arange(len(h) - 1, -1, -1, dtype=np.float64)
         if cfg.event_weighted and histories.weights is not None:
             w = w * histories.weights[0][-cfg.max_history :]
             h, inv = np.unique(h, return_inverse=True)  # repeated items add up
@@ -235,7 +234,7 @@ class EASEModel(ItemItemModel):
         pop = np.asarray(x.sum(axis=0)).ravel()
         keep = np.flatnonzero(pop > 0)
         if len(keep) > self.config.max_items:
-            keep = np.sort(np.argsort(-pop, kind="stable")[: self.config.max_items])
+            keep = np.sort(top_k(pop, self.config.max_items)[0])
         xs = x[:, keep]
         g = (xs.T @ xs).toarray().astype(np.float32)
         g[np.diag_indices_from(g)] += self.config.l2

@@ -15,6 +15,7 @@ from pydantic import Field
 from shopsense import columns as C
 from shopsense.data.dataset import Dataset
 from shopsense.models.base import Histories, Model, ModelConfig
+from shopsense.topk import top_k
 
 DAY = 86_400.0
 
@@ -76,9 +77,7 @@ class PopularModel(Model):
         if category is not None:
             code = self.category_code(category)
             s[self.category != code] = -np.inf
-        order = np.argsort(-s, kind="stable")[:k]
-        order = order[np.isfinite(s[order])]
-        return order, s[order].astype(np.float32)
+        return top_k(s, k)
 
     def category_code(self, category: str) -> int:
         """Index of a category (its top level, case-insensitive); -2 when unknown."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from pydantic import Field
 from scipy.special import erf
 from torch import nn
 
+from shopsense import columns as C
 from shopsense.data.dataset import Dataset
 from shopsense.models.base import Histories, ModelConfig
 from shopsense.models.indexed import VectorModel
@@ -113,6 +114,14 @@ def _pad_left(seqs: list[np.ndarray], length: int) -> np.ndarray:
 SMALL_BATCH = 8  # histories scored with the numpy copy of the network (requests); torch beyond
 
 
+_Affine = tuple[np.ndarray, np.ndarray]  # (weight, bias) of a linear map
+_Norm = tuple[np.ndarray, np.ndarray, float]  # (weight, bias, eps) of a layer norm
+# one transformer block's weights; a TypedDict's functional form, because "in" is a keyword
+_BlockWeights = TypedDict(
+    "_BlockWeights", {"n1": _Norm, "in": _Affine, "out": _Affine, "n2": _Norm, "l1": _Affine, "l2": _Affine}
+)
+
+
 class _NumpyNet:
     """The trained network's eval-mode forward pass in numpy, for a few histories at a time.
 
@@ -128,7 +137,7 @@ class _NumpyNet:
         self.heads, self.scale = cfg.heads, math.sqrt(d)
         self.table = np.vstack([np.zeros((1, d), np.float32), item_table])  # row 0 = padding
         self.pos = arr(net.pos.weight)
-        self.blocks = []
+        self.blocks: list[_BlockWeights] = []
         for blk in net.blocks:
             assert isinstance(blk, nn.TransformerEncoderLayer) and blk.norm_first
             self.blocks.append(
@@ -159,7 +168,7 @@ class _NumpyNet:
             x = (x + _gelu(h) @ p["l2"][0] + p["l2"][1]) * keep
         return np.ascontiguousarray(_layer_norm(x[:, -1], *self.norm), dtype=np.float32)
 
-    def _attention(self, x: np.ndarray, p: dict, mask: np.ndarray) -> np.ndarray:
+    def _attention(self, x: np.ndarray, p: _BlockWeights, mask: np.ndarray) -> np.ndarray:
         """Self-attention of the last ``len(mask)`` positions over every position of ``x``."""
         b, n, d = x.shape
         m, hd = len(mask), d // self.heads
@@ -215,6 +224,37 @@ class SequentialModel(VectorModel):
             text = torch.as_tensor(np.asarray(item_vectors, dtype=np.float32))
             self.text_dim = int(text.shape[1])
         self.net = _Net(n_items, self.config, text)
+
+    def warm_start(
+        self, ds: Dataset, remap: np.ndarray, item_vectors: np.ndarray | None, since: float
+    ) -> SequentialModel:
+        """A model for ``ds``'s items that keeps this one's weights, fine-tuned on the users with events after ``since``.
+
+        ``remap[new item index]`` is the item's index in this model (-1 for a new item, which starts
+        from a fresh embedding and its text). Incremental training: a tenth of the epochs.
+        """
+        assert self.net is not None
+        old_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+        fresh = SequentialModel(self.config)
+        fresh.n_items = ds.n_items
+        fresh._build(ds.n_items, item_vectors if self.text_dim else None)
+        assert fresh.net is not None
+        new_state = fresh.net.state_dict()
+        for k, v in old_state.items():
+            if k == "item.weight":
+                w = new_state[k].clone()
+                known = np.flatnonzero(remap >= 0)
+                w[torch.as_tensor(known + 1)] = v[torch.as_tensor(remap[known] + 1)]
+                new_state[k] = w
+            elif k != "text":
+                new_state[k] = v
+        fresh.net.load_state_dict(new_state)
+        fresh.history = list(self.history)
+        fresh.fitted = True
+        recent = np.unique(ds.interactions.loc[ds.interactions[C.TIMESTAMP] > since, C.USER_IDX].to_numpy())
+        seqs = ds.sequences()
+        fresh.train_sequences([seqs[u] + 1 for u in recent if len(seqs[u]) >= 2], max(1, self.config.epochs // 10))
+        return fresh
 
     def train_sequences(self, seqs: list[np.ndarray], epochs: int, *, lr: float | None = None) -> None:
         """Train (or fine-tune) on 1-based item sequences for ``epochs`` passes."""

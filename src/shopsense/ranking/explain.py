@@ -67,23 +67,23 @@ def explain(
         if pos is None:
             return None
         verb = VERB.get(event_types[pos], "viewed") if pos < len(event_types) else "viewed"
-        return f"because you {verb} {_quote(titles[history[pos]])}"
+        return f"because you {verb} {quote(titles[history[pos]])}"
 
     if source in ("ease", "itemknn", "covisit"):
         return named(strongest_link(model, item, history)) or named(len(history) - 1) or "popular right now"
     if source == "sequential" and len(history):
-        return f"often chosen next after {_quote(titles[history[-1]])}"
+        return f"often chosen next after {quote(titles[history[-1]])}"
     if source == "als":
         return "liked by shoppers with tastes like yours"
     if source == "search":
-        return f"matches your search {_quote(query or '')}"
+        return f"matches your search {quote(query or '')}"
     if source in ("content", "cold"):
         pos = most_similar(vectors, item, history)
         if query and (pos is None or source == "content"):
-            return f"similar to your search {_quote(query)}"
+            return f"similar to your search {quote(query)}"
         prefix = "new: " if source == "cold" else ""
         return (
-            f"{prefix}similar to {_quote(titles[history[pos]])}"
+            f"{prefix}similar to {quote(titles[history[pos]])}"
             if pos is not None
             else f"{prefix}matches your interests"
         )
@@ -94,6 +94,10 @@ def explain(
     return "popular with other shoppers"
 
 
-def _quote(text: object) -> str:
+def quote(text: object) -> str:
+    """A product title or query as an explanation quotes it: in curly quotes, cut at 60 characters."""
     s = str(text) if text is not None else ""
     return f"“{s[:60]}…”" if len(s) > 60 else f"“{s}”"
+
+
+_quote = quote  # recommend.py's name until the lead's rewrite calls quote(); then this line goes

@@ -44,6 +44,7 @@ from shopsense.ranking.tuning import (
     tune_for_tail,
     tune_fusion,
 )
+from shopsense.topk import top_k
 
 Progress = Callable[[str], None]
 
@@ -119,7 +120,7 @@ class Engine:
         self.n_items = ds.n_items
         self.popular = PopularModel(self.config.popular).fit(ds)
         self._by_popularity, self._novelty_cache = None, None
-        self.side = _item_side(ds, self.popular, item_vectors)
+        self.side = item_side(ds, self.popular, item_vectors)
         inner, users, targets = holdout_last(ds, self.config.ranker_users, self.config.seed)
         self.models = self._new_models(item_vectors)
         for name, m in self.models.items():
@@ -229,20 +230,20 @@ class Engine:
             tail_terms = any(w.get(TAIL_PREFIX + s, 0.0) for s in used) or w.get(TAIL_BIAS, 0.0)
             excluded = _rows(exclude, n)
             for r, props in enumerate(self.proposals(histories, max(self.config.per_source, k), exclude, used)):
-                c = cand.merge(props.values())
-                if len(c) < k:  # sparse sources proposed too little: popular items fill the list
-                    c = np.union1d(c, self._popular_fill(k - len(c), np.union1d(c, excluded[r])))
-                if not len(c):
+                pool = cand.merge(props.values())
+                if len(pool) < k:  # sparse sources proposed too little: popular items fill the list
+                    pool = np.union1d(pool, self._popular_fill(k - len(pool), np.union1d(pool, excluded[r])))
+                if not len(pool):
                     continue
-                zs = {s: props[s].z(c) for s in used}
+                zs = {s: props[s].z(pool) for s in used}
                 parts = np.stack([w.get(s, 1.0 if len(used) == 1 else 0.0) * zs[s] for s in used])
-                total = parts.sum(axis=0) + w.get(NOVELTY, 0.0) * self._novelty[c]
+                total = parts.sum(axis=0) + w.get(NOVELTY, 0.0) * self._novelty[pool]
                 if tail_terms:
-                    in_tail = self._tail_item[c]
+                    in_tail = self._tail_item[pool]
                     extra = w.get(TAIL_BIAS, 0.0) + sum(w.get(TAIL_PREFIX + s, 0.0) * zs[s] for s in used)
                     total = total + np.where(in_tail, extra, 0.0)
-                order = np.lexsort((c, -total))[:k]
-                items[r, : len(order)], scores[r, : len(order)] = c[order], total[order]
+                order = np.lexsort((pool, -total))[:k]
+                items[r, : len(order)], scores[r, : len(order)] = pool[order], total[order]
                 sources[r] = [used[b] for b in parts[:, order].argmax(axis=0)]
             return items, scores, sources
         c = self.candidates(histories, exclude)
@@ -255,7 +256,7 @@ class Engine:
             if not len(feats):
                 continue
             s = pred[r]
-            order = np.argsort(-s, kind="stable")[:k]
+            order, _ = top_k(s, k)
             items[r, : len(order)] = c.items[r][order]
             scores[r, : len(order)] = s[order]
             best = feats[order][:, rank_cols].argmin(axis=1)
@@ -363,8 +364,8 @@ def _rows(m: sp.csr_matrix | Sequence[np.ndarray] | None, n: int) -> list[np.nda
         return [np.asarray(r, dtype=np.int64) for r in m]
     if m is None or not m.nnz:
         return [np.zeros(0, np.int64)] * n
-    m = m.tocsr()
-    return [m.indices[m.indptr[r] : m.indptr[r + 1]].astype(np.int64) for r in range(n)]
+    csr = m.tocsr()
+    return [csr.indices[csr.indptr[r] : csr.indptr[r + 1]].astype(np.int64) for r in range(n)]
 
 
 def _history_mask(h: Histories, n_items: int, targets: np.ndarray) -> sp.csr_matrix:
@@ -377,7 +378,8 @@ def _history_mask(h: Histories, n_items: int, targets: np.ndarray) -> sp.csr_mat
     return out
 
 
-def _item_side(ds: Dataset, pop: PopularModel, vectors: np.ndarray | None) -> cand.ItemSide:
+def item_side(ds: Dataset, pop: PopularModel, vectors: np.ndarray | None) -> cand.ItemSide:
+    """What the candidate features read about each item of ``ds``: popularity, trend, category, brand, text vector."""
     brands = ds.products[C.BRAND] if C.BRAND in ds.products.columns else pd.Series([None] * ds.n_items)
     brand_codes, _ = pd.factorize(
         pd.Series(brands, dtype=object).map(lambda b: b if isinstance(b, str) and b else None)

@@ -115,8 +115,8 @@ def tune_for_tail(
     # excluded items, the same cells in every term) are held at a large negative value instead, so
     # that (weight change) x (-inf) never turns into nan or +inf
     invalid = np.zeros(z[names[0]].shape, bool)
-    for v in z.values():
-        invalid |= ~np.isfinite(v)
+    for term in z.values():
+        invalid |= ~np.isfinite(term)
     finite = {n: np.where(invalid, 0.0, v).astype(np.float32) for n, v in z.items()}
     base = np.where(invalid, np.float32(-1e30), np.float32(0.0))
     start = base + sum((w * finite[n] for n, w in w0.items() if w), np.zeros_like(base))

@@ -23,7 +23,7 @@ from shopsense.config import Settings, load_settings, settings_json
 from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.exceptions import SchemaError, ShopsenseError, StoreBusyError, StoreError
 from shopsense.service import engines
-from shopsense.service.deps import AppState, _authenticate
+from shopsense.service.deps import AppState, authenticate
 from shopsense.service.impressions import ImpressionLog
 from shopsense.service.keys import SHOPPER, KeyRing, new_key
 from shopsense.service.metrics import Metrics
@@ -147,7 +147,7 @@ def public_paths(routes: Iterable[BaseRoute]) -> Callable[[str], bool]:
     dependencies authenticate. Anything else, unknown paths included, needs a key."""
 
     def authenticates(dependant: Any) -> bool:
-        return any(d.call is _authenticate or authenticates(d) for d in dependant.dependencies)
+        return any(d.call is authenticate or authenticates(d) for d in dependant.dependencies)
 
     exact: set[str] = set()
     patterns: list[re.Pattern[str]] = []

@@ -85,11 +85,13 @@ _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="
 _bearer = HTTPBearer(auto_error=False, description="the same API key as a bearer token")
 
 
-async def _authenticate(
+async def authenticate(
     request: Request,
     header_key: str | None = Security(_api_key_header),
     bearer: HTTPAuthorizationCredentials | None = Security(_bearer),
 ) -> ApiKey:
+    """The caller's verified API key (401 without one or with an unknown one). A route needs a key
+    exactly when its dependencies include this one (see :func:`shopsense.service.app.public_paths`)."""
     # the KeyGate middleware verified the key before the body was read; the parameters above only
     # describe the two ways to send it in the OpenAPI spec
     found = request.scope.get("state", {}).get("api_key")
@@ -124,7 +126,7 @@ def _caller(scope: str, *, shoppers: bool) -> Any:
     """A dependency that lets a request through with a key holding ``scope`` (admin holds all), or
     with the page key when ``shoppers`` (then the caller is the cookie's shopper, set if missing)."""
 
-    async def check(request: Request, response: Response, key: ApiKey = Depends(_authenticate)) -> Caller:
+    async def check(request: Request, response: Response, key: ApiKey = Depends(authenticate)) -> Caller:
         if key.is_shopper:
             if not shoppers:
                 raise HTTPException(

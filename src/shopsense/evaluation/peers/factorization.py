@@ -8,8 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from shopsense.data.dataset import Dataset
-from shopsense.evaluation.protocol import topk_from_scores
 from shopsense.exceptions import NotFittedError
+from shopsense.topk import top_k
 
 
 def _single_blas_thread() -> Any:
@@ -45,7 +45,7 @@ class _FactorPeer:
         if self.user_factors is None or self.item_factors is None:
             raise NotFittedError(f"{self.name}: call fit() first")
         scores = self.user_factors[user_idx] @ self.item_factors.T
-        return topk_from_scores(scores, k, exclude)
+        return top_k(scores, k, exclude=exclude, overwrite=True)[0]
 
 
 class ALS(_FactorPeer):

@@ -9,8 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from shopsense.data.dataset import Dataset
-from shopsense.evaluation.protocol import topk_from_scores
 from shopsense.exceptions import NotFittedError
+from shopsense.topk import top_k
 
 
 class ItemKNN:
@@ -41,7 +41,7 @@ class ItemKNN:
             raise NotFittedError(f"{self.name}: call fit() first")
         scores = (self.history[user_idx] @ self.similarity).toarray()
         # items with no similarity to the history score 0; they still fill the list after the rest
-        return topk_from_scores(scores, k, exclude)
+        return top_k(scores, k, exclude=exclude, overwrite=True)[0]
 
 
 class EASE:
@@ -70,7 +70,7 @@ class EASE:
         if self.history is None or self.weights is None:
             raise NotFittedError(f"{self.name}: call fit() first")
         scores = np.asarray(self.history[user_idx] @ self.weights)
-        return topk_from_scores(scores, k, exclude)
+        return top_k(scores, k, exclude=exclude, overwrite=True)[0]
 
 
 def _spd_inverse_inplace(a: np.ndarray, block: int = 2048) -> np.ndarray:

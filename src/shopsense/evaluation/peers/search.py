@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense import columns as C
+from shopsense.topk import top_k
 
 
 def _titles(products: pd.DataFrame) -> list[str]:
@@ -91,10 +92,7 @@ def rrf(score_lists: list[np.ndarray], k: int = 60, depth: int = 1000) -> np.nda
     n = len(score_lists[0])
     fused = np.zeros(n, dtype=np.float64)
     for s in score_lists:
-        d = min(depth, n)
-        top = np.argpartition(-s, d - 1)[:d] if d < n else np.arange(n)
-        top = top[np.isfinite(s[top])]
-        order = top[np.lexsort((top, -s[top]))]
+        order, _ = top_k(s, depth)
         fused[order] += 1.0 / (k + np.arange(1, len(order) + 1))
     fused[fused == 0] = -np.inf
     return fused

@@ -12,7 +12,8 @@ from shopsense.service.schemas import JobInfo, ModelsResponse, TrainRequest, Ver
 router = APIRouter(tags=["models"])
 
 
-def _models(state: State) -> ModelsResponse:
+def models_response(state: State) -> ModelsResponse:
+    """Every model version with its status, the active one and the one this process serves."""
     df = state.store.versions()
     out = []
     for r in df.to_dict("records"):
@@ -33,7 +34,7 @@ def _models(state: State) -> ModelsResponse:
 @router.get("/models", response_model=ModelsResponse, dependencies=[ReadKey])
 def list_models(state: State) -> ModelsResponse:
     """Every model version (training, complete, failed), which is active and which this process serves."""
-    return _models(state)
+    return models_response(state)
 
 
 @router.post("/models/{version}/activate", response_model=ModelsResponse, dependencies=[AdminKey])
@@ -50,7 +51,7 @@ def activate(state: State, version: str = Path(..., min_length=1, max_length=200
     if state.models.version != version:
         why = state.models.failed.get(version, "it did not load")
         raise HTTPException(409, f"version {version!r} is active in the store but this server cannot load it: {why}")
-    return _models(state)
+    return models_response(state)
 
 
 @router.post("/train", response_model=JobInfo, status_code=202, dependencies=[AdminKey])

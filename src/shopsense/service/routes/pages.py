@@ -26,7 +26,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from shopsense import columns as C
 from shopsense.service.deps import ReadKey, State
-from shopsense.service.routes.models import _models
+from shopsense.service.routes.models import models_response
 from shopsense.service.shoppers import new_shopper_id
 
 router = APIRouter(tags=["pages"])
@@ -142,7 +142,7 @@ def dashboard_data(state: State) -> dict[str, Any]:
     """Everything the dashboard shows: counts, versions, the latest offline evaluation, online metrics."""
     return {
         "stats": state.store.stats(),
-        "models": _models(state).model_dump(),
+        "models": models_response(state).model_dump(),
         "offline": latest_offline_report(state.settings.home),
         "online": online_metrics(state),
     }
