@@ -32,7 +32,7 @@ from shopsense.exceptions import NotFittedError
 from shopsense.features.product_text import is_missing
 from shopsense.index.analyzer import Analyzer, load_synonyms
 
-__all__ = ["DEFAULT_FIELD_WEIGHTS", "BM25Config", "BM25Index", "field_text", "top_k"]
+__all__ = ["DEFAULT_FIELD_WEIGHTS", "BM25Config", "BM25Index", "field_text"]
 
 FORMAT_VERSION = 1
 DOCS_CACHE_SIZE = 4096  # tokens whose postings docs_with keeps ("did you mean" asks the same ones again)
@@ -200,12 +200,6 @@ class BM25Index:
         for name in params["fields"]:
             idx._fields[name] = bm25s.BM25.load(p / f"field_{name}", mmap=mmap, show_progress=False, verbosity=0)
         return idx
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best positive scores: kept only for ``search/engine.py`` until its rewrite, which calls
-    :func:`shopsense.topk.top_k` with ``above=0.0`` directly; then this goes."""
-    return topk.top_k(scores, k, above=0.0)
 
 
 def field_text(value: Any) -> str:

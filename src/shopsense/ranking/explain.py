@@ -98,6 +98,3 @@ def quote(text: object) -> str:
     """A product title or query as an explanation quotes it: in curly quotes, cut at 60 characters."""
     s = str(text) if text is not None else ""
     return f"“{s[:60]}…”" if len(s) > 60 else f"“{s}”"
-
-
-_quote = quote  # recommend.py's name until the lead's rewrite calls quote(); then this line goes

@@ -8,9 +8,9 @@ from pydantic import Field
 
 from shopsense.config import StrictModel
 
-#: the fallbacks a shopper without item history can get, in the order tried by default
-FALLBACKS = ("query_match", "popular_in_category", "trending")
 Fallback = Literal["query_match", "popular_in_category", "trending"]
+#: the fallbacks a shopper without item history can get, in the order tried by default
+FALLBACKS: tuple[Fallback, ...] = ("query_match", "popular_in_category", "trending")
 
 
 class OnlineConfig(StrictModel):

@@ -17,6 +17,7 @@ from shopsense.models.base import member_of
 from shopsense.models.popular import PopularModel
 from shopsense.ranking.rules import Catalog, Filters, allowed
 from shopsense.recommend.config import Fallback
+from shopsense.topk import top_k
 
 
 @dataclass
@@ -78,7 +79,7 @@ class Fallbacks:
             items, sims = self.ann.search_positions(query, n)
         else:
             sim = self.vectors @ query
-            items = top_positions(sim + 0.05 * bonus, n)
+            items = top_k(sim + 0.05 * bonus, n)[0]
             sims = sim[items]
         score = sims + 0.05 * bonus[items]
         order = np.argsort(-score, kind="stable")
@@ -99,7 +100,7 @@ class Fallbacks:
             rank_tr, rank_po = np.empty(len(tr)), np.empty(len(po))
             rank_tr[tr], rank_po[po] = np.arange(len(tr)), np.arange(len(po))
             blend = 1.0 / (10 + rank_tr) + 1.0 / (10 + rank_po)
-            items = np.argsort(-blend, kind="stable")[: max(self.min_list, 1000)]
+            items = top_k(blend, max(self.min_list, 1000))[0]
             src = ["trending" if rank_tr[i] <= rank_po[i] else "popular" for i in items]
             self._trending_cache = Ranked(items, blend[items].astype(np.float32), src)
         t = self._trending_cache
@@ -133,12 +134,3 @@ class Fallbacks:
                 self._category_cache.clear()
             self._category_cache[key] = items[np.argsort(-self.popular.popularity[items], kind="stable")]
         return self._category_cache[key]
-
-
-def top_positions(values: np.ndarray, n: int) -> np.ndarray:
-    """Positions of the ``n`` largest values, best first."""
-    n = min(n, len(values))
-    if n <= 0:
-        return np.zeros(0, np.int64)
-    part = np.argpartition(-values, n - 1)[:n]
-    return part[np.argsort(-values[part], kind="stable")]

@@ -13,7 +13,7 @@ import numpy as np
 from shopsense.ranking import explain as X
 from shopsense.ranking.rules import Filters, allowed
 from shopsense.recommend.catalog import ServedCatalog
-from shopsense.recommend.fallbacks import top_positions
+from shopsense.topk import top_k
 
 COLD_CANDIDATES = 20  # closest new products looked at (the first the rules allow wins)
 
@@ -28,7 +28,7 @@ def best_new_product(
         top, sims = catalog.cold_index.search_positions(profile, COLD_CANDIDATES)
     else:
         all_sims = catalog.cold_vectors @ profile
-        top = top_positions(all_sims, COLD_CANDIDATES)
+        top = top_k(all_sims, COLD_CANDIDATES)[0]
         sims = all_sims[top]
     ok = np.flatnonzero(allowed(catalog.cold[top], catalog.rules, filters, seen))
     if not len(ok):

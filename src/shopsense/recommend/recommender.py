@@ -18,7 +18,7 @@ from shopsense.config import Settings
 from shopsense.data.history import History, history_of
 from shopsense.data.idmap import IdMap
 from shopsense.models.base import Histories
-from shopsense.models.content import content_profile
+from shopsense.models.content import ContentModel, content_profile
 from shopsense.ranking import explain as X
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.ranked import RankedItem
@@ -68,7 +68,8 @@ class Recommender:
         if self.engine.popular is None:
             raise ValueError(f"model version {self.version} has no popularity model: retrain it")
         self.popular = self.engine.popular
-        self.content = self.engine.models.get("content")
+        content = self.engine.models.get("content")
+        self.content = content if isinstance(content, ContentModel) else None
         self.items = IdMap.load(folder / "items.json")
         self.items.to_internal([])  # builds the id lookup now, not on the first request
         self.weights = settings.event_weights.as_dict()

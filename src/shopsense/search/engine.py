@@ -24,7 +24,7 @@ from shopsense import columns as C
 from shopsense.config import SearchConfig
 from shopsense.exceptions import NotFittedError, ShopsenseError
 from shopsense.index.analyzer import normalize_text
-from shopsense.index.bm25 import BM25Index, field_text, top_k
+from shopsense.index.bm25 import BM25Index, field_text
 from shopsense.index.spelling import SpellCorrector
 from shopsense.index.vector import VectorIndex
 from shopsense.search.autocomplete import Autocomplete
@@ -34,6 +34,7 @@ from shopsense.search.filters import CatalogColumns
 from shopsense.search.reranker import Reranker
 from shopsense.search.result import SearchResult
 from shopsense.search.suggest import did_you_mean
+from shopsense.topk import top_k
 
 __all__ = ["Candidates", "SearchConfig", "SearchEngine", "SearchResult"]
 
@@ -228,7 +229,7 @@ class SearchEngine:
         bm = self.bm25.combine(per_field)
         if mask is not None:
             bm = np.where(mask, bm, 0.0).astype(np.float32)
-        lex, _ = top_k(bm, self.config.lexical_candidates)
+        lex, _ = top_k(bm, self.config.lexical_candidates, above=0.0)
         dense_rows = np.zeros(0, dtype=np.int64)
         if self.vindex is not None and self.vectors is not None and self.config.semantic_candidates > 0:
             if query_vector is None:
@@ -280,7 +281,7 @@ class SearchEngine:
         depth = self.config.rerank_depth
         if len(base) <= depth:
             return np.arange(len(base))
-        return np.sort(np.argpartition(-base, depth - 1)[:depth])
+        return np.sort(top_k(base, depth)[0])
 
     def _dense_top(self, qv: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """Rows of the most similar products (above ``semantic_min_similarity``), best first."""
@@ -291,7 +292,7 @@ class SearchEngine:
             sims = self.vectors @ qv
             if mask is not None:
                 sims = np.where(mask, sims, -np.inf)
-            rows, _ = top_k(sims - self.config.semantic_min_similarity + 1e-6, n)
+            rows, _ = top_k(sims, n, above=self.config.semantic_min_similarity - 1e-6)
             return rows.astype(np.int64)
         ids, sims = self.vindex.search(qv, n, allowed=mask)
         return ids[0][sims[0] >= self.config.semantic_min_similarity].astype(np.int64)
@@ -322,7 +323,7 @@ class SearchEngine:
         out = np.full((len(queries), k), -1, dtype=np.int64)
         for i, cand in enumerate(self.iter_candidates(queries, query_vectors=query_vectors, batch_size=batch_size)):
             s = self.score(cand)
-            order = np.argsort(-s, kind="stable")[:k]
+            order, _ = top_k(s, k)
             out[i, : len(order)] = cand.rows[order]
         return out
 
@@ -429,7 +430,7 @@ class SearchEngine:
             if user.links is not None and self.affinity is not None:
                 collab = self.affinity.lookup(user.links, self._affinity_rows[cand.rows])
             s = personalise(s, cand.features[:, INDEX["affinity"]], collab, self.config, user.profile is not None)
-        order = np.argsort(-s, kind="stable")[:k]
+        order, _ = top_k(s, k)
         rows = cand.rows[order]
         items = [str(self.item_ids[r]) for r in rows]
         scores = [float(x) for x in s[order]]

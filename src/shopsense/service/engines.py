@@ -165,12 +165,15 @@ def _warm_search(served: Served) -> None:
     walked again by every full collection."""
     from shopsense import columns as C
 
+    searcher = served.searcher
+    if searcher is None:
+        return
     # two products' first title words (from the index: reading the catalog again would cost a scan)
-    titles = served.searcher.tokens.get(C.TITLE) or []
+    titles = searcher.tokens.get(C.TITLE) or []
     words = [" ".join(t[:2]) for t in titles[:2] if t]
     for query in [*words, "zzqxv"]:  # the last finds nothing: the did-you-mean path
         try:
-            served.searcher.search(query, user_id=None, filters={}, k=10, store=served.store)
+            searcher.search(query, user_id=None, filters={}, k=10, store=served.store)
         except Exception as e:  # a warm-up must not stop the version from loading
             log.warning("search warm-up with %r failed: %s", query, e)
             return
