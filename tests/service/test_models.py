@@ -112,7 +112,7 @@ def test_killed_training_leaves_the_served_version(settings) -> None:
         job = e.client.post("/train", headers=e.h("admin")).json()
         assert e.client.post("/train", headers=e.h("admin")).status_code == 409  # one at a time
         _wait(lambda e=e: "v2" in set(e.store.versions()["version"]))
-        from tests.test_versions import kill_9, start_stand_in
+        from tests.versions.test_trainers import kill_9, start_stand_in
 
         cli_training = start_stand_in(e.store.url, e.settings.home, "v-cli")  # started after the job, alive
         proc = _state(e).jobs.jobs[job["job_id"]].proc
@@ -143,7 +143,7 @@ def test_server_start_reaps_trainings_whose_process_died(settings) -> None:
     failed with the reason and loses its temporary folder when a server starts; a live one stays."""
     from shopsense.store import open_store
     from shopsense.versions import tmp_folder
-    from tests.test_versions import kill_9, start_stand_in
+    from tests.versions.test_trainers import kill_9, start_stand_in
 
     url = open_store(settings.store_url).url
     live = start_stand_in(url, settings.home, "v-live")

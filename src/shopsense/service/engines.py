@@ -226,8 +226,11 @@ def load(
         )
     else:
         from shopsense.recommend import OnlineRecommender
+        from shopsense.versions import read_manifest
 
-        # a version whose files do not load raises here: the server keeps the version it serves
+        # a version whose files do not load (or are of another format) raises here: the server
+        # keeps the version it serves
+        read_manifest(path)
         served.recommender = OnlineRecommender(store, settings, path)
     if store.stats()["products"] == 0:
         served.missing["similar"] = served.missing["search"] = served.missing["autocomplete"] = (

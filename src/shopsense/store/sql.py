@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Select, bindparam, exists, func, select
+from sqlalchemy import Connection, Select, bindparam, exists, func, inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from shopsense import columns as C
 from shopsense.data.products import normalize_products
@@ -73,6 +74,24 @@ class KnowledgeStore(UserRows, EmbeddingRows, KeyRows):
         if create:
             T.metadata.create_all(self.engine)  # a driver error here is mapped like any other (@guarded)
         self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store made by an earlier version up to date (idempotent): the users' and metadata
+        changes of :meth:`UserRows._migrate`, then ``model_versions.activated_at`` (rollback's record)."""
+        super()._migrate()
+        try:
+            if "model_versions" in inspect(self.engine).get_table_names():
+                cols = {c["name"] for c in inspect(self.engine).get_columns("model_versions")}
+                if "activated_at" not in cols:
+                    with self.engine.begin() as c:
+                        c.exec_driver_sql("ALTER TABLE model_versions ADD COLUMN activated_at FLOAT")
+                        # the active one was activated at some point after it was made: a rollback
+                        # from a later version returns to it
+                        c.exec_driver_sql("UPDATE model_versions SET activated_at = created_at WHERE active = 1")
+        except SQLAlchemyError as e:  # another process may have added it meanwhile
+            cols = {c["name"] for c in inspect(self.engine).get_columns("model_versions")}
+            if "activated_at" not in cols:
+                raise StoreError(f"cannot upgrade the store's schema: {e}") from e
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -404,7 +423,7 @@ class KnowledgeStore(UserRows, EmbeddingRows, KeyRows):
             if row[0] != "complete":
                 raise StoreError(f"model version {version!r} is {row[0]}, not complete")
             c.execute(mv.update().values(active=0))
-            c.execute(mv.update().where(mv.c.version == version).values(active=1))
+            c.execute(mv.update().where(mv.c.version == version).values(active=1, activated_at=time.time()))
 
     def versions(self) -> pd.DataFrame:
         mv = T.model_versions
