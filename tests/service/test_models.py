@@ -73,6 +73,33 @@ def test_hot_swap_is_atomic_under_load(env: Env) -> None:
     assert c.post("/models/nope/activate", headers=env.h("admin")).status_code == 404
 
 
+def test_rollback_serves_the_version_active_before(env: Env) -> None:
+    c, admin = env.client, env.h("admin")
+    r = c.post("/models/rollback", headers=admin)
+    assert r.status_code == 409 and r.json()["detail"] == (
+        "no earlier model version to roll back to: no other version was served before this one"
+    )
+    env.store.register_version("v2", status="complete")
+    assert c.post("/models/v2/activate", headers=admin).json()["served_version"] == "v2"
+    r = c.post("/models/rollback", headers=admin)
+    assert r.status_code == 200 and r.json()["served_version"] == "v1"
+    assert {v["version"]: v["active"] for v in r.json()["versions"]} == {"v1": True, "v2": False}
+    assert c.get("/recommend?user_id=u1", headers=env.h("read")).json()["model_version"] == "v1"
+    assert c.post("/models/rollback", headers=admin).json()["served_version"] == "v2"  # undone
+
+
+def test_rollback_to_a_version_that_does_not_load_keeps_serving(env: Env, tmp_path: Path) -> None:
+    broken = tmp_path / "v0"
+    broken.mkdir()
+    (broken / "BROKEN").write_text("")
+    env.store.register_version("v0", status="complete", path=str(broken))
+    env.store.activate_version("v0")
+    env.store.activate_version("v1")
+    r = env.client.post("/models/rollback", headers=env.h("admin"))
+    assert r.status_code == 409 and "cannot load it" in r.json()["detail"]
+    assert _state(env).models.version == "v1"
+
+
 def test_background_poll_picks_up_a_new_version(settings) -> None:
     s = settings.model_copy(update={"service": settings.service.model_copy(update={"reload_interval_s": 0.05})})
     for e in make_env(s):

@@ -8,7 +8,7 @@ import time
 
 import typer
 
-from shopsense.cli.context import console, handle_errors, state
+from shopsense.cli.context import handle_errors, state
 from shopsense.cli.main import app
 
 versions_app = typer.Typer(help="Model versions: list them, choose the one to serve, roll back.", no_args_is_help=True)
@@ -36,14 +36,14 @@ def list_versions(
             typer.echo(json.dumps({**v.as_dict(), "served": v.version in served}, default=str))
         return
     if not found:
-        console.print("no model versions: run `shopsense train`")
+        typer.echo("no model versions: run `shopsense train`")
         return
     for v in found:
         made = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created_at))
         mark = "served" if v.version in served else ""
         shown = "  ".join(f"{k}={_short(v.metrics[k])}" for k in SHOWN_METRICS if k in v.metrics)
         failure = v.metrics.get("failure", "") if v.status == "failed" else ""
-        console.print(f"{v.version}  {v.status:8}  {made}  {mark:6}  {shown or failure}".rstrip(), highlight=False)
+        typer.echo(f"{v.version}  {v.status:8}  {made}  {mark:6}  {shown or failure}".rstrip())  # one line each
 
 
 @versions_app.command("activate")
@@ -55,7 +55,7 @@ def activate(
     from shopsense import versions
 
     versions.activate(state(ctx).store(create=False), version)
-    console.print(f"version {version} is active; {AFTER}", highlight=False)
+    typer.echo(f"version {version} is active; {AFTER}")
 
 
 @versions_app.command("rollback")
@@ -65,7 +65,7 @@ def rollback(ctx: typer.Context) -> None:
     from shopsense import versions
 
     version = versions.rollback(state(ctx).store(create=False))
-    console.print(f"rolled back: version {version} is active; {AFTER}", highlight=False)
+    typer.echo(f"rolled back: version {version} is active; {AFTER}")
 
 
 def _short(x: object) -> str:
