@@ -21,7 +21,8 @@ from shopsense.data.sample import SAMPLE_DIR
 from shopsense.recommend import Recommender, RecommendRequest
 from shopsense.search import load_or_build
 from shopsense.store import KnowledgeStore, open_store
-from shopsense.training import active_folder, train
+from shopsense.training import train
+from shopsense.versions import served_folder
 from tests.test_recommend import FAST
 
 runner = CliRunner()
@@ -80,7 +81,7 @@ def test_round_trip_while_a_writer_writes_serves_the_same_lists(shop, tmp_path: 
     version = store.active_version()
     metrics = store.versions().set_index("version").loc[version, "metrics"]
     # recorded the way older versions did (absolute): the restored copy must not point back here
-    store.register_version(version, status="complete", path=str(active_folder(store, settings)), metrics=metrics)
+    store.register_version(version, status="complete", path=str(served_folder(store, settings.home)), metrics=metrics)
     stop, written = threading.Event(), [0]
     events_before = store.stats()["events"]
     writer = threading.Thread(target=_write_until, args=(store.url, stop, written))
@@ -108,7 +109,7 @@ def test_round_trip_while_a_writer_writes_serves_the_same_lists(shop, tmp_path: 
     # the restored version is found in the new home, by a path relative to it
     assert store2.active_version() == version
     assert store2.versions().set_index("version").loc[version, "path"] == f"models/{version}"
-    assert active_folder(store2, settings2).is_relative_to(home2.resolve())
+    assert served_folder(store2, settings2.home).is_relative_to(home2.resolve())
     # a consistent snapshot: every writer event has its impression, and some were written after it
     n_events = store2.stats()["events"] - events_before
     assert n_events == store2.stats()["impressions"] and 20 <= n_events < written[-1]

@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from shopsense.exceptions import BackupError
 from shopsense.store import KnowledgeStore
+from shopsense.versions import MANIFEST as VERSION_MANIFEST
 from shopsense.versions import MODELS, version_folder
 
 FORMAT = 1
@@ -57,7 +58,7 @@ def backup(store: KnowledgeStore, home: Path, dest: Path) -> dict[str, Any]:
             continue
         version = str(rec["version"])
         src = version_folder(home, version, rec["path"])
-        if not (src / "manifest.json").exists():
+        if not (src / VERSION_MANIFEST).exists():
             missing.append(version)
             continue
         shutil.copytree(src, dest / MODELS / version)
@@ -148,8 +149,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not isinstance(versions, list) or not all(_plain_name(v) for v in versions):
         raise BackupError(f"{file}: 'versions' must be a list of version names")
     for v in versions:
-        if not (folder / MODELS / v / "manifest.json").is_file():
-            raise BackupError(f"{file} lists version {v} but {folder / MODELS / v} has no manifest.json")
+        if not (folder / MODELS / v / VERSION_MANIFEST).is_file():
+            raise BackupError(f"{file} lists version {v} but {folder / MODELS / v} has no {VERSION_MANIFEST}")
     if m["store"] == "sqlite":
         if m.get("database") != DATABASE or not (folder / DATABASE).is_file():
             raise BackupError(f"{file}: the SQLite database {folder / DATABASE} is missing")

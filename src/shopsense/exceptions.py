@@ -84,5 +84,21 @@ class NoModelError(ShopsenseError, RuntimeError):
     """No complete trained model version exists yet: run `shopsense train`."""
 
 
+class IncompatibleFormatError(ShopsenseError):
+    """Saved files (a model version, an engine) were written in a format this release cannot read:
+    retrain them, or read them with the release that wrote them."""
+
+
+class VersionError(ShopsenseError):
+    """A model version cannot be used as asked: not complete, or no earlier version to roll back to."""
+
+
+class UnknownVersionError(VersionError, KeyError):
+    """No model version has this name."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown model version"
+
+
 class DatasetNotFoundError(ShopsenseError, FileNotFoundError):
     """A public dataset is not in the data folder."""

@@ -1,8 +1,8 @@
 """Training: knowledge store -> Dataset -> engine -> a versioned artifact folder, written atomically.
 
-``train`` writes ``<home>/models/<version>/`` through a temporary folder (fsync, then rename), and
-only then registers the version as complete and activates it, so a crash midway leaves the served
-version untouched. ``incremental=True`` warm-starts from the served version: the sequential model
+``train`` writes ``<home>/models/<version>/`` as a :class:`shopsense.versions.Draft` (a temporary
+folder, synced and renamed, only then recorded complete and activated), so a crash midway leaves the
+served version untouched. ``incremental=True`` warm-starts from the served version: the sequential model
 keeps its weights (remapped to the new item index) and is fine-tuned on the users with new events,
 co-visitation, item-kNN and popularity are recounted, EASE keeps its matrix (new items have no
 neighbours until the next full fit).
@@ -14,8 +14,6 @@ neighbours until the next full fit).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -31,24 +29,15 @@ from shopsense import columns as C
 from shopsense.config import Settings, load_settings
 from shopsense.data.dataset import Dataset
 from shopsense.data.idmap import IdMap
-from shopsense.exceptions import NoModelError, ShopsenseError
+from shopsense.exceptions import ShopsenseError
 from shopsense.features.tokenize import Tokenizer, detect_language
 from shopsense.models.base import Histories
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking.pipeline import Engine, EngineConfig
 from shopsense.store import KnowledgeStore
-from shopsense.versions import (
-    TRAINER,
-    Heartbeat,
-    reap_abandoned,
-    recorded_path,
-    tmp_folder,
-    trainer_info,
-    version_folder,
-)
+from shopsense.versions import Draft, read_manifest, reap_abandoned, served_folder
 
 Progress = Callable[[str], None]
-ARTIFACT_FORMAT = 1
 
 
 # ---------------------------------------------------------------------------- text vectors
@@ -183,17 +172,11 @@ def train(
     if not len(ds.interactions):
         raise ShopsenseError("no item events in the knowledge base: ingest events before training")
     version = new_version()
-    root = Path(settings.models_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    Path(settings.models_dir).mkdir(parents=True, exist_ok=True)
     reaped = reap_abandoned(store, settings.home)  # trainings killed before: failed, temp folders gone
     if reaped:
         say(f"marked {len(reaped)} abandoned training(s) failed: {', '.join(reaped)}")
-    tmp = tmp_folder(settings.home, version)
-    final = root / version
-    path = recorded_path(settings.home, final)  # relative to the home: works from any folder
-    heartbeat = Heartbeat(store, version, path, trainer_info())
-    store.register_version(version, status="training", path=path, metrics={TRAINER: heartbeat.info})
-    heartbeat.start()
+    draft = Draft.start(store, settings.home, version)
     try:
         say(f"encoding {ds.n_items} product texts")
         vectors = product_vectors(ds.products, settings, store)
@@ -205,8 +188,8 @@ def train(
         else:
             engine, base = Engine(config or EngineConfig()).fit(ds, vectors, progress=say), None
         say(f"writing version {version}")
-        engine.save(tmp / "engine")
-        ds.items.save(tmp / "items.json")
+        engine.save(draft.folder / "engine")
+        ds.items.save(draft.folder / "items.json")
         metrics = {k: v for k, v in engine.metrics.items() if k != "ranker_importance"}
         metrics.update(
             {
@@ -218,54 +201,28 @@ def train(
                 "base_version": base,
             }
         )
-        manifest = {
-            "format_version": ARTIFACT_FORMAT,
-            "version": version,
-            "created_at": time.time(),
-            "last_event_ts": float(ds.interactions[C.TIMESTAMP].max()),
-            "metrics": metrics,
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, default=str), encoding="utf-8")
-        _fsync_tree(tmp)
-        os.replace(tmp, final)
-        _fsync_dir(root)
-        heartbeat.stop()  # before the record leaves `training`: a late beat must not turn it back
-        store.register_version(version, status="complete", path=path, metrics=_json_metrics(metrics))
-        store.activate_version(version)
+        metrics = _json_metrics(metrics)
+        final = draft.publish(last_event_ts=float(ds.interactions[C.TIMESTAMP].max()), metrics=metrics)
     except BaseException as e:
-        heartbeat.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-        store.register_version(version, status="failed", path=None, metrics={"failure": f"{type(e).__name__}: {e}"})
+        draft.fail(e)
         raise
     say(f"version {version} is active")
-    return TrainResult(version, final.resolve(), metrics)
-
-
-def active_folder(store: KnowledgeStore, settings: Settings) -> Path:
-    """Folder of the served version; NoModelError when none is complete."""
-    version = store.active_version()
-    if version is None:
-        raise NoModelError("no trained model yet: run `shopsense train`")
-    row = store.versions().set_index("version").loc[version]
-    path = version_folder(settings.home, version, row["path"])
-    if not (path / "manifest.json").exists():
-        raise NoModelError(f"model version {version} has no artifacts at {path}: run `shopsense train`")
-    return path
+    return TrainResult(version, final, metrics)
 
 
 def _warm_start(
     store: KnowledgeStore, settings: Settings, ds: Dataset, vectors: np.ndarray | None, say: Progress
 ) -> tuple[Engine, str]:
     """Engine for ``ds`` from the served version: remap, recount cheap sources, fine-tune the sequence model."""
-    folder = active_folder(store, settings)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    folder = served_folder(store, settings.home)
+    manifest = read_manifest(folder)
     old = Engine.load(folder / "engine")
     old_items = IdMap.load(folder / "items.json")
-    since = float(manifest.get("last_event_ts", 0.0))
+    since = manifest.last_event_ts
     remap = old_items.to_internal(ds.items.external_ids, strict=False)  # new index -> old index (-1 = new item)
     eng = Engine(old.config)
     eng.fusion = old.fusion
-    eng.metrics = {"warm_started_from": manifest["version"]}
+    eng.metrics = {"warm_started_from": manifest.version}
     say("recounting popularity, co-visitation and item-kNN")
     from shopsense.models.popular import PopularModel
     from shopsense.ranking.pipeline import item_side
@@ -285,7 +242,7 @@ def _warm_start(
             say("fine-tuning the sequential model on users with new events")
             eng.models[name] = m.warm_start(ds, remap, vectors, since)
     eng.ranker = None  # the ranker's features changed scale: serve the fusion until the next full fit
-    return eng, str(manifest["version"])
+    return eng, manifest.version
 
 
 def _remap_item_item(m: Any, remap: np.ndarray, n_items: int) -> Any:
@@ -303,25 +260,3 @@ def _remap_item_item(m: Any, remap: np.ndarray, n_items: int) -> Any:
 
 def _json_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(metrics, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
-
-
-def _fsync_tree(folder: Path) -> None:
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
-    for p in sorted([folder, *[q for q in folder.rglob("*") if q.is_dir()]]):
-        _fsync_dir(p)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from shopsense.exceptions import IncompatibleFormatError
 from shopsense.models.base import Histories
-from shopsense.ranking.pipeline import Engine, EngineConfig, holdout_last
+from shopsense.ranking.pipeline import ENGINE_FORMAT, Engine, EngineConfig, holdout_last
 from tests.models.conftest import make_dataset, topic_vectors
 
 FAST = {
@@ -70,3 +72,9 @@ def test_tail_tuning_lifts_tail_targets_within_the_tolerance():
     assert metrics["heldout_tail_ndcg@10"] > metrics["heldout_tail_ndcg@10_before"] + 0.05
     assert heldout_ndcg(tuned.weights, z, local) >= 0.95 * heldout_ndcg(fusion.weights, z, local) - 1e-9
     assert tuned.weights.get("tail:rare", 0) > 0 or tuned.weights.get(TAIL_BIAS, 0) > 0
+
+
+def test_engine_load_refuses_another_format_saying_retrain(tmp_path: Path) -> None:
+    (tmp_path / "engine.json").write_text(json.dumps({"format_version": ENGINE_FORMAT + 1}), encoding="utf-8")
+    with pytest.raises(IncompatibleFormatError, match="shopsense train"):
+        Engine.load(tmp_path)

@@ -18,6 +18,7 @@ from shopsense.models.covisit import CoVisitModel
 from shopsense.search import SearchEngine, build_from_store
 from shopsense.search.collaborative import ItemAffinity, active_affinity, load_item_affinity
 from shopsense.store import KnowledgeStore
+from shopsense.versions import write_manifest
 
 X = "p6"  # the DEWALT drill: last of the three drills for "cordless drill" without personalisation
 
@@ -96,7 +97,7 @@ def test_links_come_from_the_active_model_version(
     folder = tmp_path / "v1"
     model.save(folder / "engine" / "covisit")
     ds.items.save(folder / "items.json")
-    (folder / "manifest.json").write_text('{"version": "v1"}', encoding="utf-8")
+    write_manifest(folder, "v1", last_event_ts=0.0, metrics={})
     read = load_item_affinity(folder)
     assert read is not None and read.source == "covisit"
     assert (read.sim != model.sim).nnz == 0 and list(read.item_ids) == list(ds.items.external_ids)

@@ -27,6 +27,7 @@ ROUTES = [
     ("POST", "/users/u1/opt-out", None, "admin", "write"),
     ("POST", "/users/u1/opt-in", None, "admin", "write"),
     ("POST", "/models/v1/activate", None, "admin", "read"),
+    ("POST", "/models/rollback", None, "admin", "read"),
     ("GET", "/train", None, "admin", "read"),
     ("GET", "/keys", None, "admin", "write"),
     ("POST", "/keys", {"scopes": ["read"]}, "admin", "write"),
@@ -36,6 +37,10 @@ ROUTES = [
 @pytest.mark.parametrize(("method", "path", "body", "scope", "wrong"), ROUTES, ids=[f"{m} {p}" for m, p, *_ in ROUTES])
 def test_scopes(env: Env, method: str, path: str, body: dict | None, scope: str, wrong: str) -> None:
     c = env.client
+    if path == "/models/rollback":  # something to roll back to, and back again
+        env.store.register_version("v0", status="complete")
+        env.store.activate_version("v0")
+        env.store.activate_version("v1")
     r = c.request(method, path, json=body)
     assert r.status_code == 401, r.text
     assert "API key" in r.json()["detail"]

@@ -73,6 +73,33 @@ def test_hot_swap_is_atomic_under_load(env: Env) -> None:
     assert c.post("/models/nope/activate", headers=env.h("admin")).status_code == 404
 
 
+def test_rollback_serves_the_version_active_before(env: Env) -> None:
+    c, admin = env.client, env.h("admin")
+    r = c.post("/models/rollback", headers=admin)
+    assert r.status_code == 409 and r.json()["detail"] == (
+        "no earlier model version to roll back to: no other version was served before this one"
+    )
+    env.store.register_version("v2", status="complete")
+    assert c.post("/models/v2/activate", headers=admin).json()["served_version"] == "v2"
+    r = c.post("/models/rollback", headers=admin)
+    assert r.status_code == 200 and r.json()["served_version"] == "v1"
+    assert {v["version"]: v["active"] for v in r.json()["versions"]} == {"v1": True, "v2": False}
+    assert c.get("/recommend?user_id=u1", headers=env.h("read")).json()["model_version"] == "v1"
+    assert c.post("/models/rollback", headers=admin).json()["served_version"] == "v2"  # undone
+
+
+def test_rollback_to_a_version_that_does_not_load_keeps_serving(env: Env, tmp_path: Path) -> None:
+    broken = tmp_path / "v0"
+    broken.mkdir()
+    (broken / "BROKEN").write_text("")
+    env.store.register_version("v0", status="complete", path=str(broken))
+    env.store.activate_version("v0")
+    env.store.activate_version("v1")
+    r = env.client.post("/models/rollback", headers=env.h("admin"))
+    assert r.status_code == 409 and "cannot load it" in r.json()["detail"]
+    assert _state(env).models.version == "v1"
+
+
 def test_background_poll_picks_up_a_new_version(settings) -> None:
     s = settings.model_copy(update={"service": settings.service.model_copy(update={"reload_interval_s": 0.05})})
     for e in make_env(s):
@@ -112,7 +139,7 @@ def test_killed_training_leaves_the_served_version(settings) -> None:
         job = e.client.post("/train", headers=e.h("admin")).json()
         assert e.client.post("/train", headers=e.h("admin")).status_code == 409  # one at a time
         _wait(lambda e=e: "v2" in set(e.store.versions()["version"]))
-        from tests.test_versions import kill_9, start_stand_in
+        from tests.versions.test_trainers import kill_9, start_stand_in
 
         cli_training = start_stand_in(e.store.url, e.settings.home, "v-cli")  # started after the job, alive
         proc = _state(e).jobs.jobs[job["job_id"]].proc
@@ -143,7 +170,7 @@ def test_server_start_reaps_trainings_whose_process_died(settings) -> None:
     failed with the reason and loses its temporary folder when a server starts; a live one stays."""
     from shopsense.store import open_store
     from shopsense.versions import tmp_folder
-    from tests.test_versions import kill_9, start_stand_in
+    from tests.versions.test_trainers import kill_9, start_stand_in
 
     url = open_store(settings.store_url).url
     live = start_stand_in(url, settings.home, "v-live")

@@ -53,6 +53,7 @@ def _register() -> None:
         similar,  # noqa: F401
         train,
         users,
+        versions,
     )
 
 

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from shopsense import columns as C
+from shopsense.artifacts import read_params
 from shopsense.config import StrictModel
 from shopsense.data.dataset import Dataset
 from shopsense.models import MODELS
@@ -86,6 +87,9 @@ class EngineConfig(StrictModel):
 SOURCES = ("ease", "itemknn", "covisit", "als", "sequential", "content")
 # held-out users scored at once while tuning the fusion (a batch x catalog float32 matrix per source)
 HELDOUT_BATCH = 1000
+#: layout of a saved engine (engine.json + one folder per model); raise it when that changes
+ENGINE_FORMAT = 1
+RETRAIN = "retrain with `shopsense train`"
 
 
 class Engine:
@@ -309,7 +313,7 @@ class Engine:
         if self.ranker is not None:
             self.ranker.save(folder)
         meta = {
-            "format_version": 1,
+            "format_version": ENGINE_FORMAT,
             "config": self.config.model_dump(mode="json"),
             "sources": list(self.models),
             "fusion_weights": self.fusion.weights,
@@ -322,8 +326,11 @@ class Engine:
 
     @classmethod
     def load(cls, folder: str | Path) -> Engine:
+        """Read a folder written by :meth:`save`; IncompatibleFormatError (retrain) for another format."""
         folder = Path(folder)
-        meta = json.loads((folder / "engine.json").read_text(encoding="utf-8"))
+        meta = read_params(
+            folder / "engine.json", what=f"engine at {folder}", format_version=ENGINE_FORMAT, remedy=RETRAIN
+        )
         eng = cls(EngineConfig(**meta["config"]))
         eng.n_items = int(meta["n_items"])
         eng.popular = PopularModel.load(folder / "popular")

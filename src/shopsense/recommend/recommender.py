@@ -7,7 +7,6 @@ products fill a short list) -> diversity (MMR) -> explanations -> the new-produc
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from shopsense.recommend.fallbacks import Fallbacks, Ranked
 from shopsense.recommend.new_products import best_new_product, new_product_reason
 from shopsense.recommend.request import RecommendRequest
 from shopsense.store import KnowledgeStore
+from shopsense.versions import read_manifest, served_folder
 
 MAX_QUERIES = 5  # the shopper's latest searches encoded per request (each new one costs an encoder call)
 
@@ -63,7 +63,7 @@ class Recommender:
         self.settings = settings
         self.config = config or OnlineConfig()
         self.folder = folder
-        self.version = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["version"]
+        self.version = read_manifest(folder).version
         self.engine = Engine.load(folder / "engine").warm()
         if self.engine.popular is None:
             raise ValueError(f"model version {self.version} has no popularity model: retrain it")
@@ -80,9 +80,7 @@ class Recommender:
     @classmethod
     def from_store(cls, store: KnowledgeStore, settings: Settings, config: OnlineConfig | None = None) -> Recommender:
         """The recommender of the active version (NoModelError when nothing is trained)."""
-        from shopsense.training import active_folder
-
-        return cls(store, settings, active_folder(store, settings), config)
+        return cls(store, settings, served_folder(store, settings.home), config)
 
     def reload_catalog(self) -> None:
         """Re-read product metadata (availability, price, category) for the rules; products added since

@@ -2,18 +2,18 @@
 to what this user touched lately.
 
 The served recommendation version already learned item -> item links (co-visitation, item-kNN, EASE:
-a sparse items x items matrix ``sim`` and the ``items.json`` id map). For one search, the rows of the
+a sparse items x items matrix ``sim`` over the version's item ids). For one search, the rows of the
 user's recent items are summed with recency and event-type weights, and only the candidates' entries
 of that sparse sum are looked up, so a query never builds a dense catalog-wide score vector. Scores
 are divided by the user's strongest link, so the boost lies in [0, 1] whatever the model's scale.
 
-Search only reads these artifacts (the recommendation engine owns them). Without a trained version,
+Search asks :mod:`shopsense.versions` for the served version and loads its item-item model with
+the model's own loader (the recommendation engine owns those files). Without a trained version,
 search personalises on content alone.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from shopsense import versions
+from shopsense.exceptions import ShopsenseError
 from shopsense.models.item_item import weighted_row_sum
 
 log = logging.getLogger("shopsense.search")
@@ -107,36 +109,19 @@ class ItemAffinity:
 
 
 def load_item_affinity(folder: str | Path, sources: Sequence[str] = DEFAULT_SOURCES) -> ItemAffinity | None:
-    """The first item-item model of ``sources`` found in a model version folder (``engine/<name>``
-    and ``items.json``), or ``None`` when the version has none or it does not load.
-
-    The matrix is read from the model's plain files (``params.json`` + ``sim_*.npy``), which keeps
-    the recommendation models (and torch, which one of them needs) out of a search-only process."""
+    """The first item-item model of ``sources`` that the version in ``folder`` holds, read by the
+    model's own loader (:func:`shopsense.versions.load_model`), with the version's item ids; ``None``
+    when the version has none or it does not load. Only the item-item models' modules are imported
+    (not torch, which the sequential model needs)."""
     folder = Path(folder)
-    if not (folder / "items.json").exists():
-        return None
     for name in sources:
-        path = folder / "engine" / name
-        if not (path / "params.json").exists():
+        if not versions.has_model(folder, name):
             continue
         try:
-            return _read_item_item(path, folder / "items.json", name)
+            return ItemAffinity.from_model(versions.load_model(folder, name), versions.items(folder), name)
         except Exception as e:  # a version search cannot read only costs the collaborative boost
-            log.warning("collaborative affinity: cannot read %s: %s", path, e)
+            log.warning("collaborative affinity: cannot load %s of %s: %s", name, folder, e)
     return None
-
-
-def _read_item_item(path: Path, items_json: Path, name: str) -> ItemAffinity:
-    params = json.loads((path / "params.json").read_text(encoding="utf-8"))
-    if params.get("model") != name:
-        raise ValueError(f"holds a {params.get('model')!r} model, not {name!r}")
-    n = int(params["n_items"])
-    arrays = {k: np.load(path / f"sim_{k}.npy", allow_pickle=False) for k in ("data", "indices", "indptr")}
-    sim = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
-    ids = json.loads(items_json.read_text(encoding="utf-8"))
-    if len(ids) < n:
-        raise ValueError(f"{items_json} has {len(ids)} ids for a {n}-item model")
-    return ItemAffinity(sim, [str(i) for i in ids[:n]], name)
 
 
 def from_recommender(recommender: Any, sources: Sequence[str] = DEFAULT_SOURCES) -> ItemAffinity | None:
@@ -156,14 +141,14 @@ def from_recommender(recommender: Any, sources: Sequence[str] = DEFAULT_SOURCES)
 
 
 def active_affinity(store: Any, settings: Any, sources: Sequence[str] = DEFAULT_SOURCES) -> ItemAffinity | None:
-    """Item-item links of the store's active model version, or ``None`` when nothing is trained."""
-    version = store.active_version()
-    if version is None:
+    """Item-item links of the served version (:func:`shopsense.versions.served_version`), or ``None``
+    when nothing is trained or the version cannot be read (search then personalises on content)."""
+    served = versions.served_version(store, settings.home)
+    if served is None or served.folder is None:
         return None
-    versions = store.versions()
-    row = versions[versions["version"] == version]
-    path = row["path"].iloc[0] if len(row) else None
-    from shopsense.versions import version_folder  # the same rule as the recommender
-
-    folder = version_folder(settings.home, version, path)
-    return load_item_affinity(folder, sources)
+    try:
+        versions.read_manifest(served.folder)
+    except ShopsenseError as e:
+        log.warning("collaborative affinity: model version %s not used: %s", served.version, e)
+        return None
+    return load_item_affinity(served.folder, sources)

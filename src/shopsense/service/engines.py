@@ -223,7 +223,11 @@ def load(
             "no trained model: run `shopsense train` (or POST /train) and wait for it to complete"
         )
     else:
-        # a version whose files do not load raises here: the server keeps the version it serves
+        from shopsense.versions import read_manifest
+
+        # a version whose files do not load (or are of another format) raises here: the server
+        # keeps the version it serves
+        read_manifest(path)
         served.recommender = Recommender(store, settings, path)
     if store.stats()["products"] == 0:
         served.missing["similar"] = served.missing["search"] = served.missing["autocomplete"] = (

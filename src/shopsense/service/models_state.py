@@ -1,13 +1,14 @@
 """The model version being served, and the atomic swap to a newer one.
 
-The store says which version is active (``store.activate_version``, done by a completed training
-or by ``POST /models/{version}/activate``). A background thread polls it; when it changes, the new
-version is loaded completely off the request path and only then swapped in by replacing one
-reference, so every request sees either the old version or the new one, never a half-loaded mix.
-Before any version is complete, the loader is called once with version ``""`` (catalog-only
-engines: search and similar work, recommendations answer 503). A version that is not ``complete`` is never loaded, so a failed or killed training (which never
-completes its record) cannot replace what is served; a version whose files fail to load is
-skipped and the old one keeps serving.
+:func:`shopsense.versions.served_version` says which version to serve (the active one, set by a
+completed training, ``POST /models/{version}/activate`` or ``POST /models/rollback``). A background
+thread polls it; when it changes, the new version is loaded completely off the request path and only
+then swapped in by replacing one reference, so every request sees either the old version or the new
+one, never a half-loaded mix. Before any version is complete, the loader is called once with version
+``""`` (catalog-only engines: search and similar work, recommendations answer 503). A version that is
+not ``complete`` is never loaded, so a failed or killed training (which never completes its record)
+cannot replace what is served; a version whose files fail to load is skipped and the old one keeps
+serving.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from shopsense.config import DEFAULT_HOME
 from shopsense.service.periodic import Periodic
 from shopsense.store import KnowledgeStore
-from shopsense.versions import version_folder
+from shopsense.versions import served_version
 
 log = logging.getLogger("shopsense.service")
 
@@ -64,20 +65,9 @@ class ModelState:
 
     # ------------------------------------------------------------------ swapping
     def target(self) -> tuple[str, Path | None] | None:
-        """The version that should be served: the active one, else the newest complete one."""
-        df = self.store.versions()
-        if df.empty:
-            return None
-        done = df[df["status"] == "complete"]
-        act = done[done["active"]]
-        pick = act if len(act) else done
-        if pick.empty:
-            return None
-        row = pick.iloc[-1]
-        path = row["path"]
-        if not (isinstance(path, str) and path):
-            return str(row["version"]), None
-        return str(row["version"]), version_folder(self.home, str(row["version"]), path)
+        """The version that should be served (:func:`shopsense.versions.served_version`) and its folder."""
+        v = served_version(self.store, self.home)
+        return None if v is None else (v.version, v.folder)
 
     def refresh(self) -> bool:
         """Load and swap in the target version if it changed; returns True on a swap."""

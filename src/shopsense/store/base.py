@@ -47,5 +47,9 @@ class StoreBase:
             with self.engine.begin() as c:
                 yield c
 
+    def _migrate(self) -> None:
+        """Bring a store made by an earlier release up to date; each role mixin with a schema change
+        extends this (calling ``super()._migrate()`` first)."""
+
     def close(self) -> None:
         self.engine.dispose()

@@ -8,7 +8,8 @@ import json
 import time
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from shopsense.exceptions import StoreError
 from shopsense.store import tables as T
@@ -21,6 +22,24 @@ _COLS = ("version", "created_at", "status", "path", "metrics", "active")
 @guarded  # driver errors leave these methods as StoreError / StoreBusyError (store/errors.py)
 class VersionRows(StoreBase):
     """Mixin of the knowledge store: model versions."""
+
+    def _migrate(self) -> None:
+        """Bring a store made by an earlier release up to date (idempotent): the other roles'
+        changes, then ``model_versions.activated_at`` (what rollback reads)."""
+        super()._migrate()
+        try:
+            if "model_versions" in inspect(self.engine).get_table_names():
+                cols = {c["name"] for c in inspect(self.engine).get_columns("model_versions")}
+                if "activated_at" not in cols:
+                    with self.engine.begin() as c:
+                        c.exec_driver_sql("ALTER TABLE model_versions ADD COLUMN activated_at FLOAT")
+                        # the active one was activated at some point after it was made: a rollback
+                        # from a later version returns to it
+                        c.exec_driver_sql("UPDATE model_versions SET activated_at = created_at WHERE active = 1")
+        except SQLAlchemyError as e:  # another process may have added it meanwhile
+            cols = {c["name"] for c in inspect(self.engine).get_columns("model_versions")}
+            if "activated_at" not in cols:
+                raise StoreError(f"cannot upgrade the store's schema: {e}") from e
 
     def register_version(
         self, version: str, *, status: str, path: str | None = None, metrics: dict | None = None
@@ -52,7 +71,7 @@ class VersionRows(StoreBase):
             if row[0] != "complete":
                 raise StoreError(f"model version {version!r} is {row[0]}, not complete")
             c.execute(mv.update().values(active=0))
-            c.execute(mv.update().where(mv.c.version == version).values(active=1))
+            c.execute(mv.update().where(mv.c.version == version).values(active=1, activated_at=time.time()))
 
     def versions(self) -> pd.DataFrame:
         """Every version's record, oldest first (``metrics`` decoded, ``active`` as a bool)."""

@@ -95,6 +95,8 @@ model_versions = Table(
     Column("path", Text),
     Column("metrics", Text),  # JSON
     Column("active", Integer, nullable=False, default=0),
+    # when it was last made active (rollback finds the one before); stores from before: KnowledgeStore._migrate
+    Column("activated_at", Float),
 )
 
 embeddings = Table(

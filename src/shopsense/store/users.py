@@ -72,6 +72,7 @@ class UserRows(StoreBase):
     def _migrate(self) -> None:
         """Bring a store made by an earlier version up to date (idempotent, cheap when nothing to do):
         add ``users.opted_out`` and the metadata table, and make the query-cache salt."""
+        super()._migrate()
         try:
             names = set(inspect(self.engine).get_table_names())
             if "users" in names:

@@ -1,10 +1,12 @@
-"""Model versions: ``GET /models``, ``POST /models/{version}/activate`` (roll back/forward), ``POST /train``."""
+"""Model versions: ``GET /models``, ``POST /models/{version}/activate`` (roll back/forward),
+``POST /models/rollback`` (to the version active before), ``POST /train``."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Body, HTTPException, Path
 
-from shopsense.exceptions import StoreBusyError, StoreError
+from shopsense import versions
+from shopsense.exceptions import UnknownVersionError, VersionError
 from shopsense.service.deps import AdminKey, ReadKey, State
 from shopsense.service.redact import without_paths
 from shopsense.service.schemas import JobInfo, ModelsResponse, TrainRequest, VersionInfo
@@ -14,21 +16,28 @@ router = APIRouter(tags=["models"])
 
 def models_response(state: State) -> ModelsResponse:
     """Every model version with its status, the active one and the one this process serves."""
-    df = state.store.versions()
-    out = []
-    for r in df.to_dict("records"):
-        out.append(
-            VersionInfo(
-                version=str(r["version"]),
-                status=str(r["status"]),
-                created_at=float(r["created_at"]),
-                active=bool(r["active"]),
-                served=str(r["version"]) == state.models.version,
-                metrics=r.get("metrics") or {},
-            )
+    out = [
+        VersionInfo(
+            version=v.version,
+            status=v.status,
+            created_at=v.created_at,
+            active=v.active,
+            served=v.version == state.models.version,
+            metrics=v.metrics,
         )
+        for v in versions.list_versions(state.store, state.models.home)
+    ]
     failed = {v: without_paths(why) for v, why in state.models.failed.items()}  # the log has the full text
     return ModelsResponse(served_version=state.models.version, versions=out, failed_to_load=failed)
+
+
+def _serve_now(state: State, version: str) -> ModelsResponse:
+    """Load ``version`` (just made active) at once instead of at the next poll."""
+    state.models.refresh()
+    if state.models.version != version:
+        why = state.models.failed.get(version, "it did not load")
+        raise HTTPException(409, f"version {version!r} is active in the store but this server cannot load it: {why}")
+    return models_response(state)
 
 
 @router.get("/models", response_model=ModelsResponse, dependencies=[ReadKey])
@@ -37,21 +46,27 @@ def list_models(state: State) -> ModelsResponse:
     return models_response(state)
 
 
+@router.post("/models/rollback", response_model=ModelsResponse, dependencies=[AdminKey])
+def rollback(state: State) -> ModelsResponse:
+    """Serve the version that was active before the current one (``shopsense versions rollback``);
+    409 when there is none."""
+    try:
+        version = versions.rollback(state.store)
+    except VersionError as e:
+        raise HTTPException(409, str(e)) from None
+    return _serve_now(state, version)
+
+
 @router.post("/models/{version}/activate", response_model=ModelsResponse, dependencies=[AdminKey])
 def activate(state: State, version: str = Path(..., min_length=1, max_length=200)) -> ModelsResponse:
     """Serve ``version`` (a complete one): roll back to an older version or forward to a newer one."""
     try:
-        state.store.activate_version(version)
-    except StoreBusyError:
-        raise  # 503 with Retry-After, like every route
-    except StoreError as e:
-        code = 404 if "unknown" in str(e) else 409
-        raise HTTPException(code, str(e)) from None
-    state.models.refresh()
-    if state.models.version != version:
-        why = state.models.failed.get(version, "it did not load")
-        raise HTTPException(409, f"version {version!r} is active in the store but this server cannot load it: {why}")
-    return models_response(state)
+        versions.activate(state.store, version)
+    except UnknownVersionError as e:
+        raise HTTPException(404, str(e)) from None
+    except VersionError as e:
+        raise HTTPException(409, str(e)) from None
+    return _serve_now(state, version)
 
 
 @router.post("/train", response_model=JobInfo, status_code=202, dependencies=[AdminKey])

@@ -45,7 +45,8 @@ def kill_9(proc: subprocess.Popen) -> None:
 
 
 def _status(store: KnowledgeStore) -> dict[str, str]:
-    return dict(zip(store.versions()["version"], store.versions()["status"], strict=True))
+    df = store.versions()  # one read: a record may appear between two
+    return dict(zip(df["version"], df["status"], strict=True))
 
 
 def _manifest(folder: Path) -> Path:
