@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopsense import columns as C
+from shopsense.engine_config import EngineConfig, OnlineConfig
 from shopsense.exceptions import ConfigError
 
 DEFAULT_HOME = Path("shopsense-data")
@@ -202,6 +203,12 @@ class Settings(BaseSettings):
     service: ServiceConfig = ServiceConfig()
     search: SearchConfig = SearchConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    engine: EngineConfig = Field(
+        default_factory=EngineConfig, description="what `shopsense train` fits: sources, ALS, the ranker"
+    )
+    online: OnlineConfig = Field(
+        default_factory=OnlineConfig, description="what a recommendation request does: history, diversity, new products"
+    )
 
     @field_validator("store")
     @classmethod

@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from shopsense import columns as C
-from shopsense.config import Settings, StrictModel
+from shopsense.config import Settings
 from shopsense.data.dataset import ITEM_EVENT_TYPES
 from shopsense.data.idmap import IdMap
+from shopsense.engine_config import OnlineConfig
 from shopsense.index.vector import VectorIndex
 from shopsense.models.base import Histories, member_of
 from shopsense.ranking import explain as X
@@ -33,18 +33,6 @@ from shopsense.training import active_folder
 
 COLD_INDEX_MIN = 5_000  # products without events beyond which the new-product slot searches an index
 COLD_CANDIDATES = 20  # closest new products looked at for the slot (the first the filters allow wins)
-
-
-class OnlineConfig(StrictModel):
-    history: int = Field(50, ge=1, description="latest events read per request")
-    pool: int = Field(
-        50,
-        ge=1,
-        description="ranked candidates kept before filters and diversity (at least 5 x k); popular fill the rest",
-    )
-    diversity: float = Field(0.0, ge=0, le=1, description="MMR weight (0 = pure relevance)")
-    cold_slot: int | None = Field(2, ge=0, description="position of the reserved slot for a new product (None: off)")
-    cold_min_similarity: float = Field(0.5, ge=-1, le=1, description="text similarity a new product needs for the slot")
 
 
 @dataclass
@@ -78,7 +66,7 @@ class OnlineRecommender:
     ):
         self.store = store
         self.settings = settings
-        self.config = config or OnlineConfig()
+        self.config = config or settings.online
         self.folder = folder
         self.version = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["version"]
         self.engine = Engine.load(folder / "engine").warm()

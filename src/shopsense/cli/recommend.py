@@ -20,7 +20,9 @@ def recommend(
     query: str | None = typer.Option(None, "--query", help="Context query (used for users without history)."),
     price_min: float | None = typer.Option(None, "--price-min"),
     price_max: float | None = typer.Option(None, "--price-max"),
-    diversity: float = typer.Option(0.0, "--diversity", help="MMR weight in [0, 1]."),
+    diversity: float | None = typer.Option(
+        None, "--diversity", help="MMR weight in [0, 1] (default: the settings' online.diversity)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Recommend products for a user from the served model version and the user's latest events."""
@@ -30,7 +32,7 @@ def recommend(
 
     if k < 1:
         raise fail(f"-k must be at least 1, got {k}")
-    if not 0 <= diversity <= 1:
+    if diversity is not None and not 0 <= diversity <= 1:
         raise fail(f"--diversity must be in [0, 1], got {diversity}")
     st = state(ctx)
     rec = OnlineRecommender.from_store(st.store(create=False), st.settings)
