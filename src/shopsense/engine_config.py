@@ -76,7 +76,7 @@ class ALSConfig(ModelConfig):
     iterations: int = Field(15, ge=1, description="alternating least-squares sweeps")
     threads: int = Field(1, ge=0, description="implicit threads (0 = all cores)")
     map_cold_items: bool = Field(True, description="give items without events factors mapped from their text")
-    seed: int = 0
+    seed: int = Field(0, description="random seed")
 
 
 class SequentialConfig(ModelConfig):
@@ -84,11 +84,11 @@ class SequentialConfig(ModelConfig):
     layers: int = Field(2, ge=1, description="transformer blocks")
     heads: int = Field(2, ge=1, description="attention heads per block")
     max_len: int = Field(50, ge=2, description="items of history the model reads")
-    dropout: float = Field(0.3, ge=0, lt=1)
-    epochs: int = Field(30, ge=0)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate")
-    weight_decay: float = Field(0.0, ge=0)
+    dropout: float = Field(0.3, ge=0, lt=1, description="dropout while training")
+    epochs: int = Field(30, ge=0, description="passes over the training sequences")
+    batch_size: int = Field(128, ge=1, description="sequences per training step")
+    lr: float = Field(1e-3, gt=0, description="AdamW learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     loss: Literal["auto", "full", "sampled"] = Field("auto", description="softmax over the whole catalog or sampled")
     full_softmax_max_items: int = Field(6000, ge=1, description="'auto' uses full softmax up to this catalog size")
     negatives: int = Field(2048, ge=1, description="shared negatives per batch for the sampled softmax")
@@ -98,7 +98,7 @@ class SequentialConfig(ModelConfig):
     ann_min_items: int = Field(
         20_000, ge=1, description="catalogs this large serve proposals from an HNSW index of the item table"
     )
-    seed: int = 0
+    seed: int = Field(0, description="random seed")
 
 
 class ContentConfig(ModelConfig):
@@ -113,7 +113,7 @@ class ContentConfig(ModelConfig):
 
 class PopularConfig(ModelConfig):
     half_life_days: float | None = Field(
-        30.0, gt=0, description="event weight halves every this many days (None: no decay)"
+        30.0, gt=0, description="event weight halves every this many days (false / None: no decay)"
     )
     trend_window_days: float = Field(7.0, gt=0, description="trending compares this last window with the one before")
     weighted: bool = Field(True, description="count event weights (purchase > view) instead of events")
@@ -125,16 +125,16 @@ class RankerConfig(Knobs):
     """The LambdaRank ranker (LightGBM), used when ``engine.ranker = "lambdarank"``."""
 
     rounds: int = Field(200, ge=1, description="boosting rounds")
-    learning_rate: float = Field(0.05, gt=0)
-    num_leaves: int = Field(31, ge=2)
-    min_data_in_leaf: int = Field(50, ge=1)
-    feature_fraction: float = Field(0.9, gt=0, le=1)
+    learning_rate: float = Field(0.05, gt=0, description="shrinkage per round")
+    num_leaves: int = Field(31, ge=2, description="leaves per tree")
+    min_data_in_leaf: int = Field(50, ge=1, description="fewest candidates in a leaf")
+    feature_fraction: float = Field(0.9, gt=0, le=1, description="share of the features each tree sees")
     threads: int = Field(1, ge=1, description="1: OpenMP spin-waits badly on a busy machine")
-    seed: int = 0
+    seed: int = Field(0, description="random seed")
 
 
 class EngineConfig(Knobs):
-    """Which sources run (None = off), how many candidates each proposes, and how they are ranked.
+    """Which sources run (None, or false in TOML = off), how many candidates each proposes, and how they are ranked.
 
     A partial table (a dict) for a source changes only the keys it names: the rest keep this
     engine's defaults, which differ from the model's own for some sources (``[engine.covisit]
@@ -143,7 +143,7 @@ class EngineConfig(Knobs):
     ease: EASEConfig | None = EASEConfig(recency_decay=0.8)
     itemknn: ItemKNNConfig | None = ItemKNNConfig(recency_decay=0.8)
     covisit: CoVisitConfig | None = CoVisitConfig(window=20, recency_decay=0.8)
-    als: ALSConfig | None = Field(None, description="off by default; any key (or an empty table) turns it on")
+    als: ALSConfig | None = None
     sequential: SequentialConfig | None = SequentialConfig(epochs=20, max_seconds=240.0)
     content: ContentConfig | None = ContentConfig()
     popular: PopularConfig = PopularConfig()
@@ -168,7 +168,7 @@ class EngineConfig(Knobs):
         "NDCG@10 1.4x and 3.7x that of the fusion without the long-tail pass",
     )
     tail_max_count: int = Field(5, ge=0, description="items with at most this many interactions are the long tail")
-    seed: int = 0
+    seed: int = Field(0, description="random seed")
 
     @model_validator(mode="before")
     @classmethod
@@ -195,5 +195,5 @@ class OnlineConfig(Knobs):
         description="ranked candidates kept before filters and diversity (at least 5 x k); popular fill the rest",
     )
     diversity: float = Field(0.0, ge=0, le=1, description="MMR weight (0 = pure relevance)")
-    cold_slot: int | None = Field(2, ge=0, description="position of the reserved slot for a new product (None: off)")
+    cold_slot: int | None = Field(2, ge=0, description="position of the reserved slot for a new product (false / None: off)")
     cold_min_similarity: float = Field(0.5, ge=-1, le=1, description="text similarity a new product needs for the slot")
