@@ -195,5 +195,7 @@ class OnlineConfig(Knobs):
         description="ranked candidates kept before filters and diversity (at least 5 x k); popular fill the rest",
     )
     diversity: float = Field(0.0, ge=0, le=1, description="MMR weight (0 = pure relevance)")
-    cold_slot: int | None = Field(2, ge=0, description="position of the reserved slot for a new product (false / None: off)")
+    cold_slot: int | None = Field(
+        2, ge=0, description="position of the reserved slot for a new product (false / None: off)"
+    )
     cold_min_similarity: float = Field(0.5, ge=-1, le=1, description="text similarity a new product needs for the slot")
