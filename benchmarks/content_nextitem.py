@@ -17,9 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Self
+
+from shopsense.process import process_environment
+
+os.environ.update(process_environment())  # before torch, LightGBM or faiss load: see shopsense.process
 
 import numpy as np
 import scipy.sparse as sp

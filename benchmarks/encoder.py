@@ -32,8 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from shopsense.process import process_environment
+
+os.environ.update(process_environment())  # before torch loads: see shopsense.process
 
 
 class OnnxMiniLM:

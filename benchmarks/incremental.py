@@ -20,6 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from shopsense.process import process_environment
+
+os.environ.update(process_environment())  # before torch, LightGBM or faiss load: see shopsense.process
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -91,7 +95,6 @@ def main() -> None:
     ap.add_argument("--base-share", type=float, default=0.9, help="share of training events before the served version")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     d = load_dataset(a.dataset)
     ds = Dataset.from_frames(d.events, d.products)
     split = leave_one_out(ds)

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
+
+from shopsense.process import process_environment
+
+os.environ.update(process_environment())  # before torch, LightGBM or faiss load: see shopsense.process
 
 import numpy as np
 

@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from shopsense.process import process_environment
+
+os.environ.update(process_environment())  # before torch, LightGBM or faiss load: see shopsense.process
 
 import numpy as np
 import pandas as pd

@@ -29,13 +29,15 @@ from typing import Any
 
 import numpy as np
 
+from shopsense.process import process_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
 REC_DATASETS = ("scientific", "videogames", "beauty")
 SEARCH_DATASETS = ("homedepot",)
 DEFAULT_DATASETS = (*REC_DATASETS, *SEARCH_DATASETS)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.update(process_environment())  # before torch, LightGBM or faiss load: see shopsense.process
 os.environ.setdefault("SHOPSENSE_RECTOOLS_PYTHON", str(ROOT / ".venv-rectools" / "bin" / "python"))
 
 

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import os
 
-# OpenMP threads (LightGBM, torch) spin while idle by default; between two queries they burn the CPU
-# the next query's encoding needs (measured: p50 460 ms -> 47 ms). Must be set before they load.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from shopsense.process import process_environment
+
+# OMP_WAIT_POLICY=PASSIVE above all: idle OpenMP threads (LightGBM, torch) otherwise burn the CPU the
+# next query's encoding needs (measured: p50 460 ms -> 47 ms). Must be set before they load.
+os.environ.update(process_environment())
 
 import argparse  # noqa: E402
 import hashlib

@@ -27,6 +27,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+from shopsense.process import process_environment
+
+os.environ.update(process_environment())  # OMP_WAIT_POLICY before faiss loads: see shopsense.process
+
 import numpy as np  # noqa: E402
 
 

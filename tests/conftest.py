@@ -7,13 +7,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from shopsense.process import process_environment
+
+# the suite runs the library as the CLI does: hub offline, OpenMP threads passive (shopsense.process)
+os.environ.update(process_environment())
+
 import pytest
 from sqlalchemy import create_engine, text
 
 from shopsense.config import data_dir
 from shopsense.store import KnowledgeStore, open_store
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 #: e.g. postgresql://postgres@127.0.0.1:5432/postgres ; .ci/run starts a server and sets it
 PG_URL = os.environ.get("SHOPSENSE_TEST_PG_URL")

@@ -1,10 +1,6 @@
-"""shopsense: an e-commerce search and recommendation engine on one shared knowledge base."""
+"""shopsense: an e-commerce search and recommendation engine on one shared knowledge base.
 
-import os
-
-# OpenMP threads of LightGBM and torch spin between calls by default, which on a small machine
-# steals the core the next request needs (search p50 fell from ~460 ms to ~47 ms with PASSIVE).
-# Set before those libraries load; a value the user chose is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+Importing it changes nothing in the process; the CLI, the server and the benchmarks set the
+process-wide variables they need (:mod:`shopsense.process`)."""
 
 __version__ = "0.1.0"

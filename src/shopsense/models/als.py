@@ -10,21 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from shopsense.data.dataset import Dataset
-from shopsense.models.base import Histories, Model, ModelConfig
+from shopsense.engine_config import ALSConfig
+from shopsense.models.base import Histories, Model
 from shopsense.models.cold import ContentMapping
-
-
-class ALSConfig(ModelConfig):
-    factors: int = Field(64, ge=1)
-    regularization: float = Field(0.05, ge=0)
-    alpha: float = Field(10.0, gt=0, description="confidence = 1 + alpha * weight")
-    iterations: int = Field(15, ge=1)
-    threads: int = Field(1, ge=0, description="implicit threads (0 = all cores)")
-    map_cold_items: bool = Field(True, description="give items without events factors mapped from their text")
-    seed: int = 0
 
 
 class ALSModel(Model):

@@ -21,16 +21,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from shopsense import columns as C
-from shopsense.config import StrictModel
 from shopsense.data.dataset import Dataset
+from shopsense.engine_config import ModelConfig
 from shopsense.exceptions import ConfigError, NotFittedError
 from shopsense.topk import top_k
 
 FORMAT_VERSION = 1
-
-
-class ModelConfig(StrictModel):
-    """Base of every model config (strict: unknown keys fail, naming the field)."""
 
 
 @dataclass

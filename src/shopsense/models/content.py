@@ -10,22 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from shopsense.data.dataset import Dataset
+from shopsense.engine_config import ContentConfig
 from shopsense.exceptions import ConfigError
-from shopsense.models.base import Histories, ModelConfig
+from shopsense.models.base import Histories
 from shopsense.models.indexed import VectorModel
-
-
-class ContentConfig(ModelConfig):
-    recency_decay: float = Field(0.7, gt=0, le=1, description="weight multiplier per step back in the history")
-    max_history: int = Field(50, ge=1)
-    query_weight: float = Field(1.0, ge=0, description="weight of the latest search query relative to the latest item")
-    event_weighted: bool = True
-    ann_min_items: int = Field(
-        20_000, ge=1, description="catalogs this large serve proposals from an HNSW index (exact below)"
-    )
 
 
 def content_profile(

@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
 
 from shopsense import columns as C
 from shopsense.data.dataset import Dataset
-from shopsense.models.item_item import ItemItemConfig, ItemItemModel, prune_rows
-
-
-class CoVisitConfig(ItemItemConfig):
-    window: int = Field(5, ge=1, description="steps ahead in the sequence that count as co-visited")
-    time_window_s: float | None = Field(None, gt=0, description="pairs further apart in time do not count")
-    backward_weight: float = Field(0.5, ge=0, description="weight of b preceding a (1 = symmetric)")
-    distance_power: float = Field(1.0, ge=0)
-    alpha: float = Field(0.5, ge=0, le=1, description="popularity normalisation split between the two items")
-    recency_decay: float = Field(0.7, gt=0, le=1)
-    event_weighted: bool = True
+from shopsense.engine_config import CoVisitConfig
+from shopsense.models.item_item import ItemItemModel, prune_rows
 
 
 class CoVisitModel(ItemItemModel):

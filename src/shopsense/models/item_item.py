@@ -13,18 +13,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
 
 from shopsense.data.dataset import Dataset
-from shopsense.models.base import Histories, Model, ModelConfig, Proposal, member_of
+from shopsense.engine_config import EASEConfig, ItemItemConfig, ItemKNNConfig
+from shopsense.models.base import Histories, Model, Proposal, member_of
 from shopsense.topk import top_k
-
-
-class ItemItemConfig(ModelConfig):
-    neighbors: int = Field(200, ge=1, description="entries kept per item")
-    recency_decay: float = Field(1.0, gt=0, le=1, description="weight multiplier per step back in the history")
-    max_history: int = Field(200, ge=1, description="latest items of a history that are read")
-    event_weighted: bool = Field(False, description="weight history items by their event weight")
 
 
 def prune_rows(m: sp.spmatrix | np.ndarray, k: int) -> sp.csr_matrix:
@@ -195,10 +188,6 @@ def _max_duplicates(rows: list, cols: list, vals: list, shape: tuple[int, int]) 
     return sp.csr_matrix((v[first], (r[first], c[first])), shape=shape, dtype=np.float32)
 
 
-class ItemKNNConfig(ItemItemConfig):
-    shrink: float = Field(10.0, ge=0, description="added to the cosine denominator: damps rare pairs")
-
-
 class ItemKNNModel(ItemItemModel):
     """Item-kNN: cosine similarity of items' user vectors (binary), with shrinkage."""
 
@@ -215,11 +204,6 @@ class ItemKNNModel(ItemItemModel):
         coo = co.tocoo()
         coo.data = coo.data / (norms[coo.row] * norms[coo.col] + self.config.shrink)
         self.sim = prune_rows(coo.tocsr(), self.config.neighbors)
-
-
-class EASEConfig(ItemItemConfig):
-    l2: float = Field(50.0, gt=0, description="ridge penalty (larger = smoother)")
-    max_items: int = Field(8_000, ge=1, description="fit on the most popular items only beyond this (n^3 cost)")
 
 
 class EASEModel(ItemItemModel):

@@ -6,27 +6,18 @@ newest event in the training data, so the model means the same thing whenever it
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
 from shopsense import columns as C
 from shopsense.data.dataset import Dataset
-from shopsense.models.base import Histories, Model, ModelConfig
+from shopsense.engine_config import PopularConfig
+from shopsense.models.base import Histories, Model
 from shopsense.topk import top_k
 
 DAY = 86_400.0
-
-
-class PopularConfig(ModelConfig):
-    half_life_days: float | None = Field(
-        30.0, gt=0, description="event weight halves every this many days (None: no decay)"
-    )
-    trend_window_days: float = Field(7.0, gt=0, description="trending compares this last window with the one before")
-    weighted: bool = Field(True, description="count event weights (purchase > view) instead of events")
-    mode: Literal["popular", "trending"] = Field("popular", description="what score() returns")
 
 
 class PopularModel(Model):

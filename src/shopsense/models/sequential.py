@@ -12,40 +12,18 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
-from pydantic import Field
 from scipy.special import erf
 from torch import nn
 
 from shopsense import columns as C
 from shopsense.data.dataset import Dataset
-from shopsense.models.base import Histories, ModelConfig
+from shopsense.engine_config import SequentialConfig
+from shopsense.models.base import Histories
 from shopsense.models.indexed import VectorModel
-
-
-class SequentialConfig(ModelConfig):
-    dim: int = Field(64, ge=8)
-    layers: int = Field(2, ge=1)
-    heads: int = Field(2, ge=1)
-    max_len: int = Field(50, ge=2, description="items of history the model reads")
-    dropout: float = Field(0.3, ge=0, lt=1)
-    epochs: int = Field(30, ge=0)
-    batch_size: int = Field(128, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
-    loss: Literal["auto", "full", "sampled"] = "auto"
-    full_softmax_max_items: int = Field(6000, ge=1, description="'auto' uses full softmax up to this catalog size")
-    negatives: int = Field(2048, ge=1, description="shared negatives per batch for the sampled softmax")
-    use_text: bool = True
-    max_seconds: float | None = Field(None, gt=0, description="stop training after this many seconds")
-    threads: int = Field(1, ge=1, description="torch threads (1 was fastest on a shared 2-core machine)")
-    ann_min_items: int = Field(
-        20_000, ge=1, description="catalogs this large serve proposals from an HNSW index of the item table"
-    )
-    seed: int = 0
 
 
 class _Net(nn.Module):

@@ -13,27 +13,22 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field
 
 from shopsense import columns as C
 from shopsense.artifacts import read_params
-from shopsense.config import StrictModel
 from shopsense.data.dataset import Dataset
+from shopsense.engine_config import EngineConfig
 from shopsense.models import MODELS
-from shopsense.models.als import ALSConfig
 from shopsense.models.base import Histories, Model, Proposal
-from shopsense.models.content import ContentConfig
-from shopsense.models.covisit import CoVisitConfig
-from shopsense.models.item_item import EASEConfig, ItemKNNConfig
-from shopsense.models.popular import PopularConfig, PopularModel, top_category
-from shopsense.models.sequential import SequentialConfig, SequentialModel
+from shopsense.models.popular import PopularModel, top_category
+from shopsense.models.sequential import SequentialModel
 from shopsense.ranking import candidates as cand
-from shopsense.ranking.ranker import LambdaRanker, RankerConfig, WeightedFusion
+from shopsense.ranking.ranker import LambdaRanker, WeightedFusion
 from shopsense.ranking.tuning import (
     NOVELTY,
     TAIL_BIAS,
@@ -48,40 +43,6 @@ from shopsense.ranking.tuning import (
 from shopsense.topk import top_k
 
 Progress = Callable[[str], None]
-
-
-class EngineConfig(StrictModel):
-    """Which sources run (None = off), how many candidates each proposes, and how they are ranked."""
-
-    ease: EASEConfig | None = EASEConfig(recency_decay=0.8)
-    itemknn: ItemKNNConfig | None = ItemKNNConfig(recency_decay=0.8)
-    covisit: CoVisitConfig | None = CoVisitConfig(window=20, recency_decay=0.8)
-    als: ALSConfig | None = None
-    sequential: SequentialConfig | None = SequentialConfig(epochs=20, max_seconds=240.0)
-    content: ContentConfig | None = ContentConfig()
-    popular: PopularConfig = PopularConfig()
-    per_source: int = Field(50, ge=1, description="candidates each source proposes")
-    ranker: Literal["fusion", "lambdarank"] = Field(
-        "fusion", description="fusion: tuned weighted sum of standardised source scores over the whole catalog"
-    )
-    ranker_config: RankerConfig = RankerConfig()
-    ranker_users: int = Field(
-        8000,
-        ge=10,
-        description="held-out users the fusion / ranker learns from (sampled); the long-tail pass sees only "
-        "their long-tail targets (a few hundred of 3000 on Video Games), so more users make it less noisy",
-    )
-    refit_epochs: int = Field(3, ge=0, description="sequential epochs on all data after the held-out stage")
-    tail_tolerance: float = Field(
-        0.03,
-        ge=0,
-        lt=1,
-        description="share of held-out NDCG@10 the fusion may give up to rank long-tail targets higher (0 = off); "
-        "at 3% the validation targets of Scientific and Video Games lost 0.6% and 1% of NDCG@10 for tail "
-        "NDCG@10 1.4x and 3.7x that of the fusion without the long-tail pass",
-    )
-    tail_max_count: int = Field(5, ge=0, description="items with at most this many interactions are the long tail")
-    seed: int = 0
 
 
 SOURCES = ("ease", "itemknn", "covisit", "als", "sequential", "content")

@@ -13,20 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from shopsense.config import StrictModel
+from shopsense.engine_config import RankerConfig
 from shopsense.ranking.candidates import Candidates
-
-
-class RankerConfig(StrictModel):
-    rounds: int = Field(200, ge=1)
-    learning_rate: float = Field(0.05, gt=0)
-    num_leaves: int = Field(31, ge=2)
-    min_data_in_leaf: int = Field(50, ge=1)
-    feature_fraction: float = Field(0.9, gt=0, le=1)
-    threads: int = Field(1, ge=1, description="1: OpenMP spin-waits badly on a busy machine")
-    seed: int = 0
 
 
 class LambdaRanker:

@@ -12,8 +12,8 @@ match, popular in the request's category, trending).
 
 from __future__ import annotations
 
+from shopsense.engine_config import OnlineConfig
 from shopsense.ranking.ranked import RankedItem
-from shopsense.recommend.config import OnlineConfig
 from shopsense.recommend.recommender import Recommender
 from shopsense.recommend.request import RecommendRequest
 

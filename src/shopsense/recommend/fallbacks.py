@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from shopsense.engine_config import Fallback
 from shopsense.models.base import member_of
 from shopsense.models.popular import PopularModel
 from shopsense.ranking.rules import Catalog, Filters, allowed
-from shopsense.recommend.config import Fallback
 from shopsense.topk import top_k
 
 

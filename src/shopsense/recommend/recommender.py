@@ -16,6 +16,7 @@ import numpy as np
 from shopsense.config import Settings
 from shopsense.data.history import History, history_of
 from shopsense.data.idmap import IdMap
+from shopsense.engine_config import OnlineConfig
 from shopsense.models.base import Histories
 from shopsense.models.content import ContentModel, content_profile
 from shopsense.ranking import explain as X
@@ -23,7 +24,6 @@ from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.ranked import RankedItem
 from shopsense.ranking.rules import Filters, allowed, mmr
 from shopsense.recommend.catalog import ServedCatalog
-from shopsense.recommend.config import OnlineConfig
 from shopsense.recommend.fallbacks import Fallbacks, Ranked
 from shopsense.recommend.new_products import best_new_product, new_product_reason
 from shopsense.recommend.request import RecommendRequest
@@ -61,7 +61,7 @@ class Recommender:
     ):
         self.store = store
         self.settings = settings
-        self.config = config or OnlineConfig()
+        self.config = config or settings.online
         self.folder = folder
         self.version = read_manifest(folder).version
         self.engine = Engine.load(folder / "engine").warm()

@@ -70,11 +70,11 @@ def default_command(store_url: str, home: Path, incremental: bool) -> list[str]:
 def main() -> None:
     """Entry point of a trainer process: train, publish and activate a new version, exit 0; any
     failure exits non-zero (the version is then marked failed and never served)."""
-    from shopsense.config import load_settings
+    from shopsense.config import load_settings, settings_from_env
     from shopsense.store import open_store
     from shopsense.training import train
 
-    settings = load_settings()
+    settings = settings_from_env() or load_settings()  # the server's, its --config file included
     store = open_store(settings.store_url, timeout_s=settings.store_timeout_s)
     result = train(
         store, settings, incremental="--incremental" in sys.argv[1:], progress=lambda m: print(m, flush=True)
