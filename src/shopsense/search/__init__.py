@@ -1,6 +1,10 @@
 """Product search: hybrid lexical + semantic retrieval, learned re-ranking, filters, facets,
 typo tolerance, autocomplete and personalisation, on the shared knowledge store.
 
+The catalog's :class:`SearchIndex` (``index.py``: built, saved, loaded) is queried by a
+:class:`SearchEngine` (``engine.py``); :func:`load_or_build` is the one way to get one for a store
+(the CLI and the service); :func:`search` queries and logs.
+
 >>> engine = build_from_store(store, settings)                    # index the store's catalog
 >>> search("whirpool microwve", store=store, settings=settings, user_id="u1").items  # logged
 """

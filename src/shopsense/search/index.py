@@ -35,7 +35,7 @@ import pandas as pd
 
 from shopsense import columns as C
 from shopsense.artifacts import read_params
-from shopsense.config import BM25Config, SearchConfig
+from shopsense.config import SearchConfig
 from shopsense.exceptions import NotFittedError, ShopsenseError
 from shopsense.index.analyzer import normalize_text
 from shopsense.index.bm25 import BM25Index, field_text
@@ -58,11 +58,11 @@ class SearchIndex:
     >>> index.row_of["p1"], index.n_products
     """
 
-    def __init__(self, bm25: BM25Config | None = None) -> None:
+    def __init__(self, bm25: BM25Index | None = None) -> None:
         self.products = pd.DataFrame(columns=list(KEEP_COLUMNS))
         self.item_ids = np.zeros(0, dtype=object)
         self.row_of: dict[str, int] = {}
-        self.bm25 = BM25Index(bm25)
+        self.bm25 = bm25 if bm25 is not None else BM25Index()
         self.tokens: dict[str, list[list[str]]] = {}
         self.title_norm: list[str] = []
         self.vectors: np.ndarray | None = None
@@ -96,7 +96,7 @@ class SearchIndex:
             raise ShopsenseError("cannot build a search engine over an empty catalog")
         if products[C.ITEM].duplicated().any():
             raise ShopsenseError("product ids must be unique")
-        idx = cls(config.bm25)
+        idx = cls(BM25Index(config.bm25))
         idx.products = pd.DataFrame({c: products[c] if c in products.columns else None for c in KEEP_COLUMNS})
         idx.products[C.ITEM] = idx.products[C.ITEM].astype(str)
         idx.item_ids = idx.products[C.ITEM].to_numpy(dtype=object)
@@ -219,9 +219,8 @@ class SearchIndex:
         return load_search(path).index
 
     @classmethod
-    def _read(cls, path: Path, bm25: BM25Index) -> SearchIndex:
-        idx = cls()
-        idx.bm25 = bm25
+    def _read(cls, path: Path) -> SearchIndex:
+        idx = cls(BM25Index.load(path / "bm25"))
         idx.products = pd.read_parquet(path / "products.parquet")
         idx.item_ids = idx.products[C.ITEM].astype(str).to_numpy(dtype=object)
         idx.row_of = {i: r for r, i in enumerate(idx.item_ids)}
@@ -267,6 +266,6 @@ def load_search(path: str | Path, *, encoder: str | None = None) -> SavedSearch:
     want = params.get("encoder")
     if want and encoder and want != encoder:
         raise ShopsenseError(f"search engine at {path} was built with encoder {want!r}, not {encoder!r}")
-    index = SearchIndex._read(path, BM25Index.load(path / "bm25"))
+    index = SearchIndex._read(path)
     reranker = Reranker.load(path / "reranker") if (path / "reranker").exists() else None
     return SavedSearch(index=index, config=config, encoder=want, reranker=reranker)

@@ -113,7 +113,7 @@ class Served:
         found = {id(e): e for e in (self.encoder, getattr(self.recommender, "_encoder", None)) if e is not None}
         return [e for e in found.values() if hasattr(e, "forget_queries")]
 
-    def linked(self, searcher: Any) -> Any:
+    def linked(self, searcher: SearchEngine) -> SearchEngine:
         """``searcher`` personalising with this version's collaborative links (co-visitation / item-kNN
         of the loaded recommender); content only when the version has none."""
         from shopsense.search.collaborative import from_recommender
