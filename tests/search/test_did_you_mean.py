@@ -36,7 +36,7 @@ def test_a_real_word_typo_gets_a_suggestion(tools: SearchEngine) -> None:
 
 def test_a_close_popular_past_query_is_offered(tools: SearchEngine) -> None:
     # two words off: no single-word change matches anything, the shoppers' own query does
-    assert match_count(tools, "claw hammer steal") == 0 and match_count(tools, "claw hamper steel") == 0
+    assert match_count(tools.index, "claw hammer steal") == 0 and match_count(tools.index, "claw hamper steel") == 0
     assert tools.search("claw hamper steal", k=3).did_you_mean == "claw hammer steel"
 
 
@@ -74,11 +74,11 @@ def test_a_spelling_correction_is_still_reported(engine: SearchEngine) -> None:
 
 
 def test_matches_are_counted_inside_the_filters(tools: SearchEngine) -> None:
-    assert match_count(tools, "claw hammer") == 21
+    assert match_count(tools.index, "claw hammer") == 21
     only_first = np.zeros(len(TOOLS), dtype=bool)
     only_first[0] = True
-    assert match_count(tools, "claw hammer", only_first) == 1
-    assert match_count(tools, "") == 0
+    assert match_count(tools.index, "claw hammer", only_first) == 1
+    assert match_count(tools.index, "") == 0
 
 
 def test_a_common_word_is_not_turned_into_a_more_common_one() -> None:

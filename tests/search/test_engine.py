@@ -46,7 +46,7 @@ def test_semantic_retrieval_finds_products_without_shared_words(engine: SearchEn
 def test_filters_keep_only_matching_products(engine: SearchEngine) -> None:
     res = engine.search("microwave", k=10, filters={"brand": "whirlpool"})
     assert set(res.items) == {"p1", "p2", "p4"} & set(res.items) and {"p1", "p2"} <= set(res.items)
-    assert all(engine.products.set_index("item_id").loc[i, "brand"] == "Whirlpool" for i in res.items)
+    assert all(engine.index.products.set_index("item_id").loc[i, "brand"] == "Whirlpool" for i in res.items)
     res = engine.search("microwave", k=10, filters={"category": "Kitchen > Microwaves", "available": True})
     assert set(res.items) == {"p1", "p2"}
     res = engine.search("microwave", k=10, filters={"category": "kitchen", "max_price": 250})
@@ -99,7 +99,7 @@ def test_rank_many_queries_matches_single_search(engine: SearchEngine) -> None:
     queries = ["cordless drill", "whirpool microwve", "spray paint"]
     ranked = engine.rank(queries, k=3)
     for q, row in zip(queries, ranked, strict=True):
-        assert [engine.item_ids[r] for r in row if r >= 0] == engine.search(q, k=3).items
+        assert [engine.index.item_ids[r] for r in row if r >= 0] == engine.search(q, k=3).items
 
 
 def test_save_and_load_round_trip(engine: SearchEngine, minilm, tmp_path) -> None:

@@ -72,6 +72,6 @@ def test_a_deletion_by_another_process_is_caught_up_with(tmp_path) -> None:
     assert served.catch_up_on_deletions() is False  # nothing deleted yet: nothing to do
     open_store(settings.store_url).delete_users(["u1"])  # the CLI, or another worker
     assert served.catch_up_on_deletions() is True
-    assert engine.autocomplete("zy") == [] and engine.autocompleter.queries == {"red kettle": 1}
+    assert engine.autocomplete("zy") == [] and engine.index.autocompleter.queries == {"red kettle": 1}
     assert served.encoder.forgotten == ["held in memory"]
     assert served.catch_up_on_deletions() is False  # once per deletion

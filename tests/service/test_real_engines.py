@@ -65,6 +65,17 @@ def test_similar_and_autocomplete(real) -> None:
     assert [x.lower() for x in a["suggestions"]] == ["coffee grinder"]
 
 
+def test_search_shares_the_services_encoder_after_a_catalog_refresh(real) -> None:
+    # one text model per process: the rebuilt search index encodes with the encoder the rest shares
+    client, _, hdr = real
+    served = client.app.state.shopsense.models.current
+    assert served.encoder is not None and served.searcher.encoder is served.encoder
+    served.refresh_catalog()
+    assert served.searcher.encoder is served.encoder
+    r = client.get("/search", params={"q": "espreso machine", "k": 3}, headers=hdr).json()
+    assert r["items"][0]["item_id"] == "p4"
+
+
 def test_similar_is_503_while_its_index_builds(tmp_path) -> None:
     from shopsense.service import engines
 

@@ -86,7 +86,7 @@ def search_index_cmd(
     engine = build_from_store(store, st.settings, config=config, semantic=not lexical_only)
     path = engine.save(index or default_index_path(st.settings))
     trained = "with a re-ranker trained from clicks" if engine.reranker is not None else "untrained (default fusion)"
-    console.print(f"indexed {engine.n_products:,} products into {path}, {trained}")
+    console.print(f"indexed {engine.index.n_products:,} products into {path}, {trained}")
 
 
 @app.command("autocomplete")

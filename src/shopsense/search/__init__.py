@@ -1,6 +1,10 @@
 """Product search: hybrid lexical + semantic retrieval, learned re-ranking, filters, facets,
 typo tolerance, autocomplete and personalisation, on the shared knowledge store.
 
+The catalog's :class:`SearchIndex` (``index.py``: built, saved, loaded) is queried by a
+:class:`SearchEngine` (``engine.py``); :func:`load_or_build` is the one way to get one for a store
+(the CLI and the service); :func:`search` queries and logs.
+
 >>> engine = build_from_store(store, settings)                    # index the store's catalog
 >>> search("whirpool microwve", store=store, settings=settings, user_id="u1").items  # logged
 """
@@ -17,6 +21,7 @@ from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.search.collaborative import ItemAffinity, active_affinity
 from shopsense.search.engine import SearchConfig, SearchEngine, SearchResult
+from shopsense.search.index import SearchIndex, is_saved
 from shopsense.search.personal import log_click, log_search
 from shopsense.search.reranker import clicks_to_judgements
 from shopsense.store import KnowledgeStore
@@ -25,6 +30,7 @@ __all__ = [
     "ItemAffinity",
     "SearchConfig",
     "SearchEngine",
+    "SearchIndex",
     "SearchResult",
     "build_from_store",
     "default_index_path",
@@ -45,43 +51,69 @@ def build_from_store(
     *,
     config: SearchConfig | None = None,
     semantic: bool = True,
+    encoder: Any = None,
     train_from_clicks: bool = True,
+    active_links: bool = True,
 ) -> SearchEngine:
-    """Index the store's catalog (vectors through the store's embedding cache), with popularity and
-    past queries from its events, configured by ``settings.search`` unless ``config``; train the re-ranker from logged search clicks when there are any."""
+    """Index the store's catalog (vectors through the store's embedding cache, with ``encoder`` or
+    one made from ``settings.encoder``), with popularity and past queries from its events, configured
+    by ``settings.search`` unless ``config``; train the re-ranker from logged search clicks when there
+    are any. With ``active_links``, personalise with the served version's collaborative links
+    (:func:`~shopsense.search.collaborative.active_affinity`; the service links its own version)."""
     products = store.products()
     events = store.events(include_opted_out=False)  # opted-out shoppers' searches and clicks shape nothing
     item_events = events[events[C.ITEM].notna() & (events[C.EVENT_TYPE] != C.SEARCH)]
     counts = item_events[C.ITEM].value_counts()
     popularity = products[C.ITEM].map(counts).fillna(0).to_numpy(dtype=np.float32)
     queries = events.loc[events[C.EVENT_TYPE] == C.SEARCH, C.QUERY].dropna().astype(str).tolist()
-    encoder = None
-    if semantic:
-        from shopsense.features.text import TextEncoder
-
-        encoder = TextEncoder(settings.encoder)
+    if not semantic:
+        encoder = None
+    elif encoder is None:
+        encoder = _text_encoder(settings)
     config = config or settings.search
     engine = SearchEngine.build(products, encoder, store=store, config=config, popularity=popularity, queries=queries)
     if train_from_clicks:
         q, qrels = clicks_to_judgements(events)
         if len(q) >= 10:  # too few logged searches teach noise
             engine.fit_reranker(q, qrels, gain_offset=0.0)
-    return engine.use_affinity(active_affinity(store, settings, engine.config.collaborative_sources))
+    return _linked(engine, store, settings) if active_links else engine
 
 
 def load_or_build(
-    store: KnowledgeStore, settings: Settings, path: Path | None = None, *, rebuild: bool = False
+    store: KnowledgeStore,
+    settings: Settings,
+    path: Path | None = None,
+    *,
+    version: Path | None = None,
+    encoder: Any = None,
+    rebuild: bool = False,
+    active_links: bool = True,
 ) -> SearchEngine:
-    """The engine saved at ``path`` (default :func:`default_index_path`), built from the store first when
-    missing; ``settings.search`` applies to its queries."""
-    from shopsense.features.text import TextEncoder
-
+    """The search engine saved in the model ``version`` folder (its own ``<version>/search``, written
+    by training) or else at ``path`` (default :func:`default_index_path`), with ``settings.search``
+    applied to its queries; built from the store and saved at ``path`` when neither holds one, or
+    with ``rebuild``. ``encoder`` encodes the queries (and the products when building; the service
+    passes its shared one), else one is made from ``settings.encoder``. ``active_links``: as in
+    :func:`build_from_store`."""
     p = path or default_index_path(settings)
-    if rebuild or not (p / "params.json").exists():
-        engine = build_from_store(store, settings)
+    folders = [version / "search"] if version is not None else []
+    saved = None if rebuild else next((f for f in [*folders, p] if is_saved(f)), None)
+    if saved is None:
+        engine = build_from_store(store, settings, encoder=encoder, active_links=active_links)
         engine.save(p)
         return engine
-    engine = SearchEngine.load(p, encoder=TextEncoder(settings.encoder)).configure(settings.search)
+    engine = SearchEngine.load(saved, encoder=encoder if encoder is not None else _text_encoder(settings))
+    engine.configure(settings.search)
+    return _linked(engine, store, settings) if active_links else engine
+
+
+def _text_encoder(settings: Settings) -> Any:
+    from shopsense.features.text import TextEncoder
+
+    return TextEncoder(settings.encoder)
+
+
+def _linked(engine: SearchEngine, store: KnowledgeStore, settings: Settings) -> SearchEngine:
     return engine.use_affinity(active_affinity(store, settings, engine.config.collaborative_sources))
 
 

@@ -1,12 +1,12 @@
-"""The search engine: spelling correction, lexical + semantic retrieval, fusion, learned re-ranking,
-filters and facets, personalisation, and logging into the knowledge store.
+"""The searcher: spelling correction, lexical + semantic retrieval, fusion, learned re-ranking,
+filters and facets and personalisation over a :class:`~shopsense.search.index.SearchIndex`.
 
 One query goes: correct typos against the catalog vocabulary ("did you mean") -> BM25 top N and
 dense top N (the query encoded with the products' text encoder), both inside the filter mask ->
 union of candidates -> features -> LambdaRank score (or, untrained, a min-max blend of BM25 and
 dense) -> the user's content affinity -> top k, with facet counts over all candidates.
 
-Artifacts are a folder of plain files (see :meth:`SearchEngine.save`).
+The index is built, saved and loaded in :mod:`shopsense.search.index`; the caller logs searches.
 """
 
 from __future__ import annotations
@@ -22,26 +22,18 @@ import pandas as pd
 
 from shopsense import columns as C
 from shopsense.config import SearchConfig
-from shopsense.exceptions import NotFittedError, ShopsenseError
 from shopsense.index.analyzer import normalize_text
-from shopsense.index.bm25 import BM25Index, field_text
-from shopsense.index.spelling import SpellCorrector
-from shopsense.index.vector import VectorIndex
-from shopsense.search.autocomplete import Autocomplete
 from shopsense.search.collaborative import ItemAffinity
 from shopsense.search.features import INDEX, QueryContext, build_features
-from shopsense.search.filters import CatalogColumns
+from shopsense.search.index import SearchIndex, load_search
 from shopsense.search.reranker import Reranker
 from shopsense.search.result import SearchResult
 from shopsense.search.suggest import did_you_mean
 from shopsense.topk import top_k
 
-__all__ = ["Candidates", "SearchConfig", "SearchEngine", "SearchResult"]
+__all__ = ["Candidates", "SearchConfig", "SearchEngine", "SearchIndex", "SearchResult"]
 
 log = logging.getLogger("shopsense.search")
-
-FORMAT_VERSION = 1
-KEEP_COLUMNS = (C.ITEM, C.TITLE, C.BRAND, C.CATEGORY, C.PRICE, C.AVAILABLE)
 
 
 @dataclass
@@ -55,32 +47,26 @@ class Candidates:
 
 
 class SearchEngine:
-    """Hybrid product search over one catalog.
+    """Hybrid product search over one :class:`SearchIndex`: the index with the query-time settings,
+    the query encoder, the learned re-ranker and the collaborative links it personalises with.
 
     >>> engine = SearchEngine.build(products, encoder=TextEncoder())
     >>> engine.search("whirpool microwve", k=5).items
     """
 
-    def __init__(self, config: SearchConfig | None = None, encoder: Any = None) -> None:
+    def __init__(
+        self,
+        index: SearchIndex,
+        config: SearchConfig | None = None,
+        encoder: Any = None,
+        reranker: Reranker | None = None,
+    ) -> None:
+        self.index = index
         self.config = config or SearchConfig()
         self.encoder = encoder
-        self.products = pd.DataFrame(columns=list(KEEP_COLUMNS))
-        self.item_ids = np.zeros(0, dtype=object)
-        self.row_of: dict[str, int] = {}
-        self.bm25 = BM25Index(self.config.bm25)
-        self.tokens: dict[str, list[list[str]]] = {}
-        self.title_norm: list[str] = []
-        self.vectors: np.ndarray | None = None
-        self.vindex: VectorIndex | None = None
-        self.speller: SpellCorrector | None = None
-        self.autocompleter = Autocomplete({})
-        self.columns = CatalogColumns(self.products)
-        self.popularity = np.zeros(0, dtype=np.float32)
-        self.reranker: Reranker | None = None
+        self.reranker = reranker
         self.affinity: ItemAffinity | None = None  # collaborative links of the served version (not saved)
         self._affinity_rows = np.zeros(0, dtype=np.int64)
-        self._all_tokens: list[set[str]] | None = None
-        self._title_sets: list[frozenset[str]] | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -95,59 +81,18 @@ class SearchEngine:
         popularity: np.ndarray | None = None,
         queries: Sequence[str] = (),
     ) -> SearchEngine:
-        """Index a catalog. ``vectors`` (row-aligned) skip encoding; otherwise ``encoder`` embeds the
-        products through the store's embedding cache. Without both, search is lexical only.
-        ``queries`` (past searches) feed autocomplete."""
-        eng = cls(config, encoder)
-        if products.empty:
-            raise ShopsenseError("cannot build a search engine over an empty catalog")
-        if products[C.ITEM].duplicated().any():
-            raise ShopsenseError("product ids must be unique")
-        eng.products = pd.DataFrame({c: products[c] if c in products.columns else None for c in KEEP_COLUMNS})
-        eng.products[C.ITEM] = eng.products[C.ITEM].astype(str)
-        eng.item_ids = eng.products[C.ITEM].to_numpy(dtype=object)
-        eng.row_of = {str(i): r for r, i in enumerate(eng.item_ids)}
-        analyzer = eng.bm25.analyzer
-        weights = eng.config.bm25.field_weights
-        eng.tokens = {
-            f: [analyzer.tokens(field_text(v)) for v in products[f].tolist()]
-            for f in weights
-            if weights[f] > 0 and f in products.columns
-        }
-        eng.bm25.fit_tokens(eng.tokens, len(products))
-        eng.title_norm = [normalize_text(field_text(t)) for t in eng.products[C.TITLE].tolist()]
-        if vectors is None and encoder is not None:
-            from shopsense.features.embeddings import embed_products
-
-            vectors = embed_products(products, encoder, store)
-        eng._set_vectors(vectors)
-        eng.popularity = (
-            np.zeros(len(products), np.float32) if popularity is None else np.asarray(popularity, np.float32)
+        """Search over a newly built :class:`SearchIndex` (see :meth:`SearchIndex.build`)."""
+        config = config or SearchConfig()
+        index = SearchIndex.build(
+            products,
+            config=config,
+            encoder=encoder,
+            store=store,
+            vectors=vectors,
+            popularity=popularity,
+            queries=queries,
         )
-        eng._build_speller(products)
-        eng.autocompleter = Autocomplete.build(eng.products[C.TITLE].tolist(), queries, eng.popularity)
-        eng.columns = CatalogColumns(eng.products)
-        return eng
-
-    def _set_vectors(self, vectors: np.ndarray | None) -> None:
-        if vectors is None or self.config.semantic_candidates == 0:
-            self.vectors, self.vindex = None, None
-            return
-        v = np.ascontiguousarray(vectors, dtype=np.float32)
-        if len(v) != len(self.item_ids):
-            raise ShopsenseError(f"{len(v)} product vectors for {len(self.item_ids)} products")
-        self.vectors = v
-        self.vindex = VectorIndex(exact_threshold=max(self.config.dense_exact_max, 1)).build(v)
-
-    def _build_speller(self, products: pd.DataFrame) -> None:
-        texts: list[str] = []
-        for f in self.tokens:
-            texts.extend(field_text(v) for v in products[f].tolist())
-        self.speller = SpellCorrector.from_texts(texts, known=self._known_word) if self.config.spelling else None
-
-    def _known_word(self, word: str) -> bool:
-        toks = self.bm25.analyzer.tokens(word)
-        return bool(toks) and all(self.bm25.has_token(t) for t in toks)
+        return cls(index, config, encoder)
 
     def configure(self, config: SearchConfig) -> SearchEngine:
         """Apply query-time settings (``[search]`` in the settings) to a built or loaded engine. What
@@ -161,44 +106,21 @@ class SearchEngine:
         """Personalise with these collaborative links too (``None``: content only). Products the
         links' model does not know (added after training) get no collaborative boost."""
         self.affinity = affinity
-        self._affinity_rows = affinity.rows_for(self.item_ids) if affinity is not None else np.zeros(0, dtype=np.int64)
+        self._affinity_rows = (
+            affinity.rows_for(self.index.item_ids) if affinity is not None else np.zeros(0, dtype=np.int64)
+        )
         return self
-
-    @property
-    def n_products(self) -> int:
-        return len(self.item_ids)
-
-    def _check(self) -> None:
-        if self.n_products == 0:
-            raise NotFittedError("the search engine is empty: build() or load() it first")
-
-    @property
-    def title_sets(self) -> list[frozenset[str]]:
-        if self._title_sets is None:
-            toks = self.tokens.get(C.TITLE) or [[] for _ in range(self.n_products)]
-            self._title_sets = [frozenset(t) for t in toks]
-        return self._title_sets
-
-    @property
-    def all_tokens(self) -> list[set[str]]:
-        if self._all_tokens is None:
-            sets: list[set[str]] = [set() for _ in range(self.n_products)]
-            for toks in self.tokens.values():
-                for s, t in zip(sets, toks, strict=True):
-                    s.update(t)
-            self._all_tokens = sets
-        return self._all_tokens
 
     # ------------------------------------------------------------------ retrieval
     def correct(self, query: str) -> str | None:
         """The spelling-corrected query, or ``None`` when nothing needed correcting."""
-        if self.speller is None or not self.config.spelling:
+        if self.index.speller is None or not self.config.spelling:
             return None
-        fixed, changed = self.speller.correct(query)
+        fixed, changed = self.index.speller.correct(query)
         return fixed if changed else None
 
     def encode_queries(self, queries: list[str]) -> np.ndarray | None:
-        if self.encoder is None or self.vindex is None:
+        if self.encoder is None or self.index.vindex is None:
             return None
         enc = getattr(self.encoder, "encode_queries", None) or self.encoder.encode
         return np.asarray(enc(queries), dtype=np.float32)
@@ -206,7 +128,7 @@ class SearchEngine:
     def _encode_or_empty(self, queries: list[str]) -> np.ndarray:
         qv = self.encode_queries(queries)
         return (
-            np.zeros((len(queries), 0 if self.vectors is None else self.vectors.shape[1]), np.float32)
+            np.zeros((len(queries), 0 if self.index.vectors is None else self.index.vectors.shape[1]), np.float32)
             if qv is None
             else qv
         )
@@ -222,16 +144,17 @@ class SearchEngine:
     ) -> Candidates:
         """Candidates of one query and their features. ``corrected`` is the text to retrieve with
         (see :meth:`correct`); ``query_vector`` its encoding (encoded here when missing)."""
-        self._check()
+        idx = self.index
+        idx.check()
         text = corrected or query
-        tokens = self.bm25.analyzer.query_tokens(text)
-        per_field = self.bm25.field_scores(tokens)
-        bm = self.bm25.combine(per_field)
+        tokens = idx.bm25.analyzer.query_tokens(text)
+        per_field = idx.bm25.field_scores(tokens)
+        bm = idx.bm25.combine(per_field)
         if mask is not None:
             bm = np.where(mask, bm, 0.0).astype(np.float32)
         lex, _ = top_k(bm, self.config.lexical_candidates, above=0.0)
         dense_rows = np.zeros(0, dtype=np.int64)
-        if self.vindex is not None and self.vectors is not None and self.config.semantic_candidates > 0:
+        if idx.vindex is not None and idx.vectors is not None and self.config.semantic_candidates > 0:
             if query_vector is None:
                 qv = self.encode_queries([text])
                 query_vector = None if qv is None else qv[0]
@@ -239,30 +162,30 @@ class SearchEngine:
                 dense_rows = self._dense_top(np.asarray(query_vector, dtype=np.float32), mask)
         rows = np.concatenate([lex, dense_rows[~np.isin(dense_rows, lex)]]).astype(np.int64)
         from_dense = np.isin(rows, dense_rows)
-        if self.vectors is not None and query_vector is not None and len(rows):
-            dense = self.vectors[rows] @ np.asarray(query_vector, dtype=np.float32)
+        if idx.vectors is not None and query_vector is not None and len(rows):
+            dense = idx.vectors[rows] @ np.asarray(query_vector, dtype=np.float32)
         else:
             dense = np.zeros(len(rows), dtype=np.float32)
-        title_tokens = self.tokens.get(C.TITLE) or [[] for _ in range(self.n_products)]
-        brand_tokens = self.tokens.get(C.BRAND)
+        title_tokens = idx.tokens.get(C.TITLE) or [[] for _ in range(idx.n_products)]
+        brand_tokens = idx.tokens.get(C.BRAND)
         ctx = QueryContext(
-            query_tokens=self.bm25.analyzer.tokens(text),
+            query_tokens=idx.bm25.analyzer.tokens(text),
             query_norm=" ".join(normalize_text(text).split()),
             candidates=rows,
             bm25=bm[rows],
             bm25_title=per_field[C.TITLE][rows] if C.TITLE in per_field else np.zeros(len(rows), np.float32),
             dense=dense.astype(np.float32),
             title_tokens=[title_tokens[r] for r in rows],
-            title_sets=[self.title_sets[r] for r in rows],
-            title_norm=[" ".join(self.title_norm[r].split()) for r in rows],
+            title_sets=[idx.title_sets[r] for r in rows],
+            title_norm=[" ".join(idx.title_norm[r].split()) for r in rows],
             brand_tokens=[
                 (brand_tokens[r] if brand_tokens is not None and brand_tokens[r] else title_tokens[r][:1]) for r in rows
             ],
-            all_tokens=[self.all_tokens[r] for r in rows],
-            popularity=self.popularity[rows] if len(self.popularity) else np.zeros(len(rows), np.float32),
+            all_tokens=[idx.all_tokens[r] for r in rows],
+            popularity=idx.popularity[rows] if len(idx.popularity) else np.zeros(len(rows), np.float32),
             affinity=(
-                self.vectors[rows] @ affinity_profile
-                if affinity_profile is not None and self.vectors is not None and len(rows)
+                idx.vectors[rows] @ affinity_profile
+                if affinity_profile is not None and idx.vectors is not None and len(rows)
                 else np.zeros(len(rows), np.float32)
             ),
         )
@@ -285,16 +208,16 @@ class SearchEngine:
 
     def _dense_top(self, qv: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """Rows of the most similar products (above ``semantic_min_similarity``), best first."""
-        assert self.vectors is not None and self.vindex is not None
+        assert self.index.vectors is not None and self.index.vindex is not None
         n = self.config.semantic_candidates
-        if self.n_products <= self.config.dense_exact_max:
+        if self.index.n_products <= self.config.dense_exact_max:
             # one matrix-vector product over the catalog (54k x 384: a few ms), no copy of the matrix
-            sims = self.vectors @ qv
+            sims = self.index.vectors @ qv
             if mask is not None:
                 sims = np.where(mask, sims, -np.inf)
             rows, _ = top_k(sims, n, above=self.config.semantic_min_similarity - 1e-6)
             return rows.astype(np.int64)
-        ids, sims = self.vindex.search(qv, n, allowed=mask)
+        ids, sims = self.index.vindex.search(qv, n, allowed=mask)
         return ids[0][sims[0] >= self.config.semantic_min_similarity].astype(np.int64)
 
     def score(self, cand: Candidates) -> np.ndarray:
@@ -374,7 +297,7 @@ class SearchEngine:
         for qid, item, rel in zip(
             qrels["query_id"].astype(str), qrels[C.ITEM].astype(str), qrels["relevance"], strict=True
         ):
-            row = self.row_of.get(item)
+            row = self.index.row_of.get(item)
             if row is not None:
                 judged.setdefault(qid, {})[row] = float(rel) - gain_offset
         qids = queries["query_id"].astype(str).tolist()
@@ -405,20 +328,20 @@ class SearchEngine:
         the service's impression log)."""
         from shopsense.search.personal import UserSignals, new_request_id, personalise, user_signals
 
-        self._check()
+        self.index.check()
         if not isinstance(query, str) or not query.strip():
             raise ValueError("the query is empty")
         if k < 1:
             raise ValueError("k must be at least 1")
-        mask = self.columns.mask(filters)
+        mask = self.index.columns.mask(filters)
         fixed = self.correct(query)
         user = UserSignals()
         if user_id is not None and store is not None:
             user = user_signals(
                 store,
                 user_id,
-                row_of=self.row_of,
-                vectors=self.vectors,
+                row_of=self.index.row_of,
+                vectors=self.index.vectors,
                 encode_queries=self._encode_or_empty,
                 affinity=self.affinity,
                 limit=self.config.personal_history,
@@ -432,30 +355,31 @@ class SearchEngine:
             s = personalise(s, cand.features[:, INDEX["affinity"]], collab, self.config, user.profile is not None)
         order, _ = top_k(s, k)
         rows = cand.rows[order]
-        items = [str(self.item_ids[r]) for r in rows]
+        items = [str(self.index.item_ids[r]) for r in rows]
         scores = [float(x) for x in s[order]]
         result = SearchResult(
             query=query,
             items=items,
             scores=scores,
             matched_fields=self._matched(cand, order, fixed or query),
-            facets=self.columns.facets(cand.rows),
-            did_you_mean=did_you_mean(self, fixed or query, mask, cand.rows) or fixed,
+            facets=self.index.columns.facets(cand.rows),
+            did_you_mean=did_you_mean(self.index, fixed or query, self.config.did_you_mean_min_results, mask, cand.rows)
+            or fixed,
             showing_results_for=fixed,
             total=len(cand.rows),
             request_id=request_id or new_request_id(),
         )
         if with_products:
-            result.products = self.products.iloc[rows].to_dict("records")
+            result.products = self.index.products.iloc[rows].to_dict("records")
         return result
 
     def _matched(self, cand: Candidates, positions: np.ndarray, text: str) -> list[list[str]]:
         """For each shown candidate: the fields sharing a token with the query, and "semantic"."""
-        q = set(self.bm25.analyzer.tokens(text))
+        q = set(self.index.bm25.analyzer.tokens(text))
         out = []
         for i in positions:
             row = int(cand.rows[i])
-            fields = [f for f, toks in self.tokens.items() if q.intersection(toks[row])]
+            fields = [f for f, toks in self.index.tokens.items() if q.intersection(toks[row])]
             if cand.from_dense[i]:
                 fields.append("semantic")
             out.append(fields)
@@ -463,27 +387,26 @@ class SearchEngine:
 
     def autocomplete(self, prefix: str, k: int = 8) -> list[str]:
         """Completions of a typed prefix from popular past queries and product titles."""
-        return self.autocompleter.suggest(prefix, k)
+        return self.index.autocompleter.suggest(prefix, k)
 
     def forget_searches(self, queries: list[str]) -> None:
         """Take a deleted shopper's searches (with repeats, as searched) back out of autocomplete and
         "did you mean"."""
-        self.autocompleter.forget(queries)
+        self.index.autocompleter.forget(queries)
 
     def limit_searches(self, queries: list[str]) -> None:
         """Cut autocomplete's past searches down to ``queries`` (the searches the store holds now)."""
-        self.autocompleter.limit_to(queries)
+        self.index.autocompleter.limit_to(queries)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
-        """Write the engine as a folder of plain files (see :mod:`shopsense.search.artifacts`)."""
-        from shopsense.search.artifacts import save_engine
-
-        return save_engine(self, Path(path))
+        """Write the index with this engine's settings and re-ranker (see :mod:`shopsense.search.index`)."""
+        return self.index.save(
+            path, config=self.config, encoder=getattr(self.encoder, "model_id", None), reranker=self.reranker
+        )
 
     @classmethod
     def load(cls, path: str | Path, encoder: Any = None) -> SearchEngine:
         """Read an engine written by :meth:`save`; ``encoder`` encodes queries for semantic retrieval."""
-        from shopsense.search.artifacts import load_engine
-
-        return load_engine(cls, Path(path), encoder)
+        saved = load_search(path, encoder=getattr(encoder, "model_id", None))
+        return cls(saved.index, saved.config, encoder, saved.reranker)

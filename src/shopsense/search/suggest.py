@@ -24,14 +24,11 @@ Cost: the query's retrieved candidates answer "are there enough matches" for alm
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shopsense.index.spelling import edit_distance, max_distance
-
-if TYPE_CHECKING:
-    from shopsense.search.engine import SearchEngine
+from shopsense.search.index import SearchIndex
 
 _WORD = re.compile(r"[^\W_]+")
 _SPACES = re.compile(r"\s+")
@@ -47,8 +44,8 @@ def words(text: str) -> list[str]:
 class _Postings:
     """Rows containing a token (or one of its synonyms), read once per suggestion."""
 
-    def __init__(self, engine: SearchEngine) -> None:
-        self.bm25 = engine.bm25
+    def __init__(self, index: SearchIndex) -> None:
+        self.bm25 = index.bm25
         self.cache: dict[str, np.ndarray] = {}
 
     def token(self, t: str) -> np.ndarray:
@@ -73,9 +70,9 @@ class _Postings:
         return int(mask[rows].sum()) if mask is not None else len(rows)
 
 
-def match_count(engine: SearchEngine, text: str, mask: np.ndarray | None = None) -> int:
+def match_count(index: SearchIndex, text: str, mask: np.ndarray | None = None) -> int:
     """Products (inside ``mask``) whose indexed fields contain every word of ``text``."""
-    return _Postings(engine).count(engine.bm25.analyzer.tokens(text), mask)
+    return _Postings(index).count(index.bm25.analyzer.tokens(text), mask)
 
 
 def _close(a: str, b: str) -> bool:
@@ -86,19 +83,19 @@ def _close(a: str, b: str) -> bool:
     return limit > 0 and edit_distance(a, b, limit) <= limit
 
 
-def _real_word_fixes(engine: SearchEngine, word: str) -> list[tuple[str, float]]:
+def _real_word_fixes(index: SearchIndex, word: str) -> list[tuple[str, float]]:
     """Much more frequent catalog words one edit away from ``word`` (with their frequency)."""
-    speller = engine.speller
+    speller = index.speller
     if speller is None or len(word) < 4:
         return []
     own = max(float(speller.frequencies.get(word, 0)), 1.0)
     close = speller.neighbours(word, 4 * NEIGHBOURS, limit=1, min_frequency=int(np.ceil(REAL_WORD_RATIO * own)))
     # not a stop word the analyzer drops ("thin" -> "this")
-    out = [(c, float(speller.frequencies[c])) for c in close if engine.bm25.analyzer.tokens(c)]
+    out = [(c, float(speller.frequencies[c])) for c in close if index.bm25.analyzer.tokens(c)]
     return out[:NEIGHBOURS]
 
 
-def variants(engine: SearchEngine, text: str, postings: _Postings | None = None) -> list[tuple[str, int, float]]:
+def variants(index: SearchIndex, text: str, postings: _Postings | None = None) -> list[tuple[str, int, float]]:
     """Candidate rewrites of ``text``: ``(text, words changed, popularity)``."""
     low = text.lower()
     spans = [(m.start(), m.end(), m[0]) for m in _WORD.finditer(low)]
@@ -107,12 +104,12 @@ def variants(engine: SearchEngine, text: str, postings: _Postings | None = None)
     ws = [w for _, _, w in spans]
     out: list[tuple[str, int, float]] = []
     for s, e, w in spans:
-        for c, f in _real_word_fixes(engine, w):
+        for c, f in _real_word_fixes(index, w):
             out.append((low[:s] + c + low[e:], 1, f))
-    out.extend(_past_queries(engine, ws))
+    out.extend(_past_queries(index, ws))
     if len(spans) >= 3:
-        postings = postings or _Postings(engine)
-        analyzer = engine.bm25.analyzer
+        postings = postings or _Postings(index)
+        analyzer = index.bm25.analyzer
         for s, e, w in spans:
             toks = analyzer.tokens(w)
             rest = low[:s] + low[e:]
@@ -121,13 +118,13 @@ def variants(engine: SearchEngine, text: str, postings: _Postings | None = None)
     return out
 
 
-def _past_queries(engine: SearchEngine, ws: list[str]) -> list[tuple[str, int, float]]:
+def _past_queries(index: SearchIndex, ws: list[str]) -> list[tuple[str, int, float]]:
     """Past queries of as many words as ``ws``, each word equal or close to the query's. Only queries
     sharing a word (or a close one) with the query's rarest-position word are looked at."""
-    ac = engine.autocompleter
+    ac = index.autocompleter
     if not ac.queries:
         return []
-    speller = engine.speller
+    speller = index.speller
     pools = []
     for w in ws:
         options = [w, *(speller.neighbours(w, 20) if speller is not None else [])]
@@ -144,19 +141,22 @@ def _past_queries(engine: SearchEngine, ws: list[str]) -> list[tuple[str, int, f
 
 
 def did_you_mean(
-    engine: SearchEngine, text: str, mask: np.ndarray | None = None, candidates: np.ndarray | None = None
+    index: SearchIndex,
+    text: str,
+    threshold: int,
+    mask: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
 ) -> str | None:
-    """A better query than ``text`` when it matches fewer than the configured number of products
-    (``config.did_you_mean_min_results``; 0 turns this off), else ``None``. ``candidates`` (rows the
-    query retrieved, inside the filters) settle the common case without reading postings."""
-    threshold = engine.config.did_you_mean_min_results
+    """A better query than ``text`` when it matches fewer than ``threshold`` products (the setting
+    ``did_you_mean_min_results``; 0 turns this off), else ``None``. ``candidates`` (rows the query
+    retrieved, inside the filters) settle the common case without reading postings."""
     if threshold <= 0:
         return None
-    tokens = engine.bm25.analyzer.tokens(text)
+    tokens = index.bm25.analyzer.tokens(text)
     if candidates is not None and tokens:
-        syn = engine.bm25.analyzer.synonyms_of
+        syn = index.bm25.analyzer.synonyms_of
         groups = [{t, *syn(t)} for t in dict.fromkeys(tokens)]  # a synonym counts as the word
-        every = engine.all_tokens
+        every = index.all_tokens
         found = 0
         for r in candidates.tolist():
             have_tokens = every[r]
@@ -164,18 +164,18 @@ def did_you_mean(
                 found += 1
                 if found >= threshold:
                     return None
-    postings = _Postings(engine)
+    postings = _Postings(index)
     have = postings.count(tokens, mask)
     if have >= threshold:
         return None
     best: tuple[int, int, float, str] | None = None
     seen = {" ".join(words(text))}
-    for v, changed, pop in variants(engine, text, postings):
+    for v, changed, pop in variants(index, text, postings):
         key_text = " ".join(words(v))
         if key_text in seen:
             continue
         seen.add(key_text)
-        n = postings.count(engine.bm25.analyzer.tokens(v), mask)
+        n = postings.count(index.bm25.analyzer.tokens(v), mask)
         key = (n, -changed, pop, v)
         if n > have and (best is None or key[:3] > best[:3]):
             best = key

@@ -113,7 +113,7 @@ class Served:
         found = {id(e): e for e in (self.encoder, getattr(self.recommender, "_encoder", None)) if e is not None}
         return [e for e in found.values() if hasattr(e, "forget_queries")]
 
-    def linked(self, searcher: Any) -> Any:
+    def linked(self, searcher: SearchEngine) -> SearchEngine:
         """``searcher`` personalising with this version's collaborative links (co-visitation / item-kNN
         of the loaded recommender); content only when the version has none."""
         from shopsense.search.collaborative import from_recommender
@@ -169,7 +169,7 @@ def _warm_search(served: Served) -> None:
     if searcher is None:
         return
     # two products' first title words (from the index: reading the catalog again would cost a scan)
-    titles = searcher.tokens.get(C.TITLE) or []
+    titles = searcher.index.tokens.get(C.TITLE) or []
     words = [" ".join(t[:2]) for t in titles[:2] if t]
     for query in [*words, "zzqxv"]:  # the last finds nothing: the did-you-mean path
         try:
@@ -194,20 +194,14 @@ def _catalog(store: KnowledgeStore, settings: Settings, encoder: Any) -> Any:
 
 def _searcher(
     store: KnowledgeStore, settings: Settings, encoder: Any, path: Path | None, *, rebuild: bool = False
-) -> Any:
+) -> SearchEngine:
     """The version's own search engine (``<version>/search``) when training wrote one, else the one
-    the CLI keeps under ``<home>/search`` (built from the store when missing or when ``rebuild``)."""
-    from shopsense.search import SearchEngine, build_from_store, default_index_path
+    the CLI keeps under ``<home>/search`` (built from the store when missing or when ``rebuild``),
+    with the service's shared ``encoder``; not linked yet (:meth:`Served.linked`)."""
+    from shopsense.search import load_or_build
 
-    p = default_index_path(settings)
-    if not rebuild and path is not None and (path / "search" / "params.json").exists():
-        p = path / "search"
-    if not rebuild and (p / "params.json").exists():
-        engine = SearchEngine.load(p, encoder=encoder if encoder is not None else _encoder(settings, store))
-        return engine.configure(settings.search)
-    engine = build_from_store(store, settings)
-    engine.save(p)
-    return engine
+    encoder = encoder if encoder is not None else _encoder(settings, store)
+    return load_or_build(store, settings, version=path, encoder=encoder, rebuild=rebuild, active_links=False)
 
 
 def load(
