@@ -57,11 +57,13 @@ EVENT_COLUMNS = (
 # Event types
 VIEW = "view"
 CLICK = "click"
+FAVORITE = "favorite"  # saved to a wish list
 ADD_TO_CART = "add_to_cart"
+REMOVE_FROM_CART = "remove_from_cart"  # says what is no longer in the cart, not interest
 PURCHASE = "purchase"
 RATING = "rating"
 SEARCH = "search"
-EVENT_TYPES = (VIEW, CLICK, ADD_TO_CART, PURCHASE, RATING, SEARCH)
+EVENT_TYPES = (VIEW, CLICK, FAVORITE, ADD_TO_CART, REMOVE_FROM_CART, PURCHASE, RATING, SEARCH)
 
 # Users
 OPTED_OUT = "opted_out"  # the shopper opted out of personalisation

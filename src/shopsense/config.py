@@ -52,7 +52,11 @@ class EventWeights(StrictModel):
 
     view: float = Field(1.0, ge=0, description="a product page seen")
     click: float = Field(2.0, ge=0, description="a product clicked in a list")
+    favorite: float = Field(3.0, ge=0, description="a product saved to a wish list")
     add_to_cart: float = Field(4.0, ge=0, description="a product put in the cart")
+    remove_from_cart: float = Field(
+        0.0, ge=0, description="a product taken out of the cart (0: it is no evidence of interest and trains nothing)"
+    )
     purchase: float = Field(8.0, ge=0, description="a product bought")
     rating: float = Field(5.0, ge=0, description="a product rated (any rating)")
     search: float = Field(0.0, ge=0, description="a search query (no product: 0 keeps it out of the matrix)")

@@ -80,7 +80,7 @@ def test_event_errors_name_line_column_and_reason() -> None:
     v = validate_batch(EVENT, b, "f.csv")
     got = {(e.line, e.column): e.reason for e in v.errors}
     assert got[(3, C.USER)] == "empty user_id"
-    assert got[(4, C.EVENT_TYPE)].startswith("unknown event type 'like'; valid: view, click, add_to_cart")
+    assert got[(4, C.EVENT_TYPE)].startswith("unknown event type 'like'; valid: view, click, favorite, add_to_cart")
     assert got[(5, C.ITEM)] == "empty item_id (only a search may have none)"
     assert got[(6, C.VALUE)] == "a rating event needs a value"
     assert got[(7, C.QUERY)] == "a search event needs a query"

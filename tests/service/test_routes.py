@@ -24,6 +24,16 @@ def test_events_single_and_batch_are_stored(env: Env) -> None:
     assert ev.loc[ev["event_type"] == "search", "query"].item() == "coffee"
 
 
+def test_funnel_events_over_http(env: Env) -> None:
+    funnel = [
+        {"user_id": "u9", "item_id": "p1", "event_type": t, "timestamp": 1700000000 + i}
+        for i, t in enumerate(["favorite", "add_to_cart", "remove_from_cart"])
+    ]
+    assert env.client.post("/events", json=funnel, headers=env.h("write")).json() == {"received": 3, "stored": 3}
+    assert env.store.events(user_id="u9")["event_type"].tolist() == ["favorite", "add_to_cart", "remove_from_cart"]
+    assert env.store.stats()["events_by_type"]["remove_from_cart"] == 1
+
+
 @pytest.mark.parametrize(
     "bad",
     [

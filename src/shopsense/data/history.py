@@ -18,8 +18,9 @@ import pandas as pd
 
 from shopsense import columns as C
 
-#: event types that say something about an item (a search has no item)
-ITEM_EVENT_TYPES = (C.VIEW, C.CLICK, C.ADD_TO_CART, C.PURCHASE, C.RATING)
+#: event types that say a shopper is interested in an item (a search has no item; taking an item out
+#: of the cart says what the cart holds, not interest)
+ITEM_EVENT_TYPES = (C.VIEW, C.CLICK, C.FAVORITE, C.ADD_TO_CART, C.PURCHASE, C.RATING)
 
 #: column -> values, oldest first (what the store's per-request reader returns; a DataFrame fits too)
 EventColumns = Mapping[str, Sequence[Any]]

@@ -505,7 +505,7 @@ def _clean_value(f: Field, v: Any, config: IngestConfig) -> tuple[bool, Any]:
         if not isinstance(v, str) or "\x00" in v:
             return False, None
         if kind == "event_type":
-            return (v in C.EVENT_TYPES), v
+            return (v in C.EVENT_TYPES and len(v) <= config.max_id_chars), v
         if kind == "id":
             v = v.strip(WHITESPACE)
             if _CONTROL_CHAR.search(v):

@@ -16,6 +16,7 @@ from shopsense.models.item_item import ItemItemModel
 VERB = {
     C.VIEW: "viewed",
     C.CLICK: "clicked",
+    C.FAVORITE: "saved",
     C.ADD_TO_CART: "added to your cart",
     C.PURCHASE: "bought",
     C.RATING: "rated",

@@ -22,7 +22,7 @@ class Filters(StrictModel):
     """What a request may exclude. Category matching is case-insensitive on any level of the path."""
 
     exclude_seen: tuple[str, ...] = Field(
-        (C.VIEW, C.CLICK, C.ADD_TO_CART, C.PURCHASE, C.RATING),
+        (C.VIEW, C.CLICK, C.FAVORITE, C.ADD_TO_CART, C.PURCHASE, C.RATING),
         description="event types whose items are never recommended again to that user",
     )
     only_available: bool = True

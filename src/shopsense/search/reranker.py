@@ -123,7 +123,7 @@ class Reranker:
 
 
 #: how much each logged outcome of a search says about relevance (a gain grade)
-CLICK_GAINS = {C.CLICK: 1.0, C.VIEW: 0.5, C.ADD_TO_CART: 1.5, C.PURCHASE: 2.0}
+CLICK_GAINS = {C.CLICK: 1.0, C.VIEW: 0.5, C.FAVORITE: 1.5, C.ADD_TO_CART: 1.5, C.PURCHASE: 2.0}
 
 
 def clicks_to_judgements(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

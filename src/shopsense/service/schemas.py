@@ -29,7 +29,7 @@ class EventIn(_In):
         description="required with an API key; with the storefront's page key the session's shopper is used",
     )
     item_id: str | None = Field(None, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
-    event_type: Literal["view", "click", "add_to_cart", "purchase", "rating", "search"]
+    event_type: Literal["view", "click", "favorite", "add_to_cart", "remove_from_cart", "purchase", "rating", "search"]
     timestamp: float | None = Field(None, ge=0, le=MAX_TS, description="unix seconds; default: now")
     value: float | None = Field(None, ge=-1e9, le=1e9, description="rating value, quantity or price")
     session_id: str | None = Field(None, max_length=256)
