@@ -1,5 +1,5 @@
 """CPU time of storing the events of one ``POST /events`` request: the vectorised validation path
-(what file ingest uses) against the per-row path small HTTP batches take (``validation.clean_rows``
+(what file ingest uses) against the per-row path small HTTP batches take (``plain_rows.clean_rows``
 + ``store.add_event_rows``), in process on a fresh SQLite store.
 
     .venv/bin/python benchmarks/events_cpu.py [--batch 1] [--n 500]

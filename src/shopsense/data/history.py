@@ -21,31 +21,30 @@ from shopsense import columns as C
 #: event types that say a shopper is interested in an item (a search has no item; taking an item out
 #: of the cart says what the cart holds, not interest)
 ITEM_EVENT_TYPES = (C.VIEW, C.CLICK, C.FAVORITE, C.ADD_TO_CART, C.PURCHASE, C.RATING)
+_ITEM_TYPES = frozenset(ITEM_EVENT_TYPES)
 
 #: column -> values, oldest first (what the store's per-request reader returns; a DataFrame fits too)
 EventColumns = Mapping[str, Sequence[Any]]
 
 
 def item_event_mask(types: Any, items: Any) -> np.ndarray:
-    """Which events are item events: an item event type and an item id (vectorised over columns)."""
+    """Which events are item events: an item event type and an item id (over whole columns)."""
     t = np.asarray(types, dtype=object)
-    i = np.asarray(items, dtype=object)
-    if not len(t):
-        return np.zeros(0, dtype=bool)
-    return np.isin(t, ITEM_EVENT_TYPES) & _present(i)
+    # set lookups in a loop: np.isin sorts object arrays, 3x slower for a request's few dozen events
+    # and no faster for a training log of millions
+    is_item_type = np.fromiter((x in _ITEM_TYPES for x in t), dtype=bool, count=len(t))
+    return is_item_type & _present(np.asarray(items, dtype=object))
 
 
 def query_event_mask(types: Any, queries: Any) -> np.ndarray:
     """Which events are searches with a query text."""
-    t = np.asarray(types, dtype=object)
-    q = np.asarray(queries, dtype=object)
-    if not len(t):
-        return np.zeros(0, dtype=bool)
-    return (t == C.SEARCH) & _present(q)
+    return (np.asarray(types, dtype=object) == C.SEARCH) & _present(np.asarray(queries, dtype=object))
 
 
 def _present(values: np.ndarray) -> np.ndarray:
     """Not missing (None, NaN, pandas NA) and not empty text."""
+    if not len(values):
+        return np.zeros(0, dtype=bool)
     return pd.notna(values) & (values != "")
 
 

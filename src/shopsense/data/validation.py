@@ -8,7 +8,6 @@ rows that are already known to be bad, to write their messages. Each bad row bec
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,13 +19,12 @@ import pyarrow.compute as pc
 
 from shopsense import columns as C
 from shopsense.config import IngestConfig
-from shopsense.data.ids import CONTROL, WHITESPACE, has_control, normalize_id_array
+from shopsense.data.ids import has_control, normalize_id_array
 from shopsense.data.readers import Batch
 from shopsense.data.schemas import FALSE_WORDS, MAX_TIMESTAMP, TRUE_WORDS, Field, Schema
 from shopsense.exceptions import RowError, SchemaError
 
 _NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
-_CONTROL_CHAR = re.compile(CONTROL)
 
 
 @dataclass
@@ -458,79 +456,3 @@ def _raw_row(row: dict[str, Any]) -> str:
     clean = {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else v) for k, v in row.items()}
     s = json.dumps(clean, ensure_ascii=False, default=str)
     return s if len(s) <= 2000 else s[:2000] + "..."
-
-
-# ---------------------------------------------------------------------------- small batches
-def clean_rows(schema: Schema, rows: Sequence[dict[str, Any]], config: IngestConfig | None = None) -> list[dict] | None:
-    """The rows of a small batch converted as :func:`validate_batch` converts them, when every row is
-    plainly valid; else None, and the caller runs :func:`validate_batch`, which decides and words
-    every refusal.
-
-    Why: each pyarrow call costs 5-25 us whatever the length, and a batch takes ~200 of them, so one
-    event posted over HTTP cost ~6 ms to validate. This path only recognises values that need no
-    conversion rule (ids and text as given or padded with whitespace, numbers in range, known event
-    types); anything else (lists, ISO times, a control character, an over-long field) goes the
-    vectorised way. A property test holds both paths to the same output.
-    """
-    config = config or IngestConfig()
-    if not rows:
-        return None
-    keys = rows[0].keys()
-    fields = [f for f in schema.fields if f.name in keys]
-    present = {f.name for f in fields}
-    if any(f.required and f.name not in present for f in schema.fields):
-        return None
-    out: list[dict] = []
-    for row in rows:
-        if row.keys() != keys:
-            return None
-        clean: dict[str, Any] = {}
-        for f in fields:
-            ok, value = _clean_value(f, row[f.name], config)
-            if not ok or (value is None and f.required):
-                return None
-            clean[f.name] = value
-        if schema.name == "event" and not _event_row_ok(clean):
-            return None
-        out.append(clean)
-    return out
-
-
-def _clean_value(f: Field, v: Any, config: IngestConfig) -> tuple[bool, Any]:
-    """(True, converted) for a value that plainly passes ``f``'s rules; (False, None) for any doubt."""
-    if v is None:
-        return True, None
-    kind = f.kind
-    if kind in ("id", "text", "event_type"):
-        if not isinstance(v, str) or "\x00" in v:
-            return False, None
-        if kind == "event_type":
-            return (v in C.EVENT_TYPES and len(v) <= config.max_id_chars), v
-        if kind == "id":
-            v = v.strip(WHITESPACE)
-            if _CONTROL_CHAR.search(v):
-                return False, None
-        limit = config.max_id_chars if kind == "id" else config.max_field_chars
-        return len(v) <= limit, (v or None)
-    if kind in ("float", "timestamp"):
-        if isinstance(v, bool) or not isinstance(v, int | float) or abs(v) >= 2.0**53:
-            return False, None
-        x = float(v)
-        if not np.isfinite(x):
-            return False, None
-        if kind == "timestamp":
-            return 0 <= x <= MAX_TIMESTAMP, x
-        return (f.min_value is None or x >= f.min_value), x
-    if kind == "bool":
-        return isinstance(v, bool), v
-    return False, None  # tags, attributes, categories: their parsing lives in the vectorised path
-
-
-def _event_row_ok(row: dict[str, Any]) -> bool:
-    """:func:`_event_rules` for one clean row."""
-    kind = row.get(C.EVENT_TYPE)
-    if kind == C.SEARCH:
-        return row.get(C.QUERY) is not None
-    if row.get(C.ITEM) is None:
-        return False
-    return kind != C.RATING or row.get(C.VALUE) is not None

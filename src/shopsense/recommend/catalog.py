@@ -38,8 +38,7 @@ class ServedCatalog:
         self.n_model = len(model_ids)
         self.ids = np.concatenate([model_ids, new[C.ITEM].to_numpy(dtype=object)])
         self.rules = Catalog(pd.concat([aligned, new], ignore_index=True) if len(new) else aligned)
-        self.model_vectors = vectors  # the content model's (what MMR and explanations compare)
-        self.vectors = vectors
+        self.vectors = vectors  # the model items' text vectors, then the new products'
         if vectors is not None and len(new):
             fresh = encode_new(new)  # None without real text: zero vectors match nothing
             fresh = np.zeros((len(new), vectors.shape[1]), np.float32) if fresh is None else fresh

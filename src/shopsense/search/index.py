@@ -260,7 +260,7 @@ def load_search(path: str | Path, *, encoder: str | None = None) -> SavedSearch:
         path / "params.json",
         what=f"search engine at {path}",
         format_version=FORMAT_VERSION,
-        missing=f"no search engine at {path}: build one first (shopsense search build)",
+        missing=f"no search engine at {path}: build one first (shopsense search-index)",
     )
     config = SearchConfig(**params["config"])
     want = params.get("encoder")

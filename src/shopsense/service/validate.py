@@ -17,9 +17,10 @@ import pyarrow as pa
 
 from shopsense import columns as C
 from shopsense.config import IngestConfig
+from shopsense.data.plain_rows import clean_rows
 from shopsense.data.readers import Batch
 from shopsense.data.schemas import EVENT, PRODUCT, Schema
-from shopsense.data.validation import clean_rows, validate_batch
+from shopsense.data.validation import validate_batch
 from shopsense.exceptions import SchemaError
 
 WHERE = "request body"

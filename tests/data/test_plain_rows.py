@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from shopsense import columns as C
 from shopsense.config import IngestConfig
+from shopsense.data.plain_rows import clean_rows
 from shopsense.data.readers import Batch
 from shopsense.data.schemas import EVENT, PRODUCT
-from shopsense.data.validation import clean_rows, validate_batch
+from shopsense.data.validation import validate_batch
 from shopsense.store.rows import event_key, event_keys
 
 CONFIG = IngestConfig(max_id_chars=12, max_field_chars=20)  # small limits: the fuzz reaches them
