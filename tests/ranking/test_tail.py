@@ -87,3 +87,14 @@ def test_heldout_shortlist_in_batches_equals_one_pass(monkeypatch):
     assert list(z2) == list(z1) and np.array_equal(local1, local2)
     for n in z1:
         np.testing.assert_array_equal(z1[n], z2[n])
+
+
+def test_all_zero_weights_do_not_look_like_a_perfect_ranking():
+    """Ties count against the target: with every weight at 0 all candidates tie, which an optimistic
+    count scored as held-out NDCG 1.0 (the tail pass then zeroed every weight on the Taobao trial)."""
+    z, local, tail = _case()
+    fusion, best = tune_fusion({"head": z["head"], "rare": z["rare"]}, local)
+    tuned, metrics = tune_for_tail(fusion.weights, z, local, tail, 0.03)
+    assert metrics["heldout_ndcg@10_fusion_tail_tuned"] < 0.99
+    assert any(tuned.weights.get(s, 0.0) for s in ("head", "rare"))
+    assert heldout_ndcg({"head": 1e-12}, {"head": np.zeros_like(z["head"])}, local) < 0.5
