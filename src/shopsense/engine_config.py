@@ -133,6 +133,46 @@ class RankerConfig(Knobs):
     seed: int = Field(0, description="random seed")
 
 
+class ReturnsConfig(Knobs):
+    """The return scorer: which of a shopper's own items they come back to buy, learned from the log
+    (:mod:`shopsense.ranking.returns`)."""
+
+    min_moments: int = Field(
+        50, ge=1, description="fewest purchases or returns to an item already touched needed to learn (else off)"
+    )
+    revisit_weight: float = Field(
+        0.5, ge=0, description="weight of a moment where a shopper looked at an item again (a purchase weighs 1)"
+    )
+    intent_weight: float = Field(
+        1.0, ge=0, description="weight of a moment where a shopper favourited or carted it again"
+    )
+    max_moments: int = Field(
+        30000, ge=1, description="moments learned from at most (all purchases first, then a sample)"
+    )
+    max_history: int = Field(200, ge=1, description="latest events of a shopper described")
+    rounds: int = Field(300, ge=1, description="boosting rounds")
+    learning_rate: float = Field(0.05, gt=0, description="shrinkage per round")
+    num_leaves: int = Field(4, ge=2, description="leaves per tree (small: a shop has few purchases to learn from)")
+    min_data_in_leaf: int = Field(10, ge=1, description="fewest candidates in a leaf")
+    rebuy_min_rate: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="share of a category's buyers who bought in it again (later) for its items to be shown "
+        "again after a purchase",
+    )
+    rebuy_min_buyers: int = Field(
+        5,
+        ge=1,
+        description="a category's rate is shrunk towards the shop's by this many buyers (few: mostly the shop's)",
+    )
+    rebuy_categories: list[str] = Field(default_factory=list, description="categories always re-bought (exact names)")
+    never_rebuy_categories: list[str] = Field(
+        default_factory=list, description="categories never re-bought, whatever the log says (exact names)"
+    )
+    seed: int = Field(0, description="random seed")
+
+
 class EngineConfig(Knobs):
     """Which sources run (None, or false in TOML = off), how many candidates each proposes, and how they are ranked.
 
@@ -147,6 +187,7 @@ class EngineConfig(Knobs):
     sequential: SequentialConfig | None = SequentialConfig(epochs=20, max_seconds=240.0)
     content: ContentConfig | None = ContentConfig()
     popular: PopularConfig = PopularConfig()
+    returns: ReturnsConfig | None = ReturnsConfig()
     per_source: int = Field(50, ge=1, description="candidates each source proposes")
     ranker: Literal["fusion", "lambdarank"] = Field(
         "fusion", description="fusion: tuned weighted sum of standardised source scores over the whole catalog"
@@ -198,6 +239,12 @@ class OnlineConfig(Knobs):
         50,
         ge=1,
         description="ranked candidates kept before filters and diversity (at least 5 x k); popular fill the rest",
+    )
+    return_history: int = Field(
+        100, ge=1, description="latest events read per request for return items (the shopper's own, with their times)"
+    )
+    max_return_share: float = Field(
+        0.8, ge=0, le=1, description="share of a 'for you' list that may be the shopper's own items at most"
     )
     diversity: float = Field(0.0, ge=0, le=1, description="MMR weight (0 = pure relevance)")
     cold_slot: int | None = Field(

@@ -23,22 +23,53 @@ def recommend(
     diversity: float | None = typer.Option(
         None, "--diversity", help="MMR weight in [0, 1] (default: the settings' online.diversity)."
     ),
+    surface: str = typer.Option(
+        "for_you",
+        "--surface",
+        help="Which page's list: for_you, continue_shopping, buy_again, similar, "
+        "bought_together, complete_the_cart (see docs/recommendations.md).",
+    ),
+    item_id: str | None = typer.Option(
+        None, "--item", help="The product of a product page (similar, bought_together)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
 ) -> None:
     """Recommend products for a user from the served model version and the user's latest events."""
     from shopsense.data.pseudonyms import Pseudonymizer
     from shopsense.ranking.rules import Filters
     from shopsense.recommend import Recommender, RecommendRequest
+    from shopsense.recommend.surfaces import SURFACES
 
     if k < 1:
         raise fail(f"-k must be at least 1, got {k}")
     if diversity is not None and not 0 <= diversity <= 1:
         raise fail(f"--diversity must be in [0, 1], got {diversity}")
+    if surface not in SURFACES:
+        raise fail(f"unknown --surface {surface!r}; valid: {', '.join(SURFACES)}")
+    if surface == "similar":
+        from shopsense.cli.similar import similar as similar_command
+
+        if not item_id:
+            raise fail("--surface similar needs --item (the product of the page)")
+        cats = [category] if category else None
+        return similar_command(ctx, item_id, k, cats, None, False, price_min, price_max, as_json)
     st = state(ctx)
     rec = Recommender.from_store(st.store(create=False), st.settings)
     uid = Pseudonymizer.from_settings(st.settings).user(user_id)  # stored as at ingest
     filters = Filters(price_min=price_min, price_max=price_max)
-    request = RecommendRequest(uid, k, filters=filters, category=category, query=query, diversity=diversity)
+    try:
+        request = RecommendRequest(
+            uid,
+            k,
+            filters=filters,
+            category=category,
+            query=query,
+            diversity=diversity,
+            surface=surface,  # type: ignore[arg-type]  # checked against SURFACES above
+            item_id=item_id,
+        )
+    except ValueError as e:
+        raise fail(str(e)) from None
     items = rec.recommend(request)
     if as_json:
         for r in items:

@@ -25,10 +25,12 @@ from shopsense.data.dataset import Dataset
 from shopsense.engine_config import EngineConfig
 from shopsense.models import MODELS
 from shopsense.models.base import Histories, Model, Proposal
+from shopsense.models.complements import Complements
 from shopsense.models.popular import PopularModel, top_category
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking import candidates as cand
 from shopsense.ranking.ranker import LambdaRanker, WeightedFusion
+from shopsense.ranking.returns import ReturnScorer, category_codes
 from shopsense.ranking.tuning import (
     NOVELTY,
     TAIL_BIAS,
@@ -51,6 +53,8 @@ HELDOUT_BATCH = 1000
 #: layout of a saved engine (engine.json + one folder per model); raise it when that changes
 ENGINE_FORMAT = 1
 RETRAIN = "retrain with `shopsense train`"
+INTENT_EVENTS = (C.ADD_TO_CART, C.PURCHASE)
+MIN_INTENT_TARGETS = 30  # held-out carts and purchases needed to measure discovery on them alone
 
 
 class Engine:
@@ -65,6 +69,11 @@ class Engine:
         self.fusion = WeightedFusion({})
         self.metrics: dict[str, Any] = {}
         self.n_items = 0
+        self.returns: ReturnScorer | None = None  # the shopper's own items they come back to buy
+        self.complements: Complements | None = None  # products bought together
+        #: per rank of the ranked list, the share of held-out next items it found that the shopper had
+        #: not touched: what a discovery item there is worth against a return item's probability
+        self.discovery_hit_rate: list[float] = []
         self._by_popularity: np.ndarray | None = None
         self._novelty_cache: np.ndarray | None = None
 
@@ -118,7 +127,21 @@ class Engine:
                     self.fusion.weights, z, local, tail, self.config.tail_tolerance
                 )
                 self.metrics.update(tail_metrics)
+            # measured on the held-out carts and purchases where there are enough (what the lists are
+            # judged on: a source that finds the next view may not find the next purchase), else on all
+            last_type = ds.interactions.groupby(C.USER_IDX)[C.EVENT_TYPE].last().reindex(users).to_numpy()
+            intent = np.isin(last_type, INTENT_EVENTS)
+            over = intent if intent.sum() >= MIN_INTENT_TARGETS else np.ones(len(users), bool)
+            new_target = np.array([t not in set(h.tolist()) for h, t in zip(hist.items, targets, strict=True)])
+            self.discovery_hit_rate = hit_rate_by_rank(self.fusion.weights, z, local, new_target, over)
+            self.metrics["discovery_hit_rate_over"] = "carts and purchases" if over is intent else "all events"
             del z
+        if self.config.returns is not None:
+            say("learning which of their own items shoppers come back to buy")
+            self.returns = ReturnScorer.fit(ds, self.config.returns, say)
+            if self.returns is not None:
+                self.metrics["returns"] = self.returns.metrics
+        self.complements = Complements().fit(ds.interactions, ds.n_items, category_codes(ds.products)[0])
         say("refitting sources on all data")
         for m in self.models.values():
             if isinstance(m, SequentialModel) and m.net is not None:
@@ -273,6 +296,10 @@ class Engine:
         np.save(folder / "side_brand.npy", self.side.brand)
         if self.ranker is not None:
             self.ranker.save(folder)
+        if self.returns is not None:
+            self.returns.save(folder / "returns")
+        if self.complements is not None:
+            self.complements.save(folder / "complements")
         meta = {
             "format_version": ENGINE_FORMAT,
             "config": self.config.model_dump(mode="json"),
@@ -281,6 +308,9 @@ class Engine:
             "metrics": _jsonable(self.metrics),
             "n_items": self.n_items,
             "has_ranker": self.ranker is not None,
+            "has_returns": self.returns is not None,
+            "has_complements": self.complements is not None,
+            "discovery_hit_rate": self.discovery_hit_rate,
         }
         (folder / "engine.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return folder
@@ -307,6 +337,9 @@ class Engine:
         eng.fusion = WeightedFusion(meta["fusion_weights"])
         eng.ranker = LambdaRanker.load(folder) if meta["has_ranker"] else None
         eng.metrics = meta.get("metrics", {})
+        eng.returns = ReturnScorer.load(folder / "returns") if meta.get("has_returns") else None
+        eng.complements = Complements.load(folder / "complements") if meta.get("has_complements") else None
+        eng.discovery_hit_rate = [float(x) for x in meta.get("discovery_hit_rate", [])]
         return eng
 
 
@@ -323,6 +356,30 @@ def holdout_last(ds: Dataset, max_users: int, seed: int = 0) -> tuple[Dataset, n
     held = (from_end == 0) & np.isin(u, eligible)
     tgt = inter.loc[held, [C.USER_IDX, C.ITEM_IDX]].sort_values(C.USER_IDX)
     return ds.with_interactions(inter[~held]), tgt[C.USER_IDX].to_numpy(), tgt[C.ITEM_IDX].to_numpy()
+
+
+def hit_rate_by_rank(
+    weights: dict[str, float],
+    z: dict[str, np.ndarray],
+    local: np.ndarray,
+    counted: np.ndarray,
+    over: np.ndarray | None = None,
+    k: int = 100,
+) -> list[float]:
+    """Per rank 0..k-1 of the fused held-out shortlists, the share of the rows ``over`` (default: all)
+    whose target is there and ``counted`` (a target the shopper had not touched), smoothed to never
+    rise with the rank."""
+    total: Any = sum(w * z[n] for n, w in weights.items() if w and n in z)
+    if not isinstance(total, np.ndarray) or not len(local):
+        return []
+    total = np.nan_to_num(np.asarray(total, np.float32), nan=-np.inf)
+    rows = np.arange(len(local))
+    rank = (total >= total[rows, local][:, None]).sum(axis=1) - 1
+    over = np.ones(len(local), bool) if over is None else over
+    hits = np.bincount(rank[over & counted & (rank < k)], minlength=k)[:k] / max(int(over.sum()), 1)
+    window = np.ones(5) / 5  # five ranks at a time: a few hundred held-out users give noisy single ranks
+    smooth = np.convolve(np.r_[hits, np.full(4, hits[-1])], window, mode="valid")[:k]
+    return [float(x) for x in np.minimum.accumulate(np.maximum(smooth, 1e-6))]
 
 
 def _rows(m: sp.csr_matrix | Sequence[np.ndarray] | None, n: int) -> list[np.ndarray]:

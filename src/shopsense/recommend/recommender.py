@@ -7,12 +7,14 @@ products fill a short list) -> diversity (MMR) -> explanations -> the new-produc
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.data.history import History, history_of
 from shopsense.data.idmap import IdMap
@@ -22,11 +24,21 @@ from shopsense.models.content import ContentModel, content_profile
 from shopsense.ranking import explain as X
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.ranked import RankedItem
+from shopsense.ranking.returns import ShopperEvents
 from shopsense.ranking.rules import Filters, allowed, mmr
 from shopsense.recommend.catalog import ServedCatalog
 from shopsense.recommend.fallbacks import Fallbacks, Ranked
 from shopsense.recommend.new_products import best_new_product, new_product_reason
 from shopsense.recommend.request import RecommendRequest
+from shopsense.recommend.surfaces import (
+    COMPLEMENT,
+    RETURN,
+    Returns,
+    for_you,
+    return_candidates,
+    return_reason,
+    returnable,
+)
 from shopsense.store import KnowledgeStore
 from shopsense.versions import read_manifest, served_folder
 
@@ -42,6 +54,8 @@ class ShopperHistory:
     weights: np.ndarray
     queries: list[str]  # latest searches (and the request's query last)
     query_vectors: np.ndarray | None
+    events: ShopperEvents  # every item event and cart removal read, with its time (the return items')
+    now: float
 
     @property
     def has_items(self) -> bool:
@@ -106,28 +120,99 @@ class Recommender:
 
     # ------------------------------------------------------------------ the stages
     def recommend(self, request: RecommendRequest) -> list[RankedItem]:
-        """The top-k products for the request's shopper now, best first, each with a score, source and reason."""
+        """The top-k products of the request's surface for its shopper now, best first, each with a
+        score, source and reason (see :mod:`shopsense.recommend.surfaces`)."""
         history = self.history(request.user_id, request.query)
         filters = request.rules
+        surface = request.surface
+        if surface in ("bought_together", "complete_the_cart"):
+            return self.complements(request, history, filters)
+        returns = self.returns(history)
+        if surface in ("continue_shopping", "buy_again"):
+            keep = returnable(returns) if surface == "continue_shopping" else returns.bought & returns.rebuyable
+            ranked = returns.ranked(keep)
+            ranked = ranked.where(allowed(ranked.items, self.catalog.rules, filters))
+            return self.explained(ranked.take(np.arange(min(len(ranked), request.k))), history, request, returns)
         seen = {int(i) for i, t in zip(history.rows, history.types, strict=True) if t in filters.exclude_seen}
         pool = max(self.config.pool, 5 * request.k)
         ranked = self.ranked(history, pool, seen, request.category)
+        if len(returns.items):
+            back = returns.ranked(returnable(returns))
+            ranked = for_you(ranked, self.engine.discovery_hit_rate, back, request.k, self.config.max_return_share)
+            seen -= {int(i) for i in back.items}  # shown again on purpose
         ranked = self.apply_rules(ranked, request, filters, seen)
         weight = self.config.diversity if request.diversity is None else request.diversity
         ranked = ranked.take(mmr(ranked.items, ranked.scores, self.vectors, request.k, weight))
-        out = self.explained(ranked, history, request)
+        out = self.explained(ranked, history, request, returns)
         return self.with_new_product(out, history, filters, seen, request.k)[: request.k]
 
+    def returns(self, history: ShopperHistory) -> Returns:
+        """The shopper's own items with their next-purchase probability now (none without a scorer)."""
+        return return_candidates(self.engine.returns, history.events, history.now)
+
+    def complements(self, request: RecommendRequest, history: ShopperHistory, filters: Filters) -> list[RankedItem]:
+        """``bought_together`` (of the request's product) or ``complete_the_cart`` (of the cart)."""
+        if self.engine.complements is None:
+            return []
+        if request.surface == "bought_together":
+            anchors = (
+                self.items.to_internal([request.item_id], strict=False) if request.item_id else np.zeros(0, np.int64)
+            )
+        else:
+            returns = self.returns(history)
+            anchors = returns.items[returns.in_cart]
+        anchors = anchors[anchors >= 0]
+        items, scores = self.engine.complements.of(anchors, max(self.config.pool, 5 * request.k), exclude=anchors)
+        ranked = Ranked(items, scores, [COMPLEMENT] * len(items))
+        ranked = ranked.where(allowed(ranked.items, self.catalog.rules, filters))
+        ranked = ranked.take(np.arange(min(len(ranked), request.k)))
+        titles = self.catalog.titles
+        return [
+            RankedItem(
+                str(self.catalog.ids[i]),
+                float(sc),
+                COMPLEMENT,
+                f"often bought with {X.quote(titles[self._partner(int(i), anchors)])}",
+                str(titles[i]),
+            )
+            for i, sc in zip(ranked.items, ranked.scores, strict=True)
+        ]
+
+    def _partner(self, item: int, anchors: np.ndarray) -> int:
+        """The anchor bought most often with ``item`` (the first anchor when none was)."""
+        pairs = self.engine.complements.pairs if self.engine.complements is not None else None
+        if pairs is None or not pairs.shape[0]:
+            return int(anchors[0])
+        counts = np.asarray(pairs[anchors][:, item].todense()).ravel()
+        return int(anchors[int(np.argmax(counts))])
+
     def history(self, user_id: str, query: str | None = None) -> ShopperHistory:
-        """Stage 1: the shopper's latest events as model item rows, event weights and search queries."""
-        events = self.store.recent_event_columns(user_id, self.config.history)
-        h: History = history_of(events, self.weights)
+        """Stage 1: the shopper's latest events as model item rows, event weights and search queries
+        (the latest ``history`` events), and every event read with its time (``return_history``)."""
+        cfg = self.config
+        events = self.store.recent_event_columns(
+            user_id, max(cfg.history, cfg.return_history), (C.ITEM, C.EVENT_TYPE, C.QUERY, C.TIMESTAMP)
+        )
+        latest = {c: v[-cfg.history :] for c, v in events.items()}
+        h: History = history_of(latest, self.weights)
         rows = self.items.to_internal(h.items, strict=False) if len(h.items) else np.zeros(0, np.int64)
         known = rows >= 0
         queries = [*h.queries, query] if query else list(h.queries)
         queries = queries[-MAX_QUERIES:]
+        all_items = events[C.ITEM]
+        idx = (
+            self.items.to_internal([i if i is not None else "" for i in all_items], strict=False)
+            if all_items
+            else np.zeros(0, np.int64)
+        )
         return ShopperHistory(
-            rows[known], [str(t) for t in h.types[known]], h.weights[known], queries, self._encode(queries)
+            rows[known],
+            [str(t) for t in h.types[known]],
+            h.weights[known],
+            queries,
+            self._encode(queries),
+            ShopperEvents.of(idx, events[C.EVENT_TYPE], events[C.TIMESTAMP]),
+            time.time(),
         )
 
     def ranked(self, history: ShopperHistory, pool: int, seen: set[int], category: str | None) -> Ranked:
@@ -148,7 +233,9 @@ class Recommender:
             ranked = self.fallbacks.fill(ranked, request.k, request.category, filters, seen)
         return ranked
 
-    def explained(self, ranked: Ranked, history: ShopperHistory, request: RecommendRequest) -> list[RankedItem]:
+    def explained(
+        self, ranked: Ranked, history: ShopperHistory, request: RecommendRequest, returns: Returns | None = None
+    ) -> list[RankedItem]:
         """Stage 6: a reason for every item, from its source and the shopper's history."""
         titles = self.catalog.titles
         last_query = history.queries[-1] if history.queries else None
@@ -157,7 +244,9 @@ class Recommender:
                 item_id=str(self.catalog.ids[i]),
                 score=float(s),
                 source=src,
-                explanation=X.explain(
+                explanation=return_reason(returns, int(i))
+                if src == RETURN and returns is not None
+                else X.explain(
                     src,
                     int(i),
                     history.rows,

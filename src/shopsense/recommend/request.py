@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shopsense.ranking.rules import Filters
+from shopsense.recommend.surfaces import ITEM_SURFACES, SURFACES, Surface
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,14 @@ class RecommendRequest:
     category: str | None = None
     query: str | None = None
     diversity: float | None = None
+    surface: Surface = "for_you"
+    item_id: str | None = None  # the product of a product page's surface
 
     def __post_init__(self) -> None:
+        if self.surface not in SURFACES:
+            raise ValueError(f"unknown surface {self.surface!r}; valid: {', '.join(SURFACES)}")
+        if self.surface in ITEM_SURFACES and not self.item_id:
+            raise ValueError(f"surface {self.surface!r} needs an item_id (the product of the page)")
         if self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}")
         if self.diversity is not None and not 0 <= self.diversity <= 1:

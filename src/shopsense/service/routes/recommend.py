@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from shopsense.data.ids import normalize_id
 from shopsense.ranking.ranked import RankedItem
 from shopsense.ranking.rules import Filters
 from shopsense.recommend.request import RecommendRequest
+from shopsense.recommend.surfaces import SURFACES, Surface
 from shopsense.service.deps import ListKey, State, acting_user
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
 from shopsense.service.schemas import Hit, ListResponse
@@ -36,14 +37,29 @@ async def recommend(
         None, max_length=500, description="context query (a shopper without history: its matches)"
     ),
     diversity: float | None = Query(None, ge=0, le=1, description="MMR weight (default: the settings')"),
+    surface: Surface = Query(
+        "for_you", description=f"which page's list: {', '.join(SURFACES)} (see docs/recommendations.md)"
+    ),
+    item_id: str | None = Query(
+        None, min_length=1, max_length=1024, description="the product of a product page (similar, bought_together)"
+    ),
     details: bool = DETAILS,
 ) -> ListResponse:
-    """What this user should see now. Reads the user's latest events, so what they just did counts.
+    """What this user should see now on a page of the shop (``surface``). Reads the user's latest
+    events, so what they just did counts.
 
     The response's ``request_id`` and ``model_version`` identify what was shown: quote the
     request_id in the click/add-to-cart/purchase events that follow.
     """
     served = state.served()
+    if item_id is not None:
+        item_id = normalize_id(item_id, "item id")
+    if surface == "similar":
+        if not item_id:
+            raise HTTPException(422, "surface 'similar' needs item_id (the product of the page)")
+        return await similar(request, state, item_id, k, user_id, details)
+    if surface == "bought_together" and not item_id:
+        raise HTTPException(422, "surface 'bought_together' needs item_id (the product of the page)")
     ask = RecommendRequest(
         user_id=state.pseudonyms.user(user_id),
         k=k,
@@ -55,6 +71,8 @@ async def recommend(
         category=category,
         query=query,
         diversity=diversity,
+        surface=surface,
+        item_id=item_id,
     )
 
     def work() -> tuple[list[RankedItem], list[Hit]]:
@@ -62,7 +80,9 @@ async def recommend(
         return items, hits(state, items, details)
 
     items, shown = await in_engine_lane(state, work)
-    rid = log_shown(state, request, ask.user_id, items, "recommend", served.version)
+    # impressions name the surface ("recommend": the home page's for_you, as before surfaces existed)
+    shown_on = "recommend" if surface == "for_you" else surface
+    rid = log_shown(state, request, ask.user_id, items, shown_on, served.version)
     return ListResponse(request_id=rid, model_version=served.version, items=shown)
 
 
