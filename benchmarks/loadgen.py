@@ -166,9 +166,16 @@ async def offer(
 
 
 async def run(
-    url: str, rate: float, connections: int, seconds: float, make_path: Callable[[], str], headers: list[str]
+    url: str,
+    rate: float,
+    connections: int,
+    seconds: float,
+    make_path: Callable[[], str],
+    headers: list[str],
+    make_body: Callable[[], str] | None = None,
 ) -> dict:
-    """Offer ``rate`` GET requests/s for ``seconds`` over ``connections`` connections; latency from due time."""
+    """Offer ``rate`` GET requests/s (POSTs of ``make_body()`` as JSON when given) for ``seconds``
+    over ``connections`` connections; latency from due time."""
     u = urlsplit(url)
     host = f"{u.hostname or '127.0.0.1'}:{u.port or 80}"
     lat: list[float] = []
@@ -183,9 +190,12 @@ async def run(
         lat.append(o.finished - o.due)
         statuses[o.status] = statuses.get(o.status, 0) + 1
 
-    elapsed = await offer(
-        url, rate, connections, seconds, lambda i: (http_request("GET", make_path(), host, headers), None), done
-    )
+    def make_request(_: int) -> tuple[bytes, None]:
+        if make_body is None:
+            return http_request("GET", make_path(), host, headers), None
+        return http_request("POST", make_path(), host, headers, make_body().encode()), None
+
+    elapsed = await offer(url, rate, connections, seconds, make_request, done)
     ms = np.array(lat) * 1000 if lat else np.zeros(1)
     return {
         "offered_rps": rate,
@@ -210,9 +220,11 @@ def main() -> None:
     ap.add_argument("--path", default="/health", help="path template; {rand:N} is a random integer < N")
     ap.add_argument("--header", action="append", default=[], help='e.g. "X-API-Key: ..." (repeatable)')
     ap.add_argument("--words", default="", help="comma-separated words for {word} in the path")
+    ap.add_argument("--body", default="", help="POST this JSON body (same {rand:N} / {word} fields as the path)")
     a = ap.parse_args()
     words = [w for w in a.words.split(",") if w]
-    job = run(a.url, a.rate, a.connections, a.seconds, path_maker(a.path, words), a.header)
+    body = path_maker(a.body, words, seed=1) if a.body else None
+    job = run(a.url, a.rate, a.connections, a.seconds, path_maker(a.path, words), a.header, body)
     try:
         import uvloop
 

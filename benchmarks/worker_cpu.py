@@ -2,6 +2,7 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/worker_cpu.py --home /tmp/shopsense-bench \
         --path "/recommend?k=10&user_id=U{rand:50000}" --rate 200
+    ... --path /events --body '{"user_id": "U{rand:50000}", "item_id": "P{rand:50000}", "event_type": "view"}'
 
 Starts ``shopsense serve`` (one worker) pinned to core 0, offers ``--rate`` requests/s from
 ``benchmarks/loadgen.py`` pinned to core 1 (Linux ``sched_setaffinity``; unpinned elsewhere), warms
@@ -42,6 +43,7 @@ def main() -> None:
     ap.add_argument("--home", type=Path, default=Path("/tmp/shopsense-bench"))
     ap.add_argument("--path", default="/recommend?k=10&user_id=U{rand:50000}", help="loadgen.py path template")
     ap.add_argument("--words", default="", help="comma-separated words for {word} in the path")
+    ap.add_argument("--body", default="", help="POST this JSON body to the path (the key gets write)")
     ap.add_argument("--rate", type=float, default=200)
     ap.add_argument("--seconds", type=float, default=20, help="length of each timed run")
     ap.add_argument("--runs", type=int, default=2)
@@ -50,7 +52,7 @@ def main() -> None:
     if not Path("/proc/self/stat").exists():
         raise SystemExit("needs Linux (/proc) to read a process's CPU time")
     store = open_store(f"sqlite:///{a.home / 'shopsense.db'}")
-    key = create_key(store, ["read"], "worker-cpu")[1]
+    key = create_key(store, ["read", "write"] if a.body else ["read"], "worker-cpu")[1]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SHOPSENSE_HOME": str(a.home), "OMP_NUM_THREADS": "1"}
     env.setdefault("SHOPSENSE_SERVICE__SIMILAR_INDEX", "false")
     server = subprocess.Popen(
@@ -64,6 +66,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{a.port}"
     load = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), base, "--rate", str(a.rate)]
     load += ["--connections", "32", "--header", f"X-API-Key: {key}", "--path", a.path, "--words", a.words]
+    load += ["--body", a.body] if a.body else []
 
     def offer(seconds: float) -> dict:
         out = subprocess.run(

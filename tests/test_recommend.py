@@ -127,6 +127,30 @@ def test_a_new_event_changes_the_next_list_without_retraining(trained):
     assert after[0].source not in {"trending", "popular"} and "cordless drill 20v" in after[0].explanation
 
 
+def test_a_new_search_in_the_history_is_encoded_once_per_knowledge_base(trained, monkeypatch):
+    """A shopper's search never seen before costs one encoder call; the next requests, and another
+    server process reading the same store, take its vector from the query cache."""
+    store, settings, _ = trained
+    encoded: list[str] = []
+    real = TextEncoder.encode
+
+    def counting(self, texts, **kw):  # type: ignore[no-untyped-def]
+        encoded.extend(texts)
+        return real(self, texts, **kw)
+
+    monkeypatch.setattr(TextEncoder, "encode", counting)
+    query = "a steel kettle as a gift"
+    row = {C.USER: ["searcher"], C.ITEM: [None], C.EVENT_TYPE: [C.SEARCH], C.TIMESTAMP: [1.8e9], C.QUERY: [query]}
+    store.add_events(pd.DataFrame(row))
+    rec = Recommender.from_store(store, settings)
+    first = rec.recommend(RecommendRequest("searcher", 3))
+    assert encoded == [query] and first
+    assert _ids(rec.recommend(RecommendRequest("searcher", 3))) == _ids(first)
+    other_process = Recommender.from_store(store, settings)  # its own encoder, the same store
+    assert _ids(other_process.recommend(RecommendRequest("searcher", 3))) == _ids(first)
+    assert encoded == [query]
+
+
 def test_cold_item_appears_for_a_user_whose_history_matches_its_text(trained):
     store, settings, _ = trained
     rec = Recommender.from_store(store, settings)

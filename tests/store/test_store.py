@@ -185,3 +185,40 @@ def test_known_items_in_lists_of_any_length(store: KnowledgeStore) -> None:
     for n in (0, 1, 3, 8, 513, 600):
         assert store.known_items(ids[:n]) == set(ids[:n:2])
     assert store.known_items(["p1", "p0", "p0"]) == {"p0"}
+
+
+def test_a_shoppers_latest_events_come_from_one_covering_index(tmp_path) -> None:
+    """SQLite answers the per-request read from the index alone; a store made with the narrow
+    index before gets the covering one in its place when opened."""
+    import sqlite3
+
+    path = tmp_path / "kb.db"
+    s = open_store(f"sqlite:///{path}")
+    s.add_events(
+        pd.DataFrame(
+            {
+                C.USER: ["u1", "u1", "u2"],
+                C.ITEM: ["a", None, "b"],
+                C.EVENT_TYPE: [C.VIEW, C.SEARCH, C.VIEW],
+                C.QUERY: [None, "red kettle", None],
+                C.TIMESTAMP: [1.0, 2.0, 3.0],
+            }
+        )
+    )
+    assert s.recent_event_columns("u1", 50)[C.ITEM] == ["a", None]
+    sql, args = next(
+        (c.sql, c.args({"user": "u1", "n": 50})) for k, c in s.statements._cache.items() if k[0] == "events"
+    )
+    s.close()
+    db = sqlite3.connect(path)
+    plan = " ".join(str(r) for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+    assert "COVERING INDEX ix_events_user_recent" in plan and "TEMP B-TREE" not in plan
+    db.execute("DROP INDEX ix_events_user_recent")  # as stores were made before
+    db.execute("CREATE INDEX ix_events_user_ts ON events (user_id, timestamp)")
+    db.commit()
+    db.close()
+    s = open_store(f"sqlite:///{path}")
+    names = {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ix_events_user_recent" in names and "ix_events_user_ts" not in names
+    assert s.recent_event_columns("u1", 50)[C.QUERY] == [None, "red kettle"]
+    s.close()

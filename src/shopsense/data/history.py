@@ -85,6 +85,9 @@ class History:
 
 def history_of(events: EventColumns, weights: Mapping[str, float]) -> History:
     """The history in a shopper's events (item, event type and query columns, oldest first)."""
+    small = _small_history(events, weights)
+    if small is not None:
+        return small
     types = np.asarray(events[C.EVENT_TYPE], dtype=object)
     n = len(types)
     items = np.asarray(events[C.ITEM], dtype=object) if n else np.zeros(0, dtype=object)
@@ -100,3 +103,41 @@ def history_of(events: EventColumns, weights: Mapping[str, float]) -> History:
         queries=[str(q) for q in queries[is_query]],
         query_age=age[is_query],
     )
+
+
+#: events per call up to which the plain-Python rule below is used (a request reads 50)
+_SMALL = 256
+_TEXT = {str, type(None)}
+
+
+def _small_history(events: EventColumns, weights: Mapping[str, float]) -> History | None:
+    """:func:`history_of` for a request's few events as plain lists of text (what the store's
+    per-request reader returns), or None for anything else: the same rule in a Python loop, about
+    4x cheaper than building numpy object arrays for a few dozen values."""
+    types = events[C.EVENT_TYPE]
+    n = len(types)
+    items = events[C.ITEM] if n else []
+    queries = events[C.QUERY] if n and C.QUERY in events else [None] * n
+    if not (isinstance(types, list) and isinstance(items, list) and isinstance(queries, list)) or n > _SMALL:
+        return None
+    kinds = {*map(type, types), *map(type, items), *map(type, queries)}
+    if not kinds <= _TEXT:
+        return None  # numbers, NaN or pandas' NA: the vectorised rule decides what is missing
+    # a text value is present when non-empty (None and "" are missing)
+    item_pos = [i for i in range(n) if types[i] in _ITEM_TYPES and items[i]]
+    query_pos = [i for i in range(n) if types[i] == C.SEARCH and queries[i]]
+    item_types = [types[i] for i in item_pos]
+    return History(
+        items=_objects([items[i] for i in item_pos]),
+        types=_objects(item_types),
+        weights=np.array([weights.get(t, 1.0) for t in item_types], dtype=np.float32),
+        item_age=np.array([n - 1 - i for i in item_pos], dtype=np.int64),
+        queries=[queries[i] for i in query_pos],
+        query_age=np.array([n - 1 - i for i in query_pos], dtype=np.int64),
+    )
+
+
+def _objects(values: list[Any]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out

@@ -76,6 +76,7 @@ class Engine:
         self.discovery_hit_rate: list[float] = []
         self._by_popularity: np.ndarray | None = None
         self._novelty_cache: np.ndarray | None = None
+        self._tail_cache: np.ndarray | None = None
 
     # ------------------------------------------------------------------ training
     def _new_models(self, item_vectors: np.ndarray | None) -> dict[str, Model]:
@@ -93,7 +94,7 @@ class Engine:
         t0 = time.perf_counter()
         self.n_items = ds.n_items
         self.popular = PopularModel(self.config.popular).fit(ds)
-        self._by_popularity, self._novelty_cache = None, None
+        self._by_popularity, self._novelty_cache, self._tail_cache = None, None, None
         self.side = item_side(ds, self.popular, item_vectors)
         inner, users, targets = holdout_last(ds, self.config.ranker_users, self.config.seed)
         self.models = self._new_models(item_vectors)
@@ -273,8 +274,10 @@ class Engine:
 
     @property
     def _tail_item(self) -> np.ndarray:
-        assert self.popular is not None
-        return self.popular.counts <= self.config.tail_max_count
+        if self._tail_cache is None:  # per request it cost a catalog-wide comparison (50k items: ~40 us)
+            assert self.popular is not None
+            self._tail_cache = self.popular.counts <= self.config.tail_max_count
+        return self._tail_cache
 
     def _popular_fill(self, n: int, taken: np.ndarray) -> np.ndarray:
         """The ``n`` most popular items not in ``taken``."""

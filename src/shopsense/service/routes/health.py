@@ -13,7 +13,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-def health() -> dict[str, str]:
+async def health() -> dict[str, str]:
     """The process is up."""
     return {"status": "ok"}
 
@@ -32,7 +32,7 @@ def ready(state: State) -> JSONResponse:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(state: State) -> PlainTextResponse:
+async def metrics(state: State) -> PlainTextResponse:
     """Prometheus text exposition: request counts and latency per route, events, served version."""
     gauges: dict[str, tuple[float, dict[str, str]]] = {
         "shopsense_up": (1.0, {}),

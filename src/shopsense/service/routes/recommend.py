@@ -9,7 +9,7 @@ from shopsense.ranking.ranked import RankedItem
 from shopsense.ranking.rules import Filters
 from shopsense.recommend.request import RecommendRequest
 from shopsense.recommend.surfaces import SURFACES, Surface
-from shopsense.service.deps import ListKey, State, acting_user
+from shopsense.service.deps import State, acting_user
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
 from shopsense.service.schemas import Hit, ListResponse
 
@@ -19,7 +19,7 @@ K = Query(10, ge=1, le=200, description="how many items")
 DETAILS = Query(False, description="include each product's catalog record")
 
 
-@router.get("/recommend", response_model=ListResponse, dependencies=[ListKey])
+@router.get("/recommend", response_model=ListResponse)
 async def recommend(
     request: Request,
     state: State,
@@ -86,7 +86,7 @@ async def recommend(
     return ListResponse(request_id=rid, model_version=served.version, items=shown)
 
 
-@router.get("/similar/{item_id:path}", response_model=ListResponse, dependencies=[ListKey])
+@router.get("/similar/{item_id:path}", response_model=ListResponse)
 async def similar(
     request: Request,
     state: State,

@@ -16,7 +16,7 @@ from shopsense.service.schemas import Hit, SearchResponse, Suggestions
 router = APIRouter(tags=["search"])
 
 
-@router.get("/search", response_model=SearchResponse, dependencies=[ListKey])
+@router.get("/search", response_model=SearchResponse)
 async def search(
     request: Request,
     state: State,
