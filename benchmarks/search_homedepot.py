@@ -78,7 +78,9 @@ class CachedQueries:
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if todo:
             self.misses += len(todo)
-            self.cache.update(zip(todo, self.encoder.encode_queries(todo, batch_size=128), strict=True))
+            # one query per call, as the service encodes them: int8 activations are quantised per batch,
+            # so a short query padded in a batch of longer ones gets another vector (cosine ~0.98)
+            self.cache.update(zip(todo, self.encoder.encode_queries(todo, batch_size=1), strict=True))
         return np.stack([self.cache[t] for t in texts]).astype(np.float32)
 
     def save(self) -> None:

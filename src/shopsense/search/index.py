@@ -46,7 +46,7 @@ from shopsense.search.filters import CatalogColumns
 from shopsense.search.reranker import Reranker
 from shopsense.search.tokens import CatalogTokens
 
-__all__ = ["FORMAT_VERSION", "KEEP_COLUMNS", "SavedSearch", "SearchIndex", "is_saved", "load_search"]
+__all__ = ["FORMAT_VERSION", "KEEP_COLUMNS", "SavedSearch", "SearchIndex", "built_encoder", "is_saved", "load_search"]
 
 FORMAT_VERSION = 1
 KEEP_COLUMNS = (C.ITEM, C.TITLE, C.BRAND, C.CATEGORY, C.PRICE, C.AVAILABLE)
@@ -244,6 +244,15 @@ class SavedSearch:
 def is_saved(path: Path) -> bool:
     """Whether ``path`` is a search folder written by :meth:`SearchIndex.save`."""
     return (path / "params.json").exists()
+
+
+def built_encoder(path: str | Path) -> str | None:
+    """The model id of the encoder whose vectors the search folder at ``path`` holds (None: lexical,
+    or no folder)."""
+    try:
+        return json.loads((Path(path) / "params.json").read_text(encoding="utf-8")).get("encoder")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_search(path: str | Path, *, encoder: str | None = None) -> SavedSearch:
