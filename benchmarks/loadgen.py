@@ -328,13 +328,15 @@ def main() -> None:
     ap.add_argument("--path", default="/health", help="path template; {rand:N} is a random integer < N")
     ap.add_argument("--header", action="append", default=[], help='e.g. "X-API-Key: ..." (repeatable)')
     ap.add_argument("--words", default="", help="comma-separated words for {word} and {query} in the path")
+    ap.add_argument("--mix-words", default="", help="words of {query}/{newquery} (default: --words)")
     ap.add_argument("--new-share", type=float, default=0.5, help="{query}: share of never-seen queries")
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: the clock: new queries per run)")
     ap.add_argument("--closed", action="store_true", help="closed loop (as wrk): --rate is ignored")
     a = ap.parse_args()
     words = [w for w in a.words.split(",") if w]
     seed = time.time_ns() if a.seed is None else a.seed
-    mix = QueryMix(words, new_share=a.new_share, seed=seed) if "query}" in a.path else None
+    mix_words = [w for w in a.mix_words.split(",") if w] or words
+    mix = QueryMix(mix_words, new_share=a.new_share, seed=seed) if "query}" in a.path else None
     make = path_maker(a.path, words, seed=seed, mix=mix)
     job = run(a.url, a.rate, a.connections, a.seconds, make, a.header, closed=a.closed)
     try:

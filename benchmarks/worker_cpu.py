@@ -5,9 +5,10 @@
     ... --path "/search?k=10&q={newquery}" --path "/search?k=10&q={word}%20{word}" --rate 100
 
 ``--path`` repeats: each route is measured in turn on the same server and the CPU milliseconds per
-request are printed per route. ``{newquery}`` is a query never sent before (three random catalog
-words: the encoder runs for each), ``{word}`` a random catalog word (two of them repeat soon), as
-in ``benchmarks/loadgen.py``; the words come from the home's catalog unless ``--words`` gives them.
+request are printed per route. ``{newquery}`` is a query never sent before (three random words of
+the catalog's titles: the encoder runs for each), ``{word}`` one of ``--repeat-words`` (10) of those
+words, so two of them make one of 100 queries that all repeat after the warm-up (the query vector
+is cached: no encoding), as in ``benchmarks/loadgen.py``.
 Searches write search events and query vectors: give a copy of the benchmark home.
 
 Starts ``shopsense serve`` (one worker) pinned to core 0, offers ``--rate`` requests/s from
@@ -58,7 +59,7 @@ def main() -> None:
     ap.add_argument(
         "--path", action="append", default=None, help="loadgen.py path template (repeatable: one route each)"
     )
-    ap.add_argument("--words", default="", help="comma-separated words for {word}/{newquery} (default: the catalog's)")
+    ap.add_argument("--repeat-words", type=int, default=10, help="catalog words {word} draws from")
     ap.add_argument("--rate", type=float, default=200)
     ap.add_argument("--seconds", type=float, default=20, help="length of each timed run")
     ap.add_argument("--runs", type=int, default=2)
@@ -69,7 +70,7 @@ def main() -> None:
         raise SystemExit("needs Linux (/proc) to read a process's CPU time")
     store = open_store(f"sqlite:///{a.home / 'shopsense.db'}")
     key = create_key(store, ["read"], "worker-cpu")[1]
-    words = a.words or ",".join(catalog_words(store))
+    words = catalog_words(store)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SHOPSENSE_HOME": str(a.home), "OMP_NUM_THREADS": "1"}
     env.setdefault("SHOPSENSE_SERVICE__SIMILAR_INDEX", "false")
     server = subprocess.Popen(
@@ -84,7 +85,8 @@ def main() -> None:
 
     def offer(path: str, seconds: float) -> dict:
         load = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), base, "--rate", str(a.rate)]
-        load += ["--connections", "32", "--header", f"X-API-Key: {key}", "--path", path, "--words", words]
+        load += ["--connections", "32", "--header", f"X-API-Key: {key}", "--path", path]
+        load += ["--words", ",".join(words[: a.repeat_words]), "--mix-words", ",".join(words)]
         out = subprocess.run(
             [*load, "--seconds", str(seconds)], capture_output=True, text=True, check=True, **_pinned(1)
         )
