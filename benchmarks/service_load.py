@@ -1,15 +1,23 @@
 """Service load benchmark: /recommend and /search over HTTP on loopback, and freshness.
 
-    .venv/bin/python benchmarks/service_load.py [--home /tmp/shopsense-bench] [--workers 2]
+    .venv/bin/python benchmarks/service_load.py [--home /tmp/shopsense-bench] [--workers 2] \
+        [--rates 250,400,500]
 
 Data: a SYNTHETIC scale-up of the sample shop's catalog vocabulary to 50,000 products and 1,000,000
 events (50,000 shoppers with one or two favourite categories; Zipf popularity within a category;
 view > click > add_to_cart > purchase funnel). It is built once into HOME and reused.
-Then: `shopsense train` (unless a complete version exists), `shopsense serve` in a subprocess,
-`wrk` (Debian package `wrk`; a Python asyncio client otherwise) at 1 and 32 concurrent connections
-with random users / queries, and freshness: POST one event, then GET /recommend for that user until
-the list changes (time from sending the event to the first changed list).
-Every loop is bounded (duration or count) and stops by itself. Prints a markdown section.
+Then: `shopsense train` (unless a complete version exists). Every run serves a fresh copy of HOME
+(``--run-home``; deleted afterwards unless ``--keep``) with the query-vector cache and the search
+events of earlier runs removed, so no query of the run was ever encoded before; with ``--reindex``
+the copy's search index is rebuilt first when it was built with another text encoder backend than
+the configured one. `shopsense serve` in a subprocess; `/recommend`: `wrk` (Debian package `wrk`)
+closed loop at 1 and 32 connections with random users; `/search`: `benchmarks/loadgen.py` closed
+loop at 1 and 32 connections, queries from its head-and-tail mix (``--new-share`` of them never
+seen before in the run: three random catalog words), latency reported for new and repeated queries
+apart; both routes open loop at ``--rates``; and freshness: POST one event, then GET /recommend for
+that user until the list changes (time from sending the event to the first changed list).
+Every loop is bounded (duration or count) and stops by itself. Prints the CPU model, the load
+average, and every number of the run as one markdown table.
 """
 
 from __future__ import annotations
@@ -200,15 +208,26 @@ def _high_priority() -> None:
         os.nice(-10)
 
 
-def run_open_loop(
-    base: str, kind: str, rate: int, conns: int, seconds: int, key: str, users: int, words: list[str]
+def run_loadgen(
+    base: str,
+    kind: str,
+    rate: int,
+    conns: int,
+    seconds: int,
+    key: str,
+    users: int,
+    words: list[str],
+    *,
+    closed: bool = False,
+    new_share: float = 0.5,
 ) -> dict:
     """``benchmarks/loadgen.py``: ``rate`` requests/s offered whatever the server's speed (latency counted
-    from when each request was due, so queueing shows), over ``conns`` keep-alive connections."""
+    from when each request was due, so queueing shows), over ``conns`` keep-alive connections; or with
+    ``closed`` a closed loop of ``conns`` clients. Search queries come from its head-and-tail mix."""
     if kind == "recommend":
         path = f"/recommend?k=10&user_id=U{{rand:{users}}}"
-    else:  # two random title words, as in the wrk script
-        path = f"/search?k=10&q={{word}}%20{{word}}&user_id=U{{rand:{users}}}"
+    else:
+        path = f"/search?k=10&q={{query}}&user_id=U{{rand:{users}}}"
     cmd = [
         sys.executable,
         str(ROOT / "benchmarks" / "loadgen.py"),
@@ -223,9 +242,13 @@ def run_open_loop(
         f"X-API-Key: {key}",
         "--path",
         path,
+        "--new-share",
+        str(new_share),
     ]
     if kind == "search":
         cmd += ["--words", ",".join(words)]
+    if closed:
+        cmd.append("--closed")
     out = subprocess.run(
         cmd, capture_output=True, text=True, timeout=seconds * 20 + 60, preexec_fn=_high_priority
     ).stdout
@@ -301,6 +324,49 @@ def freshness(base: str, key: str, products: pd.DataFrame, users: int, n: int = 
     }
 
 
+# ---------------------------------------------------------------------- a fresh home per run
+def fresh_copy(home: Path, run_home: Path) -> dict:
+    """Copy ``home`` to ``run_home`` and remove what earlier runs left: cached query vectors and search
+    events (a server loads the latest searches' vectors at start), so every query of this run is one
+    the knowledge base has never seen. Returns what was removed."""
+    t0 = time.perf_counter()
+    if run_home.exists():
+        shutil.rmtree(run_home)
+    shutil.copytree(home, run_home, ignore=shutil.ignore_patterns("serve.log"))
+    store = open_store(f"sqlite:///{run_home / 'shopsense.db'}")
+    with store.engine.begin() as c:  # type: ignore[attr-defined]
+        vectors = c.exec_driver_sql("DELETE FROM embeddings WHERE model_id LIKE '%#query'").rowcount
+        searches = c.exec_driver_sql("DELETE FROM events WHERE event_type = 'search'").rowcount
+    store.close()
+    return {"query_vectors_removed": vectors, "search_events_removed": searches, "seconds": time.perf_counter() - t0}
+
+
+def reindex_if_other_encoder(run_home: Path) -> dict:
+    """Rebuild ``run_home``'s search index (``shopsense search-index``) when its vectors came from
+    another encoder than the configured one: the run then measures today's default encoder."""
+    from shopsense.config import load_settings
+    from shopsense.features.text import TextEncoder
+    from shopsense.search.index import built_encoder
+
+    want = TextEncoder(load_settings(home=run_home).encoder).model_id
+    vs = [d for d in sorted((run_home / "models").glob("*/search")) if d.is_dir()]
+    path = vs[-1] if vs else run_home / "search"
+    have = built_encoder(path)
+    if have == want:
+        return {"encoder": have, "rebuilt": False}
+    t0 = time.perf_counter()
+    env = {**os.environ, "SHOPSENSE_HOME": str(run_home)}
+    subprocess.run([*SS, "--home", str(run_home), "search-index", "--index", str(path)], env=env, check=True)
+    return {"encoder": want, "was": have, "rebuilt": True, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def machine() -> dict:
+    """The CPU model, cores and load average (1, 5, 15 min) now."""
+    from server_procs import cpu_model
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "load": os.getloadavg()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", type=Path, default=Path(tempfile.gettempdir()) / "shopsense-bench")
@@ -312,22 +378,34 @@ def main() -> None:
     ap.add_argument(
         "--rates",
         type=lambda v: [int(x) for x in v.split(",") if x],
-        default=[250, 500],
+        default=[250, 400, 500],
         help="open-loop offered rates (requests/s) over 32 connections, comma-separated",
     )
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--similar", action="store_true", help="also build the similar-products index in the server")
+    ap.add_argument("--new-share", type=float, default=0.5, help="share of /search queries never seen before")
+    ap.add_argument("--run-home", type=Path, default=None, help="where the run's copy of --home goes")
+    ap.add_argument("--keep", action="store_true", help="keep the run's copy of --home")
+    ap.add_argument("--reindex", action="store_true", help="rebuild the copy's search index if another encoder made it")
     a = ap.parse_args()
     a.home.mkdir(parents=True, exist_ok=True)
     os.environ["HF_HUB_OFFLINE"] = "1"
     results: dict = build_home(a.home, a.products, a.events, a.users)
-    store = open_store(f"sqlite:///{a.home / 'shopsense.db'}")
+    run_home = a.run_home or Path(tempfile.mkdtemp(prefix="shopsense-load-"))
+    results["fresh"] = fresh_copy(a.home, run_home)
+    print("fresh copy:", run_home, results["fresh"], flush=True)
+    if a.reindex:
+        results["reindex"] = reindex_if_other_encoder(run_home)
+        print("search index:", results["reindex"], flush=True)
+    store = open_store(f"sqlite:///{run_home / 'shopsense.db'}")
     key = create_key(store, ["read", "write"], "bench")[1]
     products = store.products()[[C.ITEM, C.TITLE]]
     words = sorted({w.lower() for t in products[C.TITLE].head(2000) for w in t.split()[1:3] if w.isalpha()})[:200]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(a.home, port, a.workers, a.similar)
+    results["machine_before"] = machine()
+    print("machine:", results["machine_before"], flush=True)
+    server = start_server(run_home, port, a.workers, a.similar)
     try:
         results["ready"] = wait_ready(base)
         if shutil.which("wrk") is None:
@@ -343,13 +421,21 @@ def main() -> None:
                 results[kind] = {"unavailable": probe.status_code, "detail": probe.text[:300]}
                 print(kind, "unavailable:", results[kind], flush=True)
                 continue
-            run_wrk(base, kind, 4, 3, key, a.users, words)  # warm-up
+            if kind == "recommend":
+                run_wrk(base, kind, 4, 3, key, a.users, words)  # warm-up
+            else:  # warm-up: its queries are its own (each loadgen run draws its own mix)
+                run_loadgen(base, kind, 0, 4, 3, key, a.users, words, closed=True, new_share=a.new_share)
             for conns in (1, 32):
-                r = run_wrk(base, kind, conns, a.seconds, key, a.users, words)
+                if kind == "recommend":
+                    r = run_wrk(base, kind, conns, a.seconds, key, a.users, words)
+                else:
+                    r = run_loadgen(
+                        base, kind, 0, conns, a.seconds, key, a.users, words, closed=True, new_share=a.new_share
+                    )
                 print(kind, conns, {k: v for k, v in r.items() if k != "raw"}, flush=True)
                 results[f"{kind}_c{conns}"] = r
             for rate in a.rates:
-                r = run_open_loop(base, kind, rate, 32, a.seconds, key, a.users, words)
+                r = run_loadgen(base, kind, rate, 32, a.seconds, key, a.users, words, new_share=a.new_share)
                 print(kind, "open loop", rate, r, flush=True)
                 results[f"{kind}_rate{rate}"] = r
         if "recommend" not in results:
@@ -360,55 +446,80 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        results["machine_after"] = machine()
+        if not a.keep:
+            shutil.rmtree(run_home, ignore_errors=True)
     results["command"] = "python benchmarks/service_load.py " + " ".join(sys.argv[1:])
     if a.json:
         a.json.write_text(json.dumps(results, indent=1, default=str))
     print(markdown(results))
 
 
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else (f"{x:,.0f}" if x >= 1000 else f"{x:.1f}")
+
+
+def _bad(x: dict) -> int:
+    if "statuses" in x:
+        return sum(n for code, n in x["statuses"].items() if not str(code).startswith("2")) + x.get("errors", 0)
+    return int(x.get("non_2xx", 0))
+
+
 def markdown(r: dict) -> str:
-    """The numbers as a markdown table (pasted under ``## Service`` in docs/benchmarks.md)."""
-    d = r["data"]
+    """Every number of the run as one markdown table (pasted under ``## Service`` in docs/benchmarks.md)."""
+    d, m0, m1 = r["data"], r.get("machine_before", {}), r.get("machine_after", {})
+    fresh = r.get("fresh", {})
     lines = [
         f"`{r.get('command', '')}`: {d['products']:,} products, {d['users']:,} users, {d['events']:,} events "
-        f"(synthetic), server `--workers` as in the command, wrk and benchmarks/loadgen.py on loopback.",
+        f"(synthetic), a fresh copy of the home ({fresh.get('query_vectors_removed', 0):,} cached query vectors "
+        f"and {fresh.get('search_events_removed', 0):,} search events of earlier runs removed), server "
+        f"`--workers` as in the command, load generators on the same machine over loopback. "
+        f"CPU: {m0.get('cpu', '?')}, {m0.get('cores', '?')} cores; load average (1/5/15 min) "
+        f"{'/'.join(f'{x:.2f}' for x in m0.get('load', ()))} before, "
+        f"{'/'.join(f'{x:.2f}' for x in m1.get('load', ()))} after."
+        + (f" Search index: {r['reindex']}." if "reindex" in r else ""),
         "",
-        "| route | clients | requests/s | p50 ms | p90 ms | p99 ms | non-2xx | note |",
-        "|---|---|---|---|---|---|---|---|",
+        "| route | load | requests/s | p50 ms | p90 ms | p99 ms | new queries p50 / p99 ms | repeated p50 / p99 ms "
+        "| non-2xx |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for kind in ("recommend", "search"):
+    for kind in ("search", "recommend"):
         if kind in r:
-            lines.append(f"| /{kind} | – | – | – | – | – | – | unavailable: {r[kind].get('detail', '')[:80]} |")
+            lines.append(f"| /{kind} | – | – | – | – | – | – | – | unavailable: {r[kind].get('detail', '')[:80]} |")
             continue
+        rows: list[tuple[str, dict]] = []
         for c in (1, 32):
-            x = r.get(f"{kind}_c{c}") or {}
-            note = x.get("socket_errors", "") or "closed loop (wrk)"
-            lines.append(
-                f"| /{kind} | {c} | {x.get('rps', float('nan')):.1f} | {x.get('p50_ms', float('nan')):.1f} | "
-                f"{x.get('p90_ms', float('nan')):.1f} | {x.get('p99_ms', float('nan')):.1f} | {x.get('non_2xx', 0)} | {note} |"
-            )
+            x = r.get(f"{kind}_c{c}")
+            if x:
+                tool = "loadgen.py" if "by_tag" in x else "wrk"
+                rows.append((f"{c} client{'s' if c > 1 else ''}, closed loop ({tool})", x))
         for key in sorted((k for k in r if k.startswith(f"{kind}_rate")), key=lambda k: int(k.split("rate")[1])):
-            x = r[key]
-            bad = sum(n for code, n in x.get("statuses", {}).items() if not str(code).startswith("2")) + x.get(
-                "errors", 0
-            )
+            rows.append((f"{r[key]['offered_rps']:.0f}/s offered, 32 connections", r[key]))
+        for load, x in rows:
+            rps = x.get("achieved_rps", x.get("rps"))
+            tags = x.get("by_tag", {})
+            new, rep = tags.get("new", {}), tags.get("repeat", {})
             lines.append(
-                f"| /{kind} | {x['connections']} | {x['achieved_rps']:.1f} | {x['p50_ms']:.1f} | {x['p90_ms']:.1f} | "
-                f"{x['p99_ms']:.1f} | {bad} | open loop, {x['offered_rps']:.0f}/s offered (loadgen.py) |"
+                f"| /{kind} | {load} | {_fmt(rps)} | {_fmt(x.get('p50_ms'))} | {_fmt(x.get('p90_ms'))} | "
+                f"{_fmt(x.get('p99_ms'))} | "
+                + (f"{_fmt(new.get('p50_ms'))} / {_fmt(new.get('p99_ms'))} ({new['requests']:,})" if new else "–")
+                + " | "
+                + (f"{_fmt(rep.get('p50_ms'))} / {_fmt(rep.get('p99_ms'))} ({rep['requests']:,})" if rep else "–")
+                + f" | {_bad(x)} |"
             )
     for name, who in (("freshness", "known shoppers"), ("freshness_new", "new shoppers' first event")):
         f = r.get(name)
         if f:
-            lines += [
-                "",
-                f"Freshness, {who} (event POSTed -> changed /recommend for that user), {f['n']} trials: changed in "
-                f"{f['changed']}, on the first request after the POST in {f['changed_on_first_request']}; "
-                + (
-                    f"median {f['p50_ms']:.1f} ms, max {f['max_ms']:.1f} ms (POST + GET round trips included)."
-                    if f["changed"]
-                    else "no change to time."
-                ),
-            ]
+            lines.append(
+                f"| freshness | {who}: event POSTed -> changed /recommend, {f['n']} trials, changed in "
+                f"{f['changed']} ({f['changed_on_first_request']} on the first request) | – | "
+                f"{_fmt(f['p50_ms'])} | – | max {_fmt(f['max_ms'])} | – | – | – |"
+            )
+    lines += [
+        "",
+        "Requests/s of the 32-client closed loops is the saturation rate; in brackets, how many requests "
+        "each latency is over.",
+    ]
     return "\n".join(lines)
 
 

@@ -1,8 +1,15 @@
 """CPU time one server worker spends per request: the measure behind the serving changes.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/worker_cpu.py --home /tmp/shopsense-bench \
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/worker_cpu.py --home /tmp/my-copy \
         --path "/recommend?k=10&user_id=U{rand:50000}" --rate 200
-    ... --path /events --body '{"user_id": "U{rand:50000}", "item_id": "P{rand:50000}", "event_type": "view"}'
+    ... --path "/search?k=10&q={newquery}" --path "/search?k=10&q={word}%20{word}" --rate 100
+
+``--path`` repeats: each route is measured in turn on the same server and the CPU milliseconds per
+request are printed per route. ``{newquery}`` is a query never sent before (three random words of
+the catalog's titles: the encoder runs for each), ``{word}`` one of ``--repeat-words`` (10) of those
+words, so two of them make one of 100 queries that all repeat after the warm-up (the query vector
+is cached: no encoding), as in ``benchmarks/loadgen.py``.
+Searches write search events and query vectors: give a copy of the benchmark home.
 
 Starts ``shopsense serve`` (one worker) pinned to core 0, offers ``--rate`` requests/s from
 ``benchmarks/loadgen.py`` pinned to core 1 (Linux ``sched_setaffinity``; unpinned elsewhere), warms
@@ -22,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from server_procs import cpu_seconds  # the benchmarks' folder is on the path of its scripts
+from server_procs import cpu_model, cpu_seconds  # the benchmarks' folder is on the path of its scripts
 from service_load import SS, wait_ready
 
 from shopsense.service.keys import create_key
@@ -38,21 +45,32 @@ def _pinned(core: int) -> dict:
     return {"preexec_fn": lambda: os.sched_setaffinity(0, {core})}
 
 
+def catalog_words(store: object) -> list[str]:
+    """Words of the catalog's titles, as ``benchmarks/service_load.py`` draws its queries from."""
+    from shopsense import columns as C
+
+    titles = store.products()[C.TITLE].head(2000)  # type: ignore[attr-defined]
+    return sorted({w.lower() for t in titles for w in t.split()[1:3] if w.isalpha()})[:200]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", type=Path, default=Path("/tmp/shopsense-bench"))
-    ap.add_argument("--path", default="/recommend?k=10&user_id=U{rand:50000}", help="loadgen.py path template")
-    ap.add_argument("--words", default="", help="comma-separated words for {word} in the path")
-    ap.add_argument("--body", default="", help="POST this JSON body to the path (the key gets write)")
+    ap.add_argument(
+        "--path", action="append", default=None, help="loadgen.py path template (repeatable: one route each)"
+    )
+    ap.add_argument("--repeat-words", type=int, default=10, help="catalog words {word} draws from")
     ap.add_argument("--rate", type=float, default=200)
     ap.add_argument("--seconds", type=float, default=20, help="length of each timed run")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--port", type=int, default=8765)
     a = ap.parse_args()
+    paths = a.path or ["/recommend?k=10&user_id=U{rand:50000}"]
     if not Path("/proc/self/stat").exists():
         raise SystemExit("needs Linux (/proc) to read a process's CPU time")
     store = open_store(f"sqlite:///{a.home / 'shopsense.db'}")
-    key = create_key(store, ["read", "write"] if a.body else ["read"], "worker-cpu")[1]
+    key = create_key(store, ["read"], "worker-cpu")[1]
+    words = catalog_words(store)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "SHOPSENSE_HOME": str(a.home), "OMP_NUM_THREADS": "1"}
     env.setdefault("SHOPSENSE_SERVICE__SIMILAR_INDEX", "false")
     server = subprocess.Popen(
@@ -64,11 +82,11 @@ def main() -> None:
         **_pinned(0),
     )
     base = f"http://127.0.0.1:{a.port}"
-    load = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), base, "--rate", str(a.rate)]
-    load += ["--connections", "32", "--header", f"X-API-Key: {key}", "--path", a.path, "--words", a.words]
-    load += ["--body", a.body] if a.body else []
 
-    def offer(seconds: float) -> dict:
+    def offer(path: str, seconds: float) -> dict:
+        load = [sys.executable, str(ROOT / "benchmarks" / "loadgen.py"), base, "--rate", str(a.rate)]
+        load += ["--connections", "32", "--header", f"X-API-Key: {key}", "--path", path]
+        load += ["--words", ",".join(words[: a.repeat_words]), "--mix-words", ",".join(words)]
         out = subprocess.run(
             [*load, "--seconds", str(seconds)], capture_output=True, text=True, check=True, **_pinned(1)
         )
@@ -76,14 +94,21 @@ def main() -> None:
 
     try:
         wait_ready(base, timeout=600)
-        offer(min(a.seconds, 10))  # warm-up
-        runs = []
-        for _ in range(a.runs):
-            before = cpu_seconds(server.pid)
-            r = offer(a.seconds)
-            used = cpu_seconds(server.pid) - before
-            runs.append({"cpu_ms_per_request": round(1000 * used / max(r["requests"], 1), 3), **r})
-        print(json.dumps({"path": a.path, "rate": a.rate, "runs": runs}, indent=1))
+        routes = []
+        for path in paths:
+            offer(path, min(a.seconds, 10))  # warm-up
+            runs = []
+            for _ in range(a.runs):
+                before = cpu_seconds(server.pid)
+                r = offer(path, a.seconds)
+                used = cpu_seconds(server.pid) - before
+                runs.append({"cpu_ms_per_request": round(1000 * used / max(r["requests"], 1), 3), **r})
+            routes.append({"path": path, "runs": runs})
+            print(path, [x["cpu_ms_per_request"] for x in runs], file=sys.stderr, flush=True)
+        print(json.dumps({"rate": a.rate, "cpu": cpu_model(), "routes": routes}, indent=1))
+        for route in routes:
+            ms = [x["cpu_ms_per_request"] for x in route["runs"]]
+            print(f"{route['path']}: {min(ms):.2f} ms CPU per request (runs: {', '.join(f'{m:.2f}' for m in ms)})")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)

@@ -65,5 +65,21 @@ def test_onnx_matches_torch_and_int8_stays_close(
     assert len(list(tmp_path.rglob("*.onnx"))) == 2  # exported once, reused
 
 
-def test_model_id_separates_backends() -> None:
-    assert TextEncoder(EncoderConfig(backend="onnx-int8")).model_id != TextEncoder().model_id
+def test_model_id_separates_backends_and_onnx_is_the_default() -> None:
+    torch_enc = TextEncoder(EncoderConfig(backend="torch"))
+    assert TextEncoder().backend == "onnx-int8" and torch_enc.backend == "sentence-transformers"
+    assert torch_enc.model_id != TextEncoder().model_id
+    # an index's encoder is found again from its model id, whatever the configured backend
+    found = TextEncoder.of_model_id(torch_enc.model_id, EncoderConfig())
+    assert found is not None and found.model_id == torch_enc.model_id
+    assert TextEncoder.of_model_id("st:some-other-model/max128", EncoderConfig()) is None
+
+
+def test_models_the_onnx_path_cannot_run_stay_in_torch(tmp_path: Path) -> None:
+    hub_name = TextEncoder(EncoderConfig(model="sentence-transformers/all-mpnet-base-v2"))
+    assert hub_name.backend == "sentence-transformers" and not hub_name.model_id.endswith("/onnx-int8")
+    cls_pooled = tmp_path / "cls-model"
+    (cls_pooled / "1_Pooling").mkdir(parents=True)
+    (cls_pooled / "modules.json").write_text('[{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]')
+    (cls_pooled / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
+    assert TextEncoder(EncoderConfig(model=str(cls_pooled))).backend == "sentence-transformers"

@@ -28,3 +28,22 @@ def test_the_versions_own_index_then_the_path_else_a_build(
     rebuilt = load_or_build(sqlite_store, settings, version=version, encoder=minilm, rebuild=True)
     assert rebuilt.index.n_products == len(products)
     assert rebuilt.search("whirpool microwve", k=2).items == built.search("whirpool microwve", k=2).items
+
+
+def test_an_index_built_with_another_backend_keeps_its_encoder_for_queries(
+    tmp_path: Path, sqlite_store: KnowledgeStore, products: pd.DataFrame
+) -> None:
+    """Query and product vectors never come from two backends: an index built with torch before the
+    default became onnx-int8 has its queries encoded with torch until it is rebuilt."""
+    from shopsense.config import EncoderConfig
+
+    sqlite_store.upsert_products(products)
+    settings = load_settings(home=tmp_path / "home")
+    assert settings.encoder.backend == "onnx-int8"
+    torch_enc = TextEncoder(EncoderConfig(backend="torch"))
+    SearchEngine.build(products, torch_enc).save(default_index_path(settings))
+    loaded = load_or_build(sqlite_store, settings)
+    assert loaded.encoder.model_id == torch_enc.model_id
+    assert loaded.search("microwave", k=3).items  # queries go through the torch encoder
+    rebuilt = load_or_build(sqlite_store, settings, rebuild=True)
+    assert rebuilt.encoder.model_id == TextEncoder(settings.encoder).model_id

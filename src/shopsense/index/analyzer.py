@@ -96,6 +96,10 @@ def load_synonyms(path: str | Path) -> list[list[str]]:
     return out
 
 
+MEMO_TEXTS = 4096  # short texts whose tokens an Analyzer remembers
+MEMO_TEXT_CHARS = 120
+
+
 class Analyzer:
     """Text -> tokens for the BM25 index and the re-ranker features.
 
@@ -108,6 +112,9 @@ class Analyzer:
         # jieba's search mode also emits the words inside long ones ("智能手机" -> 智能, 手机, 智能手机),
         # so a short query matches a long title word
         self.tokenizer = Tokenizer(language, search_mode=True)
+        # short text -> its tokens: one search analyses its query 4-5 times (retrieval, features,
+        # did-you-mean, matched fields), ~0.1 ms each; product texts are mostly longer and skip it
+        self._memo: dict[str, tuple[str, ...]] = {}
         self.synonym_groups = [list(g) for g in synonyms or []]
         # token -> the other tokens of its groups (single-token entries only; phrases expand token-wise)
         self._syn: dict[str, list[str]] = {}
@@ -121,7 +128,15 @@ class Analyzer:
 
     def tokens(self, text: str) -> list[str]:
         """Normalised, stemmed tokens of a text (products and queries alike)."""
-        return self.tokenizer.tokenize(normalize_text(text))
+        if not isinstance(text, str) or len(text) > MEMO_TEXT_CHARS:
+            return self.tokenizer.tokenize(normalize_text(text))
+        found = self._memo.get(text)
+        if found is None:
+            found = tuple(self.tokenizer.tokenize(normalize_text(text)))
+            if len(self._memo) >= MEMO_TEXTS:
+                self._memo.clear()  # bounded; a cleared memo refills with the next searches
+            self._memo[text] = found
+        return list(found)
 
     def synonyms_of(self, token: str) -> list[str]:
         """The other tokens of ``token``'s synonym groups (empty without synonyms)."""

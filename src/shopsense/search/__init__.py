@@ -11,6 +11,7 @@ The catalog's :class:`SearchIndex` (``index.py``: built, saved, loaded) is queri
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.search.collaborative import ItemAffinity, active_affinity
 from shopsense.search.engine import SearchConfig, SearchEngine, SearchResult
-from shopsense.search.index import SearchIndex, is_saved
+from shopsense.search.index import SearchIndex, built_encoder, is_saved
 from shopsense.search.personal import log_click, log_search
 from shopsense.search.reranker import clicks_to_judgements
 from shopsense.store import KnowledgeStore
+
+log = logging.getLogger("shopsense.search")
 
 __all__ = [
     "ItemAffinity",
@@ -102,7 +105,8 @@ def load_or_build(
         engine = build_from_store(store, settings, encoder=encoder, active_links=active_links)
         engine.save(p)
         return engine
-    engine = SearchEngine.load(saved, encoder=encoder if encoder is not None else _text_encoder(settings))
+    encoder = _encoder_for_index(saved, encoder if encoder is not None else _text_encoder(settings), store)
+    engine = SearchEngine.load(saved, encoder=encoder)
     engine.configure(settings.search)
     return _linked(engine, store, settings) if active_links else engine
 
@@ -111,6 +115,30 @@ def _text_encoder(settings: Settings) -> Any:
     from shopsense.features.text import TextEncoder
 
     return TextEncoder(settings.encoder)
+
+
+def _encoder_for_index(path: Path, encoder: Any, store: KnowledgeStore) -> Any:
+    """The encoder for the queries of the index at ``path``: ``encoder``, unless the index's product
+    vectors came from the same model through another backend (an index built before
+    ``[encoder] backend`` changed): then that backend's, so that query and product vectors never
+    mix. The service shares this encoder with its other engines; a rebuild or a training switches."""
+    built_with, mine = built_encoder(path), getattr(encoder, "model_id", None)
+    config = getattr(encoder, "config", None)
+    if not built_with or not mine or built_with == mine or config is None:
+        return encoder
+    from shopsense.features.text import TextEncoder
+
+    other = TextEncoder.of_model_id(built_with, config)
+    if other is None:
+        return encoder  # another model altogether: loading says so
+    log.warning(
+        "the search index at %s was built with %s, not the configured %s: its queries are encoded with "
+        "the index's encoder until it is rebuilt (shopsense search-index, or the next training)",
+        path,
+        built_with,
+        mine,
+    )
+    return other.use_store(store)
 
 
 def _linked(engine: SearchEngine, store: KnowledgeStore, settings: Settings) -> SearchEngine:

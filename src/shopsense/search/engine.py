@@ -160,14 +160,17 @@ class SearchEngine:
                 query_vector = None if qv is None else qv[0]
             if query_vector is not None:
                 dense_rows = self._dense_top(np.asarray(query_vector, dtype=np.float32), mask)
-        rows = np.concatenate([lex, dense_rows[~np.isin(dense_rows, lex)]]).astype(np.int64)
-        from_dense = np.isin(rows, dense_rows)
+        # np.isin sorts both sides: a mark per product is cheaper for a few hundred rows
+        seen = np.zeros(idx.n_products, dtype=bool)
+        seen[lex] = True
+        rows = np.concatenate([lex, dense_rows[~seen[dense_rows]]]).astype(np.int64)
+        seen[:] = False
+        seen[dense_rows] = True
+        from_dense = seen[rows]
         if idx.vectors is not None and query_vector is not None and len(rows):
             dense = idx.vectors[rows] @ np.asarray(query_vector, dtype=np.float32)
         else:
             dense = np.zeros(len(rows), dtype=np.float32)
-        title_tokens = idx.tokens.get(C.TITLE) or [[] for _ in range(idx.n_products)]
-        brand_tokens = idx.tokens.get(C.BRAND)
         ctx = QueryContext(
             query_tokens=idx.bm25.analyzer.tokens(text),
             query_norm=" ".join(normalize_text(text).split()),
@@ -175,13 +178,8 @@ class SearchEngine:
             bm25=bm[rows],
             bm25_title=per_field[C.TITLE][rows] if C.TITLE in per_field else np.zeros(len(rows), np.float32),
             dense=dense.astype(np.float32),
-            title_tokens=[title_tokens[r] for r in rows],
-            title_sets=[idx.title_sets[r] for r in rows],
-            title_norm=[" ".join(idx.title_norm[r].split()) for r in rows],
-            brand_tokens=[
-                (brand_tokens[r] if brand_tokens is not None and brand_tokens[r] else title_tokens[r][:1]) for r in rows
-            ],
-            all_tokens=[idx.all_tokens[r] for r in rows],
+            title_norm=idx.title_norm[rows],
+            tokens=idx.catalog_tokens,
             popularity=idx.popularity[rows] if len(idx.popularity) else np.zeros(len(rows), np.float32),
             affinity=(
                 idx.vectors[rows] @ affinity_profile
@@ -217,6 +215,9 @@ class SearchEngine:
                 sims = np.where(mask, sims, -np.inf)
             rows, _ = top_k(sims, n, above=self.config.semantic_min_similarity - 1e-6)
             return rows.astype(np.int64)
+        if mask is None:  # row ids without a per-id Python lookup
+            rows, sims = self.index.vindex.search_positions(qv, n)
+            return rows[sims >= self.config.semantic_min_similarity]
         ids, sims = self.index.vindex.search(qv, n, allowed=mask)
         return ids[0][sims[0] >= self.config.semantic_min_similarity].astype(np.int64)
 

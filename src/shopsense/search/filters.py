@@ -15,7 +15,6 @@ still returns k products when k exist.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,6 +70,8 @@ class CatalogColumns:
         self.brand = text(C.BRAND)
         self.category_lower = np.array([v.lower() for v in self.category], dtype=object)
         self.brand_lower = np.array([v.lower() for v in self.brand], dtype=object)
+        # value codes (values sorted by name): a facet is one bincount, not a Counter per candidate
+        self._codes = {name: _codes(values) for name, values in ((C.CATEGORY, self.category), (C.BRAND, self.brand))}
         price = pd.to_numeric(products[C.PRICE], errors="coerce") if C.PRICE in products.columns else None
         self.price = np.full(n, np.nan) if price is None else price.to_numpy(dtype=float, na_value=np.nan)
         if C.AVAILABLE in products.columns:
@@ -114,10 +115,14 @@ class CatalogColumns:
         """Counts of category, brand, price bucket and availability over the matching ``rows``."""
         rows = np.asarray(rows, dtype=np.int64)
         out: dict[str, dict[str, int]] = {}
-        for name, values in ((C.CATEGORY, self.category[rows]), (C.BRAND, self.brand[rows])):
-            counts = Counter(v for v in values if v)
-            if counts:
-                out[name] = dict(sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:top])
+        for name, (names, codes) in self._codes.items():
+            counts = np.bincount(codes[rows], minlength=len(names))
+            if names[0] == "":
+                counts[0] = 0  # no value: not a facet
+            order = np.argsort(-counts, kind="stable")[:top]  # ties by name: the names are sorted
+            top_counts = {str(names[i]): int(counts[i]) for i in order if counts[i] > 0}
+            if top_counts:
+                out[name] = top_counts
         prices = self.price[rows]
         prices = prices[~np.isnan(prices)]
         if len(prices):
@@ -131,6 +136,14 @@ class CatalogColumns:
         avail = self.available[rows]
         out[C.AVAILABLE] = {k: v for k, v in {"true": int(avail.sum()), "false": int((~avail).sum())}.items() if v}
         return out
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, each row's index among them)."""
+    if len(values) == 0:
+        return np.array([""], dtype=object), np.zeros(0, dtype=np.int64)
+    names, codes = np.unique(values.astype(str), return_inverse=True)
+    return names.astype(object), codes.astype(np.int64)
 
 
 def parse_filter_args(args: list[str] | None) -> dict[str, Any]:

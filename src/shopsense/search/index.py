@@ -44,8 +44,9 @@ from shopsense.index.vector import VectorIndex
 from shopsense.search.autocomplete import Autocomplete
 from shopsense.search.filters import CatalogColumns
 from shopsense.search.reranker import Reranker
+from shopsense.search.tokens import CatalogTokens
 
-__all__ = ["FORMAT_VERSION", "KEEP_COLUMNS", "SavedSearch", "SearchIndex", "is_saved", "load_search"]
+__all__ = ["FORMAT_VERSION", "KEEP_COLUMNS", "SavedSearch", "SearchIndex", "built_encoder", "is_saved", "load_search"]
 
 FORMAT_VERSION = 1
 KEEP_COLUMNS = (C.ITEM, C.TITLE, C.BRAND, C.CATEGORY, C.PRICE, C.AVAILABLE)
@@ -64,15 +65,14 @@ class SearchIndex:
         self.row_of: dict[str, int] = {}
         self.bm25 = bm25 if bm25 is not None else BM25Index()
         self.tokens: dict[str, list[list[str]]] = {}
-        self.title_norm: list[str] = []
+        self.title_norm = np.zeros(0, dtype=object)  # normalised titles (the phrase feature)
         self.vectors: np.ndarray | None = None
         self.vindex: VectorIndex | None = None
         self.speller: SpellCorrector | None = None
         self.autocompleter = Autocomplete({})
         self.columns = CatalogColumns(self.products)
         self.popularity = np.zeros(0, dtype=np.float32)
-        self._all_tokens: list[set[str]] | None = None
-        self._title_sets: list[frozenset[str]] | None = None
+        self._catalog_tokens: CatalogTokens | None = None
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -109,7 +109,7 @@ class SearchIndex:
             if weights[f] > 0 and f in products.columns
         }
         idx.bm25.fit_tokens(idx.tokens, len(products))
-        idx.title_norm = [normalize_text(field_text(t)) for t in idx.products[C.TITLE].tolist()]
+        idx.title_norm = _phrases(idx.products[C.TITLE].tolist())
         if vectors is None and encoder is not None:
             from shopsense.features.embeddings import embed_products
 
@@ -151,23 +151,11 @@ class SearchIndex:
             raise NotFittedError("the search engine is empty: build() or load() it first")
 
     @property
-    def title_sets(self) -> list[frozenset[str]]:
-        """Each product's title tokens as a set (built on first use)."""
-        if self._title_sets is None:
-            toks = self.tokens.get(C.TITLE) or [[] for _ in range(self.n_products)]
-            self._title_sets = [frozenset(t) for t in toks]
-        return self._title_sets
-
-    @property
-    def all_tokens(self) -> list[set[str]]:
-        """Each product's tokens over every indexed field (built on first use)."""
-        if self._all_tokens is None:
-            sets: list[set[str]] = [set() for _ in range(self.n_products)]
-            for toks in self.tokens.values():
-                for s, t in zip(sets, toks, strict=True):
-                    s.update(t)
-            self._all_tokens = sets
-        return self._all_tokens
+    def catalog_tokens(self) -> CatalogTokens:
+        """Each product's tokens as integer ids (built on first use; the service's warm-up does it)."""
+        if self._catalog_tokens is None:
+            self._catalog_tokens = CatalogTokens.build(self.tokens, self.n_products)
+        return self._catalog_tokens
 
     # ------------------------------------------------------------------ files
     def save(
@@ -225,7 +213,7 @@ class SearchIndex:
         idx.item_ids = idx.products[C.ITEM].astype(str).to_numpy(dtype=object)
         idx.row_of = {i: r for r, i in enumerate(idx.item_ids)}
         idx.tokens = json.loads((path / "tokens.json").read_text(encoding="utf-8"))
-        idx.title_norm = [normalize_text(field_text(t)) for t in idx.products[C.TITLE].tolist()]
+        idx.title_norm = _phrases(idx.products[C.TITLE].tolist())
         if (path / "vectors").exists():
             idx.vindex = VectorIndex.load(path / "vectors")
             idx.vectors = np.ascontiguousarray(idx.vindex.vectors, dtype=np.float32)
@@ -235,6 +223,12 @@ class SearchIndex:
         idx.autocompleter = Autocomplete.load(path / "autocomplete.json")
         idx.columns = CatalogColumns(idx.products)
         return idx
+
+
+def _phrases(titles: list[Any]) -> np.ndarray:
+    """Normalised titles with single spaces (what the phrase feature looks for the query in), as an
+    object array: a query's candidates are one fancy index."""
+    return np.array([" ".join(normalize_text(field_text(t)).split()) for t in titles], dtype=object)
 
 
 @dataclass
@@ -250,6 +244,15 @@ class SavedSearch:
 def is_saved(path: Path) -> bool:
     """Whether ``path`` is a search folder written by :meth:`SearchIndex.save`."""
     return (path / "params.json").exists()
+
+
+def built_encoder(path: str | Path) -> str | None:
+    """The model id of the encoder whose vectors the search folder at ``path`` holds (None: lexical,
+    or no folder)."""
+    try:
+        return json.loads((Path(path) / "params.json").read_text(encoding="utf-8")).get("encoder")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_search(path: str | Path, *, encoder: str | None = None) -> SavedSearch:

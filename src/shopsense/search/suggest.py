@@ -18,7 +18,7 @@ it is offered only when it matches more products than the query itself. Results 
 replaced: the shopper sees what they typed (or its spelling correction) and the suggestion.
 
 Cost: the query's retrieved candidates answer "are there enough matches" for almost every query
-(a set test per candidate); postings are read only for the few queries that find little.
+(one lookup in the catalog's token tables); postings are read only for the few queries that find little.
 """
 
 from __future__ import annotations
@@ -156,14 +156,8 @@ def did_you_mean(
     if candidates is not None and tokens:
         syn = index.bm25.analyzer.synonyms_of
         groups = [{t, *syn(t)} for t in dict.fromkeys(tokens)]  # a synonym counts as the word
-        every = index.all_tokens
-        found = 0
-        for r in candidates.tolist():
-            have_tokens = every[r]
-            if all(not g.isdisjoint(have_tokens) for g in groups):
-                found += 1
-                if found >= threshold:
-                    return None
+        if _all_groups_found(index, candidates, groups) >= threshold:
+            return None
     postings = _Postings(index)
     have = postings.count(tokens, mask)
     if have >= threshold:
@@ -180,3 +174,15 @@ def did_you_mean(
         if n > have and (best is None or key[:3] > best[:3]):
             best = key
     return None if best is None else _SPACES.sub(" ", best[3]).strip()
+
+
+def _all_groups_found(index: SearchIndex, rows: np.ndarray, groups: list[set[str]]) -> int:
+    """How many of ``rows`` hold, in some field, a token of every group."""
+    flat = list(dict.fromkeys(t for g in groups for t in g))
+    where = {t: j for j, t in enumerate(flat)}
+    tables = index.catalog_tokens
+    have = tables.every.gather(rows).contains(tables.vocab.lookup(flat))  # (rows, tokens)
+    in_group = np.zeros((len(flat), len(groups)), dtype=np.int64)
+    for gi, g in enumerate(groups):
+        in_group[[where[t] for t in g], gi] = 1
+    return int(((have.astype(np.int64) @ in_group) > 0).all(axis=1).sum())

@@ -81,7 +81,7 @@ def create_app(
         models=ModelState(store, load, interval_s=svc.reload_interval_s, home=settings.home),
         jobs=TrainingJobs(store, settings.store_url, settings.home, command=train_command, settings=settings),
         metrics=metrics,
-        impressions=ImpressionLog(store),
+        impressions=ImpressionLog(store, journal=Path(settings.home) / "spool" / "events"),
         pseudonyms=Pseudonymizer.from_settings(settings),
         shoppers=ShopperCookies(session_secret or new_secret()),
     )
@@ -206,8 +206,9 @@ def _errors(app: FastAPI) -> None:
 def flush_when_stopping(server: Any, app: FastAPI) -> None:
     """Make ``server`` (a ``uvicorn.Server`` of ``app``) write the app's queued search events and
     impressions as it stops. The app's lifespan does so on a graceful stop (SIGTERM, Ctrl-C), but
-    uvicorn skips the lifespan when a second Ctrl-C forces the exit; this runs either way. (kill -9
-    still loses what was queued: at most the last 0.2 s, see docs/service.md.)"""
+    uvicorn skips the lifespan when a second Ctrl-C forces the exit; this runs either way. (After a
+    kill -9 the next start recovers the search events from the journal; impressions of the last
+    0.2 s are lost, see docs/service.md.)"""
     stop = server.shutdown
 
     async def shutdown(sockets: Any = None) -> None:
