@@ -1,11 +1,12 @@
-// The storefront: search with autocomplete and facets, "recommended for you", product pages with
-// similar products. Clicks, views and add-to-cart are posted as events quoting the request_id of
-// the list they came from, so the next recommendations visibly adapt.
+// The storefront: search with autocomplete and facets; a list for each place of the shop (home: for
+// you, continue shopping, buy again; product page: similar, bought together; cart: complete the
+// cart), each a surface of GET /recommend. Clicks, views and cart changes are posted as events, a
+// click or add-to-cart quoting the request_id of the list it came from, so the lists visibly adapt.
 "use strict";
 (() => {
   const { api, el, qs, shopper } = Shop;
   const $ = (id) => document.getElementById(id);
-  const state = { query: "", filters: {}, cart: 0 };
+  const state = { query: "", filters: {} };
   let timer = null;
   let suggestToken = 0;
   const FILTERABLE = ["category", "brand", "price", "available"];
@@ -42,6 +43,24 @@
     await api("POST", "/events", ev);
   }
 
+  // The cart is what this browser added and did not remove (kept per shopper in localStorage); the
+  // server derives the same cart from the events posted here, which is what "complete the cart" reads.
+  const cart = {
+    key: "shopsense-cart:" + shopper,
+    ids() {
+      try {
+        const ids = JSON.parse(localStorage.getItem(this.key) || "[]");
+        return Array.isArray(ids) ? ids.filter((i) => typeof i === "string") : [];
+      } catch (e) {
+        return [];
+      }
+    },
+    save(ids) {
+      localStorage.setItem(this.key, JSON.stringify(ids));
+      $("cart-count").textContent = ids.length;
+    },
+  };
+
   function card(hit, requestId) {
     const p = hit.product || { title: hit.item_id };
     return el(
@@ -61,12 +80,65 @@
     if (!resp.items.length) grid.append(el("p", { class: "muted" }, "Nothing here yet."));
   }
 
-  async function loadRecs() {
+  // One page's list: GET /recommend?surface=… into its grid. With `optional`, the list's section is
+  // hidden when it is empty (a "buy again" row without items says nothing). `current` tells whether
+  // the page that asked is still the one shown (a late answer must not fill a newer page).
+  async function loadList(id, params, { optional = false, current = () => true } = {}) {
+    const grid = $(id);
+    const section = grid.closest("section");
     try {
-      fill($("recs"), await api("GET", "/recommend?" + qs({ k: 8, details: true })));
+      const r = await api("GET", "/recommend?" + qs({ k: 8, details: true, ...params }));
+      if (!current()) return;
+      fill(grid, r);
+      if (optional) section.hidden = !r.items.length;
     } catch (e) {
-      $("recs").replaceChildren(el("p", { class: "muted" }, e.message));
+      if (!current()) return;
+      if (optional) section.hidden = true;
+      grid.replaceChildren(el("p", { class: "muted" }, e.message));
       if (e.status === 503) notice("No trained model yet: run `shopsense train` (or POST /train), then reload.");
+    }
+  }
+  const loadRecs = () => loadList("recs", { surface: "for_you" });
+  function loadHome() {
+    loadList("continue", { surface: "continue_shopping" }, { optional: true });
+    loadList("buy-again", { surface: "buy_again" }, { optional: true });
+    loadRecs();
+  }
+
+  // Pages: home (#/), a product (#/product/ID), the cart (#/cart), search results (#/search/QUERY).
+  const VIEWS = {
+    home: ["home-view", "recs-section"],
+    search: ["results-section", "recs-section"],
+    product: ["product-view", "recs-section"],
+    cart: ["cart-view"],
+  };
+  let view = "home";
+  let shown = 0; // bumped on every page shown: answers for an earlier page are dropped
+  function show(name) {
+    view = name;
+    shown += 1;
+    for (const id of new Set(Object.values(VIEWS).flat())) $(id).hidden = !VIEWS[name].includes(id);
+    if (name !== "search") $("facets").replaceChildren();
+    window.scrollTo(0, 0);
+    return shown;
+  }
+  function go(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash; // the hashchange routes
+  }
+  function route() {
+    const [, page, ...rest] = location.hash.replace(/^#/, "").split("/");
+    const arg = decodeURIComponent(rest.join("/"));
+    notice("");
+    if (page === "product" && arg) showProduct(arg);
+    else if (page === "cart") showCart();
+    else if (page === "search" && arg) {
+      input.value = arg;
+      search(arg);
+    } else {
+      show("home");
+      input.value = "";
+      loadHome();
     }
   }
 
@@ -76,10 +148,9 @@
     suggestToken += 1; // a suggestion list still in flight must not reopen over the results
     $("suggest").hidden = true;
     if (!q) return;
+    if (view !== "search") show("search");
     try {
       const r = await api("GET", "/search?" + qs({ q, k: 24, details: true, ...params(state.filters) }));
-      $("results-section").hidden = false;
-      $("product-view").hidden = true;
       $("results-title").textContent = `Results for “${q}”` + (r.did_you_mean ? ` (did you mean “${r.did_you_mean}”?)` : "");
       fill($("results"), r);
       facets(r.facets || {});
@@ -109,45 +180,95 @@
     }
   }
 
+  // a click on a list's item: the click quotes the list's request_id, then the product page opens
   async function openProduct(itemId, requestId) {
     try {
       if (requestId) await postEvent("click", itemId, requestId);
+    } catch (e) {
+      notice(e.message);
+    }
+    go("#/product/" + encodeURIComponent(itemId));
+  }
+
+  async function showProduct(itemId) {
+    const token = show("product");
+    const current = () => token === shown;
+    $("product").replaceChildren();
+    $("similar").replaceChildren();
+    $("together").replaceChildren();
+    try {
       await postEvent("view", itemId);
       const p = await api("GET", "/products/" + encodeURIComponent(itemId));
-      const view = $("product-view");
-      view.hidden = false;
-      view.replaceChildren(
+      if (!current()) return;
+      $("product").replaceChildren(
         el(
           "div",
           { class: "product", "data-item": itemId },
-          el("h2", { id: "product-title" }, p.title),
+          el("h2", { id: "product-title" }, p.title || itemId),
           el("p", { class: "muted" }, [p.brand, p.category].filter(Boolean).join(" · ")),
           p.price != null ? el("p", { class: "price" }, "$" + Number(p.price).toFixed(2)) : "",
           p.description ? el("p", {}, p.description) : "",
-          el("button", { id: "product-add", onclick: () => addToCart(itemId, requestId) }, "Add to cart"),
+          el("button", { id: "product-add", onclick: () => addToCart(itemId) }, "Add to cart"),
         ),
-        el("h2", {}, "Similar products"),
-        el("div", { id: "similar", class: "grid" }),
       );
-      try {
-        fill($("similar"), await api("GET", `/similar/${encodeURIComponent(itemId)}?` + qs({ k: 6, details: true })));
-      } catch (e) {
-        $("similar").replaceChildren(el("p", { class: "muted" }, e.message));
-      }
-      window.scrollTo(0, 0);
+      loadList("similar", { surface: "similar", item_id: itemId, k: 6 }, { current });
+      loadList("together", { surface: "bought_together", item_id: itemId, k: 6 }, { optional: true, current });
       loadRecs();
     } catch (e) {
       notice(e.message);
     }
   }
 
+  async function showCart() {
+    const token = show("cart");
+    const current = () => token === shown;
+    const ids = cart.ids();
+    $("cart-count").textContent = ids.length;
+    $("complete-section").hidden = true;
+    if (!ids.length) return $("cart-items").replaceChildren(el("li", { class: "muted" }, "Your cart is empty."));
+    // the catalog's current record of each item (one that left the catalog shows its id)
+    const products = await Promise.all(
+      ids.map((id) => api("GET", "/products/" + encodeURIComponent(id)).catch(() => ({ title: id }))),
+    );
+    if (!current()) return;
+    $("cart-items").replaceChildren(
+      ...ids.map((id, n) =>
+        el(
+          "li",
+          { "data-item": id },
+          el("span", { class: "title", onclick: () => openProduct(id) }, products[n].title || id),
+          products[n].price != null ? el("span", { class: "price" }, "$" + Number(products[n].price).toFixed(2)) : "",
+          el("button", { class: "secondary remove", onclick: () => removeFromCart(id) }, "Remove"),
+        ),
+      ),
+    );
+    loadList("complete", { surface: "complete_the_cart" }, { optional: true, current });
+  }
+
+  // the lists of the page shown, after the shopper did something they depend on
+  function refresh() {
+    if (view === "home") loadHome();
+    else if (view === "cart") showCart();
+    else loadRecs();
+  }
+
   async function addToCart(itemId, requestId) {
     try {
       await postEvent("add_to_cart", itemId, requestId);
-      state.cart += 1;
-      $("cart-count").textContent = state.cart;
+      const ids = cart.ids();
+      if (!ids.includes(itemId)) cart.save([...ids, itemId]);
       toast("Added to cart");
-      loadRecs();
+      refresh();
+    } catch (e) {
+      notice(e.message);
+    }
+  }
+
+  async function removeFromCart(itemId) {
+    try {
+      await postEvent("remove_from_cart", itemId);
+      cart.save(cart.ids().filter((i) => i !== itemId));
+      refresh();
     } catch (e) {
       notice(e.message);
     }
@@ -168,7 +289,7 @@
         active = -1;
         $("suggest").replaceChildren(
           ...r.suggestions.map((s) =>
-            el("li", { onmousedown: (ev) => { ev.preventDefault(); input.value = s; search(s); } }, s),
+            el("li", { onmousedown: (ev) => { ev.preventDefault(); input.value = s; go("#/search/" + encodeURIComponent(s)); } }, s),
           ),
         );
         $("suggest").hidden = !r.suggestions.length;
@@ -187,7 +308,8 @@
     } else if (ev.key === "Enter") {
       if (active >= 0 && items[active] && !$("suggest").hidden) input.value = items[active].textContent;
       state.filters = {};
-      search(input.value.trim());
+      const q = input.value.trim();
+      if (q) go("#/search/" + encodeURIComponent(q));
     } else if (ev.key === "Escape") {
       $("suggest").hidden = true;
     }
@@ -195,11 +317,9 @@
   input.addEventListener("blur", () => setTimeout(() => ($("suggest").hidden = true), 150));
   $("home-link").addEventListener("click", (ev) => {
     ev.preventDefault();
-    $("product-view").hidden = true;
-    $("results-section").hidden = true;
-    $("facets").replaceChildren();
-    input.value = "";
-    loadRecs();
+    go("#/");
   });
-  loadRecs();
+  window.addEventListener("hashchange", route);
+  $("cart-count").textContent = cart.ids().length;
+  route();
 })();
