@@ -1,5 +1,6 @@
 """The storefront and dashboard end to end in headless Chromium (Debian `chromium`), driven by Playwright
-against a uvicorn server started here on a free loopback port."""
+against a uvicorn server started here on a free loopback port: over a fake engine (obvious answers),
+and over a trained shop whose purchases come in baskets (the product page's and the cart's lists)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,22 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
+from shopsense import columns as C
 from shopsense.config import load_settings
+from shopsense.engine_config import EngineConfig
 from shopsense.service.app import create_app
 from shopsense.service.keys import create_key
 from shopsense.store import KnowledgeStore, open_store
+from shopsense.training import train
 from tests.service.conftest import PRODUCTS, fake_loader
 
 pytestmark = pytest.mark.browser
@@ -45,10 +52,33 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, KnowledgeStore, Path]]:
+@contextmanager
+def _serving(app: FastAPI) -> Iterator[str]:
+    """The app served by uvicorn on a free loopback port, in a thread; yields its base URL."""
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        t.join(timeout=10)
+
+
+def _need_chromium() -> None:
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip("Debian chromium not installed (apt-get install chromium chromium-driver)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, KnowledgeStore, Path]]:
+    _need_chromium()
     home = tmp_path_factory.mktemp("browser") / "home"
     s = load_settings(home=home)
     store = open_store(s.store_url)
@@ -62,19 +92,59 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Know
     models = {"popular": {"ndcg@10": 0.05, "coverage@10": 0.1}, "engine": {"ndcg@10": 0.11, "coverage@10": 0.4}}
     results = {"recommendation": {"tiny": {"info": {"users": 3}, "models": models}}, "environment": {}}
     (reports / "results.json").write_text(json.dumps(results))
-    port = _free_port()
-    app = create_app(s, loader=fake_loader(store, s), block_on_load=True)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=srv.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", store, home
-    srv.should_exit = True
-    t.join(timeout=10)
+    with _serving(create_app(s, loader=fake_loader(store, s), block_on_load=True)) as base:
+        yield base, store, home
+    store.close()
+
+
+# A shop whose purchases come in baskets: an espresso machine with a paper filter and a cup (cups
+# have Chinese titles: the page must render any text), bought in one session after browsing machines.
+MACHINES, FILTERS, CUPS = ([f"{p}{i}" for i in range(6)] for p in "mfc")
+KINDS = {"m": ("Espresso machine", "Coffee > Machines"), "f": ("Paper filter", "Coffee > Filters")}
+KINDS["c"] = ("陶瓷咖啡杯", "厨房 > 杯子")
+T0 = 1_750_000_000.0
+SMALL = EngineConfig(
+    sequential=None, ease={"l2": 1.0}, per_source=10, returns={"min_moments": 20, "rounds": 60, "rebuy_min_buyers": 3}
+)
+
+
+def _title(item: str) -> str:
+    return f"{KINDS[item[0]][0]} {item}"
+
+
+def _basket_log() -> tuple[pd.DataFrame, pd.DataFrame]:
+    products = pd.DataFrame(
+        [
+            (i, _title(i), KINDS[i[0]][1], 10.0 + n, True)
+            for ids in (MACHINES, FILTERS, CUPS)
+            for n, i in enumerate(ids)
+        ],
+        columns=[C.ITEM, C.TITLE, C.CATEGORY, C.PRICE, C.AVAILABLE],
+    )
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(60):
+        t = T0 + u * 50_000
+        machines = rng.choice(MACHINES, 3, replace=False)
+        rows += [(f"u{u}", m, C.VIEW, t + 60 * s) for s, m in enumerate([*machines, machines[1]])]
+        rows.append((f"u{u}", machines[1], C.ADD_TO_CART, t + 400))
+        basket = [machines[1], FILTERS[u % 6], CUPS[u % 6]]
+        rows += [(f"u{u}", i, C.PURCHASE, t + 900 + j) for j, i in enumerate(basket)]
+    return products, pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP])
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, KnowledgeStore]]:
+    """The basket shop trained and served with the real engine."""
+    _need_chromium()
+    s = load_settings(home=tmp_path_factory.mktemp("baskets") / "home")
+    store = open_store(s.store_url)
+    products, events = _basket_log()
+    store.upsert_products(products)
+    store.add_events(events)
+    train(store, s, config=SMALL)
+    with _serving(create_app(s, block_on_load=True)) as base:
+        yield base, store
     store.close()
 
 
@@ -90,6 +160,15 @@ def browser() -> Iterator[object]:
 
 def _items(page, grid: str) -> list[str]:
     return page.eval_on_selector_all(f"#{grid} .card", "els => els.map(e => e.dataset.item)")
+
+
+def _texts(page, selector: str) -> list[str]:
+    return page.eval_on_selector_all(selector, "els => els.map(e => e.textContent)")
+
+
+def _visitor(page) -> str:
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "shopsense_shopper"]
+    return str(cookie["value"]).split(".")[0]
 
 
 def test_storefront_searches_filters_and_adapts(server, browser) -> None:
@@ -193,5 +272,80 @@ def test_dashboard_shows_counts_versions_offline_and_online(server, browser) -> 
     assert rows, "no online metrics row"
     assert page.query_selector("[data-chart='ctr'] rect.bar") is not None
     page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True) if SHOTS else None
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.slow  # trains the basket shop
+def test_product_page_shows_similar_and_bought_together(shop, browser) -> None:
+    base, store = shop
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base + "/#/product/m1")
+    page.wait_for_selector("#product-title")
+    assert page.text_content("#product-title") == "Espresso machine m1"
+    page.wait_for_selector("#similar .card")
+    page.wait_for_selector("#together .card")
+    similar, together = _items(page, "similar"), _items(page, "together")
+    assert similar and "m1" not in similar
+    # complements: filters and cups bought with machines, never another machine (a substitute)
+    assert together and {i[0] for i in together} == {"f", "c"}
+    assert all(w.startswith("often bought with") for w in _texts(page, "#together .card .why"))
+    cup = next(i for i in together if i.startswith("c"))
+    assert page.text_content(f"#together .card[data-item='{cup}'] .title") == f"陶瓷咖啡杯 {cup}"
+
+    # a click in the list quotes its request_id; the clicked product's page opens with its own lists
+    rid = page.get_attribute("#together", "data-request-id")
+    page.click(f"#together .card[data-item='{cup}'] .title")
+    page.wait_for_function(f"document.getElementById('product-title')?.textContent === '陶瓷咖啡杯 {cup}'")
+    page.wait_for_function("[...document.querySelectorAll('#together .card')].some(c => c.dataset.item[0] === 'm')")
+    ev = store.events(user_id=_visitor(page))
+    clicks = ev[ev["event_type"] == "click"]
+    assert clicks["item_id"].tolist() == [cup] and clicks["request_id"].tolist() == [rid]
+    assert ev[ev["event_type"] == "view"]["item_id"].tolist() == ["m1", cup]
+    page.screenshot(path=str(SHOTS / "product.png"), full_page=True) if SHOTS else None
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.slow  # trains the basket shop
+def test_cart_page_completes_the_cart_without_its_own_items(shop, browser) -> None:
+    base, store = shop
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base + "/")
+    page.wait_for_selector("#recs .card")
+    for n, item in enumerate(["m2", "f3"], start=1):
+        page.evaluate(f"location.hash = '#/product/{item}'")
+        page.wait_for_function(f"document.getElementById('product-title')?.textContent === '{_title(item)}'")
+        page.click("#product-add")
+        page.wait_for_function(f"document.getElementById('cart-count').textContent === '{n}'")
+    page.click("#cart-link")
+    page.wait_for_selector("#complete .card")
+    assert page.eval_on_selector_all("#cart-items li", "els => els.map(e => e.dataset.item)") == ["m2", "f3"]
+    complete = _items(page, "complete")
+    # complements of the cart, none of its items nor of their kinds (a second machine or filter)
+    assert complete and {i[0] for i in complete} == {"c"}
+    assert all(w.startswith("often bought with") for w in _texts(page, "#complete .card .why"))
+
+    # remove the filter: the server's cart follows the event, so filters complete the machine again
+    page.click("#cart-items li[data-item='f3'] .remove")
+    page.wait_for_function("document.getElementById('cart-count').textContent === '1'")
+    page.wait_for_function("[...document.querySelectorAll('#complete .card')].some(c => c.dataset.item[0] === 'f')")
+    assert page.eval_on_selector_all("#cart-items li", "els => els.map(e => e.dataset.item)") == ["m2"]
+    assert "m2" not in _items(page, "complete")
+    ev = store.events(user_id=_visitor(page))
+    assert ev[ev["event_type"] == "add_to_cart"]["item_id"].tolist() == ["m2", "f3"]
+    assert ev[ev["event_type"] == "remove_from_cart"]["item_id"].tolist() == ["f3"]
+    page.screenshot(path=str(SHOTS / "cart.png"), full_page=True) if SHOTS else None
+
+    # home: the machine still in the cart is where to continue; nothing bought, so no "buy again"
+    page.click("#home-link")
+    page.wait_for_selector("#continue .card[data-item='m2']")
+    assert page.text_content("#continue .card[data-item='m2'] .why") == "still in your cart"
+    page.wait_for_selector("#buy-again[data-request-id]", state="attached")
+    assert page.is_hidden("#buy-again-section")
     assert not errors, errors
     page.close()
