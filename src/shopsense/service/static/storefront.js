@@ -128,7 +128,10 @@
   }
   function route() {
     const [, page, ...rest] = location.hash.replace(/^#/, "").split("/");
-    const arg = decodeURIComponent(rest.join("/"));
+    let arg = rest.join("/");
+    try {
+      arg = decodeURIComponent(arg);
+    } catch (e) {} // a hand-typed "%" that is not an escape: the text as typed
     notice("");
     if (page === "product" && arg) showProduct(arg);
     else if (page === "cart") showCart();
