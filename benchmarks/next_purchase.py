@@ -59,6 +59,9 @@ def main() -> None:
     ap.add_argument("--file", type=Path, default=FILE)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--epochs", type=int, default=5, help="sequential model epochs (fixed, no time budget)")
+    ap.add_argument(
+        "--shares", type=float, nargs="*", default=[0.5, 1.0], help="other [online] max_return_share values to report"
+    )
     a = ap.parse_args()
     t0 = time.perf_counter()
     df, targets = load(a.file)
@@ -97,14 +100,17 @@ def main() -> None:
     d_items, d_scores, d_sources = engine.rank(hist, max(online.pool, 5 * K), seen)
     from shopsense.recommend.fallbacks import Ranked
 
-    rows: dict[str, list[float]] = {n: [] for n in ("for_you", "continue_shopping", "discovery only")}
+    shares = sorted({online.max_return_share, *a.shares})
+    share_name = {x: "for_you" if x == online.max_return_share else f"for_you, max_return_share {x}" for x in shares}
+    rows: dict[str, list[float]] = {n: [] for n in [*share_name.values(), "continue_shopping", "discovery only"]}
     for r, (h, t) in enumerate(zip(histories, targets.timestamp.to_numpy(float), strict=True)):
         returns = return_candidates(engine.returns, h, t)
         back = returns.ranked(returnable(returns))
         n_ok = len(d_sources[r])
         disc = Ranked(d_items[r][:n_ok], d_scores[r][:n_ok], list(d_sources[r]))
-        mixed = for_you(disc, engine.discovery_hit_rate, back, K, online.max_return_share)
-        rows["for_you"].append(gain(mixed.items, target_idx[r]))
+        for x in shares:
+            mixed = for_you(disc, engine.discovery_hit_rate, back, K, x)
+            rows[share_name[x]].append(gain(mixed.items, target_idx[r]))
         rows["continue_shopping"].append(gain(back.items, target_idx[r]))
         rows["discovery only"].append(gain(disc.items, target_idx[r]))
     peers = simple_peers(df, targets)
@@ -112,21 +118,71 @@ def main() -> None:
         ds, engine, histories, targets, target_idx
     )
     results = {}
+    together = bought_together_indication(df, products)
     print(f"\nnext purchase, Taobao sample: {len(targets)} target shoppers (HR@10 / NDCG@10)")
     for name, g in {**peers, **{f"shopsense {n}": v for n, v in rows.items()}}.items():
         arr = np.asarray(g)
         results[name] = {"hr@10": float((arr > 0).mean()), "ndcg@10": float(arr.mean())}
         print(f"| {name} | {results[name]['hr@10']:.4f} | {results[name]['ndcg@10']:.4f} |")
+    print(f"\nbought together, next purchase in the session (indication: {together.pop('sessions')} sessions)")
+    for name, g in together.items():
+        arr = np.asarray(g)
+        results[f"bought_together: {name}"] = {"hr@10": float((arr > 0).mean()), "ndcg@10": float(arr.mean())}
+        print(f"| {name} | {(arr > 0).mean():.4f} | {arr.mean():.4f} |")
     meta = {
         "targets": len(targets),
         "seconds": time.perf_counter() - t0,
         "cpu": platform.processor() or _cpu_model(),
         "returns": engine.metrics.get("returns", {}),
+        "discovery_hit_rate@1..10": engine.discovery_hit_rate[:10],
+        "discovery_hit_rate_over": engine.metrics.get("discovery_hit_rate_over"),
     }
     print(json.dumps(meta, indent=1))
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps({"results": results, **meta}, indent=1), encoding="utf-8")
+
+
+def bought_together_indication(df: pd.DataFrame, products: pd.DataFrame) -> dict:
+    """Sessions (30-minute gaps) with purchases at two or more moments: from the first purchase, the
+    next one. Complements are learned from every other shopper's log (leave the shopper out), the
+    peer is the best sellers among those shoppers. An indication only: about a hundred sessions."""
+    from shopsense.models.complements import Complements
+    from shopsense.ranking.returns import category_codes
+
+    ds = Dataset.from_frames(
+        pd.DataFrame(
+            {
+                C.USER: df.user_id,
+                C.ITEM: df.item_id,
+                C.EVENT_TYPE: df.behavior.map(BEHAVIOUR),
+                C.TIMESTAMP: df.timestamp.astype(float),
+            }
+        ),
+        products,
+    )
+    inter = ds.interactions
+    codes = category_codes(ds.products)[0]
+    buys = inter[inter[C.EVENT_TYPE] == C.PURCHASE].sort_values([C.USER_IDX, C.TIMESTAMP], kind="stable")
+    out: dict = {"engine complements": [], "best sellers (peer)": [], "sessions": 0}
+    for u, g in buys.groupby(C.USER_IDX):
+        t = g[C.TIMESTAMP].to_numpy()
+        session = np.cumsum(np.r_[True, np.diff(t) > 1800])
+        for sid in np.unique(session):
+            part = g[session == sid]
+            moments = part[C.TIMESTAMP].unique()
+            if len(moments) < 2:
+                continue
+            anchor = part[part[C.TIMESTAMP] == moments[0]][C.ITEM_IDX].to_numpy()
+            target = part[part[C.TIMESTAMP] == moments[1]][C.ITEM_IDX].to_numpy()[-1]
+            others = inter[inter[C.USER_IDX] != u]
+            comp = Complements().fit(others, ds.n_items, codes)
+            items, _ = comp.of(anchor, K, exclude=anchor)
+            out["engine complements"].append(gain(items, target))
+            sold = others[others[C.EVENT_TYPE] == C.PURCHASE][C.ITEM_IDX].value_counts().index.to_numpy()
+            out["best sellers (peer)"].append(gain(sold[~np.isin(sold, anchor)], target))
+            out["sessions"] += 1
+    return out
 
 
 def simple_peers(df: pd.DataFrame, targets: pd.DataFrame) -> dict[str, list[float]]:
