@@ -40,6 +40,7 @@ TIMESTAMP = "timestamp"  # unix seconds (float) once validated
 SESSION = "session_id"
 QUERY = "query"
 REQUEST_ID = "request_id"
+ORDER_ID = "order_id"  # the order a purchase belongs to (optional)
 EVENT_KEY = "event_key"  # identity used for de-duplication, derived at ingest
 
 EVENT_COLUMNS = (
@@ -52,6 +53,7 @@ EVENT_COLUMNS = (
     SESSION,
     QUERY,
     REQUEST_ID,
+    ORDER_ID,
 )
 
 # Event types
@@ -67,6 +69,8 @@ EVENT_TYPES = (VIEW, CLICK, FAVORITE, ADD_TO_CART, REMOVE_FROM_CART, PURCHASE, R
 
 # Users
 OPTED_OUT = "opted_out"  # the shopper opted out of personalisation
+ANONYMOUS_ID = "anonymous_id"  # a storefront shopper id merged into a user at login (table user_links)
+LINKED_AT = "linked_at"
 USER_COLUMNS = (USER, ATTRIBUTES, CREATED_AT)
 
 # Impressions (what was shown, and where)

@@ -29,6 +29,10 @@ class InputFileError(ShopsenseError, ValueError):
     """An input file cannot be read at all: missing, a folder, no permission, corrupt or truncated."""
 
 
+class LinkError(ShopsenseError, ValueError):
+    """Two shopper ids cannot be linked: they are the same, or the user was merged into the other before."""
+
+
 class BackupError(ShopsenseError):
     """A backup cannot be written, or a folder cannot be restored (not a backup, or the target is in use)."""
 

@@ -105,3 +105,36 @@ def test_bad_ids_are_exit_2_with_the_line(tmp_path: Path) -> None:
     assert runner.invoke(app, [*base, "users", "delete", "   "]).exit_code == 2
     assert runner.invoke(app, [*base, "users", "delete"]).exit_code == 2
     assert len(open_store(url).events()) == 4  # nothing was deleted
+
+
+def test_link_from_the_cli_with_pseudonyms(tmp_path: Path) -> None:
+    base, url = _kb(tmp_path, '[privacy]\npseudonym_secret = "s3cret"\n')
+    r = runner.invoke(app, [*base, "users", "link", ALICE, "bob", "--json"])  # bob browsed anonymously
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == {
+        "user_id": ALICE,
+        "anonymous_id": "bob",
+        "events_moved": 1,
+        "impressions_moved": 0,
+        "already_linked": False,
+        "opted_out": False,
+    }
+    store = open_store(url)
+    assert len(set(store.events()[C.USER])) == 2  # alice (with bob's view) and a/b, all pseudonyms
+    r = runner.invoke(app, [*base, "users", "link", ALICE, "bob"])
+    assert r.exit_code == 0 and "linked before" in r.stdout, r.output
+    data = json.loads(runner.invoke(app, [*base, "users", "export", ALICE]).stdout)
+    (linked,) = data["linked_ids"]["anonymous_ids"]
+    assert linked.startswith("u_") and "bob" not in linked  # stored ids only, as everywhere
+    assert [e[C.ITEM] for e in data["events"]] == ["A", None, "B"]
+    r = runner.invoke(app, [*base, "users", "link", ALICE, f" {ALICE}"])
+    assert r.exit_code == 2 and "itself" in r.stderr
+    r = runner.invoke(app, [*base, "users", "delete", ALICE, "--json"])
+    assert json.loads(r.stdout)["deleted"] == {
+        "events": 3,
+        "impressions": 0,
+        "users": 2,
+        "links": 1,
+        "query_vectors": 0,
+    }
+    assert len(store.events()) == 1

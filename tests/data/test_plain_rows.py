@@ -57,6 +57,7 @@ def event(draw):
             st.text(min_size=1, max_size=20) if kind == C.SEARCH else st.one_of(st.none(), st.text(max_size=20))
         ),
         C.REQUEST_ID: draw(maybe),
+        C.ORDER_ID: draw(maybe),
     }
     if draw(st.booleans()):
         row[draw(st.sampled_from(list(row)))] = draw(odd)
@@ -118,6 +119,7 @@ def test_plain_events_take_the_fast_path_and_doubtful_ones_do_not():
         {C.EVENT_TYPE: "rating"},  # a rating needs a value
         {C.EVENT_TYPE: "search"},  # a search needs a query
         {C.VALUE: float("nan")},
+        {C.EVENT_TYPE: "purchase", C.VALUE: -0.5},  # an amount paid is >= 0
     ):
         assert clean_rows(EVENT, [{**row, **doubt}], CONFIG) is None, doubt
 

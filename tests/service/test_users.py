@@ -75,3 +75,39 @@ def test_export_and_opt_out_over_http(env: Env) -> None:
     c.post("/events", json={"user_id": "x/export", "item_id": "p1", "event_type": "view"}, headers=env.h("write"))
     assert c.get("/users/x/export/export", headers=env.h("admin")).json()["events"][0]["item_id"] == "p1"
     assert c.get("/users/nobody/export", headers=env.h("admin")).json()["known"] is False
+
+
+def test_link_merges_an_anonymous_shopper_into_the_user(env: Env) -> None:
+    c, w, admin = env.client, env.h("write"), env.h("admin")
+    anon = "shopper-0123456789abcdef"
+    c.post("/events", json={"user_id": anon, "item_id": "p4", "event_type": "view"}, headers=w)
+    assert (
+        c.get("/recommend", params={"user_id": "a/b"}, headers=env.h("read")).json()["items"][0]["source"] == "popular"
+    )
+    assert c.post("/users/a%2Fb/link", json={"anonymous_id": anon}, headers=w).status_code == 403  # admin only
+    r = c.post("/users/a%2Fb/link", json={"anonymous_id": f" {anon} "}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "user_id": "a/b",
+        "anonymous_id": anon,
+        "events_moved": 1,
+        "impressions_moved": 0,
+        "already_linked": False,
+        "opted_out": False,
+    }
+    # the user's next list reads what they did before logging in
+    rec = c.get("/recommend", params={"user_id": "a/b"}, headers=env.h("read")).json()
+    assert rec["items"][0]["item_id"] == "p5" and rec["items"][0]["source"] == "category"
+    again = c.post("/users/a/b/link", json={"anonymous_id": anon}, headers=admin).json()
+    assert again["already_linked"] is True and again["events_moved"] == 0
+    assert c.get("/users/a%2Fb/export", headers=admin).json()["linked_ids"]["anonymous_ids"] == [anon]
+    # one id twice is a 422 that says why; a circle is a 409
+    r = c.post("/users/a%2Fb/link", json={"anonymous_id": "a/b "}, headers=admin)
+    assert r.status_code == 422 and "itself" in r.json()["detail"]
+    assert c.post(f"/users/{anon}/link", json={"anonymous_id": "a/b"}, headers=admin).status_code == 409
+    for bad in ({}, {"anonymous_id": ""}, {"anonymous_id": "x\x01"}, {"anonymous_id": anon, "extra": 1}):
+        assert c.post("/users/a%2Fb/link", json=bad, headers=admin).status_code == 422, bad
+    # deleting the user takes the merged id's rows and the link
+    deleted = c.delete("/users/a%2Fb", headers=admin).json()["deleted"]
+    assert deleted["events"] == 1 and deleted["links"] == 1
+    assert env.store.events().empty

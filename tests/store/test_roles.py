@@ -120,6 +120,8 @@ CALLS: dict[str, Callable[[KnowledgeStore], Any]] = {
     "deletion_mark": lambda s: s.deletion_mark(),
     "delete_users": lambda s: s.delete_users(["u1"]),
     "delete_user": lambda s: s.delete_user("u1"),
+    "link_user": lambda s: s.link_user("u1", "anon-1"),
+    "linked_ids": lambda s: s.linked_ids("u1"),
     "stats": lambda s: s.stats(),
 }
 NO_DATABASE = {"close"}

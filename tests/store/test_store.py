@@ -127,7 +127,7 @@ def test_delete_user(store: KnowledgeStore) -> None:
         )
     )
     out = store.delete_user("u1")
-    assert out == {"events": 4, "impressions": 1, "users": 1, "query_vectors": 0}
+    assert out == {"events": 4, "impressions": 1, "users": 1, "links": 0, "query_vectors": 0}
     assert store.events()[C.USER].unique().tolist() == ["u2"]
 
 

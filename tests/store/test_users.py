@@ -75,7 +75,7 @@ def test_export_holds_everything_about_the_shopper(store: KnowledgeStore) -> Non
     assert [e[C.EVENT_TYPE] for e in out["events"]] == ["view", "purchase", "search"]
     assert out["events"][2][C.QUERY] == SECRET_QUERY and out["events"][0][C.VALUE] is None  # NaN -> null
     assert [i[C.ITEM] for i in out["impressions"]] == ["a", "b"]
-    assert out["linked_ids"] == {"sessions": ["s-1", "s-2"], "requests": ["r-1"], "event_ids": []}
+    assert out["linked_ids"] == {"sessions": ["s-1", "s-2"], "requests": ["r-1"], "event_ids": [], "anonymous_ids": []}
     nobody = store.export_user("nobody")
     assert not nobody["known"] and nobody["events"] == [] and nobody[C.OPTED_OUT] is False
 
@@ -89,7 +89,7 @@ def test_delete_takes_rows_and_the_vectors_of_queries_only_they_searched(store: 
     store.put_embeddings("minilm", ["product-hash"], vec[:1])  # product vectors are not the user's
     store.set_opted_out("u1")
     d = store.delete_users(["u1", "u1"], vacuum="vacuum")  # PostgreSQL: VACUUM afterwards (SQLite: ignored)
-    assert d.counts == {"events": 3, "impressions": 2, "users": 1, "query_vectors": 1}
+    assert d.counts == {"events": 3, "impressions": 2, "users": 1, "links": 0, "query_vectors": 1}
     assert d.searches == [SECRET_QUERY] and d.forgotten_queries == [SECRET_QUERY]
     assert set(store.events()[C.USER]) == {"u2"} and set(store.impressions()[C.USER]) == {"u2"}
     assert store.get_embeddings("minilm#query", store.query_keys([SECRET_QUERY])) == {}

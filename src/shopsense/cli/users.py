@@ -1,4 +1,5 @@
-"""``shopsense users delete|export|opt-out|opt-in``: a shopper's rights from the command line.
+"""``shopsense users delete|export|opt-out|opt-in|link``: a shopper's rights from the command line,
+and the merge of an anonymous shopper into the user they logged in as.
 
 Ids follow the one id rule and are mapped to their pseudonyms (``privacy.pseudonym_secret``) exactly
 as at ingest, so the raw id a shop knows finds what was stored under it.
@@ -17,7 +18,9 @@ from shopsense.data.ids import WHITESPACE, normalize_id
 from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.exceptions import SchemaError
 
-users_app = typer.Typer(help="A shopper's data: delete, export, opt out of personalisation.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="A shopper's data: delete, export, opt out of personalisation, link an anonymous id.", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 
 _ID = typer.Argument(None, help="The shopper's id as in their events (the raw id, also with pseudonyms on).")
@@ -106,3 +109,32 @@ def opt_out(ctx: typer.Context, user_id: str = typer.Argument(..., help="The sho
 def opt_in(ctx: typer.Context, user_id: str = typer.Argument(..., help="The shopper's id.")) -> None:
     """Personalise for a shopper again."""
     _set_opt_out(ctx, user_id, False)
+
+
+@users_app.command("link")
+@handle_errors
+def link(
+    ctx: typer.Context,
+    user_id: str = typer.Argument(..., help="The user the shopper logged in as."),
+    anonymous_id: str = typer.Argument(..., help="The id they had before (the storefront's shopper cookie id)."),
+    as_json: bool = typer.Option(False, "--json", help="Print what was moved as one JSON object."),
+) -> None:
+    """Merge an anonymous shopper's events and impressions into a user, so the user's next lists read
+    them; export and deletion of the user then cover the anonymous id. Linking again moves only what
+    the anonymous id did since. Exit 2 when both ids are one."""
+    given, anon = normalize_id(user_id, "user id"), normalize_id(anonymous_id, "anonymous id")
+    if given == anon:
+        raise ValueError("cannot link a shopper to itself: give the id the shopper used before logging in")
+    st = state(ctx)
+    pseudonyms = Pseudonymizer.from_settings(st.settings)
+    done = st.store(create=False).link_user(pseudonyms.user(given), pseudonyms.user(anon))
+    if as_json:
+        out = {"user_id": given, "anonymous_id": anon, "events_moved": done.events}
+        out |= {"impressions_moved": done.impressions, "already_linked": not done.new, "opted_out": done.opted_out}
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    again = " (linked before: moved what came since)" if not done.new else ""
+    console.print(
+        f"linked {anon} into {given}{again}: {done.events:,} events, {done.impressions:,} impressions moved",
+        highlight=False,
+    )

@@ -89,4 +89,7 @@ def _event_row_ok(row: dict[str, Any]) -> bool:
         return row.get(C.QUERY) is not None
     if row.get(C.ITEM) is None:
         return False
-    return kind != C.RATING or row.get(C.VALUE) is not None
+    value = row.get(C.VALUE)
+    if kind == C.PURCHASE:
+        return value is None or value >= 0
+    return kind != C.RATING or value is not None

@@ -83,11 +83,16 @@ EVENT = Schema(
         Field(C.USER, "id", required=True),
         Field(C.ITEM, "id", column_required=True, description="empty only for a search"),
         Field(C.EVENT_TYPE, "event_type", required=True, description=" | ".join(C.EVENT_TYPES)),
-        Field(C.VALUE, "float", description="rating value, price paid, ...; required for a rating"),
+        Field(
+            C.VALUE,
+            "float",
+            description="rating value; for a purchase the amount paid (price x quantity, >= 0); required for a rating",
+        ),
         Field(C.TIMESTAMP, "timestamp", required=True, description="ISO 8601 or unix seconds"),
         Field(C.SESSION, "id"),
         Field(C.QUERY, "text", description="required for a search"),
         Field(C.REQUEST_ID, "id"),
+        Field(C.ORDER_ID, "id", description="optional: the order a purchase belongs to"),
     ),
 )
 

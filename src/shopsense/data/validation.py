@@ -302,7 +302,10 @@ def _from_text(f: Field, text: pa.Array, checks: _Checks) -> pa.Array:
     if kind == "float":
         ok = pc.match_substring_regex(text, _NUMBER)
         checks.add(pc.invert(ok), f.name, "not a number: {value}", text)
-        return pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
+        vals = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.float64())
+        # "1e999" has a number's form but no finite value (a typed column's inf is refused the same way)
+        checks.add(pc.is_inf(vals), f.name, "not a finite number: {value}", text)
+        return pc.if_else(pc.is_inf(vals), pa.scalar(None, pa.float64()), vals)
     if kind == "timestamp":
         return _timestamp_text(f, text, checks)
     if kind == "bool":
@@ -414,6 +417,10 @@ def _event_rules(out: dict[str, pa.Array], checks: _Checks, n: int) -> None:
     is_rating = pc.fill_null(pc.equal(et, C.RATING), False)
     no_value = _mask(pc.and_(is_rating, pc.is_null(value)), n) & ~checks.bad_in(C.VALUE)
     checks.add(no_value, C.VALUE, "a rating event needs a value")
+    # a purchase's value is what was paid (price x quantity): a refund is not a negative purchase
+    is_purchase = pc.fill_null(pc.equal(et, C.PURCHASE), False)
+    negative = _mask(pc.and_(is_purchase, pc.less(value, 0.0)), n) & ~checks.bad_in(C.VALUE)
+    checks.add(negative, C.VALUE, "a purchase's value is the amount paid and must be >= 0, got {value}", value)
 
 
 # ---------------------------------------------------------------------------- messages

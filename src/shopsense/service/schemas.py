@@ -31,11 +31,16 @@ class EventIn(_In):
     item_id: str | None = Field(None, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$")
     event_type: Literal["view", "click", "favorite", "add_to_cart", "remove_from_cart", "purchase", "rating", "search"]
     timestamp: float | None = Field(None, ge=0, le=MAX_TS, description="unix seconds; default: now")
-    value: float | None = Field(None, ge=-1e9, le=1e9, description="rating value, quantity or price")
+    value: float | None = Field(
+        None, ge=-1e9, le=1e9, description="rating value; for a purchase the amount paid (price x quantity, >= 0)"
+    )
     session_id: str | None = Field(None, max_length=256)
     query: str | None = Field(None, max_length=1000)
     request_id: str | None = Field(None, max_length=64, description="the request_id of the response it follows")
     event_id: str | None = Field(None, max_length=256, description="idempotency key: a repeated id is stored once")
+    order_id: str | None = Field(
+        None, min_length=1, max_length=256, pattern=r"^[^\x00-\x1f]+$", description="the order a purchase belongs to"
+    )
 
     @field_validator("timestamp", "value")
     @classmethod
@@ -51,6 +56,8 @@ class EventIn(_In):
                 raise ValueError("a search event needs a non-empty query")
         elif self.item_id is None:
             raise ValueError(f"a {self.event_type} event needs an item_id")
+        if self.event_type == C.PURCHASE and self.value is not None and self.value < 0:
+            raise ValueError(f"a purchase's value is the amount paid and must be >= 0, got {self.value:g}")
         return self
 
 
@@ -147,9 +154,30 @@ class UserExport(BaseModel):
     opted_out: bool = Field(description="whether the shopper opted out of personalisation")
     created_at: float | None = None
     attributes: dict[str, Any] | None = None
-    linked_ids: dict[str, list[str]] = Field(description="session, request and event ids in the shopper's rows")
+    linked_ids: dict[str, list[str]] = Field(
+        description="session, request and event ids in the shopper's rows, and the anonymous ids merged into them"
+    )
     events: list[dict[str, Any]]
     impressions: list[dict[str, Any]] = Field(description="what was shown to the shopper")
+
+
+class LinkIn(_In):
+    """The anonymous id to merge into the user (``POST /users/{id}/link``)."""
+
+    anonymous_id: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="the id the shopper had before logging in (the storefront's shopper cookie id)",
+    )
+
+
+class Linked(BaseModel):
+    user_id: str = Field(description="the user asked for (after the id rule)")
+    anonymous_id: str = Field(description="the anonymous id merged into them (after the id rule)")
+    events_moved: int = Field(description="events of the anonymous id that became the user's by this call")
+    impressions_moved: int
+    already_linked: bool = Field(description="the pair was linked before; only what came since was moved")
+    opted_out: bool = Field(description="the user's opt-out after the link (an opt-out on either id holds)")
 
 
 class OptOut(BaseModel):

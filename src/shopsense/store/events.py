@@ -35,6 +35,7 @@ _INSERT_COLS = (
     C.SESSION,
     C.QUERY,
     C.REQUEST_ID,
+    C.ORDER_ID,
 )
 _NEW_USER_COLS = (C.USER, C.CREATED_AT)
 
@@ -45,13 +46,16 @@ class EventRows(StoreBase):
 
     # ------------------------------------------------------------------ schema upkeep
     def _migrate(self) -> None:
-        """A SQLite store made before the covering per-shopper index gets it (once: a few seconds
-        per million events) in place of the narrow one."""
+        """A store made before ``events.order_id`` gets the column; a SQLite store made before the
+        covering per-shopper index gets it (once: a few seconds per million events) in place of the
+        narrow one."""
         super()._migrate()
-        if self.dialect != "sqlite":
-            return
         try:
             if "events" not in inspect(self.engine).get_table_names():
+                return
+            if C.ORDER_ID not in {c["name"] for c in inspect(self.engine).get_columns("events")}:
+                self._add_order_id()
+            if self.dialect != "sqlite":
                 return
             names = {ix["name"] for ix in inspect(self.engine).get_indexes("events")}
             if T.EVENTS_BY_USER in names:
@@ -62,6 +66,14 @@ class EventRows(StoreBase):
                 c.exec_driver_sql(f"DROP INDEX IF EXISTS {T.EVENTS_BY_USER_NARROW}")
         except SQLAlchemyError as e:
             raise StoreError(f"cannot upgrade the store's schema: {e}") from e
+
+    def _add_order_id(self) -> None:
+        try:
+            with self.engine.begin() as c:
+                c.exec_driver_sql(f"ALTER TABLE events ADD COLUMN {C.ORDER_ID} TEXT")
+        except SQLAlchemyError:  # another process added it meanwhile
+            if C.ORDER_ID not in {c["name"] for c in inspect(self.engine).get_columns("events")}:
+                raise
 
     # ------------------------------------------------------------------ writing
     @contextmanager

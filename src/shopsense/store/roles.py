@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
+from shopsense.store.links import Link
 from shopsense.store.users import UserDeletion
 
 
@@ -127,7 +128,8 @@ class EmbeddingCache(Protocol):
 
 @runtime_checkable
 class Shoppers(Protocol):
-    """Shoppers' rows and their privacy: opt-out, export, deletion (:mod:`shopsense.store.users`)."""
+    """Shoppers' rows and their privacy: opt-out, export, deletion (:mod:`shopsense.store.users`), and
+    anonymous ids merged into users (:mod:`shopsense.store.links`)."""
 
     def upsert_users(self, df: pd.DataFrame, conn: Connection | None = None) -> int: ...
 
@@ -142,6 +144,10 @@ class Shoppers(Protocol):
     def delete_users(self, user_ids: Sequence[str], *, vacuum: str = "off") -> UserDeletion: ...
 
     def delete_user(self, user_id: str) -> dict[str, int]: ...
+
+    def link_user(self, user_id: str, anonymous_id: str) -> Link: ...
+
+    def linked_ids(self, user_id: str) -> list[str]: ...
 
 
 #: every role, for tests and documentation

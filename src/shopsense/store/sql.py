@@ -23,6 +23,7 @@ from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, make_engine
 from shopsense.store.errors import guarded
 from shopsense.store.events import EventRows
 from shopsense.store.impressions import ImpressionRows
+from shopsense.store.links import LinkRows
 from shopsense.store.model_versions import VersionRows
 from shopsense.store.products import ProductRows
 from shopsense.store.rows import event_keys
@@ -40,7 +41,7 @@ def open_store(url: str, *, create: bool = True, timeout_s: float = DEFAULT_TIME
 
 
 @guarded  # driver errors leave every public method as StoreError / StoreBusyError (store/errors.py)
-class KnowledgeStore(ProductRows, EventRows, ImpressionRows, VersionRows, KeyRows, EmbeddingRows, UserRows):
+class KnowledgeStore(ProductRows, EventRows, ImpressionRows, VersionRows, KeyRows, EmbeddingRows, UserRows, LinkRows):
     """The knowledge store: one class made of one mixin per role (see :mod:`shopsense.store.roles`
     for the interfaces a caller that needs only one role can type against).
 

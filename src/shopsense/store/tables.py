@@ -50,6 +50,17 @@ users = Table(
     Index("ix_users_opted_out", C.OPTED_OUT),
 )
 
+#: an anonymous shopper id merged into a user (``store/links.py``): one row per pair, kept so that
+#: export and deletion of the user follow the ids merged into them
+user_links = Table(
+    "user_links",
+    metadata,
+    Column(C.ANONYMOUS_ID, Text, primary_key=True),
+    Column(C.USER, Text, primary_key=True),
+    Column(C.LINKED_AT, Float, nullable=False),
+    Index("ix_user_links_user", C.USER),
+)
+
 #: the events index per shopper, newest last (see below)
 EVENTS_BY_USER = "ix_events_user_recent"
 EVENTS_BY_USER_NARROW = "ix_events_user_ts"
@@ -68,6 +79,7 @@ events = Table(
     Column(C.SESSION, Text),
     Column(C.QUERY, Text),
     Column(C.REQUEST_ID, Text),
+    Column(C.ORDER_ID, Text),  # stores from before get it from EventRows._migrate
     # SQLite: a request's read of the shopper's latest events (``recent_event_columns``) comes from
     # this index alone, one or two pages, instead of a table page per event, which other processes'
     # writes keep evicting from the connection's cache (0.57 -> 0.33 ms per /recommend on the bench

@@ -6,7 +6,8 @@ events and impressions are written and read by :mod:`~shopsense.store.events` an
 ids: the entry points map raw ids first (:class:`~shopsense.data.pseudonyms.Pseudonymizer`).
 
 Deletion removes the shopper's events, impressions and users row, and the cached vectors of queries
-nobody else searched, in one transaction. On SQLite that transaction runs with ``secure_delete`` (the
+nobody else searched, in one transaction; the anonymous ids merged into the shopper
+(:mod:`~shopsense.store.links`) go with them, and the links. On SQLite that transaction runs with ``secure_delete`` (the
 freed bytes are overwritten with zeros) and is followed by a ``wal_checkpoint(TRUNCATE)``, so neither
 the database file nor its write-ahead log keeps the deleted rows. PostgreSQL marks deleted rows dead
 and keeps their bytes until VACUUM reuses the space (VACUUM FULL rewrites the tables); see
@@ -36,6 +37,7 @@ from shopsense.exceptions import StoreError
 from shopsense.store import tables as T
 from shopsense.store.base import StoreBase
 from shopsense.store.errors import guarded
+from shopsense.store.links import merged_ids
 from shopsense.store.rows import json_or_none
 
 log = logging.getLogger("shopsense.store")
@@ -45,7 +47,7 @@ QUERY_MODEL_SUFFIX = "#query"
 _SALT_KEY = "query_salt"
 _DELETION_KEY = "users_deleted"  # a new random token at every deletion
 _CHUNK = 500  # ids per IN (...) list
-_ERASED_TABLES = ("events", "impressions", "users", "embeddings")
+_ERASED_TABLES = ("events", "impressions", "users", "embeddings", "user_links")
 _UPSERT_COLS = (C.USER, C.ATTRIBUTES, C.CREATED_AT)
 
 
@@ -169,28 +171,31 @@ class UserRows(StoreBase):
     # ------------------------------------------------------------------ export
     def export_user(self, user_id: str) -> dict[str, Any]:
         """Everything stored about a shopper, as JSON-ready data: the users row (attributes, opt-out),
-        events, impressions, and the ids linked to them (sessions, requests)."""
+        events, impressions, and the ids linked to them (sessions, requests, anonymous ids merged into
+        them, whose rows stored since the merge are included)."""
         u, e, i = T.users, T.events, T.impressions
         ev_cols = list(C.EVENT_COLUMNS)
         with self.engine.connect() as c:
+            anonymous = sorted(merged_ids(c, [user_id]))
+            ids = [user_id, *anonymous]
             row = c.execute(select(u).where(u.c[C.USER] == user_id)).mappings().first()
             events = [
                 dict(zip(ev_cols, r, strict=True))
                 for r in c.execute(
-                    select(*[e.c[x] for x in ev_cols]).where(e.c[C.USER] == user_id).order_by(e.c[C.TIMESTAMP], e.c.seq)
+                    select(*[e.c[x] for x in ev_cols]).where(e.c[C.USER].in_(ids)).order_by(e.c[C.TIMESTAMP], e.c.seq)
                 )
             ]
             shown = [
                 dict(zip(C.IMPRESSION_COLUMNS, r, strict=True))
                 for r in c.execute(
-                    select(*[i.c[x] for x in C.IMPRESSION_COLUMNS]).where(i.c[C.USER] == user_id).order_by(i.c.seq)
+                    select(*[i.c[x] for x in C.IMPRESSION_COLUMNS]).where(i.c[C.USER].in_(ids)).order_by(i.c.seq)
                 )
             ]
         attrs = json.loads(row[C.ATTRIBUTES]) if row is not None and row[C.ATTRIBUTES] else None
         return _json_ready(
             {
                 C.USER: user_id,
-                "known": row is not None or bool(events) or bool(shown),
+                "known": row is not None or bool(events) or bool(shown) or bool(anonymous),
                 C.OPTED_OUT: bool(row[C.OPTED_OUT]) if row is not None else False,
                 C.CREATED_AT: row[C.CREATED_AT] if row is not None else None,
                 C.ATTRIBUTES: attrs,
@@ -198,6 +203,7 @@ class UserRows(StoreBase):
                     "sessions": sorted({x[C.SESSION] for x in events if x[C.SESSION]}),
                     "requests": sorted({x[C.REQUEST_ID] for x in [*events, *shown] if x[C.REQUEST_ID]}),
                     "event_ids": [x[C.EVENT_ID] for x in events if x[C.EVENT_ID]],
+                    "anonymous_ids": anonymous,
                 },
                 "events": events,
                 "impressions": shown,
@@ -218,14 +224,16 @@ class UserRows(StoreBase):
         only they searched, in one transaction that overwrites the freed bytes (see the module doc).
         ``vacuum`` (PostgreSQL: ``off``, ``vacuum``, ``full``) runs afterwards on the tables touched."""
         ids = list(dict.fromkeys(user_ids))
-        e, i, u, emb = T.events, T.impressions, T.users, T.embeddings
+        e, i, u, emb, lk = T.events, T.impressions, T.users, T.embeddings, T.user_links
         # Which of their queries nobody else searched takes a scan of events and impressions (no index
         # on query): done before the write lock, so writers wait only for the indexed deletes.
         with self.engine.connect() as c:
+            ids += sorted(merged_ids(c, ids))  # the anonymous ids merged into them are theirs too
             queries, _ = self._queries_of(c, ids)
             forgotten = set(self._unsearched(c, sorted(queries), ids))
-        counts = {"events": 0, "impressions": 0, "users": 0, "query_vectors": 0}
+        counts = {"events": 0, "impressions": 0, "users": 0, "links": 0, "query_vectors": 0}
         with self._erasing() as c:
+            ids += sorted(merged_ids(c, ids))  # linked meanwhile: rarely any
             now, searches = self._queries_of(c, ids)
             late = sorted(now - queries)  # searched meanwhile: checked here, rarely any
             forgotten.update(self._unsearched(c, late, ids))
@@ -234,6 +242,9 @@ class UserRows(StoreBase):
                 counts["events"] += c.execute(delete(e).where(e.c[C.USER].in_(chunk))).rowcount
                 counts["impressions"] += c.execute(delete(i).where(i.c[C.USER].in_(chunk))).rowcount
                 counts["users"] += c.execute(delete(u).where(u.c[C.USER].in_(chunk))).rowcount
+                counts["links"] += c.execute(
+                    delete(lk).where(lk.c[C.USER].in_(chunk) | lk.c[C.ANONYMOUS_ID].in_(chunk))
+                ).rowcount
             keys = self.query_keys(sorted(forgotten))
             for s in range(0, len(keys), _CHUNK):
                 counts["query_vectors"] += c.execute(

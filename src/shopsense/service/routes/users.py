@@ -1,5 +1,6 @@
 """A shopper's rights (admin): delete (``DELETE /users/{id}``), export (``GET /users/{id}/export``) and
-opt out of personalisation (``POST /users/{id}/opt-out``, back with ``POST /users/{id}/opt-in``).
+opt out of personalisation (``POST /users/{id}/opt-out``, back with ``POST /users/{id}/opt-in``); and
+the merge of an anonymous shopper into the user they logged in as (``POST /users/{id}/link``).
 
 The id is a path parameter that may hold any character the ingest accepts: ``a/b`` is sent as
 ``a%2Fb`` (or as is), ``100%`` as ``100%25``; surrounding whitespace is removed by the same rule as
@@ -9,11 +10,12 @@ The operation is the path's last segment, so an id that itself ends in ``/export
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, HTTPException, Path
 
 from shopsense.data.ids import normalize_id
+from shopsense.exceptions import LinkError
 from shopsense.service.deps import AdminKey, State
-from shopsense.service.schemas import Deleted, OptOut, UserExport
+from shopsense.service.schemas import Deleted, Linked, LinkIn, OptOut, UserExport
 
 router = APIRouter(tags=["users"])
 
@@ -65,3 +67,28 @@ def opt_in(state: State, user_id: str = UserPath) -> OptOut:
     trained models include them again from the next training)."""
     state.store.set_opted_out(state.pseudonyms.user(user_id), False)
     return OptOut(user_id=normalize_id(user_id, "user id"), opted_out=False)
+
+
+@router.post("/users/{user_id:path}/link", response_model=Linked, dependencies=[AdminKey])
+def link(body: LinkIn, state: State, user_id: str = UserPath) -> Linked:
+    """Merge an anonymous shopper (the storefront's cookie id before they logged in) into the user:
+    its events and impressions become the user's, so the user's next lists read them. Linking again
+    moves only what the anonymous id did since. Export and deletion of the user cover the merged id.
+
+    422 when both ids are one; 409 when the user was merged into the anonymous id before."""
+    given, anon = normalize_id(user_id, "user id"), normalize_id(body.anonymous_id, "anonymous id")
+    if given == anon:
+        raise HTTPException(422, "cannot link a shopper to itself: anonymous_id must be the id used before logging in")
+    state.impressions.flush()  # queued searches and impressions of the anonymous id move with it
+    try:
+        done = state.store.link_user(state.pseudonyms.user(given), state.pseudonyms.user(anon))
+    except LinkError as e:
+        raise HTTPException(409, str(e)) from None
+    return Linked(
+        user_id=given,
+        anonymous_id=anon,
+        events_moved=done.events,
+        impressions_moved=done.impressions,
+        already_linked=not done.new,
+        opted_out=done.opted_out,
+    )
