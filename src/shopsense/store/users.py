@@ -6,10 +6,11 @@ events and impressions are written and read by :mod:`~shopsense.store.events` an
 ids: the entry points map raw ids first (:class:`~shopsense.data.pseudonyms.Pseudonymizer`).
 
 Deletion removes the shopper's events, impressions and users row, and the cached vectors of queries
-nobody else searched, in one transaction; the anonymous ids merged into the shopper
-(:mod:`~shopsense.store.links`) go with them, and the links. On SQLite that transaction runs with ``secure_delete`` (the
-freed bytes are overwritten with zeros) and is followed by a ``wal_checkpoint(TRUNCATE)``, so neither
-the database file nor its write-ahead log keeps the deleted rows. PostgreSQL marks deleted rows dead
+nobody else searched, in one transaction; the rows of the anonymous ids merged into the shopper
+(:mod:`~shopsense.store.links`) go with them, and the links. On SQLite that transaction runs with
+``secure_delete`` (the freed bytes are overwritten with zeros) and is followed by a
+``wal_checkpoint(TRUNCATE)``, so neither the database file nor its write-ahead log keeps the deleted
+rows. PostgreSQL marks deleted rows dead
 and keeps their bytes until VACUUM reuses the space (VACUUM FULL rewrites the tables); see
 ``privacy.postgres_vacuum`` and docs/service.md.
 """
