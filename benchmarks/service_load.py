@@ -386,6 +386,7 @@ def main() -> None:
     ap.add_argument("--new-share", type=float, default=0.5, help="share of /search queries never seen before")
     ap.add_argument("--run-home", type=Path, default=None, help="where the run's copy of --home goes")
     ap.add_argument("--keep", action="store_true", help="keep the run's copy of --home")
+    ap.add_argument("--port", type=int, default=0, help="the server's port (default: a free one)")
     ap.add_argument("--reindex", action="store_true", help="rebuild the copy's search index if another encoder made it")
     a = ap.parse_args()
     a.home.mkdir(parents=True, exist_ok=True)
@@ -401,7 +402,7 @@ def main() -> None:
     key = create_key(store, ["read", "write"], "bench")[1]
     products = store.products()[[C.ITEM, C.TITLE]]
     words = sorted({w.lower() for t in products[C.TITLE].head(2000) for w in t.split()[1:3] if w.isalpha()})[:200]
-    port = free_port()
+    port = a.port or free_port()
     base = f"http://127.0.0.1:{port}"
     results["machine_before"] = machine()
     print("machine:", results["machine_before"], flush=True)

