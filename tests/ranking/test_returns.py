@@ -18,6 +18,7 @@ from shopsense.ranking.returns import (
     ItemStats,
     ReturnScorer,
     ShopperEvents,
+    cart_items,
     return_features,
 )
 
@@ -68,6 +69,8 @@ def test_features_count_kinds_and_keep_the_cart_until_removed_or_bought():
     assert list(f[:, F["n_view"]]) == [2, 0, 0] and list(f[:, F["n_cart"]]) == [0, 1, 1]
     assert list(f[:, F["in_cart"]]) == [0, 0, 0]  # 1 removed, 2 bought since it was carted
     assert list(f[:, F["bought"]]) == [0, 0, 1] and list(f[:, F["is_last"]]) == [0, 0, 1]
+    assert list(cart_items(ev)) == []
+    assert list(cart_items(ShopperEvents(np.array([3, 4, 4]), np.array([CART, CART, REMOVAL]), np.zeros(3)))) == [3]
     kept = ShopperEvents(np.array([1]), np.array([CART]), np.array([T0]))
     assert return_features(kept, T0 + 60, _stats())[1][0, F["in_cart"]] == 1
 

@@ -178,6 +178,15 @@ class ItemStats:
         return cls(**{k: z[k] for k in z.files}, categories=names)
 
 
+def cart_items(ev: ShopperEvents) -> np.ndarray:
+    """What is in the shopper's cart: items added and neither removed nor bought since (sorted)."""
+    last: dict[int, int] = {}
+    for item, kind in zip(ev.items.tolist(), ev.kinds.tolist(), strict=True):
+        if kind in (CART, REMOVAL, PURCHASE):
+            last[item] = kind
+    return np.array(sorted(i for i, k in last.items() if k == CART), np.int64)
+
+
 def category_codes(products: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """A code per product for its full category path (-1: none) and the path of each code: the leaf
     category says what a product is (two coffees are substitutes, coffee and a grinder are not)."""

@@ -24,7 +24,7 @@ from shopsense.models.content import ContentModel, content_profile
 from shopsense.ranking import explain as X
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.ranked import RankedItem
-from shopsense.ranking.returns import ShopperEvents
+from shopsense.ranking.returns import ShopperEvents, cart_items
 from shopsense.ranking.rules import Filters, allowed, mmr
 from shopsense.recommend.catalog import ServedCatalog
 from shopsense.recommend.fallbacks import Fallbacks, Ranked
@@ -158,9 +158,8 @@ class Recommender:
             anchors = (
                 self.items.to_internal([request.item_id], strict=False) if request.item_id else np.zeros(0, np.int64)
             )
-        else:
-            returns = self.returns(history)
-            anchors = returns.items[returns.in_cart]
+        else:  # the cart from the events themselves: a shop without a return scorer has carts too
+            anchors = cart_items(history.events)
         anchors = anchors[anchors >= 0]
         items, scores = self.engine.complements.of(anchors, max(self.config.pool, 5 * request.k), exclude=anchors)
         ranked = Ranked(items, scores, [COMPLEMENT] * len(items))
