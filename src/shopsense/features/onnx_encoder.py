@@ -104,7 +104,10 @@ def export(model_dir: str | Path, quant: str = "int8", cache: Path | None = None
                 dynamo=False,
             )
         except Exception as e:  # the exporter raises many types (missing onnx, unsupported ops)
-            raise ConfigError(f"ONNX export of {model_dir} failed (pip install 'shopsense[onnx]'): {e}") from e
+            raise ConfigError(
+                f"ONNX export of {model_dir} failed: {e}. Check that the onnx package is installed, or set "
+                "[encoder] backend = 'torch'"
+            ) from e
         tmp.replace(fp32)
     if quant == "int8" and not int8.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
