@@ -29,7 +29,8 @@ from shopsense.data.dataset import Dataset
 from shopsense.engine_config import EngineConfig, OnlineConfig, SequentialConfig
 from shopsense.models.base import Histories
 from shopsense.ranking.pipeline import Engine
-from shopsense.ranking.returns import FEATURES, moments, shopper_logs
+from shopsense.ranking.return_features import FEATURES
+from shopsense.ranking.returns import moments, shopper_logs
 from shopsense.recommend.surfaces import for_you, return_candidates, returnable
 
 DATA = Path(os.environ.get("SHOPSENSE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -148,7 +149,7 @@ def bought_together_indication(df: pd.DataFrame, products: pd.DataFrame) -> dict
     next one. Complements are learned from every other shopper's log (leave the shopper out), the
     peer is the best sellers among those shoppers. An indication only: about a hundred sessions."""
     from shopsense.models.complements import Complements
-    from shopsense.ranking.returns import category_codes
+    from shopsense.ranking.return_features import category_codes
 
     ds = Dataset.from_frames(
         pd.DataFrame(
@@ -218,7 +219,8 @@ def readme_lambdarank(
     every earlier purchase: the same moments as the engine's return scorer, those features only."""
     import lightgbm as lgb
 
-    from shopsense.ranking.returns import log_stats, return_features
+    from shopsense.ranking.return_features import return_features
+    from shopsense.ranking.returns import log_stats
 
     assert engine.returns is not None
     cols = [

@@ -9,18 +9,18 @@ import pytest
 from shopsense import columns as C
 from shopsense.data.dataset import Dataset
 from shopsense.engine_config import ReturnsConfig
-from shopsense.ranking.returns import (
+from shopsense.ranking.return_features import (
     CART,
     FEATURES,
     PURCHASE,
     REMOVAL,
     VIEW,
     ItemStats,
-    ReturnScorer,
     ShopperEvents,
     cart_items,
     return_features,
 )
+from shopsense.ranking.returns import ReturnScorer
 
 F = {n: i for i, n in enumerate(FEATURES)}
 T0 = 1_700_000_000.0

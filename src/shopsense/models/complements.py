@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from shopsense import columns as C
-from shopsense.ranking.returns import SESSION_GAP
+from shopsense.ranking.return_features import SESSION_GAP
 
 BASKET_EVENTS = (C.ADD_TO_CART, C.PURCHASE)
 MAX_BASKET = 30  # larger baskets (bulk orders, bots) would add many pairs and say little

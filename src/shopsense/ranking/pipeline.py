@@ -30,7 +30,8 @@ from shopsense.models.popular import PopularModel, top_category
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking import candidates as cand
 from shopsense.ranking.ranker import LambdaRanker, WeightedFusion
-from shopsense.ranking.returns import ReturnScorer, category_codes
+from shopsense.ranking.return_features import category_codes
+from shopsense.ranking.returns import ReturnScorer
 from shopsense.ranking.tuning import (
     NOVELTY,
     TAIL_BIAS,

@@ -24,7 +24,7 @@ from shopsense.models.content import ContentModel, content_profile
 from shopsense.ranking import explain as X
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.ranked import RankedItem
-from shopsense.ranking.returns import ShopperEvents, cart_items
+from shopsense.ranking.return_features import ShopperEvents, cart_items
 from shopsense.ranking.rules import Filters, allowed, mmr
 from shopsense.recommend.catalog import ServedCatalog
 from shopsense.recommend.fallbacks import Fallbacks, Ranked

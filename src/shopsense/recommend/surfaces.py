@@ -22,7 +22,8 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from shopsense.ranking.returns import FEATURES, ReturnScorer, ShopperEvents
+from shopsense.ranking.return_features import FEATURES, ShopperEvents
+from shopsense.ranking.returns import ReturnScorer
 from shopsense.recommend.fallbacks import Ranked
 
 Surface = Literal["for_you", "continue_shopping", "buy_again", "similar", "bought_together", "complete_the_cart"]
