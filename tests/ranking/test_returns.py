@@ -127,3 +127,16 @@ def test_features_have_one_row_per_distinct_item(n):
     ev = ShopperEvents(np.arange(n).repeat(2), np.full(2 * n, VIEW), T0 + np.arange(2 * n, dtype=float))
     items, f = return_features(ev, T0 + 100, _stats(max(n, 3)))
     assert f.shape == (n, len(FEATURES)) and np.isfinite(f[:, F["decayed_count"]]).all()
+
+
+def test_a_bare_chinese_catalog_still_learns_returns():
+    """A shop's minimal catalog: item_id and a Chinese title, no category or price."""
+    bare = pd.DataFrame({C.ITEM: [f"p{i}" for i in range(40)], C.TITLE: [f"咖啡机 {i}" for i in range(40)]})
+    ds = Dataset.from_frames(_log(), bare)
+    scorer = ReturnScorer.fit(ds, ReturnsConfig(rounds=50))
+    assert scorer is not None and scorer.stats.categories == []
+    ev = ShopperEvents(np.array([5, 6]), np.array([VIEW, CART]), np.array([T0, T0 + 60]))
+    items, probs, feats = scorer.score(ev, T0 + 120)
+    assert list(items) == [5, 6] and probs[1] > probs[0]
+    assert np.isnan(feats[:, F["log_price"]]).all() and (feats[:, F["cat_events"]] == 0).all()
+    assert scorer.rebuyable(items).shape == (2,)
