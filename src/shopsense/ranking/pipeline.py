@@ -40,6 +40,7 @@ from shopsense.ranking.tuning import (
     novelty_z,
     shortlist,
     standardise,
+    target_rank,
     tune_for_tail,
     tune_fusion,
 )
@@ -378,7 +379,7 @@ def hit_rate_by_rank(
         return []
     total = np.nan_to_num(np.asarray(total, np.float32), nan=-np.inf)
     rows = np.arange(len(local))
-    rank = (total >= total[rows, local][:, None]).sum(axis=1) - 1
+    rank = target_rank(total, total[rows, local])
     over = np.ones(len(local), bool) if over is None else over
     hits = np.bincount(rank[over & counted & (rank < k)], minlength=k)[:k] / max(int(over.sum()), 1)
     window = np.ones(5) / 5  # five ranks at a time: a few hundred held-out users give noisy single ranks
