@@ -106,7 +106,7 @@ def tune_for_tail(
     tail: np.ndarray,
     tolerance: float,
     tradeoffs: tuple[float, ...] = TAIL_TRADEOFFS,
-) -> tuple[WeightedFusion, dict[str, float]]:
+) -> tuple[WeightedFusion, dict[str, float | int | str]]:
     """From the overall-best weights, raise held-out NDCG on long-tail targets (``tail`` rows) while
     overall held-out NDCG stays within ``tolerance`` (a share) of where it started. Coordinate search
     over every term: each source's weight, its weight on long-tail items only (``tail:<source>``), a
