@@ -77,7 +77,9 @@ def _check_versions(store: KnowledgeStore, home: Path, wanted: list[str]) -> Non
         if v is None:
             raise UnknownVersionError(f"unknown model version {version!r} (see `shopsense versions list`)")
         if v.status != "complete":
-            raise VersionError(f"model version {version!r} is {v.status}, not complete: only a complete version is served")
+            raise VersionError(
+                f"model version {version!r} is {v.status}, not complete: only a complete version is served"
+            )
         if v.folder is not None and not (v.folder / MANIFEST).exists():
             raise VersionError(f"model version {version!r} has no artifacts left on disk: train or restore it first")
 

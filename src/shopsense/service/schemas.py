@@ -126,6 +126,10 @@ class ListResponse(BaseModel):
     request_id: str
     model_version: str | None
     items: list[Hit]
+    experiment: str | None = Field(None, description="the running experiment this request was in (null: none)")
+    arm: str | None = Field(
+        None, description="its arm (null outside an experiment, and when interleaving: each item's team is logged)"
+    )
 
 
 class SearchResponse(ListResponse):
