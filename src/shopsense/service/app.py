@@ -32,7 +32,18 @@ from shopsense.service.middleware import BodyLimit, KeyGate, RequestMetrics
 from shopsense.service.models_state import ModelState
 from shopsense.service.periodic import Periodic
 from shopsense.service.redact import without_paths
-from shopsense.service.routes import events, health, keys, models, pages, products, recommend, search, users
+from shopsense.service.routes import (
+    events,
+    experiments,
+    health,
+    keys,
+    models,
+    pages,
+    products,
+    recommend,
+    search,
+    users,
+)
 from shopsense.service.shoppers import ShopperCookies, new_secret, secret_from
 from shopsense.service.training_jobs import TrainingJobs
 from shopsense.store import open_store
@@ -122,7 +133,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.shopsense = state
-    routers = [r.router for r in (health, events, products, recommend, search, users, models, keys, pages)]
+    routers = [r.router for r in (health, events, products, recommend, search, users, models, experiments, keys, pages)]
     for router in routers:
         app.include_router(router)
     _errors(app)
