@@ -105,3 +105,22 @@ def test_interleaved_search_logs_each_items_team(two: Env) -> None:
     assert imp[C.MODEL_VERSION].tolist() == [{"control": "v1", "treatment": "v2"}[t] for t in teams]
     rec = two.client.get("/recommend", params={"user_id": "u7"}, headers=two.h("read")).json()
     assert rec["experiment"] is None  # only search is in it
+
+
+def test_an_experiment_whose_version_does_not_load_is_not_served(two: Env, tmp_path) -> None:
+    from shopsense.versions import MANIFEST
+
+    broken = tmp_path / "v5"
+    broken.mkdir()
+    (broken / MANIFEST).write_text("{}")
+    (broken / "BROKEN").write_text("")
+    two.store.register_version("v5", status="complete", path=str(broken))
+    r = two.client.post(
+        "/experiments", json={"name": "b", "arms": {"control": "v1", "treatment": "v5"}}, headers=two.h("admin")
+    )
+    assert r.status_code == 201, r.text  # the version is complete; this process cannot load it
+    for n in range(20):  # nobody is half in it: everyone gets the default, unrecorded
+        got = two.client.get("/recommend", params={"user_id": f"s{n}"}, headers=two.h("read")).json()
+        assert got["experiment"] is None and got["model_version"] == "v1"
+    models = two.client.get("/models", headers=two.h("read")).json()
+    assert "broken artifact" in models["failed_to_load"]["v5"]
