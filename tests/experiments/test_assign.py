@@ -8,7 +8,10 @@ from shopsense.experiments import Arm, Assigner, Experiment, bucket
 
 
 def _exp(name: str, salt: str, weights: tuple[float, ...] = (1.0, 1.0), surface: str = "recommend") -> Experiment:
-    arms = tuple(Arm(n, f"v{i}", w) for i, (n, w) in enumerate(zip(("control", "treatment", "third"), weights)))
+    arms = tuple(
+        Arm(n, f"v{i}", w)
+        for i, (n, w) in enumerate(zip(("control", "treatment", "third")[: len(weights)], weights, strict=True))
+    )
     return Experiment(name, arms, surface, "ab", "running", 0.0, None, salt)
 
 
@@ -37,7 +40,10 @@ def test_experiments_assign_independently() -> None:
             assert abs(share - 0.25) < 0.015, (x, y, share)
     # the same salt would assign identically: independence comes from the salts
     same = Assigner([_exp("c", "11" * 16, surface="for_you")])
-    assert all(same.assign("for_you", u).arm.name == ("treatment" if t else "control") for u, t in zip(USERS, in_a))
+    assert all(
+        same.assign("for_you", u).arm.name == ("treatment" if t else "control")
+        for u, t in zip(USERS, in_a, strict=True)
+    )
 
 
 def test_split_ratio_within_tolerance_over_20000_users() -> None:

@@ -14,7 +14,7 @@ def test_team_draft_follows_the_2008_algorithm() -> None:
     a, b = ["a1", "a2", "a3", "s"], ["s", "b1", "b2", "b3"]
     draft = team_draft(a, b, 6, random.Random(1))
     assert len(draft.items) == 6 and len(set(draft.items)) == 6
-    for item, team in zip(draft.items, draft.teams):
+    for item, team in zip(draft.items, draft.teams, strict=True):
         # a team only drafts from its own list, its highest-ranked item not yet taken
         assert item in (a if team == 0 else b)
     # picks alternate in rounds: after every second pick both teams have as many

@@ -10,13 +10,12 @@ The report (per-arm metrics with intervals, tests) is measurement: :mod:`shopsen
 """
 
 from shopsense.experiments.assign import Assigner, Assignment, bucket
-from shopsense.experiments.experiment import MODES, SURFACE_CHOICES, Arm, Experiment, surfaces_of
+from shopsense.experiments.experiment import MODES, Arm, Experiment, surface_choices, surfaces_of
 from shopsense.experiments.interleave import TeamDraft, credit, team_draft
 from shopsense.experiments.lifecycle import get, list_experiments, running, start, stop
 
 __all__ = [
     "MODES",
-    "SURFACE_CHOICES",
     "Arm",
     "Assigner",
     "Assignment",
@@ -29,6 +28,7 @@ __all__ = [
     "running",
     "start",
     "stop",
+    "surface_choices",
     "surfaces_of",
     "team_draft",
 ]

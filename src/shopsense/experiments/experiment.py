@@ -6,40 +6,50 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from shopsense.exceptions import ExperimentError
-from shopsense.recommend.surfaces import SURFACES
 
 AB = "ab"
 INTERLEAVE = "interleave"
 MODES = (AB, INTERLEAVE)
 
 SEARCH = "search"
-#: the lists an experiment can run on: every recommendation surface but ``similar`` (its list comes
-#: from the catalog index, not from a model version, so arms would answer the same), and search
-LIST_SURFACES: tuple[str, ...] = tuple(s for s in SURFACES if s != "similar")
-#: what ``--surface`` accepts: a list's name, or a group of them
-GROUPS: dict[str, tuple[str, ...]] = {
-    "recommend": LIST_SURFACES,
-    SEARCH: (SEARCH,),
-    "both": (*LIST_SURFACES, SEARCH),
-    "all": (*LIST_SURFACES, SEARCH),
-}
-SURFACE_CHOICES: tuple[str, ...] = (*GROUPS, *(s for s in LIST_SURFACES if s not in GROUPS))
+#: what ``--surface`` accepts besides one list's name
+GROUP_NAMES = ("recommend", SEARCH, "both", "all")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@cache
+def groups() -> dict[str, tuple[str, ...]]:
+    """What each group name stands for. The lists an experiment can run on: every recommendation
+    surface but ``similar`` (its list comes from the catalog index, not from a model version, so
+    arms would answer the same), and search."""
+    # imported here: importing recommend/ loads the recommender (seconds), which listing or
+    # stopping experiments does not need
+    from shopsense.recommend.surfaces import SURFACES
+
+    lists = tuple(s for s in SURFACES if s != "similar")
+    return {"recommend": lists, SEARCH: (SEARCH,), "both": (*lists, SEARCH), "all": (*lists, SEARCH)}
+
+
+def surface_choices() -> tuple[str, ...]:
+    """Every value ``--surface`` accepts: the groups, then each list's name."""
+    return (*GROUP_NAMES, *groups()["recommend"])
 
 
 def surfaces_of(surface: str) -> tuple[str, ...]:
     """The list names ``surface`` stands for (``recommend``: every recommendation list; ``both`` and
     ``all``: those and search). ExperimentError naming the valid choices otherwise."""
-    if surface in GROUPS:
-        return GROUPS[surface]
-    if surface in LIST_SURFACES:
+    found = groups()
+    if surface in found:
+        return found[surface]
+    if surface in found["recommend"]:
         return (surface,)
     why = " (similar products come from the catalog, not a model version)" if surface == "similar" else ""
-    raise ExperimentError(f"unknown surface {surface!r}{why}; valid: {', '.join(SURFACE_CHOICES)}")
+    raise ExperimentError(f"unknown surface {surface!r}{why}; valid: {', '.join(surface_choices())}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class Experiment:
 
     @property
     def surfaces(self) -> tuple[str, ...]:
+        """The lists it runs on (see :func:`surfaces_of`)."""
         return surfaces_of(self.surface)
 
     @property
