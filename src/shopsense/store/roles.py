@@ -173,6 +173,7 @@ ROLES: tuple[type, ...] = (
     KeyRing,
     EmbeddingCache,
     Shoppers,
+    ExperimentRecords,
 )
 
 __all__ = [
@@ -180,6 +181,7 @@ __all__ = [
     "Catalog",
     "EmbeddingCache",
     "EventLog",
+    "ExperimentRecords",
     "ImpressionLog",
     "KeyRing",
     "Shoppers",
