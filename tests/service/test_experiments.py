@@ -124,3 +124,18 @@ def test_an_experiment_whose_version_does_not_load_is_not_served(two: Env, tmp_p
         assert got["experiment"] is None and got["model_version"] == "v1"
     models = two.client.get("/models", headers=two.h("read")).json()
     assert "broken artifact" in models["failed_to_load"]["v5"]
+
+
+def test_catalog_changes_and_deletions_reach_the_arms_versions(two: Env, monkeypatch) -> None:
+    _start(two)
+    models = two.client.app.state.shopsense.models
+    served = models.every_served()
+    assert [s.version for s in served] == ["v1", "v2"]  # the default first, each version once
+    refreshed, forgot = [], []
+    for s in served:
+        monkeypatch.setattr(s, "refresh_catalog", lambda s=s: refreshed.append(s.version), raising=False)
+        monkeypatch.setattr(s, "forget_user", lambda uid, deletion, s=s: forgot.append(s.version), raising=False)
+    two.client.app.state.shopsense._refresh_catalog()
+    assert refreshed == ["v1", "v2"]
+    assert two.client.delete("/users/u1", headers=two.h("admin")).status_code == 200
+    assert forgot == ["v1", "v2"]

@@ -145,12 +145,13 @@ def create_app(
 
 
 def _catch_up_on_deletions(state: AppState) -> None:
-    fn = getattr(state.models.current, "catch_up_on_deletions", None)
-    if callable(fn):
-        try:
-            fn()
-        except Exception as e:  # a store hiccup: the next round tries again
-            log.warning("could not catch up on deleted shoppers: %s", e)
+    for served in state.models.every_served():
+        fn = getattr(served, "catch_up_on_deletions", None)
+        if callable(fn):
+            try:
+                fn()
+            except Exception as e:  # a store hiccup: the next round tries again
+                log.warning("could not catch up on deleted shoppers: %s", e)
 
 
 def public_paths(routes: Iterable[BaseRoute]) -> Callable[[str], bool]:

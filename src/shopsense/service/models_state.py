@@ -74,6 +74,7 @@ class ModelState:
         self._failed: dict[str, str] = {}  # version -> why it could not be loaded
         self._experiments = LiveExperiments()
         self._served: list[Version] = []  # the last poll's served versions
+        self._left_out: set[str] = set()  # experiments not served (a version did not load), logged once
         self._load_lock = threading.Lock()
         self._poller = Periodic(self.refresh, interval_s, "shopsense-model-reload", run_first=True)
 
@@ -95,6 +96,15 @@ class ModelState:
     def experiments(self) -> LiveExperiments:
         """The running experiments and their arms' loaded versions (one attribute read)."""
         return self._experiments
+
+    def every_served(self) -> list[Any]:
+        """What every served version loaded, the default first, each once: what a catalog change,
+        a deleted shopper or a refresh must reach, not only the default."""
+        out = [] if self._current is None else [self._current]
+        for served in self._experiments.loaded.values():
+            if all(served is not o for o in out):
+                out.append(served)
+        return out
 
     # ------------------------------------------------------------------ swapping
     def target(self) -> tuple[str, Path | None] | None:
@@ -159,12 +169,16 @@ class ModelState:
                     loaded[version] = got
             if ok:
                 live.append(e)
-            else:
+            elif e.name not in self._left_out:
+                self._left_out.add(e.name)
                 log.error("experiment %s is not served: a version of its arms did not load", e.name)
         same = [e.name for e in live] == [e.name for e in old.assigner.experiments]
         if same and loaded.keys() == old.loaded.keys() and all(loaded[v] is old.loaded[v] for v in loaded):
             return  # nothing changed: keep the assigner (and its keyed hashes)
+        fresh = any(all(got is not o for o in (*old.loaded.values(), self._current)) for got in loaded.values())
         self._experiments = LiveExperiments(Assigner(live), loaded)
+        if fresh:  # a newly loaded arm version: out of the collector's full passes too
+            _freeze_heap()
 
     def _arm_version(
         self, version: str, folders: dict[str, Path | None], old: LiveExperiments, loaded: dict[str, Any]
