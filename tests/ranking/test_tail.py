@@ -60,6 +60,44 @@ def test_more_tradeoffs_never_end_lower_on_the_tail():
     assert many["heldout_tail_ndcg@10"] >= one["heldout_tail_ndcg@10"] - 1e-9
 
 
+def _lucky_case(n_lucky: int, n_users: int = 400, n_cols: int = 30, seed: int = 0):
+    """Shortlists where source 'a' finds every head user's target and no tail user's, and source 'b'
+    is noise except for ``n_lucky`` tail users whose target it puts first."""
+    rng = np.random.default_rng(seed)
+    tail = np.arange(n_users) % 4 == 0
+    local = np.full(n_users, n_cols - 1)
+    rows = np.arange(n_users)
+    a = rng.normal(size=(n_users, n_cols)).astype(np.float32)
+    b = rng.normal(size=(n_users, n_cols)).astype(np.float32)
+    a[rows, local] = np.where(tail, -3.0, 3.0)
+    lucky = np.flatnonzero(tail)[:n_lucky]
+    b[rows, local] = -3.0
+    b[lucky, local[lucky]] = 5.0
+    z = {"a": a, "b": b, "tail:b": np.where(tail[:, None], b, 0.0).astype(np.float32)}
+    return z, local, tail
+
+
+def test_a_tail_gain_of_one_lucky_user_is_not_kept():
+    """The 50k-product service shop: the pass found one tail user of 792 (tail NDCG 0 -> 0.00045) and
+    switched on two more sources for it. Gains that a sign test cannot tell from chance are dropped."""
+    z, local, tail = _lucky_case(n_lucky=1)
+    start = {"a": 1.0, "b": 0.0, "tail:b": 0.0}
+    tuned, metrics = tune_for_tail(start, z, local, tail, 0.03)
+    assert (metrics["tail_pass_wins"], metrics["tail_pass_losses"]) == (1, 0) and metrics["tail_pass_p"] >= 0.05
+    assert "not kept" in metrics["tail_pass"] and tuned.weights == start
+    assert metrics["heldout_tail_ndcg@10"] == metrics["heldout_tail_ndcg@10_before"] == 0.0
+
+
+def test_a_tail_gain_shared_by_many_users_is_kept():
+    z, local, tail = _lucky_case(n_lucky=30)
+    tuned, metrics = tune_for_tail({"a": 1.0, "b": 0.0, "tail:b": 0.0}, z, local, tail, 0.03)
+    assert metrics["tail_pass_wins"] >= 30 and metrics["tail_pass_p"] < 0.05 and "tail_pass" not in metrics
+    assert tuned.weights["b"] > 0 or tuned.weights["tail:b"] > 0
+    z2, local2, tail2 = _case()  # the two-source case of the tests above: its tail gain is kept too
+    fusion, _ = tune_fusion({"head": z2["head"], "rare": z2["rare"]}, local2)
+    assert tune_for_tail(fusion.weights, z2, local2, tail2, 0.03)[1]["tail_pass_p"] < 0.05
+
+
 def test_heldout_shortlist_in_batches_equals_one_pass(monkeypatch):
     """The engine scores held-out users in batches (bounded memory); the stacked shortlist is the one
     a single pass over all users gives."""

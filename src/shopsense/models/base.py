@@ -106,16 +106,12 @@ class Proposal:
         finite = np.isfinite(row)
         vals = row if finite.all() else row[finite]
         mean, std = (float(vals.mean()), float(vals.std())) if len(vals) else (0.0, 0.0)
-        ex = (
-            None
-            if excluded is None or not len(excluded)
-            else sp.csr_matrix(
-                (np.ones(len(excluded), np.float32), (np.zeros(len(excluded), np.int64), excluded)), shape=(1, len(row))
-            )
-        )
-        ids, top = top_k(row[None], n, exclude=ex)
-        ok = ids[0] >= 0
-        return cls(ids[0][ok], top[0][ok], mean, std, lambda items: row[items])
+        cut = row
+        if excluded is not None and len(excluded):  # masked in a copy: score_of still sees the real row
+            cut = row.copy()
+            cut[np.asarray(excluded, np.int64)] = -np.inf
+        ids, top = top_k(cut, n)
+        return cls(ids, top, mean, std, lambda items: row[items])
 
     def z(self, items: np.ndarray) -> np.ndarray:
         """Standardised scores of ``items`` (as :func:`shopsense.ranking.pipeline.standardise` over the row)."""

@@ -14,7 +14,7 @@ from shopsense.config import Settings
 from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.service.engines import Served
 from shopsense.service.impressions import ImpressionLog
-from shopsense.service.keys import ADMIN, INVALID_KEY, MISSING_KEY, READ, WRITE, ApiKey, KeyRing
+from shopsense.service.keys import ADMIN, INVALID_KEY, MISSING_KEY, READ, WRITE, ApiKey, KeyRing, presented_key
 from shopsense.service.metrics import Metrics
 from shopsense.service.models_state import ModelState
 from shopsense.service.shoppers import ShopperCookies, new_secret
@@ -95,11 +95,17 @@ async def authenticate(
     exactly when its dependencies include this one (see :func:`shopsense.service.app.public_paths`)."""
     # the KeyGate middleware verified the key before the body was read; the parameters above only
     # describe the two ways to send it in the OpenAPI spec
+    return verified_key(request, header_key or (bearer.credentials if bearer else None))
+
+
+def verified_key(request: Request, presented: str | None = None) -> ApiKey:
+    """The request's API key as the KeyGate middleware verified it, else ``presented`` (or the
+    request's own key header) verified now; 401 without a key or with an unknown one."""
     found = request.scope.get("state", {}).get("api_key")
     if isinstance(found, ApiKey):
         return found
     state: AppState = request.app.state.shopsense
-    key = header_key or (bearer.credentials if bearer else None)
+    key = presented or presented_key(request.scope.get("headers", []))
     if not key:
         raise HTTPException(401, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"})
     found = state.keys.verify(key)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.sql.elements import ClauseElement
 
 from shopsense.store import tables as T
@@ -28,6 +28,9 @@ class EmbeddingRows(StoreBase):
         found: dict[str, np.ndarray] = {}
         hashes = list(dict.fromkeys(text_hashes))
         with self.engine.connect() as c:
+            if len(hashes) == 1:  # a request's new query: the compiled statement (~0.2 ms less per miss)
+                rows = self.statements.fetch(c, "embedding", _one_embedding, {"model": model_id, "hash": hashes[0]})
+                return {hashes[0]: np.frombuffer(bytes(rows[0][0]), dtype="<f4")} if rows else {}
             for i in range(0, len(hashes), 500):
                 chunk = hashes[i : i + 500]
                 q = select(e.c.text_hash, e.c.vector).where(e.c.model_id == model_id, e.c.text_hash.in_(chunk))
@@ -46,3 +49,8 @@ class EmbeddingRows(StoreBase):
     def _put_embeddings(self) -> ClauseElement:
         ins = self.statements.insert("embeddings", _COLS)
         return ins.on_conflict_do_nothing(index_elements=["model_id", "text_hash"])
+
+
+def _one_embedding() -> ClauseElement:
+    e = T.embeddings
+    return select(e.c.vector).where(e.c.model_id == bindparam("model"), e.c.text_hash == bindparam("hash"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, HTTPException, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from shopsense.data.ids import normalize_id
 from shopsense.ranking.ranked import RankedItem
@@ -10,7 +13,8 @@ from shopsense.ranking.rules import Filters
 from shopsense.recommend.request import RecommendRequest
 from shopsense.recommend.surfaces import SURFACES, Surface
 from shopsense.service.arms import Shown, routing
-from shopsense.service.deps import State, acting_user
+from shopsense.service.deps import AppState, Caller, ListKey, State, acting_user
+from shopsense.service.lean import lean_get
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
 from shopsense.service.schemas import Hit, ListResponse
 
@@ -20,31 +24,42 @@ K = Query(10, ge=1, le=200, description="how many items")
 DETAILS = Query(False, description="include each product's catalog record")
 
 
-@router.get("/recommend", response_model=ListResponse)
-async def recommend(
-    request: Request,
-    state: State,
-    user_id: str = acting_user("the user to recommend for (required; the page key: its shopper)", required=True),
-    k: int = K,
-    category: str | None = Query(
+class RecommendQuery(BaseModel):
+    """``GET /recommend``'s query string (validated in one pass: :mod:`shopsense.service.lean`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="the user to recommend for (required; the page key: its shopper)",
+    )
+    k: int = Field(10, ge=1, le=200, description="how many items")
+    category: str | None = Field(
         None,
         max_length=1000,
         description="only this category (any level of the path); a shopper without history gets what is popular in it",
-    ),
-    exclude_category: str | None = Query(None, max_length=1000),
-    min_price: float | None = Query(None, ge=0, le=1e12),
-    max_price: float | None = Query(None, ge=0, le=1e12),
-    query: str | None = Query(
+    )
+    exclude_category: str | None = Field(None, max_length=1000)
+    min_price: float | None = Field(None, ge=0, le=1e12)
+    max_price: float | None = Field(None, ge=0, le=1e12)
+    query: str | None = Field(
         None, max_length=500, description="context query (a shopper without history: its matches)"
-    ),
-    diversity: float | None = Query(None, ge=0, le=1, description="MMR weight (default: the settings')"),
-    surface: Surface = Query(
+    )
+    diversity: float | None = Field(None, ge=0, le=1, description="MMR weight (default: the settings')")
+    surface: Surface = Field(
         "for_you", description=f"which page's list: {', '.join(SURFACES)} (see docs/recommendations.md)"
-    ),
-    item_id: str | None = Query(
+    )
+    item_id: str | None = Field(
         None, min_length=1, max_length=1024, description="the product of a product page (similar, bought_together)"
-    ),
-    details: bool = DETAILS,
+    )
+    details: bool = Field(False, description="include each product's catalog record")
+
+
+@lean_get(router, "/recommend", response_model=ListResponse)
+async def recommend(
+    request: Request, params: Annotated[RecommendQuery, Query()], caller: Caller = ListKey
 ) -> ListResponse:
     """What this user should see now on a page of the shop (``surface``). Reads the user's latest
     events, so what they just did counts.
@@ -52,6 +67,11 @@ async def recommend(
     The response's ``request_id`` and ``model_version`` identify what was shown: quote the
     request_id in the click/add-to-cart/purchase events that follow.
     """
+    state: AppState = request.app.state.shopsense
+    user_id = caller.acting_user(params.user_id)
+    if user_id is None:
+        raise HTTPException(422, "user_id is required: the user to answer for")
+    k, surface, item_id, details = params.k, params.surface, params.item_id, params.details
     served = state.served()
     if item_id is not None:
         item_id = normalize_id(item_id, "item id")
@@ -65,13 +85,13 @@ async def recommend(
         user_id=state.pseudonyms.user(user_id),
         k=k,
         filters=Filters(
-            exclude_categories=(exclude_category,) if exclude_category else (),
-            price_min=min_price,
-            price_max=max_price,
+            exclude_categories=(params.exclude_category,) if params.exclude_category else (),
+            price_min=params.min_price,
+            price_max=params.max_price,
         ),
-        category=category,
-        query=query,
-        diversity=diversity,
+        category=params.category,
+        query=params.query,
+        diversity=params.diversity,
         surface=surface,
         item_id=item_id,
     )

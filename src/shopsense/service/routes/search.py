@@ -2,46 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from shopsense.search.request import SearchRequest
 from shopsense.search.result import SearchResult
 from shopsense.service.arms import Shown, routing
-from shopsense.service.deps import ListKey, State, acting_user
+from shopsense.service.deps import AppState, Caller, ListKey
+from shopsense.service.lean import lean_get
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
 from shopsense.service.schemas import Hit, SearchResponse, Suggestions
 
 router = APIRouter(tags=["search"])
 
 
-@router.get("/search", response_model=SearchResponse)
-async def search(
-    request: Request,
-    state: State,
-    q: str = Query(..., min_length=1, max_length=500, description="the query"),
-    user_id: str | None = acting_user("personalise for this user (the page key: its shopper)"),
-    k: int = Query(20, ge=1, le=200),
-    category: str | None = Query(None, max_length=1000),
-    brand: str | None = Query(None, max_length=500),
-    min_price: float | None = Query(None, ge=0, le=1e12),
-    max_price: float | None = Query(None, ge=0, le=1e12),
-    available: bool | None = Query(None, description="only products in stock"),
-    details: bool = Query(False, description="include each product's catalog record"),
-) -> SearchResponse:
+class SearchQuery(BaseModel):
+    """``GET /search``'s query string (validated in one pass: :mod:`shopsense.service.lean`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    q: str = Field(..., min_length=1, max_length=500, description="the query")
+    user_id: str | None = Field(
+        None, min_length=1, max_length=256, description="personalise for this user (the page key: its shopper)"
+    )
+    k: int = Field(20, ge=1, le=200)
+    category: str | None = Field(None, max_length=1000)
+    brand: str | None = Field(None, max_length=500)
+    min_price: float | None = Field(None, ge=0, le=1e12)
+    max_price: float | None = Field(None, ge=0, le=1e12)
+    available: bool | None = Field(None, description="only products in stock")
+    details: bool = Field(False, description="include each product's catalog record")
+
+
+@lean_get(router, "/search", response_model=SearchResponse)
+async def search(request: Request, params: Annotated[SearchQuery, Query()], caller: Caller = ListKey) -> SearchResponse:
     """Products matching ``q`` for this user, with facet counts. The query is logged as the user's
     search event, so it shapes their recommendations too."""
+    state: AppState = request.app.state.shopsense
+    q, user_id, k, details = params.q, caller.acting_user(params.user_id), params.k, params.details
     served = state.served()
     uid = state.pseudonyms.user(user_id) if user_id else None
     filters: dict[str, Any] = {
         k_: v
         for k_, v in {
-            "category": category,
-            "brand": brand,
-            "min_price": min_price,
-            "max_price": max_price,
-            "available": available,
+            "category": params.category,
+            "brand": params.brand,
+            "min_price": params.min_price,
+            "max_price": params.max_price,
+            "available": params.available,
         }.items()
         if v is not None
     }
@@ -78,13 +88,20 @@ async def search(
     )
 
 
-@router.get("/autocomplete", response_model=Suggestions, dependencies=[ListKey])
-async def autocomplete(
-    state: State,
-    q: str = Query(..., min_length=1, max_length=200),
-    k: int = Query(8, ge=1, le=50),
-) -> Suggestions:
+class AutocompleteQuery(BaseModel):
+    """``GET /autocomplete``'s query string."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    q: str = Field(..., min_length=1, max_length=200)
+    k: int = Field(8, ge=1, le=50)
+
+
+@lean_get(router, "/autocomplete", response_model=Suggestions, dependencies=[ListKey])
+async def autocomplete(request: Request, params: Annotated[AutocompleteQuery, Query()]) -> Suggestions:
     """Completions of a typed prefix, from product titles and popular past queries."""
+    state: AppState = request.app.state.shopsense
+    q, k = params.q, params.k
     served = state.served()
     # async and in the engine lane like search: a sync route would cost a thread hand-over per keystroke
     found = await in_engine_lane(state, lambda: call_engine(served.autocomplete, q, k))
