@@ -78,6 +78,8 @@ POSITION = "position"
 SOURCE = "source"
 MODEL_VERSION = "model_version"
 SURFACE = "surface"  # "recommend" | "search" | "similar"
+EXPERIMENT = "experiment"  # the running experiment a request was in (impressions; None outside one)
+ARM = "arm"  # its arm; in interleave mode the team that contributed the item
 SCORE = "score"
 
 IMPRESSION_COLUMNS = (
@@ -91,6 +93,8 @@ IMPRESSION_COLUMNS = (
     MODEL_VERSION,
     QUERY,
     TIMESTAMP,
+    EXPERIMENT,  # last two: rows without them (older callers) are padded with None
+    ARM,
 )
 
 # Internal integer indices produced by the Dataset id maps

@@ -106,3 +106,14 @@ class UnknownVersionError(VersionError, KeyError):
 
 class DatasetNotFoundError(ShopsenseError, FileNotFoundError):
     """A public dataset is not in the data folder."""
+
+
+class ExperimentError(ShopsenseError, ValueError):
+    """An experiment cannot be started or stopped as asked (the message says why)."""
+
+
+class UnknownExperimentError(ExperimentError, KeyError):
+    """No experiment has that name."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

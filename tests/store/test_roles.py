@@ -98,7 +98,9 @@ CALLS: dict[str, Callable[[KnowledgeStore], Any]] = {
     "recent_event_columns": lambda s: s.recent_event_columns("u1"),
     "recent_queries": lambda s: s.recent_queries(5),
     "search_queries": lambda s: s.search_queries(),
-    "log_impressions": lambda s: s.log_impressions(pd.DataFrame([IMPRESSION], columns=list(C.IMPRESSION_COLUMNS))),
+    "log_impressions": lambda s: s.log_impressions(
+        pd.DataFrame([IMPRESSION], columns=list(C.IMPRESSION_COLUMNS)[: len(IMPRESSION)])
+    ),
     "log_impression_rows": lambda s: s.log_impression_rows([IMPRESSION]),
     "impressions": lambda s: s.impressions(),
     "register_version": lambda s: s.register_version("v1", status="training"),
@@ -122,6 +124,20 @@ CALLS: dict[str, Callable[[KnowledgeStore], Any]] = {
     "delete_user": lambda s: s.delete_user("u1"),
     "link_user": lambda s: s.link_user("u1", "anon-1"),
     "linked_ids": lambda s: s.linked_ids("u1"),
+    "add_experiment": lambda s: s.add_experiment(
+        {
+            "name": "e",
+            "arms": [],
+            "surface": "search",
+            "mode": "ab",
+            "status": "running",
+            "started_at": 1.0,
+            "salt": "00",
+        }
+    ),
+    "experiment_records": lambda s: s.experiment_records(),
+    "stop_experiment": lambda s: s.stop_experiment("e", 2.0),
+    "experiment_impressions": lambda s: s.experiment_impressions("e"),
     "stats": lambda s: s.stats(),
 }
 NO_DATABASE = {"close"}

@@ -47,6 +47,7 @@ def _register() -> None:
         backup,
         datasets,
         evaluate,  # noqa: F401
+        experiments,
         ingest,  # noqa: F401
         keys,
         recommend,

@@ -20,11 +20,19 @@ OUTCOMES = (C.CLICK, C.ADD_TO_CART, C.PURCHASE)
 GROUPS = (C.MODEL_VERSION, C.SOURCE, C.SURFACE)
 
 
-def label_impressions(impressions: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """``impressions`` plus one boolean column per outcome (click, add_to_cart, purchase)."""
+#: :func:`label_impressions`'s column of the purchase's ``value`` (the sum over its purchase events)
+PURCHASE_VALUE = "purchase_value"
+
+
+def label_impressions(impressions: pd.DataFrame, events: pd.DataFrame, *, values: bool = False) -> pd.DataFrame:
+    """``impressions`` plus one boolean column per outcome (click, add_to_cart, purchase); with
+    ``values``, also :data:`PURCHASE_VALUE`: what its purchases' events say they were worth (NaN when
+    not purchased or when no purchase event gave a value)."""
     imp = impressions.reset_index(drop=True).copy()
     for col in OUTCOMES:
         imp[col] = False
+    if values:
+        imp[PURCHASE_VALUE] = np.nan
     if imp.empty or events.empty or C.REQUEST_ID not in events.columns:
         return imp
     ev = events[events[C.EVENT_TYPE].isin(OUTCOMES) & events[C.REQUEST_ID].notna() & events[C.ITEM].notna()]
@@ -44,6 +52,9 @@ def label_impressions(impressions: pd.DataFrame, events: pd.DataFrame) -> pd.Dat
             C.ITEM: ev[C.ITEM].astype(str).to_numpy(dtype=object),
             C.EVENT_TYPE: ev[C.EVENT_TYPE].astype(str).to_numpy(dtype=object),
             "at": pd.to_numeric(ev[C.TIMESTAMP], errors="coerce").to_numpy(dtype=float),
+            C.VALUE: pd.to_numeric(ev[C.VALUE], errors="coerce").to_numpy(dtype=float)
+            if C.VALUE in ev.columns
+            else np.full(len(ev), np.nan),
         }
     )
     m = left.merge(right, on=[C.REQUEST_ID, C.ITEM], how="inner")
@@ -55,6 +66,9 @@ def label_impressions(impressions: pd.DataFrame, events: pd.DataFrame) -> pd.Dat
         flag = np.zeros(len(imp), dtype=bool)
         flag[rows] = True
         imp[col] = flag
+    if values:
+        bought = m[(m[C.EVENT_TYPE] == C.PURCHASE) & m[C.VALUE].notna()]
+        imp.loc[:, PURCHASE_VALUE] = bought.groupby("row")[C.VALUE].sum().reindex(np.arange(len(imp))).to_numpy()
     return imp
 
 

@@ -32,7 +32,18 @@ from shopsense.service.middleware import BodyLimit, KeyGate, RequestMetrics
 from shopsense.service.models_state import ModelState
 from shopsense.service.periodic import Periodic
 from shopsense.service.redact import without_paths
-from shopsense.service.routes import events, health, keys, models, pages, products, recommend, search, users
+from shopsense.service.routes import (
+    events,
+    experiments,
+    health,
+    keys,
+    models,
+    pages,
+    products,
+    recommend,
+    search,
+    users,
+)
 from shopsense.service.shoppers import ShopperCookies, new_secret, secret_from
 from shopsense.service.training_jobs import TrainingJobs
 from shopsense.store import open_store
@@ -122,7 +133,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.shopsense = state
-    routers = [r.router for r in (health, events, products, recommend, search, users, models, keys, pages)]
+    routers = [r.router for r in (health, events, products, recommend, search, users, models, experiments, keys, pages)]
     for router in routers:
         app.include_router(router)
     _errors(app)
@@ -134,12 +145,13 @@ def create_app(
 
 
 def _catch_up_on_deletions(state: AppState) -> None:
-    fn = getattr(state.models.current, "catch_up_on_deletions", None)
-    if callable(fn):
-        try:
-            fn()
-        except Exception as e:  # a store hiccup: the next round tries again
-            log.warning("could not catch up on deleted shoppers: %s", e)
+    for served in state.models.every_served():
+        fn = getattr(served, "catch_up_on_deletions", None)
+        if callable(fn):
+            try:
+                fn()
+            except Exception as e:  # a store hiccup: the next round tries again
+                log.warning("could not catch up on deleted shoppers: %s", e)
 
 
 def public_paths(routes: Iterable[BaseRoute]) -> Callable[[str], bool]:

@@ -61,9 +61,10 @@ class AppState:
             self._catalog_timer.start()
 
     def _refresh_catalog(self) -> None:
-        fn = getattr(self.models.current, "refresh_catalog", None)
-        if callable(fn):
-            fn()
+        for served in self.models.every_served():  # experiments' arms too: one catalog for all
+            fn = getattr(served, "refresh_catalog", None)
+            if callable(fn):
+                fn()
 
     def served(self) -> Served:
         """The served engines, or 503 while they are still loading at start-up."""

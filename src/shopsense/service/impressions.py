@@ -57,11 +57,17 @@ class ImpressionLog:
         user_id: str | None,
         items: Sequence[RankedItem],
         surface: str,
-        model_version: str | None,
+        model_version: str | None | Sequence[str | None],
         query: str | None = None,
+        experiment: str | None = None,
+        arm: str | None | Sequence[str | None] = None,
     ) -> None:
-        """Queue one response's list (position = list order)."""
+        """Queue one response's list (position = list order). ``model_version`` and ``arm`` are one
+        value for the whole list or, for an interleaved list, one per item (the team that drafted it)."""
         now = time.time()
+        n = len(items)
+        versions = [model_version] * n if model_version is None or isinstance(model_version, str) else model_version
+        arms = [arm] * n if arm is None or isinstance(arm, str) else arm
         rows = [
             (
                 request_id,
@@ -71,9 +77,11 @@ class ImpressionLog:
                 it.score,
                 it.source,
                 surface,
-                model_version,
+                versions[pos],
                 query,
                 now,
+                experiment,
+                arms[pos],
             )
             for pos, it in enumerate(items)
         ]

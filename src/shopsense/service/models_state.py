@@ -9,6 +9,13 @@ one, never a half-loaded mix. Before any version is complete, the loader is call
 not ``complete`` is never loaded, so a failed or killed training (which never completes its record)
 cannot replace what is served; a version whose files fail to load is skipped and the old one keeps
 serving.
+
+Running experiments (:mod:`shopsense.experiments`) are polled with the versions: their arms'
+versions are loaded beside the default one (the default's loaded objects are shared when an arm
+serves it) and swapped in with the experiments' :class:`~shopsense.experiments.Assigner` as one
+:class:`LiveExperiments`, so a request sees the experiments and the versions they need together. An
+experiment whose versions cannot load is left out (its requests get the default, unrecorded) rather
+than half-served.
 """
 
 from __future__ import annotations
@@ -17,13 +24,16 @@ import gc
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shopsense.config import DEFAULT_HOME
+from shopsense.experiments import Assigner, Assignment, Experiment
+from shopsense.experiments import running as running_experiments
 from shopsense.service.periodic import Periodic
 from shopsense.store import KnowledgeStore
-from shopsense.versions import served_version
+from shopsense.versions import Version, served_versions
 
 log = logging.getLogger("shopsense.service")
 
@@ -32,6 +42,22 @@ UNVERSIONED = ""
 
 #: builds what a version serves from (version, folder); the default is :func:`shopsense.service.engines.load`
 Loader = Callable[[str, Path | None], Any]
+
+
+@dataclass(frozen=True)
+class LiveExperiments:
+    """The running experiments this process serves and what their arms' versions loaded."""
+
+    assigner: Assigner = field(default_factory=Assigner)
+    loaded: dict[str, Any] = field(default_factory=dict)  # version -> its loaded objects
+
+    def assign(self, surface: str, user_id: str | None) -> Assignment | None:
+        """The request's experiment and arm (None outside any): a dict lookup and one keyed hash."""
+        return self.assigner.assign(surface, user_id) if self.assigner else None
+
+    def served(self, version: str) -> Any:
+        """What ``version`` (an arm's) loaded."""
+        return self.loaded[version]
 
 
 class ModelState:
@@ -46,6 +72,9 @@ class ModelState:
         self._current: Any | None = None
         self._version: str | None = None
         self._failed: dict[str, str] = {}  # version -> why it could not be loaded
+        self._experiments = LiveExperiments()
+        self._served: list[Version] = []  # the last poll's served versions
+        self._left_out: set[str] = set()  # experiments not served (a version did not load), logged once
         self._load_lock = threading.Lock()
         self._poller = Periodic(self.refresh, interval_s, "shopsense-model-reload", run_first=True)
 
@@ -63,40 +92,113 @@ class ModelState:
     def failed(self) -> dict[str, str]:
         return dict(self._failed)
 
+    @property
+    def experiments(self) -> LiveExperiments:
+        """The running experiments and their arms' loaded versions (one attribute read)."""
+        return self._experiments
+
+    def every_served(self) -> list[Any]:
+        """What every served version loaded, the default first, each once: what a catalog change,
+        a deleted shopper or a refresh must reach, not only the default."""
+        out = [] if self._current is None else [self._current]
+        for served in self._experiments.loaded.values():
+            if all(served is not o for o in out):
+                out.append(served)
+        return out
+
     # ------------------------------------------------------------------ swapping
     def target(self) -> tuple[str, Path | None] | None:
-        """The version that should be served (:func:`shopsense.versions.served_version`) and its folder."""
-        v = served_version(self.store, self.home)
+        """The version that should be served by default (:func:`shopsense.versions.served_versions`'s
+        first) and its folder."""
+        self._served = served_versions(self.store, self.home)
+        v = self._served[0] if self._served else None
         return None if v is None else (v.version, v.folder)
 
     def refresh(self) -> bool:
-        """Load and swap in the target version if it changed; returns True on a swap."""
+        """Load and swap in the target version if it changed, then the running experiments' versions;
+        returns True on a swap of the default version."""
         with self._load_lock:
             try:
                 tgt = self.target()
+                experiments = running_experiments(self.store)
             except Exception as e:  # the store is briefly unavailable: keep serving
                 log.warning("cannot read model versions: %s", e)
                 return False
-            if tgt is None:
-                if self._current is not None or UNVERSIONED in self._failed:
-                    return False
-                # Nothing trained yet: serve what needs no model (search, similar); recommend says 503.
-                tgt = (UNVERSIONED, None)
-            elif tgt[0] == self._version or tgt[0] in self._failed:
+            swapped = self._swap_default(tgt)
+            self._swap_experiments(experiments)
+            return swapped
+
+    def _swap_default(self, tgt: tuple[str, Path | None] | None) -> bool:
+        if tgt is None:
+            if self._current is not None or UNVERSIONED in self._failed:
                 return False
-            version, path = tgt
-            try:
-                loaded = self.loader(version, path)
-            except Exception as e:
-                log.error("model version %s failed to load, keeping %s: %s", version, self._version, e)
-                self._failed[version] = f"{type(e).__name__}: {e}"
-                return False
-            # The swap: one reference each; readers take `current` once per request.
-            self._current = loaded
-            self._version = None if version == UNVERSIONED else version
+            # Nothing trained yet: serve what needs no model (search, similar); recommend says 503.
+            tgt = (UNVERSIONED, None)
+        elif tgt[0] == self._version or tgt[0] in self._failed:
+            return False
+        version, path = tgt
+        try:
+            loaded = self.loader(version, path)
+        except Exception as e:
+            log.error("model version %s failed to load, keeping %s: %s", version, self._version, e)
+            self._failed[version] = f"{type(e).__name__}: {e}"
+            return False
+        # The swap: one reference each; readers take `current` once per request.
+        self._current = loaded
+        self._version = None if version == UNVERSIONED else version
+        _freeze_heap()
+        log.info("now serving model version %s", version)
+        return True
+
+    def _swap_experiments(self, experiments: list[Experiment]) -> None:
+        """Load the running experiments' versions that are not loaded yet and swap in the new set;
+        unchanged versions keep their loaded objects."""
+        old = self._experiments
+        if not experiments and not old.loaded and not old.assigner:
+            return
+        folders = {v.version: v.folder for v in self._served}
+        loaded: dict[str, Any] = {}
+        live: list[Experiment] = []
+        for e in experiments:
+            ok = True
+            for version in {a.version for a in e.arms}:
+                got = self._arm_version(version, folders, old, loaded)
+                if got is None:
+                    ok = False
+                else:
+                    loaded[version] = got
+            if ok:
+                live.append(e)
+            elif e.name not in self._left_out:
+                self._left_out.add(e.name)
+                log.error("experiment %s is not served: a version of its arms did not load", e.name)
+        same = [e.name for e in live] == [e.name for e in old.assigner.experiments]
+        if same and loaded.keys() == old.loaded.keys() and all(loaded[v] is old.loaded[v] for v in loaded):
+            return  # nothing changed: keep the assigner (and its keyed hashes)
+        fresh = any(all(got is not o for o in (*old.loaded.values(), self._current)) for got in loaded.values())
+        self._experiments = LiveExperiments(Assigner(live), loaded)
+        if fresh:  # a newly loaded arm version: out of the collector's full passes too
             _freeze_heap()
-            log.info("now serving model version %s", version)
-            return True
+
+    def _arm_version(
+        self, version: str, folders: dict[str, Path | None], old: LiveExperiments, loaded: dict[str, Any]
+    ) -> Any | None:
+        if version in loaded:
+            return loaded[version]
+        if version == self._version and self._current is not None:
+            return self._current  # the default: shared, not loaded twice
+        if version in old.loaded:
+            return old.loaded[version]
+        if version in self._failed or version not in folders:
+            return None
+        try:
+            got = self.loader(version, folders[version])
+        except Exception as e:
+            log.error("model version %s (an experiment's arm) failed to load: %s", version, e)
+            self._failed[version] = f"{type(e).__name__}: {e}"
+            return None
+        log.info("now serving model version %s to an experiment's arm", version)
+        return got
 
     # ------------------------------------------------------------------ background polling
     def start(self) -> None:

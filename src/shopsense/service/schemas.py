@@ -126,6 +126,10 @@ class ListResponse(BaseModel):
     request_id: str
     model_version: str | None
     items: list[Hit]
+    experiment: str | None = Field(None, description="the running experiment this request was in (null: none)")
+    arm: str | None = Field(
+        None, description="its arm (null outside an experiment, and when interleaving: each item's team is logged)"
+    )
 
 
 class SearchResponse(ListResponse):
@@ -198,6 +202,34 @@ class ModelsResponse(BaseModel):
     served_version: str | None
     versions: list[VersionInfo]
     failed_to_load: dict[str, str] = {}
+
+
+class ExperimentIn(_In):
+    """``POST /experiments``: what ``shopsense experiment start`` takes."""
+
+    name: str = Field(min_length=1, max_length=64, description="a new name: letters, digits, '_', '.', '-'")
+    arms: dict[str, str] = Field(
+        min_length=2, max_length=10, description="arm name -> model version, the control first (JSON keeps the order)"
+    )
+    split: list[float] | None = Field(None, max_length=10, description="weights per arm in order (default: equal)")
+    surface: str = Field("recommend", max_length=64, description="recommend, search, both, all, or one list's name")
+    mode: Literal["ab", "interleave"] = "ab"
+
+
+class ArmInfo(BaseModel):
+    name: str
+    version: str
+    weight: float
+
+
+class ExperimentInfo(BaseModel):
+    name: str
+    arms: list[ArmInfo]
+    surface: str
+    mode: str
+    status: str
+    started_at: float
+    stopped_at: float | None = None
 
 
 class TrainRequest(_In):

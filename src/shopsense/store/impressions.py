@@ -16,6 +16,7 @@ from shopsense.store.errors import guarded
 from shopsense.store.rows import to_db_rows
 
 _COLS = tuple(C.IMPRESSION_COLUMNS)
+_N_BASE = len(_COLS) - 2  # rows without experiment and arm
 
 
 @guarded  # driver errors leave these methods as StoreError / StoreBusyError (store/errors.py)
@@ -31,11 +32,13 @@ class ImpressionRows(StoreBase):
 
     def log_impression_rows(self, rows: Sequence[tuple], conn: Connection | None = None) -> int:
         """:meth:`log_impressions` for rows already in ``IMPRESSION_COLUMNS`` order holding plain
-        Python values (the service's background writer: no DataFrame round trip per flush)."""
-        if any(len(r) != len(_COLS) for r in rows):
+        Python values (the service's background writer: no DataFrame round trip per flush). The
+        last two values (experiment, arm) may be left off: a row outside an experiment."""
+        if any(len(r) not in (_N_BASE, len(_COLS)) for r in rows):
             raise ValueError(f"impression rows need {len(_COLS)} values: {', '.join(_COLS)}")
+        full = [r if len(r) == len(_COLS) else (*r, None, None) for r in rows]
         with self._conn(conn) as c:
-            return self.statements.insert_many(c, "log_impressions", self._log_impressions, _COLS, list(rows))
+            return self.statements.insert_many(c, "log_impressions", self._log_impressions, _COLS, full)
 
     def _log_impressions(self) -> ClauseElement:
         return self.statements.insert("impressions", _COLS)

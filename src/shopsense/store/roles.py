@@ -87,6 +87,19 @@ class ImpressionLog(Protocol):
 
 
 @runtime_checkable
+class ExperimentRecords(Protocol):
+    """Online experiments' records and their impressions (:mod:`shopsense.store.experiments`)."""
+
+    def add_experiment(self, record: dict[str, Any]) -> None: ...
+
+    def experiment_records(self, status: str | None = None) -> list[dict[str, Any]]: ...
+
+    def stop_experiment(self, name: str, at: float) -> bool: ...
+
+    def experiment_impressions(self, name: str) -> pd.DataFrame: ...
+
+
+@runtime_checkable
 class VersionRecords(Protocol):
     """Model versions' records and the active one (:mod:`shopsense.store.model_versions`)."""
 
@@ -160,6 +173,7 @@ ROLES: tuple[type, ...] = (
     KeyRing,
     EmbeddingCache,
     Shoppers,
+    ExperimentRecords,
 )
 
 __all__ = [
@@ -167,6 +181,7 @@ __all__ = [
     "Catalog",
     "EmbeddingCache",
     "EventLog",
+    "ExperimentRecords",
     "ImpressionLog",
     "KeyRing",
     "Shoppers",

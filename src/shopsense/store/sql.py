@@ -22,6 +22,7 @@ from shopsense.store.embeddings import EmbeddingRows
 from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, make_engine
 from shopsense.store.errors import guarded
 from shopsense.store.events import EventRows
+from shopsense.store.experiments import ExperimentRows
 from shopsense.store.impressions import ImpressionRows
 from shopsense.store.links import LinkRows
 from shopsense.store.model_versions import VersionRows
@@ -41,7 +42,9 @@ def open_store(url: str, *, create: bool = True, timeout_s: float = DEFAULT_TIME
 
 
 @guarded  # driver errors leave every public method as StoreError / StoreBusyError (store/errors.py)
-class KnowledgeStore(ProductRows, EventRows, ImpressionRows, VersionRows, KeyRows, EmbeddingRows, UserRows, LinkRows):
+class KnowledgeStore(
+    ProductRows, EventRows, ImpressionRows, VersionRows, KeyRows, EmbeddingRows, UserRows, LinkRows, ExperimentRows
+):
     """The knowledge store: one class made of one mixin per role (see :mod:`shopsense.store.roles`
     for the interfaces a caller that needs only one role can type against).
 
@@ -92,5 +95,6 @@ if TYPE_CHECKING:  # mypy holds the store to every role's interface
             R.KeyRing,
             R.EmbeddingCache,
             R.Shoppers,
-        ] = (store, store, store, store, store, store, store, store)
+            R.ExperimentRecords,
+        ] = (store, store, store, store, store, store, store, store, store)
         del roles

@@ -104,6 +104,9 @@ impressions = Table(
     Column(C.MODEL_VERSION, Text),
     Column(C.QUERY, Text),
     Column(C.TIMESTAMP, Float, nullable=False),
+    # the experiment and arm of the request (None outside one); stores from before: ExperimentRows._migrate
+    Column(C.EXPERIMENT, Text),
+    Column(C.ARM, Text),
     Index("ix_impressions_request", C.REQUEST_ID),
     Index("ix_impressions_user", C.USER),
 )
@@ -119,6 +122,20 @@ model_versions = Table(
     Column("active", Integer, nullable=False, default=0),
     # when it was last made active (rollback finds the one before); stores from before: KnowledgeStore._migrate
     Column("activated_at", Float),
+)
+
+#: online experiments (``shopsense.experiments``); stores from before get it from ExperimentRows._migrate
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("arms", Text, nullable=False),  # JSON list of {"name", "version", "weight"}, control first
+    Column(C.SURFACE, Text, nullable=False),  # as given: a surface name, "recommend", "search", "both", "all"
+    Column("mode", Text, nullable=False),  # ab | interleave
+    Column("status", Text, nullable=False),  # running | stopped
+    Column("started_at", Float, nullable=False),
+    Column("stopped_at", Float),
+    Column("salt", Text, nullable=False),  # hex; the key of the assignment hash, one per experiment
 )
 
 embeddings = Table(

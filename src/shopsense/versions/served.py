@@ -65,13 +65,21 @@ def served_versions(store: KnowledgeStore, home: Path) -> list[Version]:
     """The versions to serve, the default first; empty when no version is complete.
 
     The default is the active complete version, else the newest complete one (a training that
-    completed but died before activating, a store from before activation). Experiments will add
-    the versions they serve to some users after the default.
+    completed but died before activating, a store from before activation). After it come the
+    versions the arms of running experiments serve (complete ones, each once, in the experiments'
+    order): the arms pin them, so activating another version (a training's, a rollback) changes
+    the default and leaves an experiment's users on their arm's version.
     """
     done = [v for v in list_versions(store, home) if v.status == COMPLETE]
     active = [v for v in done if v.active]
-    pick = active or done
-    return pick[-1:]
+    pick = (active or done)[-1:]
+    by_name = {v.version: v for v in done}
+    for record in store.experiment_records(status="running"):
+        for arm in record["arms"]:
+            v = by_name.get(str(arm["version"]))
+            if v is not None and v not in pick:
+                pick.append(v)
+    return pick
 
 
 def served_version(store: KnowledgeStore, home: Path) -> Version | None:

@@ -71,11 +71,14 @@ def log_shown(
     user_id: str | None,
     items: Sequence[RankedItem],
     surface: str,
-    version: str | None,
+    version: str | None | Sequence[str | None],
     query: str | None = None,
+    experiment: str | None = None,
+    arm: str | None | Sequence[str | None] = None,
 ) -> str:
-    """Queue the impressions of this response; returns its request_id."""
+    """Queue the impressions of this response (with its experiment and arm, see
+    :class:`~shopsense.service.arms.Shown`); returns its request_id."""
     request_id = request.state.request_id
     if state.settings.service.log_impressions and items:
-        state.impressions.record(request_id, user_id, items, surface, version, query)
+        state.impressions.record(request_id, user_id, items, surface, version, query, experiment, arm)
     return request_id

@@ -12,6 +12,7 @@ from shopsense.ranking.ranked import RankedItem
 from shopsense.ranking.rules import Filters
 from shopsense.recommend.request import RecommendRequest
 from shopsense.recommend.surfaces import SURFACES, Surface
+from shopsense.service.arms import Shown, routing
 from shopsense.service.deps import AppState, Caller, ListKey, State, acting_user
 from shopsense.service.lean import lean_get
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
@@ -95,15 +96,23 @@ async def recommend(
         item_id=item_id,
     )
 
-    def work() -> tuple[list[RankedItem], list[Hit]]:
-        items = call_engine(served.recommend, ask)
-        return items, hits(state, items, details)
+    # the default version, the arm's in an A/B experiment, both arms' when interleaving
+    route = routing(state.models, served, surface, ask.user_id)
 
-    items, shown = await in_engine_lane(state, work)
+    def work() -> tuple[Shown, list[Hit]]:
+        lists = [call_engine(s.recommend, ask) for s in route.served]
+        out = route.merge(lists, k, request.state.request_id)
+        return out, hits(state, out.items, details)
+
+    out, shown = await in_engine_lane(state, work)
     # impressions name the surface ("recommend": the home page's for_you, as before surfaces existed)
     shown_on = "recommend" if surface == "for_you" else surface
-    rid = log_shown(state, request, ask.user_id, items, shown_on, served.version)
-    return ListResponse(request_id=rid, model_version=served.version, items=shown)
+    rid = log_shown(
+        state, request, ask.user_id, out.items, shown_on, out.logged_versions, None, out.experiment, out.logged_arms
+    )
+    return ListResponse(
+        request_id=rid, model_version=out.model_version, items=shown, experiment=out.experiment, arm=out.arm
+    )
 
 
 @router.get("/similar/{item_id:path}", response_model=ListResponse)

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from shopsense.ranking.ranked import RankedItem
 from shopsense.search.request import SearchRequest
 from shopsense.search.result import SearchResult
+from shopsense.service.arms import Shown, routing
 from shopsense.service.deps import AppState, Caller, ListKey
 from shopsense.service.lean import lean_get
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
@@ -59,20 +59,26 @@ async def search(request: Request, params: Annotated[SearchQuery, Query()], call
 
     ask = SearchRequest(q, uid, k, filters, request_id)
 
-    def work() -> tuple[SearchResult, list[RankedItem], list[Hit]]:
-        res = call_engine(served.search, ask)
-        items = res.ranked()
-        return res, items, hits(state, items, details)
+    # the default version, the arm's in an A/B experiment, both arms' when interleaving
+    route = routing(state.models, served, "search", uid)
 
-    res, items, shown = await in_engine_lane(state, work)
+    def work() -> tuple[SearchResult, Shown, list[Hit]]:
+        results = [call_engine(s.search, ask) for s in route.served]
+        out = route.merge([r.ranked() for r in results], k, request_id)
+        # total, facets and spelling are the first arm's (the control's): they do not depend on ranking
+        return results[0], out, hits(state, out.items, details)
+
+    res, out, shown = await in_engine_lane(state, work)
     if uid is not None:  # the user's search event, written with the impressions by the background flusher
         from shopsense.search.personal import search_event
 
         state.impressions.record_event(search_event(q, request_id, uid))
-    rid = log_shown(state, request, uid, items, "search", served.version, query=q)
+    rid = log_shown(state, request, uid, out.items, "search", out.logged_versions, q, out.experiment, out.logged_arms)
     return SearchResponse(
         request_id=rid,
-        model_version=served.version,
+        model_version=out.model_version,
+        experiment=out.experiment,
+        arm=out.arm,
         items=shown,
         query=q,
         total=res.total,

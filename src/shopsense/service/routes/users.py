@@ -39,9 +39,9 @@ def delete_user(state: State, user_id: str = UserPath) -> Deleted:
     stored_id = state.pseudonyms.user(user_id)
     state.impressions.flush()  # queued impressions of this user must not land after the delete
     deletion = state.store.delete_users([stored_id], vacuum=state.settings.privacy.postgres_vacuum)
-    served = state.models.current
-    if served is not None and hasattr(served, "forget_user"):
-        served.forget_user(stored_id, deletion)
+    for served in state.models.every_served():  # the experiments' arms hold searches too
+        if hasattr(served, "forget_user"):
+            served.forget_user(stored_id, deletion)
     return Deleted(deleted=deletion.counts)
 
 
