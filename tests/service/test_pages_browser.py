@@ -288,7 +288,8 @@ def _experiment_traffic(base: str, name: str, hdr: dict[str, str], users: int) -
         shown += len(rec["items"])
         if n % 3 == 0:
             ev = {"user_id": f"{name}-{n}", "item_id": rec["items"][0]["item_id"], "event_type": "click"}
-            assert httpx.post(f"{base}/events", json={**ev, "request_id": rec["request_id"]}, headers=hdr).status_code == 200
+            r = httpx.post(f"{base}/events", json={**ev, "request_id": rec["request_id"]}, headers=hdr)
+            assert r.status_code == 200, r.text
     return shown
 
 
@@ -346,7 +347,8 @@ def test_dashboard_shows_each_experiment_per_arm_over_time(server, browser) -> N
     _experiment_traffic(base, "dash-il", hdr, 12)
     page.reload()
     page.wait_for_selector("[data-experiment='dash-il'] [data-interleaving]")
-    assert re.search(r"old wins \d+, new wins \d+, ties \d+, of 4 requests with clicks", page.text_content("[data-interleaving]"))
+    wins = page.text_content("[data-interleaving]")
+    assert re.search(r"old wins \d+, new wins \d+, ties \d+, of 4 requests with clicks", wins), wins
     assert len(page.query_selector_all("[data-experiment='dash-il'] [data-chart='exp-dash-il-ctr'] polyline.line")) == 2
     stopped = "details[data-experiment='dash-ab'][data-status='stopped']"
     assert page.query_selector(f"{stopped} tr[data-arm]") is None

@@ -178,7 +178,11 @@ def _arm_series(labelled: pd.DataFrame, bucket: np.ndarray, arm: str, n: int) ->
     at = bucket[mask]
     order = np.argsort(at, kind="stable")
     bounds = np.searchsorted(at[order], np.arange(n + 1))
-    out: dict[str, Any] = {"users": [], "impressions": [], **{m: {"value": [], "ci_low": [], "ci_high": []} for m in METRICS}}
+    out: dict[str, Any] = {
+        "users": [],
+        "impressions": [],
+        **{m: {"value": [], "ci_low": [], "ci_high": []} for m in METRICS},
+    }
     for i in range(n):
         step_rows = order[bounds[i] : bounds[i + 1]]
         for k, v in values.items():  # O(users) per step, whatever the number of impressions
