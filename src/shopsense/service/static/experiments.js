@@ -106,7 +106,8 @@ const Experiments = (() => {
         METRICS.map(([k]) => {
           const d = cmp[k];
           const rel = d.relative_difference === null ? "–" : (d.relative_difference >= 0 ? "+" : "") + (100 * d.relative_difference).toFixed(1) + "%";
-          return el("td", { "data-metric": k }, c.interleaving ? rel : `${rel} (${pval(d.p_value)})`);
+          const shown = c.interleaving || d.p_value === null ? rel : `${rel} (${pval(d.p_value)})`;
+          return el("td", { "data-metric": k }, shown);
         })));
     out.push(el("table", { class: "compare" },
       el("thead", {}, el("tr", {}, [`relative difference (${c.interleaving ? "per team" : "Welch's test"})`, ...METRICS.map(([, t]) => t)].map((t) => el("th", {}, t)))),
