@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from shopsense import columns as C
-from shopsense.evaluation.experiments import report
+from shopsense.evaluation.experiments import METRICS, report, time_series
 from shopsense.experiments import Arm, Assigner, Experiment
 
 AB = Experiment(
@@ -167,3 +167,39 @@ def test_interleaving_credits_requests_and_runs_a_sign_test() -> None:
     assert rep["test"] == "sign_test" and rep["srm"]["mismatch"] is False
     assert rep["arms"]["new"]["ctr"]["p_value"] is None  # the same users on both sides: no Welch test
     assert not math.isnan(rep["arms"]["new"]["ctr"]["difference"])
+
+
+# the reference reports of the first points compare one or two users per arm with equal rates
+@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")
+def test_the_time_series_ends_at_the_report_and_each_point_is_the_report_so_far() -> None:
+    # the known log's requests spread over 70 minutes: r1 at 0 s, r2 at 600 s, ..., r8 at 4200 s
+    shown = {f"r{n}": 600.0 * (n - 1) for n in range(1, 9)}
+    imp = IMPRESSIONS.assign(**{C.TIMESTAMP: IMPRESSIONS[C.REQUEST_ID].map(shown)})
+    ev = EVENTS.assign(**{C.TIMESTAMP: 5000.0})
+    series = time_series(AB, imp, ev, PRICES)
+    assert series["step_s"] == 300.0  # 4200 s in at most 48 points: 5-minute steps
+    assert len(series["times"]) == 14 and series["times"][-1] == 4200.0
+    full = report(AB, imp, ev, PRICES)["arms"]
+    for arm, got in series["arms"].items():
+        assert got["users"][-1] == full[arm]["users"] and got["impressions"][-1] == full[arm]["impressions"]
+        for m in METRICS:
+            for k in ("value", "ci_low", "ci_high"):
+                assert got[m][k][-1] == pytest.approx(full[arm][m][k]), (arm, m, k)
+    # every point is the report of the impressions shown by then (with the outcomes they had)
+    for i, t in enumerate(series["times"]):
+        then = imp[imp[C.TIMESTAMP] <= t]
+        for arm, got in series["arms"].items():
+            ref = report(AB, then, ev, PRICES)["arms"][arm]
+            assert got["users"][i] == ref["users"] and got["impressions"][i] == ref["impressions"]
+            for m in METRICS:
+                assert got[m]["value"][i] == pytest.approx(ref[m]["value"]), (i, arm, m)
+                assert got[m]["ci_high"][i] == pytest.approx(ref[m]["ci_high"]), (i, arm, m)
+    # control's first point: only u1's r1 (no click yet in r1): one user, no interval
+    first = series["arms"]["control"]
+    assert (first["users"][0], first["impressions"][0], first["ctr"]["value"][0]) == (1, 2, 0.0)
+    assert first["ctr"]["ci_low"][0] is None
+    assert series["arms"]["treatment"]["users"][0] == 0 and series["arms"]["treatment"]["ctr"]["value"][0] is None
+    # a step asked for; an empty log has no points
+    assert len(time_series(AB, imp, ev, PRICES, step_s=3600)["times"]) == 2
+    empty = time_series(AB, imp.iloc[:0], ev, PRICES)
+    assert empty["times"] == [] and empty["arms"]["control"]["ctr"]["value"] == []

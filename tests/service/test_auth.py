@@ -22,6 +22,7 @@ ROUTES = [
     ("GET", "/products", None, "read", "write"),
     ("GET", "/models", None, "read", "write"),
     ("GET", "/dashboard/data", None, "read", "write"),
+    ("GET", "/dashboard/experiments/running", None, "read", "write"),
     ("POST", "/events", EVENT, "write", "read"),
     ("PUT", "/products", PRODUCT, "admin", "write"),
     ("DELETE", "/products/p6", None, "admin", "write"),
@@ -48,7 +49,7 @@ def test_scopes(env: Env, method: str, path: str, body: dict | None, scope: str,
         env.store.register_version("v0", status="complete")
         env.store.activate_version("v0")
         env.store.activate_version("v1")
-    if path.startswith("/experiments"):  # a second version, and a running experiment to report and stop
+    if path.startswith(("/experiments", "/dashboard/experiments")):  # a second version, and a running experiment
         from shopsense import experiments
 
         env.store.register_version("v2", status="complete")

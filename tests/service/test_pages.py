@@ -23,6 +23,10 @@ def test_the_dashboard_needs_an_operator_key(env: Env) -> None:
     assert c.get("/dashboard/data", headers={"X-API-Key": page_key}).status_code == 403
     assert c.get("/dashboard/data", headers=env.h("write")).status_code == 403
     assert c.get("/dashboard/data", headers=env.h("read")).status_code == 200
+    # a stopped experiment's report, fetched when the dashboard opens it: the same keys
+    assert c.get("/dashboard/experiments/x", headers={"X-API-Key": page_key}).status_code == 403
+    assert c.get("/dashboard/experiments/x", headers=env.h("write")).status_code == 403
+    assert c.get("/dashboard/experiments/x", headers=env.h("read")).status_code == 404
 
 
 def test_only_the_engines_results_are_read(env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,3 +57,27 @@ def test_only_the_engines_results_are_read(env: Env, tmp_path: Path, monkeypatch
     ]
     (reports / "results.json").write_text(json.dumps({"any": "json", "token": "t0ps3cret"}))  # not the runner's shape
     assert data()["offline"] is None
+
+
+def test_the_dashboard_carries_running_experiments_over_time_and_stopped_ones_as_records(env: Env) -> None:
+    c, admin = env.client, env.h("admin")
+    env.store.register_version("v2", status="complete")
+    for name in ("old", "new"):
+        body = {"name": name, "arms": {"control": "v1", "treatment": "v2"}, "surface": "recommend"}
+        assert c.post("/experiments", json=body, headers=admin).status_code == 201
+        for n in range(6):
+            c.get("/recommend", params={"user_id": f"{name}-{n}", "k": 2}, headers=env.h("read"))
+        if name == "old":
+            assert c.post("/experiments/old/stop", headers=admin).status_code == 200
+    panel = c.get("/dashboard/data", headers=env.h("read")).json()["experiments"]
+    assert [p["experiment"]["name"] for p in panel] == ["new", "old"]  # newest first
+    running, stopped = panel
+    assert set(stopped) == {"experiment"} and "salt" not in stopped["experiment"]
+    report = c.get("/experiments/new/report", headers=admin).json()
+    series = running.pop("over_time")
+    assert running == report  # the engine's report, nothing else
+    for arm, numbers in report["arms"].items():
+        assert series["arms"][arm]["users"][-1] == numbers["users"]
+        assert series["arms"][arm]["ctr"]["value"][-1] == pytest.approx(numbers["ctr"]["value"])
+    opened = c.get("/dashboard/experiments/old", headers=env.h("read")).json()
+    assert opened["experiment"]["status"] == "stopped" and sum(a["impressions"] for a in opened["arms"].values()) == 12

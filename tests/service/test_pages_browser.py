@@ -276,6 +276,93 @@ def test_dashboard_shows_counts_versions_offline_and_online(server, browser) -> 
     page.close()
 
 
+def _experiment_traffic(base: str, name: str, hdr: dict[str, str], users: int) -> int:
+    """Recommendations for ``users`` new shoppers, a click on every third list's first item; the
+    number of impressions shown."""
+    import httpx
+
+    shown = 0
+    for n in range(users):
+        rec = httpx.get(f"{base}/recommend?user_id={name}-{n}&k=3", headers=hdr).json()
+        assert rec["experiment"] == name, rec
+        shown += len(rec["items"])
+        if n % 3 == 0:
+            ev = {"user_id": f"{name}-{n}", "item_id": rec["items"][0]["item_id"], "event_type": "click"}
+            r = httpx.post(f"{base}/events", json={**ev, "request_id": rec["request_id"]}, headers=hdr)
+            assert r.status_code == 200, r.text
+    return shown
+
+
+def test_dashboard_shows_each_experiment_per_arm_over_time(server, browser) -> None:
+    import httpx
+
+    base, store, _ = server
+    store.register_version("v2", status="complete")
+    admin = {"X-API-Key": create_key(store, ["admin"])[1]}
+    operator_key = create_key(store, ["read", "write"])[1]
+    hdr = {"X-API-Key": operator_key}
+    body = {"name": "dash-ab", "arms": {"control": "v1", "treatment": "v2"}, "surface": "recommend"}
+    assert httpx.post(f"{base}/experiments", json=body, headers=admin).status_code == 201
+    shown = _experiment_traffic(base, "dash-ab", hdr, 24)
+    deadline = time.monotonic() + 10  # impressions reach the store with the next background flush
+    while len(store.experiment_impressions("dash-ab")) < shown and time.monotonic() < deadline:
+        time.sleep(0.05)
+    report = httpx.get(f"{base}/experiments/dash-ab/report", headers=admin).json()
+    assert report["arms"]["control"]["clicks"] + report["arms"]["treatment"]["clicks"] == 8
+
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base + "/dashboard")
+    page.fill("#key", operator_key)
+    page.click("#key-submit")
+    box = "[data-experiment='dash-ab'][data-status='running']"
+    page.wait_for_selector(box)
+    for arm in ("control", "treatment"):
+        want = report["arms"][arm]
+        row = f"{box} tr[data-arm='{arm}']"
+        assert page.text_content(f"{row} [data-field='users']") == str(want["users"])
+        assert page.text_content(f"{row} [data-field='impressions']") == str(want["impressions"])
+        ctr = want["ctr"]
+        assert page.text_content(f"{row} [data-metric='ctr']") == (
+            f"{100 * ctr['value']:.1f}% [{100 * ctr['ci_low']:.1f}%, {100 * ctr['ci_high']:.1f}%]"
+        )
+        assert page.text_content(f"{row} [data-metric='revenue_per_1000']").startswith("0.00")
+    assert page.query_selector(f"{box} tr[data-compare='treatment'] [data-metric='ctr']") is not None
+    assert "Sample ratio" in page.text_content(f"{box} .srm")
+    for metric in ("ctr", "add_to_cart_rate", "conversion_rate", "revenue_per_1000"):
+        chart = f"{box} [data-chart='exp-dash-ab-{metric}']"
+        assert len(page.query_selector_all(f"{chart} polyline.line")) == 2, metric  # a line per arm
+    assert len(page.query_selector_all(f"{box} [data-chart='exp-dash-ab-ctr'] polygon.band")) == 2
+    page.screenshot(path=str(SHOTS / "experiments.png"), full_page=True) if SHOTS else None
+
+    # the storefront's page key reads no report
+    page_key = re.search(r'name="shopsense-key" content="([^"]+)"', httpx.get(base + "/").text).group(1)
+    assert httpx.get(f"{base}/dashboard/experiments/dash-ab", headers={"X-API-Key": page_key}).status_code == 403
+
+    # stopped: collapsed below, its report fetched when opened; an interleaving experiment runs
+    assert httpx.post(f"{base}/experiments/dash-ab/stop", headers=admin).status_code == 200
+    body = {"name": "dash-il", "arms": {"old": "v1", "new": "v2"}, "surface": "recommend", "mode": "interleave"}
+    assert httpx.post(f"{base}/experiments", json=body, headers=admin).status_code == 201
+    _experiment_traffic(base, "dash-il", hdr, 12)
+    page.reload()
+    page.wait_for_selector("[data-experiment='dash-il'] [data-interleaving]")
+    wins = page.text_content("[data-interleaving]")
+    assert re.search(r"old wins \d+, new wins \d+, ties \d+, of 4 requests with clicks", wins), wins
+    assert len(page.query_selector_all("[data-experiment='dash-il'] [data-chart='exp-dash-il-ctr'] polyline.line")) == 2
+    stopped = "details[data-experiment='dash-ab'][data-status='stopped']"
+    assert page.query_selector(f"{stopped} tr[data-arm]") is None
+    page.click(f"{stopped} summary")
+    page.wait_for_selector(f"{stopped} tr[data-arm='treatment']")
+    assert page.text_content(f"{stopped} tr[data-arm='control'] [data-field='users']") == str(
+        report["arms"]["control"]["users"]
+    )
+    assert page.query_selector(f"{stopped} [data-chart='exp-dash-ab-conversion_rate'] polyline.line") is not None
+    assert httpx.post(f"{base}/experiments/dash-il/stop", headers=admin).status_code == 200
+    assert not errors, errors
+    page.close()
+
+
 @pytest.mark.slow  # trains the basket shop
 def test_product_page_shows_similar_and_bought_together(shop, browser) -> None:
     base, store = shop

@@ -25,14 +25,16 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from shopsense import columns as C
+from shopsense.exceptions import UnknownExperimentError
 from shopsense.service.deps import ReadKey, State
+from shopsense.service.routes.experiments import NAME
 from shopsense.service.routes.models import models_response
 from shopsense.service.shoppers import new_shopper_id
 
 router = APIRouter(tags=["pages"])
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-_ASSETS = {"app.js", "storefront.js", "dashboard.js", "style.css"}
+_ASSETS = {"app.js", "storefront.js", "dashboard.js", "experiments.js", "style.css"}
 
 
 @lru_cache(maxsize=8)
@@ -137,12 +139,45 @@ def online_metrics(state: State) -> dict[str, list[dict[str, Any]]]:
     return online_report(state.store, by=((C.MODEL_VERSION, C.SURFACE), (C.SOURCE,)))
 
 
+def experiments_panel(state: State) -> list[dict[str, Any]]:
+    """Every experiment, newest first: a running one with its report and the report over time
+    (:func:`shopsense.evaluation.experiments.experiment_report`), a stopped one as its record only
+    (the page asks ``/dashboard/experiments/{name}`` when it is opened: its numbers no longer
+    change, and computing every old report on each refresh would grow without bound)."""
+    from shopsense.evaluation.experiments import experiment_report
+    from shopsense.experiments import list_experiments
+    from shopsense.store.experiments import RUNNING
+
+    out: list[dict[str, Any]] = []
+    for exp in reversed(list_experiments(state.store)):
+        if exp.status == RUNNING:
+            out.append(experiment_report(state.store, exp.name, over_time=True))
+        else:
+            out.append({"experiment": exp.as_dict()})
+    return out
+
+
 @router.get("/dashboard/data", dependencies=[ReadKey])
 def dashboard_data(state: State) -> dict[str, Any]:
-    """Everything the dashboard shows: counts, versions, the latest offline evaluation, online metrics."""
+    """Everything the dashboard shows: counts, versions, the latest offline evaluation, online
+    metrics, and the experiments."""
     return {
         "stats": state.store.stats(),
         "models": models_response(state).model_dump(),
         "offline": latest_offline_report(state.settings.home),
-        "online": online_metrics(state),
+        "online": online_metrics(state),  # flushes the logged impressions first
+        "experiments": experiments_panel(state),
     }
+
+
+@router.get("/dashboard/experiments/{name}", dependencies=[ReadKey])
+def dashboard_experiment(state: State, name: str = NAME) -> dict[str, Any]:
+    """One experiment's report and its report over time, for the dashboard (read scope; the
+    admin-scope ``/experiments/{name}/report`` gives the same report)."""
+    from shopsense.evaluation.experiments import experiment_report
+
+    state.impressions.flush()
+    try:
+        return experiment_report(state.store, name, over_time=True)
+    except UnknownExperimentError as e:
+        raise HTTPException(404, str(e)) from None

@@ -1,5 +1,6 @@
 // The dashboard: counts, model versions, the latest offline evaluation as bar charts, and online
-// CTR / conversion per model version (from impressions joined to events by request_id).
+// CTR / conversion per model version (from impressions joined to events by request_id), and the
+// experiments (experiments.js).
 // It needs an operator's API key (read scope): the page embeds none; the operator enters one, kept in
 // this tab's sessionStorage (gone when the tab closes) and dropped when the server refuses it.
 "use strict";
@@ -91,6 +92,7 @@
           el("td", {}, r.purchases), el("td", {}, pct(r.conversion))),
       ),
     );
+    Experiments.render($("experiments"), d.experiments || []);
     document.body.dataset.loaded = "1";
   }
 
