@@ -1,9 +1,10 @@
 """Hot list routes without FastAPI's per-request dependency solving.
 
-FastAPI solves a route's dependency tree on every request: for ``GET /recommend`` (12 query
-parameters, the key's scope check and the shopper cookie, 7 dependants) that cost about 1 ms of
-CPU, more than half of what the whole request cost outside the engine (measured with the engine
-stubbed: 1.75 ms per request against 0.6 ms for ``/health``). :class:`LeanRoute` answers such a
+FastAPI solves a route's dependency tree on every request: for ``GET /recommend`` 12 query
+parameters, the key's scope check and the shopper cookie, 7 dependants, each resolved field by
+field. With the engine stubbed (constant answers, 300 requests/s, three interleaved pairs on 2
+cores) the framework's CPU per request fell from 2.38 to 1.94 ms for ``/recommend`` and from 2.41
+to 1.90 ms for ``/search`` when that solving was skipped. :class:`LeanRoute` answers such a
 route with the same validation in one pass:
 
 - the endpoint is declared as usual, so the OpenAPI docs are FastAPI's own, but it takes only
