@@ -33,7 +33,7 @@ from shopsense.experiments import Assigner, Assignment, Experiment
 from shopsense.experiments import running as running_experiments
 from shopsense.service.periodic import Periodic
 from shopsense.store import KnowledgeStore
-from shopsense.versions import Version, served_versions
+from shopsense.versions import served_versions
 
 log = logging.getLogger("shopsense.service")
 
@@ -73,7 +73,6 @@ class ModelState:
         self._version: str | None = None
         self._failed: dict[str, str] = {}  # version -> why it could not be loaded
         self._experiments = LiveExperiments()
-        self._served: list[Version] = []  # the last poll's served versions
         self._left_out: set[str] = set()  # experiments not served (a version did not load), logged once
         self._load_lock = threading.Lock()
         self._poller = Periodic(self.refresh, interval_s, "shopsense-model-reload", run_first=True)
@@ -107,25 +106,19 @@ class ModelState:
         return out
 
     # ------------------------------------------------------------------ swapping
-    def target(self) -> tuple[str, Path | None] | None:
-        """The version that should be served by default (:func:`shopsense.versions.served_versions`'s
-        first) and its folder."""
-        self._served = served_versions(self.store, self.home)
-        v = self._served[0] if self._served else None
-        return None if v is None else (v.version, v.folder)
-
     def refresh(self) -> bool:
         """Load and swap in the target version if it changed, then the running experiments' versions;
         returns True on a swap of the default version."""
         with self._load_lock:
             try:
-                tgt = self.target()
+                # the default version first (shopsense.versions.served_versions), then the arms'
+                served = served_versions(self.store, self.home)
                 experiments = running_experiments(self.store)
             except Exception as e:  # the store is briefly unavailable: keep serving
                 log.warning("cannot read model versions: %s", e)
                 return False
-            swapped = self._swap_default(tgt)
-            self._swap_experiments(experiments)
+            swapped = self._swap_default((served[0].version, served[0].folder) if served else None)
+            self._swap_experiments(experiments, {v.version: v.folder for v in served})
             return swapped
 
     def _swap_default(self, tgt: tuple[str, Path | None] | None) -> bool:
@@ -150,13 +143,12 @@ class ModelState:
         log.info("now serving model version %s", version)
         return True
 
-    def _swap_experiments(self, experiments: list[Experiment]) -> None:
-        """Load the running experiments' versions that are not loaded yet and swap in the new set;
-        unchanged versions keep their loaded objects."""
+    def _swap_experiments(self, experiments: list[Experiment], folders: dict[str, Path | None]) -> None:
+        """Load the running experiments' versions that are not loaded yet (from ``folders``, the
+        served versions' folders) and swap in the new set; unchanged versions keep their loaded objects."""
         old = self._experiments
         if not experiments and not old.loaded and not old.assigner:
             return
-        folders = {v.version: v.folder for v in self._served}
         loaded: dict[str, Any] = {}
         live: list[Experiment] = []
         for e in experiments:
