@@ -78,3 +78,14 @@ def test_an_endpoint_it_cannot_supply_is_refused_at_start_up() -> None:
     with pytest.raises(TypeError, match="cannot supply parameter 'other'"):
         lean_get(router, "/odd")(odd)
     assert not any(isinstance(r, LeanRoute) for r in router.routes)
+
+
+def test_chinese_queries_and_ids_pass_through_unchanged(env: Env) -> None:
+    """Percent-encoded non-ASCII values are decoded once and checked by characters, not bytes."""
+    c, h = env.client, env.h("read")
+    r = c.get("/search", params={"q": "电饭锅 跑鞋", "user_id": "顾客-七"}, headers=h)
+    assert r.status_code == 200 and r.json()["query"] == "电饭锅 跑鞋"
+    assert c.get("/search", params={"q": "锅" * 500}, headers=h).status_code == 200  # 500 characters, 1,500 bytes
+    assert c.get("/search", params={"q": "锅" * 501}, headers=h).status_code == 422
+    r = c.get("/recommend", params={"user_id": "顾客-七", "k": 2, "category": "厨房"}, headers=h)
+    assert r.status_code == 200, r.text
