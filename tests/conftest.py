@@ -11,6 +11,9 @@ from shopsense.process import process_environment
 
 # the suite runs the library as the CLI does: hub offline, OpenMP threads passive (shopsense.process)
 os.environ.update(process_environment())
+# lists exactly as ranked: the randomised position swap (2% of responses by default) would make
+# tests that compare a served list with the engine's fail now and then; its own tests turn it on
+os.environ.setdefault("SHOPSENSE_SERVICE__POSITION_SWAP_SHARE", "0")
 
 import pytest
 from sqlalchemy import create_engine, text

@@ -80,6 +80,9 @@ MODEL_VERSION = "model_version"
 SURFACE = "surface"  # "recommend" | "search" | "similar"
 EXPERIMENT = "experiment"  # the running experiment a request was in (impressions; None outside one)
 ARM = "arm"  # its arm; in interleave mode the team that contributed the item
+#: impressions: the position the ranking gave the item when a randomised swap showed it elsewhere
+#: (None: shown where it was ranked); what the position-bias estimator reads (ranking/propensity.py)
+RANKED_POSITION = "ranked_position"
 SCORE = "score"
 
 IMPRESSION_COLUMNS = (
@@ -93,8 +96,9 @@ IMPRESSION_COLUMNS = (
     MODEL_VERSION,
     QUERY,
     TIMESTAMP,
-    EXPERIMENT,  # last two: rows without them (older callers) are padded with None
+    EXPERIMENT,  # last three: rows without them (older callers) are padded with None
     ARM,
+    RANKED_POSITION,
 )
 
 # Internal integer indices produced by the Dataset id maps

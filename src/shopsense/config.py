@@ -122,6 +122,13 @@ class ServiceConfig(StrictModel):
     )
     reload_interval_s: float = Field(2.0, gt=0, description="how often the server checks for a new active version")
     log_impressions: bool = Field(True, description="record what each answer showed (the ranker learns from it)")
+    position_swap_share: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="share of list responses outside experiments whose first item is swapped with a random one of "
+        "the top 10: the randomised slice that measures position bias for the ranker learned from outcomes (0: off)",
+    )
     similar_index: bool = Field(True, description="build the similar-products index (encodes the whole catalog)")
     engine_threads: int = Field(
         0,

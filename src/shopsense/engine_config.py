@@ -133,6 +133,32 @@ class RankerConfig(Knobs):
     seed: int = Field(0, description="random seed")
 
 
+class OutcomesConfig(Knobs):
+    """The ranker learned from what shoppers did with what they were shown: logged impressions joined
+    to clicks, carts and purchases (:mod:`shopsense.ranking.outcomes`)."""
+
+    min_impressions: int = Field(
+        2000,
+        ge=1,
+        description="impressions of lists that drew a click, cart or purchase needed before training learns from "
+        "them (fewer: the next-item labels alone)",
+    )
+    max_requests: int = Field(50_000, ge=10, description="latest logged lists learned from at most")
+    surfaces: list[str] = Field(
+        default_factory=lambda: ["recommend"],
+        description="impressions of which surfaces teach the recommendation ranker (recommend: the home page)",
+    )
+    heldout_share: float = Field(
+        0.2, gt=0, lt=1, description="latest share of the logged lists held out to decide between ranker and fusion"
+    )
+    min_gain: float = Field(
+        0.0, ge=0, description="held-out NDCG@10 the outcome ranker must gain over the fusion to be served"
+    )
+    next_item_weight: float = Field(
+        1.0, ge=0, description="weight of a next-item example against a logged list's (0: outcomes only)"
+    )
+
+
 class ReturnsConfig(Knobs):
     """The return scorer: which of a shopper's own items they come back to buy, learned from the log
     (:mod:`shopsense.ranking.returns`)."""
@@ -198,6 +224,9 @@ class EngineConfig(Knobs):
         "fusion", description="fusion: tuned weighted sum of standardised source scores over the whole catalog"
     )
     ranker_config: RankerConfig = RankerConfig()
+    outcomes: OutcomesConfig | None = Field(
+        OutcomesConfig(), description="learn the ranking from logged outcomes when there are enough (None: never)"
+    )
     ranker_users: int = Field(
         8000,
         ge=10,

@@ -186,7 +186,9 @@ def train(
         if incremental:
             engine, base = _warm_start(store, settings, ds, vectors, say)
         else:
-            engine, base = Engine(config or settings.engine).fit(ds, vectors, progress=say), None
+            cfg = config or settings.engine
+            outcomes = logged_outcomes(store) if cfg.outcomes is not None else None
+            engine, base = Engine(cfg).fit(ds, vectors, progress=say, outcomes=outcomes), None
         say(f"writing version {version}")
         engine.save(draft.folder / "engine")
         ds.items.save(draft.folder / "items.json")
@@ -208,6 +210,17 @@ def train(
         raise
     say(f"version {version} is active")
     return TrainResult(version, final, metrics)
+
+
+def logged_outcomes(store: KnowledgeStore) -> pd.DataFrame | None:
+    """Every logged impression labelled with the clicks, carts and purchases that followed it (None
+    when nothing was logged): what the ranker learns from outcomes with (:mod:`shopsense.ranking.outcomes`)."""
+    from shopsense.data.outcomes import OUTCOMES, label_impressions
+
+    impressions = store.impressions()
+    if impressions.empty:
+        return None
+    return label_impressions(impressions, store.events(event_types=list(OUTCOMES)))
 
 
 def _warm_start(

@@ -38,3 +38,11 @@ def train(
     for key in ("n_users", "n_items", "n_interactions", "heldout_ndcg@10_fusion", "heldout_ndcg@10_single"):
         if key in result.metrics:
             console.print(f"  {key}: {result.metrics[key]}", highlight=False)
+    out = result.metrics.get("outcomes")
+    if isinstance(out, dict):  # what the ranker learned from logged outcomes, and whether it serves
+        gain = f", held-out NDCG@10 gain {out['heldout_gain']:+.4f}" if "heldout_gain" in out else ""
+        console.print(
+            f"  outcomes: {out.get('lists', 0)} logged lists, {out.get('impressions', 0)} impressions{gain}: "
+            f"{out.get('chosen', '')}",
+            highlight=False,
+        )

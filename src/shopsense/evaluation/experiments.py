@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from shopsense import columns as C
+from shopsense.data.outcomes import OUTCOMES, PURCHASE_VALUE, label_impressions
 from shopsense.evaluation.ab_stats import compare, mean_interval, sample_ratio, sign_test
-from shopsense.evaluation.online import OUTCOMES, PURCHASE_VALUE, label_impressions
 from shopsense.experiments import Experiment, get
 from shopsense.experiments.experiment import INTERLEAVE
 from shopsense.store import KnowledgeStore

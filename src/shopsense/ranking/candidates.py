@@ -61,14 +61,16 @@ def build(
     side: ItemSide,
     per_source: int,
     must_include: np.ndarray | None = None,
+    only: list[np.ndarray] | None = None,
 ) -> Candidates:
     """Candidates and features for each history from its sources' proposals (excluded items are never
-    proposed). ``must_include[r]`` (training only) adds an item to row r."""
+    proposed). ``must_include[r]`` (training only) adds an item to row r; ``only[r]`` (training on
+    logged lists) replaces row r's candidates by those items, in that order."""
     names = list(proposals[0]) if proposals else []
     log_pop = np.log1p(side.popularity.astype(np.float32))
     out_items, out_feats = [], []
     for r, props in enumerate(proposals):
-        cand = merge(props.values())
+        cand = merge(props.values()) if only is None else np.asarray(only[r], np.int64)
         if must_include is not None and must_include[r] >= 0:
             cand = np.union1d(cand, [must_include[r]])
         cols = []

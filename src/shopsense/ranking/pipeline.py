@@ -29,6 +29,9 @@ from shopsense.models.complements import Complements
 from shopsense.models.popular import PopularModel, top_category
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking import candidates as cand
+from shopsense.ranking.outcomes import ShownLists, list_features, shown_lists
+from shopsense.ranking.outcomes import learn as learn_outcomes
+from shopsense.ranking.propensity import estimate as estimate_propensities
 from shopsense.ranking.ranker import LambdaRanker, WeightedFusion
 from shopsense.ranking.return_features import category_codes
 from shopsense.ranking.returns import ReturnScorer
@@ -90,15 +93,29 @@ class Engine:
             out[name] = MODELS[name](cfg)
         return out
 
-    def fit(self, ds: Dataset, item_vectors: np.ndarray | None = None, progress: Progress | None = None) -> Engine:
-        """Fit sources, ranker and fusion on ``ds`` (see the module docstring)."""
+    def fit(
+        self,
+        ds: Dataset,
+        item_vectors: np.ndarray | None = None,
+        progress: Progress | None = None,
+        outcomes: pd.DataFrame | None = None,
+    ) -> Engine:
+        """Fit sources, ranker and fusion on ``ds`` (see the module docstring); with ``outcomes``
+        (impressions labelled by :func:`~shopsense.data.outcomes.label_impressions`) and enough of
+        them, the ranker also learns from what shoppers did with what they were shown
+        (:mod:`shopsense.ranking.outcomes`): the held-out stage then sees only events before the first
+        logged list it learns from."""
         say = progress or (lambda _m: None)
         t0 = time.perf_counter()
         self.n_items = ds.n_items
         self.popular = PopularModel(self.config.popular).fit(ds)
         self._by_popularity, self._novelty_cache, self._tail_cache = None, None, None
         self.side = item_side(ds, self.popular, item_vectors)
-        inner, users, targets = holdout_last(ds, self.config.ranker_users, self.config.seed)
+        lists = self._logged_lists(outcomes, ds, say)
+        before = (
+            ds if lists is None else ds.with_interactions(ds.interactions[ds.interactions[C.TIMESTAMP] < lists.cutoff])
+        )
+        inner, users, targets = holdout_last(before, self.config.ranker_users, self.config.seed)
         self.models = self._new_models(item_vectors)
         for name, m in self.models.items():
             say(f"fitting {name} on the held-out split")
@@ -106,12 +123,15 @@ class Engine:
         if len(users):
             hist = Histories.from_dataset(inner, users)
             exclude = _history_mask(hist, ds.n_items, targets)
-            if self.config.ranker == "lambdarank":
+            c = None
+            if self.config.ranker == "lambdarank" or lists is not None:
                 say(f"building candidates for {len(users)} held-out users")
                 c = self.candidates(hist, exclude=exclude, train_side=inner)
                 self.metrics["candidate_recall"] = float(
                     np.mean([t in set(i) for i, t in zip(c.items, targets, strict=True)])
                 )
+            if self.config.ranker == "lambdarank":
+                assert c is not None
                 say("training the LambdaRank ranker")
                 self.ranker = LambdaRanker(self.config.ranker_config).fit(c, targets)
                 self.metrics["ranker_importance"] = dict(list(self.ranker.importance().items())[:10])
@@ -132,13 +152,15 @@ class Engine:
                 self.metrics.update(tail_metrics)
             # measured on the held-out carts and purchases where there are enough (what the lists are
             # judged on: a source that finds the next view may not find the next purchase), else on all
-            last_type = ds.interactions.groupby(C.USER_IDX)[C.EVENT_TYPE].last().reindex(users).to_numpy()
+            last_type = before.interactions.groupby(C.USER_IDX)[C.EVENT_TYPE].last().reindex(users).to_numpy()
             intent = np.isin(last_type, INTENT_EVENTS)
             over = intent if intent.sum() >= MIN_INTENT_TARGETS else np.ones(len(users), bool)
             new_target = np.array([t not in set(h.tolist()) for h, t in zip(hist.items, targets, strict=True)])
             self.discovery_hit_rate = hit_rate_by_rank(self.fusion.weights, z, local, new_target, over)
             self.metrics["discovery_hit_rate_over"] = "carts and purchases" if over is intent else "all events"
             del z
+            if lists is not None and c is not None:
+                self._learn_outcomes(lists, ds, inner, outcomes, (c, targets), say)
         if self.config.returns is not None:
             say("learning which of their own items shoppers come back to buy")
             self.returns = ReturnScorer.fit(ds, self.config.returns, say)
@@ -154,6 +176,46 @@ class Engine:
                 m.fit(ds, item_vectors=item_vectors)
         self.metrics["fit_seconds"] = time.perf_counter() - t0
         return self
+
+    def _logged_lists(self, outcomes: pd.DataFrame | None, ds: Dataset, say: Progress) -> ShownLists | None:
+        """The logged lists to learn from, or None when outcome learning is off or the log too thin."""
+        cfg = self.config.outcomes
+        if outcomes is None or cfg is None:
+            return None
+        lists = shown_lists(outcomes, ds, cfg)
+        self.metrics["outcomes"] = {"lists": len(lists), "impressions": lists.impressions}
+        if lists.impressions < cfg.min_impressions:
+            say(
+                f"{lists.impressions} impressions of lists with outcomes (< {cfg.min_impressions}): next-item labels only"
+            )
+            self.metrics["outcomes"]["chosen"] = f"not used: fewer than {cfg.min_impressions} impressions"
+            return None
+        return lists
+
+    def _learn_outcomes(
+        self,
+        lists: ShownLists,
+        ds: Dataset,
+        inner: Dataset,
+        outcomes: pd.DataFrame | None,
+        next_item: tuple[cand.Candidates, np.ndarray],
+        say: Progress,
+    ) -> None:
+        """Train the outcome ranker (:func:`shopsense.ranking.outcomes.learn`); serve it if it wins."""
+        assert self.side is not None and self.config.outcomes is not None and outcomes is not None
+        say(f"describing {len(lists)} logged lists as their requests saw them")
+        s = self.side
+        side = cand.ItemSide(inner.item_popularity(), s.trend, s.category, s.brand, s.vectors)
+        feats = list_features(self, lists, ds, side)
+        props = estimate_propensities(outcomes)
+        fallback = self.ranker if self.ranker is not None else self.fusion
+        ranker, metrics = learn_outcomes(
+            feats, lists, props, next_item, fallback, self.config.outcomes, self.config.ranker_config, say
+        )
+        self.metrics["outcomes"] = metrics
+        if ranker is not None:
+            self.ranker = ranker
+            self.metrics["ranker_importance"] = dict(list(ranker.importance().items())[:10])
 
     def _heldout_shortlist(
         self,

@@ -28,18 +28,31 @@ class LambdaRanker:
 
     def fit(self, cands: Candidates, targets: np.ndarray) -> LambdaRanker:
         """Learn from candidate lists whose row r has target item ``targets[r]`` (rows without it are skipped)."""
-        import lightgbm as lgb
-
-        xs, ys, groups = [], [], []
+        xs, ys = [], []
         for items, feats, t in zip(cands.items, cands.features, targets, strict=True):
             label = (items == t).astype(np.float32)
             if label.sum() == 0 or len(items) < 2:
                 continue
             xs.append(feats)
             ys.append(label)
-            groups.append(len(items))
-        if not groups:
+        if not xs:
             raise ValueError("no held-out target appears among the candidates: cannot train the ranker")
+        return self.fit_groups(xs, ys, None, cands.names)
+
+    def fit_groups(
+        self,
+        feats: list[np.ndarray],
+        grades: list[np.ndarray],
+        weights: list[np.ndarray] | None,
+        names: list[str],
+    ) -> LambdaRanker:
+        """Learn from lists given as they are: per list its feature rows, integer grades (0: nothing
+        happened) and optionally per-row weights (e.g. inverse examination propensities)."""
+        import lightgbm as lgb
+
+        keep = [i for i, (x, g) in enumerate(zip(feats, grades, strict=True)) if len(x) > 1 and np.any(g > 0)]
+        if not keep:
+            raise ValueError("no list with an outcome to learn from: cannot train the ranker")
         cfg = self.config
         params = {
             "objective": "lambdarank",
@@ -55,9 +68,16 @@ class LambdaRanker:
             "deterministic": True,
             "verbose": -1,
         }
-        data = lgb.Dataset(np.concatenate(xs), np.concatenate(ys), group=groups, feature_name=cands.names)
+        w = None if weights is None else np.concatenate([weights[i] for i in keep]).astype(np.float32)
+        data = lgb.Dataset(
+            np.concatenate([feats[i] for i in keep]),
+            np.concatenate([grades[i] for i in keep]).astype(np.int32),
+            weight=w,
+            group=[len(feats[i]) for i in keep],
+            feature_name=list(names),
+        )
         self.booster = lgb.train(params, data, num_boost_round=cfg.rounds)
-        self.names = list(cands.names)
+        self.names = list(names)
         return self
 
     def predict(self, feats: np.ndarray) -> np.ndarray:

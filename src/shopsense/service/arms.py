@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shopsense.experiments import Assignment, team_draft
+from shopsense.experiments.position_swap import position_swap
 from shopsense.ranking.ranked import RankedItem
 from shopsense.service.engines import Served
 
@@ -24,6 +25,7 @@ class Shown:
     arm: str | None = None  # the response's arm (None outside an experiment and when interleaved)
     item_versions: Sequence[str | None] | None = None  # interleaved: per item, its team's version
     item_arms: Sequence[str] | None = None  # interleaved: per item, its team
+    ranked_positions: Sequence[int] | None = None  # a randomised position swap: each item's ranked position
 
     @property
     def logged_versions(self) -> str | None | Sequence[str | None]:
@@ -40,12 +42,18 @@ class Routing:
 
     served: tuple[Served, ...]
     assignment: Assignment | None = None
+    swap_share: float = 0.0  # outside experiments: the share of responses in the position-bias slice
 
     def merge(self, lists: Sequence[list[RankedItem]], k: int, request_id: str) -> Shown:
-        """One list from the answers of :attr:`served` (in that order)."""
+        """One list from the answers of :attr:`served` (in that order); outside an experiment, on
+        a ``swap_share`` of requests, with its first item swapped (:mod:`~shopsense.experiments.position_swap`)."""
         a = self.assignment
         if a is None:
-            return Shown(lists[0], self.served[0].version)
+            if not self.swap_share:
+                return Shown(lists[0], self.served[0].version)
+            # seeded by the request id like the interleaving's coin flips: a repeated request id, the same list
+            items, ranked = position_swap(lists[0], self.swap_share, random.Random(request_id))
+            return Shown(items, self.served[0].version, ranked_positions=ranked)
         exp = a.experiment
         if a.arm is not None:
             return Shown(lists[0], a.arm.version, exp.name, a.arm.name)
@@ -62,13 +70,14 @@ class Routing:
         )
 
 
-def routing(models: Any, default: Served, surface: str, user_id: str | None) -> Routing:
+def routing(models: Any, default: Served, surface: str, user_id: str | None, swap_share: float = 0.0) -> Routing:
     """Who answers ``user_id`` on list ``surface``: ``models`` is the app's
-    :class:`~shopsense.service.models_state.ModelState`, ``default`` the served default version."""
+    :class:`~shopsense.service.models_state.ModelState`, ``default`` the served default version;
+    ``swap_share`` of the answers outside experiments are in the position-bias slice."""
     live = models.experiments
     a = live.assign(surface, user_id)
     if a is None:
-        return Routing((default,))
+        return Routing((default,), swap_share=swap_share)
     if a.arm is not None:
         return Routing((live.served(a.arm.version),), a)
     return Routing(tuple(live.served(arm.version) for arm in a.experiment.arms), a)

@@ -61,9 +61,11 @@ class ImpressionLog:
         query: str | None = None,
         experiment: str | None = None,
         arm: str | None | Sequence[str | None] = None,
+        ranked_positions: Sequence[int] | None = None,
     ) -> None:
         """Queue one response's list (position = list order). ``model_version`` and ``arm`` are one
-        value for the whole list or, for an interleaved list, one per item (the team that drafted it)."""
+        value for the whole list or, for an interleaved list, one per item (the team that drafted it);
+        ``ranked_positions`` only for a list in the position-bias slice (each item's ranked position)."""
         now = time.time()
         n = len(items)
         versions = [model_version] * n if model_version is None or isinstance(model_version, str) else model_version
@@ -82,6 +84,7 @@ class ImpressionLog:
                 now,
                 experiment,
                 arms[pos],
+                None if ranked_positions is None else ranked_positions[pos],
             )
             for pos, it in enumerate(items)
         ]

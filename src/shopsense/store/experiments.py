@@ -19,7 +19,8 @@ from shopsense.store.errors import guarded
 
 RUNNING = "running"
 STOPPED = "stopped"
-_NEW_IMPRESSION_COLUMNS = (C.EXPERIMENT, C.ARM)
+#: impression columns added after the table was first made, with their SQL types
+_NEW_IMPRESSION_COLUMNS = {C.EXPERIMENT: "TEXT", C.ARM: "TEXT", C.RANKED_POSITION: "INTEGER"}
 
 
 @guarded  # driver errors leave these methods as StoreError / StoreBusyError (store/errors.py)
@@ -28,7 +29,7 @@ class ExperimentRows(StoreBase):
 
     def _migrate(self) -> None:
         """A store made before experiments gets the ``experiments`` table and the impressions'
-        ``experiment`` and ``arm`` columns (idempotent; another process may be doing the same)."""
+        ``experiment``, ``arm`` and ``ranked_position`` columns (idempotent; another process may be doing the same)."""
         super()._migrate()
         try:
             tables = set(inspect(self.engine).get_table_names())
@@ -37,19 +38,19 @@ class ExperimentRows(StoreBase):
             if "experiments" not in tables:
                 with self.engine.begin() as c:
                     T.experiments.create(c, checkfirst=True)
-            for col in _NEW_IMPRESSION_COLUMNS:
+            for col, sql_type in _NEW_IMPRESSION_COLUMNS.items():
                 if col not in self._impression_columns():
-                    self._add_impression_column(col)
+                    self._add_impression_column(col, sql_type)
         except SQLAlchemyError as e:
             raise StoreError(f"cannot upgrade the store's schema: {e}") from e
 
     def _impression_columns(self) -> set[str]:
         return {c["name"] for c in inspect(self.engine).get_columns("impressions")}
 
-    def _add_impression_column(self, col: str) -> None:
+    def _add_impression_column(self, col: str, sql_type: str) -> None:
         try:
             with self.engine.begin() as c:
-                c.exec_driver_sql(f"ALTER TABLE impressions ADD COLUMN {col} TEXT")
+                c.exec_driver_sql(f"ALTER TABLE impressions ADD COLUMN {col} {sql_type}")
         except SQLAlchemyError:  # another process added it meanwhile
             if col not in self._impression_columns():
                 raise

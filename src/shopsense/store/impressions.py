@@ -16,7 +16,7 @@ from shopsense.store.errors import guarded
 from shopsense.store.rows import to_db_rows
 
 _COLS = tuple(C.IMPRESSION_COLUMNS)
-_N_BASE = len(_COLS) - 2  # rows without experiment and arm
+_N_BASE = len(_COLS) - 3  # rows without experiment, arm and ranked position
 
 
 @guarded  # driver errors leave these methods as StoreError / StoreBusyError (store/errors.py)
@@ -33,10 +33,11 @@ class ImpressionRows(StoreBase):
     def log_impression_rows(self, rows: Sequence[tuple], conn: Connection | None = None) -> int:
         """:meth:`log_impressions` for rows already in ``IMPRESSION_COLUMNS`` order holding plain
         Python values (the service's background writer: no DataFrame round trip per flush). The
-        last two values (experiment, arm) may be left off: a row outside an experiment."""
-        if any(len(r) not in (_N_BASE, len(_COLS)) for r in rows):
+        last values (experiment, arm, ranked position) may be left off: None."""
+        if any(not _N_BASE <= len(r) <= len(_COLS) for r in rows):
             raise ValueError(f"impression rows need {len(_COLS)} values: {', '.join(_COLS)}")
-        full = [r if len(r) == len(_COLS) else (*r, None, None) for r in rows]
+        n = len(_COLS)
+        full = [r if len(r) == n else (*r, *[None] * (n - len(r))) for r in rows]
         with self._conn(conn) as c:
             return self.statements.insert_many(c, "log_impressions", self._log_impressions, _COLS, full)
 

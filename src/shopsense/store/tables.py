@@ -107,6 +107,7 @@ impressions = Table(
     # the experiment and arm of the request (None outside one); stores from before: ExperimentRows._migrate
     Column(C.EXPERIMENT, Text),
     Column(C.ARM, Text),
+    Column(C.RANKED_POSITION, Integer),  # set on randomised swaps only; stores from before: ExperimentRows._migrate
     Index("ix_impressions_request", C.REQUEST_ID),
     Index("ix_impressions_user", C.USER),
 )

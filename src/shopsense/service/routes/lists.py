@@ -11,6 +11,7 @@ from fastapi import HTTPException, Request
 
 from shopsense.exceptions import NoModelError, NotFittedError, UnknownItemError, UnknownUserError
 from shopsense.ranking.ranked import RankedItem
+from shopsense.service.arms import Shown
 from shopsense.service.deps import AppState
 from shopsense.service.engines import Unavailable
 from shopsense.service.routes.products import product_record
@@ -66,19 +67,21 @@ def hits(state: AppState, items: Sequence[RankedItem], details: bool) -> list[Hi
 
 
 def log_shown(
-    state: AppState,
-    request: Request,
-    user_id: str | None,
-    items: Sequence[RankedItem],
-    surface: str,
-    version: str | None | Sequence[str | None],
-    query: str | None = None,
-    experiment: str | None = None,
-    arm: str | None | Sequence[str | None] = None,
+    state: AppState, request: Request, user_id: str | None, out: Shown, surface: str, query: str | None = None
 ) -> str:
-    """Queue the impressions of this response (with its experiment and arm, see
-    :class:`~shopsense.service.arms.Shown`); returns its request_id."""
+    """Queue the impressions of this response (with its experiment, arm and, in the position-bias
+    slice, ranked positions: see :class:`~shopsense.service.arms.Shown`); returns its request_id."""
     request_id = request.state.request_id
-    if state.settings.service.log_impressions and items:
-        state.impressions.record(request_id, user_id, items, surface, version, query, experiment, arm)
+    if state.settings.service.log_impressions and out.items:
+        state.impressions.record(
+            request_id,
+            user_id,
+            out.items,
+            surface,
+            out.logged_versions,
+            query,
+            out.experiment,
+            out.logged_arms,
+            out.ranked_positions,
+        )
     return request_id

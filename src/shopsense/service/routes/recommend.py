@@ -97,7 +97,7 @@ async def recommend(
     )
 
     # the default version, the arm's in an A/B experiment, both arms' when interleaving
-    route = routing(state.models, served, surface, ask.user_id)
+    route = routing(state.models, served, surface, ask.user_id, state.settings.service.position_swap_share)
 
     def work() -> tuple[Shown, list[Hit]]:
         lists = [call_engine(s.recommend, ask) for s in route.served]
@@ -107,9 +107,7 @@ async def recommend(
     out, shown = await in_engine_lane(state, work)
     # impressions name the surface ("recommend": the home page's for_you, as before surfaces existed)
     shown_on = "recommend" if surface == "for_you" else surface
-    rid = log_shown(
-        state, request, ask.user_id, out.items, shown_on, out.logged_versions, None, out.experiment, out.logged_arms
-    )
+    rid = log_shown(state, request, ask.user_id, out, shown_on)
     return ListResponse(
         request_id=rid, model_version=out.model_version, items=shown, experiment=out.experiment, arm=out.arm
     )
@@ -134,5 +132,5 @@ async def similar(
         return items, hits(state, items, details)
 
     items, shown = await in_engine_lane(state, work)
-    rid = log_shown(state, request, uid, items, "similar", served.version)
+    rid = log_shown(state, request, uid, Shown(items, served.version), "similar")
     return ListResponse(request_id=rid, model_version=served.version, items=shown)

@@ -60,7 +60,7 @@ async def search(request: Request, params: Annotated[SearchQuery, Query()], call
     ask = SearchRequest(q, uid, k, filters, request_id)
 
     # the default version, the arm's in an A/B experiment, both arms' when interleaving
-    route = routing(state.models, served, "search", uid)
+    route = routing(state.models, served, "search", uid, state.settings.service.position_swap_share)
 
     def work() -> tuple[SearchResult, Shown, list[Hit]]:
         results = [call_engine(s.search, ask) for s in route.served]
@@ -73,7 +73,7 @@ async def search(request: Request, params: Annotated[SearchQuery, Query()], call
         from shopsense.search.personal import search_event
 
         state.impressions.record_event(search_event(q, request_id, uid))
-    rid = log_shown(state, request, uid, out.items, "search", out.logged_versions, q, out.experiment, out.logged_arms)
+    rid = log_shown(state, request, uid, out, "search", q)
     return SearchResponse(
         request_id=rid,
         model_version=out.model_version,
