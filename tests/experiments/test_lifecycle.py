@@ -131,6 +131,7 @@ def test_a_store_from_before_experiments_is_upgraded_on_open(tmp_path: Path) -> 
     con.execute("DROP TABLE experiments")
     con.execute("ALTER TABLE impressions DROP COLUMN experiment")
     con.execute("ALTER TABLE impressions DROP COLUMN arm")
+    con.execute("ALTER TABLE impressions DROP COLUMN ranked_position")
     con.execute(
         "INSERT INTO impressions (request_id, item_id, position, surface, timestamp) VALUES ('r0', 'a', 0, 'search', 1)"
     )
@@ -144,4 +145,6 @@ def test_a_store_from_before_experiments_is_upgraded_on_open(tmp_path: Path) -> 
     store = open_store(f"sqlite:///{db}")
     store.log_impression_rows([("r1", "u1", "a", 0, 1.0, None, "search", None, None, 2.0, "e", "a")])
     assert store.experiment_impressions("e")[C.ARM].tolist() == ["a"]
+    store.log_impression_rows([("r2", "u1", "a", 0, 1.0, None, "search", None, None, 3.0, None, None, 4)])
+    assert store.impressions("r2")[C.RANKED_POSITION].tolist() == [4]  # an INTEGER column, added on open
     store.close()

@@ -36,3 +36,23 @@ def test_request_id_join(env: Env) -> None:
     assert per[("v1", "search")]["clicks"] == 1
     assert {r["source"] for r in dash["online"]["source"]} == {"popular", "search"}
     assert dash["stats"]["products"] == 6 and dash["models"]["served_version"] == "v1"
+
+
+def test_the_position_swap_slice_records_where_each_item_was_ranked(settings) -> None:
+    """With every response in the slice, the first item trades places with one of the top 10; the
+    impressions say where each was ranked, and responses outside the slice record nothing."""
+    from tests.service.conftest import make_env
+
+    swapping = settings.model_copy(update={"service": settings.service.model_copy(update={"position_swap_share": 1.0})})
+    for env in make_env(swapping):
+        ranked = ["p1", "p2", "p3"]  # the fake engine's list
+        rec = env.client.get("/recommend?user_id=u1&k=3", headers=env.h("read")).json()
+        shown = [h["item_id"] for h in rec["items"]]
+        assert sorted(shown) == ranked and shown[0] != "p1"  # the first item always moves in the slice
+        env.client.app.state.shopsense.impressions.flush()
+        imp = env.store.impressions(rec["request_id"])
+        assert [ranked[p] for p in imp["ranked_position"]] == imp["item_id"].tolist() == shown
+    for env in make_env(settings):  # the tests' default: no slice
+        rec = env.client.get("/recommend?user_id=u1&k=3", headers=env.h("read")).json()
+        env.client.app.state.shopsense.impressions.flush()
+        assert env.store.impressions(rec["request_id"])["ranked_position"].isna().all()
