@@ -115,3 +115,25 @@ def test_ndcg_weights_gains_by_grade_and_propensity() -> None:
     assert 0 < worse < 1
     # a click weighted up (seen rarely where it was shown) counts more than the purchase
     assert ndcg_at([np.array([0.0, 2.0, 1.0])], g, [np.array([1.0, 20.0, 1.0])]) == pytest.approx(1.0)
+
+
+def test_train_reads_the_logged_outcomes_from_the_store(tmp_path) -> None:
+    """``shopsense train``'s path: impressions and their outcome events in the knowledge store, the
+    version's metrics say how many lists were used and what they gained."""
+    from shopsense.config import load_settings
+    from shopsense.store import open_store
+    from shopsense.training import train
+
+    products, events, impressions = shop(seed=1)
+    settings = load_settings(home=tmp_path / "home").model_copy(update={"engine": EngineConfig(**FAST)})
+    store = open_store(settings.store_url)
+    store.upsert_products(products)
+    store.add_events(events)
+    store.log_impressions(impressions)
+    result = train(store, settings)
+    out = result.metrics["outcomes"]
+    assert out["lists"] >= 0.9 * 3 * N_USERS and out["impressions"] == 10 * out["lists"]
+    assert out["chosen"] == "outcome ranker" and out["heldout_gain"] > 0.1
+    off = train(store, settings.model_copy(update={"engine": EngineConfig(**{**FAST, "outcomes": None})}))
+    assert "outcomes" not in off.metrics
+    store.close()
