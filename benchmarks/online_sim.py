@@ -158,7 +158,7 @@ def serve_round(
             )
         got = clicks_for(shown, shop.interest.get(u, set()), rng)
         clicks[u] = sum(got)
-        for pos, (item, c) in enumerate(zip(shown, got, strict=True)):
+        for item, c in zip(shown, got, strict=True):
             if not c:
                 continue
             events.append({C.USER: u, C.ITEM: item, C.EVENT_TYPE: C.CLICK, C.TIMESTAMP: t + 0.1, C.REQUEST_ID: rid})
