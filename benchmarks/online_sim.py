@@ -27,11 +27,12 @@ impressions and outcomes the same way, with the service's randomised position sw
 per round, and the loop's lift at the last round with a 95% interval from per-shopper paired
 differences pooled over seeds.
 
-**Sensitivity**: a version known to be better (the default engine) against a weaker one (item-kNN
-alone), both trained on the starting data. A/B: shoppers split in half, one arm's list each, Welch's
+**Sensitivity**: a version known to be better (the default engine, trained on the starting data)
+against a weaker one (the most bought products the shopper has not bought), for every shopper with
+a held-out future. A/B: shoppers split in half, one arm's list each, Welch's
 t-test on per-shopper clicks (the report's test). Interleaving: each shopper sees the team-draft
 merge of both lists, a click credits its team, a sign test on per-shopper wins (the report's
-test). For growing numbers of shoppers, the share of 400 resampled runs reaching p < 0.05 (power);
+test). For growing numbers of shoppers, the share of 200 resampled runs reaching p < 0.05 (power);
 the impressions each needs for 80% power, and their ratio. **A/A**: the same version on both sides,
 2,000 runs of 2,000 shoppers each: the share with p < 0.05 (expected 5%).
 
@@ -74,7 +75,6 @@ PURCHASE_AFTER_CLICK = 0.3
 SWAP_SHARE = 0.05
 DAY = 86_400.0
 ENGINE = {"sequential": None, "content": None}  # see the module docstring
-WEAKER = {"ease": None, "covisit": None, "sequential": None, "content": None}
 
 
 def say(msg: str) -> None:
@@ -129,9 +129,10 @@ def world(home: Path, shop: Shop, outcomes: bool, engine: dict[str, Any] | None 
 
 def serve_round(
     store: Any, settings: Any, shop: Shop, users: list[str], rnd: int, tag: str, rng: np.random.Generator
-) -> dict[str, int]:
-    """Train, then one list per shopper; impressions and outcome events logged. Per-shopper clicks."""
-    train(store, settings)
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """Train, then one list per shopper; impressions and outcome events logged. Per-shopper clicks,
+    and what the training said of the logged outcomes."""
+    trained = train(store, settings)
     rec = Recommender.from_store(store, settings)
     now = shop.start + rnd * DAY
     imps: list[dict[str, Any]] = []
@@ -169,7 +170,8 @@ def serve_round(
     store.log_impressions(pd.DataFrame(imps))
     if events:
         store.add_events(pd.DataFrame(events))
-    return clicks
+    learned = trained.metrics.get("outcomes", {})
+    return clicks, {k: v for k, v in learned.items() if k in ("lists", "impressions", "heldout_gain", "chosen")}
 
 
 def loop(shop: Shop, seeds: int, n_users: int, rounds: int, tmp: Path) -> dict[str, Any]:
@@ -179,19 +181,22 @@ def loop(shop: Shop, seeds: int, n_users: int, rounds: int, tmp: Path) -> dict[s
     for seed in range(seeds):
         users = sorted(np.random.default_rng(seed).choice(eligible, min(n_users, len(eligible)), replace=False))
         ctr: dict[str, list[float]] = {}
+        learned: list[dict[str, Any]] = []
         last: dict[str, dict[str, int]] = {}
         for arm, outcomes in (("next_item", False), ("loop", True)):
             store, settings = world(tmp / f"s{seed}-{arm}", shop, outcomes)
             rng = np.random.default_rng(1000 + seed)  # the same click draws' stream in both worlds
             ctr[arm] = []
             for r in range(rounds):
-                clicks = serve_round(store, settings, shop, users, r, f"{arm}{seed}", rng)
+                clicks, outcomes_used = serve_round(store, settings, shop, users, r, f"{arm}{seed}", rng)
                 ctr[arm].append(sum(clicks.values()) / (K * len(users)))
                 last[arm] = clicks
-                say(f"seed {seed} {arm} round {r}: CTR {ctr[arm][-1]:.4f}")
+                if outcomes:
+                    learned.append({"round": r, **outcomes_used})
+                say(f"seed {seed} {arm} round {r}: CTR {ctr[arm][-1]:.4f} {outcomes_used}")
             store.close()
         paired += [last["loop"][u] - last["next_item"][u] for u in users]
-        per_seed.append({"seed": seed, "users": len(users), "ctr": ctr})
+        per_seed.append({"seed": seed, "users": len(users), "ctr": ctr, "outcome_ranker": learned})
     base = np.mean([s["ctr"]["next_item"][-1] for s in per_seed])
     diff = np.asarray(paired, dtype=float) / K  # per shopper: CTR difference at the last round
     half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff))
@@ -206,8 +211,9 @@ def loop(shop: Shop, seeds: int, n_users: int, rounds: int, tmp: Path) -> dict[s
     }
 
 
-def lists_of(shop: Shop, users: list[str], tmp: Path, engine: dict[str, Any] | None) -> dict[str, list[str]]:
-    store, settings = world(tmp, shop, outcomes=False, engine=engine)
+def lists_of(shop: Shop, users: list[str], tmp: Path) -> dict[str, list[str]]:
+    """The default engine's ``for_you`` list of every shopper, trained on the starting data."""
+    store, settings = world(tmp, shop, outcomes=False)
     train(store, settings)
     rec = Recommender.from_store(store, settings)
     out = {u: [it.item_id for it in rec.recommend(RecommendRequest(user_id=u, k=K))] for u in users}
@@ -215,7 +221,27 @@ def lists_of(shop: Shop, users: list[str], tmp: Path, engine: dict[str, Any] | N
     return out
 
 
+def popular_lists(shop: Shop, users: list[str]) -> dict[str, list[str]]:
+    """The weaker version: the most bought products the shopper has not bought (no personalisation)."""
+    ranked = shop.seen[C.ITEM].value_counts().index.tolist()
+    had = shop.seen.groupby(C.USER)[C.ITEM].agg(set).to_dict()
+    out = {}
+    for u in users:
+        own = had.get(u, set())
+        out[u] = [i for i in ranked[: K + len(own)] if i not in own][:K]
+    return out
+
+
+def click_probability(items: list[str], truth: set[str]) -> np.ndarray:
+    """Per position of a shown list (padded to K): examination x click-if-examined."""
+    p = np.zeros(K)
+    for pos, item in enumerate(items[:K]):
+        p[pos] = examined(pos) * (1.0 if item in truth else NOISE_CLICK)
+    return p
+
+
 def power(run: Any, sizes: list[int], reps: int, rng: np.random.Generator) -> dict[int, float]:
+    """Per size, the share of ``reps`` runs of ``run(size, rng)`` with p < 0.05."""
     return {n: float(np.mean([(p := run(n, rng)) is not None and p < 0.05 for _ in range(reps)])) for n in sizes}
 
 
@@ -229,46 +255,47 @@ def needed(curve: dict[int, float], target: float = 0.8) -> float | None:
     return float(pts[0][0]) if pts and pts[0][1] >= target else None
 
 
-def sensitivity(shop: Shop, n_users: int, tmp: Path, reps: int, aa_runs: int) -> dict[str, Any]:
-    eligible = sorted(shop.interest)
-    users = sorted(np.random.default_rng(99).choice(eligible, min(n_users, len(eligible)), replace=False))
-    say("training the better (default) and the weaker (item-kNN only) versions")
-    better = lists_of(shop, users, tmp / "better", None)
-    weaker = lists_of(shop, users, tmp / "weaker", WEAKER)
+def sensitivity(shop: Shop, tmp: Path, reps: int, aa_runs: int) -> dict[str, Any]:
+    users = sorted(shop.interest)
+    say(f"lists of the better (default engine) and the weaker (popular) versions for {len(users)} shoppers")
+    lists = {"better": lists_of(shop, users, tmp / "better"), "weaker": popular_lists(shop, users)}
     truth = shop.interest
+    prob = {v: np.stack([click_probability(lists[v][u], truth[u]) for u in users]) for v in lists}
+    n_users = len(users)
 
-    def ab(n: int, rng: np.random.Generator, a: dict = weaker, b: dict = better) -> float | None:
-        pick = rng.choice(users, n, replace=False)
+    def ab(n: int, rng: np.random.Generator, a: str = "weaker", b: str = "better") -> float | None:
+        pick = rng.choice(n_users, n, replace=n > n_users)
         half = n // 2
-        ca = [sum(clicks_for(a[u], truth[u], rng)) for u in pick[:half]]
-        cb = [sum(clicks_for(b[u], truth[u], rng)) for u in pick[half:]]
+        ca = (rng.random((half, K)) < prob[a][pick[:half]]).sum(axis=1)
+        cb = (rng.random((n - half, K)) < prob[b][pick[half:]]).sum(axis=1)
         return welch_p(ca, cb)
 
-    def interleave(n: int, rng: np.random.Generator, a: dict = weaker, b: dict = better) -> float | None:
+    def interleave(n: int, rng: np.random.Generator, a: str = "weaker", b: str = "better") -> float | None:
         wins = losses = 0
-        for u in rng.choice(users, n, replace=False):
-            draft = team_draft(a[u], b[u], K, random.Random(int(rng.integers(1 << 30))))
-            c = credit(draft.teams, clicks_for(draft.items, truth[u], rng))
+        for i in rng.choice(n_users, n, replace=n > n_users):
+            u = users[i]
+            draft = team_draft(lists[a][u], lists[b][u], K, random.Random(int(rng.integers(1 << 30))))
+            c = credit(
+                draft.teams,
+                list(rng.random(len(draft.items)) < click_probability(draft.items, truth[u])[: len(draft.items)]),
+            )
             wins, losses = wins + (c > 0), losses + (c < 0)
         return sign_test(wins, losses)
 
     rng = np.random.default_rng(7)
-    ctr = {
-        name: float(np.mean([sum(clicks_for(v[u], truth[u], rng)) for u in users]) / K)
-        for name, v in (("better", better), ("weaker", weaker))
-    }
-    grid = [n for n in (25, 50, 100, 200, 400, 800, 1600, 3200) if n <= len(users)]
+    ctr = {v: float(prob[v].sum(axis=1).mean() / K) for v in prob}  # expected CTR under the click model
+    grid = [25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800]
     say(f"power curves over {grid} shoppers, {reps} runs each")
     ab_curve = power(ab, grid, reps, rng)
     il_curve = power(interleave, grid, reps, rng)
     n_ab, n_il = needed(ab_curve), needed(il_curve)
-    aa_n = min(2000, len(users))
+    aa_n = 2000
     say(f"A/A: {aa_runs} runs of {aa_n} shoppers")
-    aa_ab = np.mean([(p := ab(aa_n, rng, better, better)) is not None and p < 0.05 for _ in range(aa_runs)])
-    aa_il = np.mean([(p := interleave(aa_n, rng, better, better)) is not None and p < 0.05 for _ in range(aa_runs)])
+    aa_ab = np.mean([(p := ab(aa_n, rng, "better", "better")) is not None and p < 0.05 for _ in range(aa_runs)])
+    aa_il = np.mean([(p := interleave(aa_n, rng, "better", "better")) is not None and p < 0.05 for _ in range(aa_runs)])
     return {
-        "users": len(users),
-        "ctr": ctr,
+        "users": n_users,
+        "expected_ctr": ctr,
         "power_ab": ab_curve,
         "power_interleave": il_curve,
         "impressions_for_80pct_power": {
@@ -286,7 +313,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--users", type=int, default=3000, help="simulated shoppers per seed")
     ap.add_argument("--rounds", type=int, default=4, help="rounds served (round 0 has no log yet)")
-    ap.add_argument("--reps", type=int, default=400, help="resampled runs per point of the power curves")
+    ap.add_argument("--reps", type=int, default=200, help="resampled runs per point of the power curves")
     ap.add_argument("--aa-runs", type=int, default=2000)
     ap.add_argument("--part", choices=["all", "loop", "sensitivity"], default="all")
     ap.add_argument("--json", type=Path)
@@ -308,7 +335,7 @@ def main() -> None:
         if args.part in ("all", "loop"):
             out["loop"] = loop(shop, args.seeds, args.users, args.rounds, Path(tmp))
         if args.part in ("all", "sensitivity"):
-            out["sensitivity"] = sensitivity(shop, args.users, Path(tmp), args.reps, args.aa_runs)
+            out["sensitivity"] = sensitivity(shop, Path(tmp), args.reps, args.aa_runs)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(out, indent=1, default=str)
     print(text)
