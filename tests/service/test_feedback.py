@@ -56,3 +56,13 @@ def test_the_position_swap_slice_records_where_each_item_was_ranked(settings) ->
         rec = env.client.get("/recommend?user_id=u1&k=3", headers=env.h("read")).json()
         env.client.app.state.shopsense.impressions.flush()
         assert env.store.impressions(rec["request_id"])["ranked_position"].isna().all()
+
+
+def test_the_dashboard_counts_searches_that_found_nothing(env: Env) -> None:
+    c = env.client
+    assert c.get("/search?q=coffee", headers=env.h("read")).json()["relaxed"] is None
+    empty = c.get("/search?q=zzzz", headers=env.h("read")).json()
+    assert empty["items"] == [] and empty["total"] == 0
+    counts = c.get("/dashboard/data", headers=env.h("read")).json()["search"]
+    assert counts == {"searches": 2, "no_match": 1, "zero_results": 1}
+    assert "shopsense_search_zero_results_total 1" in c.get("/metrics", headers=env.h("admin")).text

@@ -45,7 +45,12 @@ def search_cmd(
         return
     from rich.table import Table
 
-    if res.showing_results_for:
+    if res.relaxed:
+        shown = res.showing_results_for or query
+        console.print(
+            f"no product matches [bold]{query}[/bold]: showing results for [bold]{shown}[/bold], {res.relaxed}"
+        )
+    elif res.showing_results_for:
         console.print(f"showing results for [bold]{res.showing_results_for}[/bold] (searched: {query})")
     if res.did_you_mean and res.did_you_mean != res.showing_results_for:
         console.print(f"did you mean: [bold]{res.did_you_mean}[/bold]?")

@@ -348,6 +348,15 @@ class SearchEngine:
                 limit=self.config.personal_history,
             )
         cand = self.candidates(query, mask=mask, corrected=fixed, affinity_profile=user.profile)
+        relaxed = None
+        if not len(cand.rows):  # nothing found: a relaxed query instead of an empty page (search/relax.py)
+            from shopsense.search.relax import relax
+
+            found = relax(self, fixed or query, mask)
+            if found is not None:
+                cand, relaxed = found
+                if user.profile is not None:  # the personal features of the relaxed query's candidates
+                    cand = self.candidates(relaxed.query, mask=relaxed.mask, affinity_profile=user.profile)
         s = self.score(cand)
         if not user.empty:
             collab = None
@@ -362,11 +371,12 @@ class SearchEngine:
             query=query,
             items=items,
             scores=scores,
-            matched_fields=self._matched(cand, order, fixed or query),
+            matched_fields=self._matched(cand, order, relaxed.query if relaxed else fixed or query),
             facets=self.index.columns.facets(cand.rows),
             did_you_mean=did_you_mean(self.index, fixed or query, self.config.did_you_mean_min_results, mask, cand.rows)
             or fixed,
-            showing_results_for=fixed,
+            showing_results_for=relaxed.query if relaxed and relaxed.query != query else fixed,
+            relaxed=relaxed.how if relaxed else None,
             total=len(cand.rows),
             request_id=request_id or new_request_id(),
         )

@@ -19,6 +19,8 @@ class SearchResult:
     facets: dict[str, dict[str, int]] = field(default_factory=dict)
     did_you_mean: str | None = None  # the spelling correction, or a better query when this one finds little
     showing_results_for: str | None = None  # the corrected text the results are for (None: the query itself)
+    #: how a query that found nothing was relaxed (search/relax.py), e.g. "without 'xyzzy'"; None: it was not
+    relaxed: str | None = None
     total: int = 0  # candidates that passed the filters
     request_id: str | None = None
     products: list[dict[str, Any]] = field(default_factory=list)
@@ -38,6 +40,7 @@ class SearchResult:
             "facets": self.facets,
             "did_you_mean": self.did_you_mean,
             "showing_results_for": self.showing_results_for,
+            "relaxed": self.relaxed,
             "total": self.total,
             "request_id": self.request_id,
         }

@@ -48,6 +48,16 @@ class Metrics:
         with self._lock:
             self._counters[(name, tuple(sorted(labels.items())))] += value
 
+    def answered(self, route: str) -> int:
+        """Requests to ``route`` (a route template) answered with a 2xx status."""
+        with self._lock:
+            return sum(n for (_, r, st), n in self._requests.items() if r == route and st.startswith("2"))
+
+    def counter(self, name: str) -> float:
+        """A named counter's total over all its labels (0 when never counted)."""
+        with self._lock:
+            return sum(v for (n, _), v in self._counters.items() if n == name)
+
     def render(self, gauges: dict[str, tuple[float, dict[str, str]]] | None = None) -> str:
         """The exposition text; ``gauges`` maps a metric name to (value, labels)."""
         out: list[str] = []

@@ -138,6 +138,7 @@ class SearchResponse(ListResponse):
     facets: dict[str, dict[str, int]] = {}
     did_you_mean: str | None = None  # the spelling correction, or a better query when this one finds little
     showing_results_for: str | None = None  # the corrected query the results are for (None: ``query`` itself)
+    relaxed: str | None = None  # how a query that found nothing was relaxed, e.g. "without 'xyzzy'"
 
 
 class Suggestions(BaseModel):

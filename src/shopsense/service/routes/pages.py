@@ -167,6 +167,20 @@ def dashboard_data(state: State) -> dict[str, Any]:
         "offline": latest_offline_report(state.settings.home),
         "online": online_metrics(state),  # flushes the logged impressions first
         "experiments": experiments_panel(state),
+        "search": search_counts(state),
+    }
+
+
+def search_counts(state: Any) -> dict[str, Any]:
+    """Searches this server process answered that found nothing as typed, and those that found
+    nothing even relaxed (:mod:`shopsense.search.relax`); Prometheus' ``/metrics`` has the same
+    counters per process, to sum across workers."""
+    from shopsense.service.routes.search import NO_MATCH, ZERO_RESULTS
+
+    return {
+        "searches": state.metrics.answered("/search"),
+        "no_match": int(state.metrics.counter(NO_MATCH)),
+        "zero_results": int(state.metrics.counter(ZERO_RESULTS)),
     }
 
 

@@ -69,6 +69,10 @@ async def search(request: Request, params: Annotated[SearchQuery, Query()], call
         return results[0], out, hits(state, out.items, details)
 
     res, out, shown = await in_engine_lane(state, work)
+    if res.relaxed or not res.total:  # found nothing as typed: the dashboard counts these
+        state.metrics.inc(NO_MATCH)
+        if not res.total:
+            state.metrics.inc(ZERO_RESULTS)
     if uid is not None:  # the user's search event, written with the impressions by the background flusher
         from shopsense.search.personal import search_event
 
@@ -85,7 +89,13 @@ async def search(request: Request, params: Annotated[SearchQuery, Query()], call
         facets=res.facets,
         did_you_mean=res.did_you_mean,
         showing_results_for=res.showing_results_for,
+        relaxed=res.relaxed,
     )
+
+
+#: searches that found nothing as typed (relaxed or not), and those that found nothing even relaxed
+NO_MATCH = "shopsense_search_no_match_total"
+ZERO_RESULTS = "shopsense_search_zero_results_total"
 
 
 class AutocompleteQuery(BaseModel):

@@ -38,7 +38,10 @@
   function render(d) {
     const s = d.stats;
     $("tiles").replaceChildren(
-      ...[["products", s.products], ["users", s.users], ["events", s.events], ["impressions", s.impressions]].map(([k, v]) =>
+      ...[
+        ["products", s.products], ["users", s.users], ["events", s.events], ["impressions", s.impressions],
+        ["searches that found nothing as typed", d.search.no_match], ["searches with no results at all", d.search.zero_results],
+      ].map(([k, v]) =>
         el("div", { class: "tile", "data-stat": k }, el("b", {}, Number(v).toLocaleString()), k),
       ),
     );
