@@ -44,20 +44,24 @@ def test_most_popular_follows_the_protocol(split) -> None:
     r = evaluate_recommender(model, split, stage="test", k=(1, 2), keep_topk=True)
     # train_full (all but each user's last event): u1 a b | u2 a c | u3 a b | u4 c
     # popularity a=3, b=2, c=2, d=0, e=0; ties by item index (order of first appearance a..e)
-    # u1 target a: a is in its history but the target is never masked -> [a, c]   hit@1
+    # u1 target a: a is in its history, masked like every history item -> [c, d]   miss (repeated target)
     # u2 target d: masked {a, c} -> [b, d]                                       hit@2
     # u3 target e: masked {a, b} -> [c, d]                                       miss
     # u4 target b: masked {c} -> [a, b]                                          hit@2
     lists = split.train_full.items.to_external(r["topk"]).tolist()
-    assert lists == [["a", "c"], ["b", "d"], ["c", "d"], ["a", "b"]]
-    assert r["n_users"] == 4
-    assert r["hr@1"] == pytest.approx(1 / 4)
-    assert r["hr@2"] == pytest.approx(3 / 4)
-    assert r["ndcg@2"] == pytest.approx((1 + 2 / np.log2(3)) / 4)
-    assert r["coverage@1"] == pytest.approx(3 / 5)
+    assert lists == [["c", "d"], ["b", "d"], ["c", "d"], ["a", "b"]]
+    assert r["n_users"] == 4 and r["protocol"] == 2 and r["repeated_targets"] == 1
+    assert r["hr@1"] == 0
+    assert r["hr@2"] == pytest.approx(2 / 4)
+    assert r["ndcg@2"] == pytest.approx((2 / np.log2(3)) / 4)
+    assert r["coverage@1"] == pytest.approx(3 / 5)  # c, b, c, a
     assert r["slices"]["users_hist<=5"]["n"] == 4
     # target popularity in train_full: a=3, d=0, e=0, b=2 -> all long tail
-    assert r["slices"]["targets_pop<=5"]["hr@2"] == pytest.approx(3 / 4)
+    assert r["slices"]["targets_pop<=5"]["hr@2"] == pytest.approx(2 / 4)
+    # protocol 1 left a repeated target unmasked: u1 then hits a at the top
+    old = evaluate_recommender(model, split, stage="test", k=(1, 2), keep_topk=True, mask_repeated=False)
+    assert split.train_full.items.to_external(old["topk"]).tolist()[0] == ["a", "c"]
+    assert old["protocol"] == 1 and old["hr@1"] == pytest.approx(1 / 4) and old["hr@2"] == pytest.approx(3 / 4)
     assert r["slices"]["targets_pop>5"]["n"] == 0
     assert r["primary"] == "ndcg@1"
     assert r["fit_seconds"] >= 0 and r["score_seconds"] >= 0
@@ -65,7 +69,7 @@ def test_most_popular_follows_the_protocol(split) -> None:
 
 def test_popularity_over_all_interactions_counts_the_test_events(split) -> None:
     full = Dataset.from_frames(_events(LOG))
-    r = evaluate_recommender(MostPopular(counted_on=full), split, k=(1,), keep_topk=True)
+    r = evaluate_recommender(MostPopular(counted_on=full), split, k=(1,), keep_topk=True, mask_repeated=False)
     assert r["hr@1"] == pytest.approx(1 / 4)  # a=4, b=3, c=2: u4 (masked c) now gets a first: still a miss@1
 
 

@@ -79,7 +79,8 @@ def recommendation_section(results: dict[str, Any]) -> str:
     out = ["## Recommendation", ""]
     out += [
         "Leave-one-out on each user's chronological sequence (last item = test, second-to-last = validation),",
-        "**full ranking over all items**, the user's training items masked (never the target). Every model is",
+        "**full ranking over all items**, every training item of the user masked, a test item that repeats one",
+        "too (protocol 2: such a user is a miss for every model; each table says how many). Every model is",
         "tuned on validation with a small grid (fit on the training part), refitted on all but the last item",
         "and scored on the last. Slices: users by training-history length, test targets by training popularity",
         "(≤ 5 = long tail). ILD = intra-list diversity (mean pairwise cosine distance of item vectors: MiniLM text",
@@ -108,6 +109,13 @@ def recommendation_section(results: dict[str, Any]) -> str:
                 "",
             ]
         out += _table(block.get("models", {}), REC_COLUMNS)
+        first = next(iter(block.get("models", {}).values()), {})
+        if "repeated_targets" in first:
+            out += [
+                "",
+                f"Protocol {first.get('protocol', 1)}; test users whose target repeats a training item: "
+                f"{_n(first['repeated_targets'])}.",
+            ]
         out += ["", "NDCG@10 by slice (number of test users in brackets):", ""]
         slice_names = list(SLICES)
         head = ["model", *slice_names]
