@@ -78,3 +78,16 @@ def test_engine_load_refuses_another_format_saying_retrain(tmp_path: Path) -> No
     (tmp_path / "engine.json").write_text(json.dumps({"format_version": ENGINE_FORMAT + 1}), encoding="utf-8")
     with pytest.raises(IncompatibleFormatError, match="shopsense train"):
         Engine.load(tmp_path)
+
+
+def test_a_ranker_trained_without_the_content_source_serves_after_loading(tmp_path: Path):
+    """Text vectors given but the content source off: the loaded engine has no vectors, so the ranker
+    must not have learned the text-similarity features (it did, and every request failed)."""
+    ds = make_dataset()
+    cfg = EngineConfig(**FAST, content=None, ranker="lambdarank", ranker_config={"rounds": 5, "min_data_in_leaf": 1})
+    eng = Engine(cfg).fit(ds, topic_vectors(ds))
+    assert "sim_last" not in eng.ranker.names
+    loaded = Engine.load(eng.save(tmp_path / "engine"))
+    hist = Histories([ds.items.to_internal(["b0", "b1"])])
+    items, _, _ = loaded.rank(hist, 3, hist.matrix(ds.n_items))
+    assert (items[0] >= 0).all()

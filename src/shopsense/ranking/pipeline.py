@@ -110,7 +110,9 @@ class Engine:
         self.n_items = ds.n_items
         self.popular = PopularModel(self.config.popular).fit(ds)
         self._by_popularity, self._novelty_cache, self._tail_cache = None, None, None
-        self.side = item_side(ds, self.popular, item_vectors)
+        # the ranker's text-similarity features only with the content source: a loaded engine reads
+        # the vectors from it, so training with vectors but without it gave 2 features serving lacked
+        self.side = item_side(ds, self.popular, item_vectors if self.config.content is not None else None)
         lists = self._logged_lists(outcomes, ds, say)
         before = (
             ds if lists is None else ds.with_interactions(ds.interactions[ds.interactions[C.TIMESTAMP] < lists.cutoff])
