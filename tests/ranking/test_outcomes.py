@@ -137,3 +137,19 @@ def test_train_reads_the_logged_outcomes_from_the_store(tmp_path) -> None:
     off = train(store, settings.model_copy(update={"engine": EngineConfig(**{**FAST, "outcomes": None})}))
     assert "outcomes" not in off.metrics
     store.close()
+
+
+def test_lists_shown_before_the_shoppers_first_event_are_left_out(logged: tuple[Dataset, pd.DataFrame]) -> None:
+    from shopsense.ranking.outcomes import list_features
+
+    ds, labelled = logged
+    early = labelled[labelled[C.REQUEST_ID] == "r0-0"].assign(
+        **{C.REQUEST_ID: "early", C.TIMESTAMP: T0 - DAY, C.CLICK: True}
+    )
+    cfg = EngineConfig(**FAST)
+    assert cfg.outcomes is not None
+    lists = shown_lists(pd.concat([early, labelled]), ds, cfg.outcomes)
+    eng = Engine(cfg).fit(ds)
+    assert eng.side is not None
+    feats, kept = list_features(eng, lists, ds, eng.side)
+    assert len(kept) == len(lists) - 1 and kept.times.min() > T0 and len(feats.items) == len(kept)

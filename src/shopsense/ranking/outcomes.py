@@ -111,21 +111,26 @@ def shown_lists(labelled: pd.DataFrame, ds: Dataset, config: OutcomesConfig) -> 
     )
 
 
-def list_features(engine: Engine, lists: ShownLists, ds: Dataset, side: cand.ItemSide) -> cand.Candidates:
+def list_features(
+    engine: Engine, lists: ShownLists, ds: Dataset, side: cand.ItemSide
+) -> tuple[cand.Candidates, ShownLists]:
     """Candidate features of each list's items as its request saw them: the user's events before
-    the list, scored by ``engine``'s current sources (fitted before :attr:`ShownLists.cutoff`)."""
+    the list, scored by ``engine``'s current sources (fitted before :attr:`ShownLists.cutoff`).
+    Lists of shoppers without an event before them are left out (serving answered those from the
+    fallbacks, not the ranker); returns the features and the lists they describe."""
     full = Histories.from_dataset(ds, lists.users)
     assert full.weights is not None and full.timestamps is not None
-    items, weights, stamps = [], [], []
-    for r, t in enumerate(lists.times):
-        n = int(np.searchsorted(full.timestamps[r], t, side="left"))
-        items.append(full.items[r][:n])
-        weights.append(full.weights[r][:n])
-        stamps.append(full.timestamps[r][:n])
-    hist = Histories(items, weights, stamps)
-    seen = [np.unique(h) for h in items]  # what serving excludes from the sources' proposals
+    cut = np.array([np.searchsorted(full.timestamps[r], t, side="left") for r, t in enumerate(lists.times)], np.int64)
+    keep = np.flatnonzero(cut > 0)
+    lists = lists.subset(keep)
+    hist = Histories(
+        [full.items[r][: cut[r]] for r in keep],
+        [full.weights[r][: cut[r]] for r in keep],
+        [full.timestamps[r][: cut[r]] for r in keep],
+    )
+    seen = [np.unique(h) for h in hist.items]  # what serving excludes from the sources' proposals
     props = engine.proposals(hist, engine.config.per_source, seen)
-    return cand.build(hist, props, side, engine.config.per_source, only=lists.items)
+    return cand.build(hist, props, side, engine.config.per_source, only=lists.items), lists
 
 
 def ips_weights(lists: ShownLists, propensities: Propensities | None) -> list[np.ndarray]:

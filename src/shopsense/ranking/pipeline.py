@@ -208,7 +208,7 @@ class Engine:
         say(f"describing {len(lists)} logged lists as their requests saw them")
         s = self.side
         side = cand.ItemSide(inner.item_popularity(), s.trend, s.category, s.brand, s.vectors)
-        feats = list_features(self, lists, ds, side)
+        feats, lists = list_features(self, lists, ds, side)
         props = estimate_propensities(outcomes)
         fallback = self.ranker if self.ranker is not None else self.fusion
         ranker, metrics = learn_outcomes(
