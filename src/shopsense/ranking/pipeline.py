@@ -40,10 +40,10 @@ from shopsense.ranking.tuning import (
     TAIL_BIAS,
     TAIL_PREFIX,
     heldout_ndcg,
+    hit_rate_by_rank,
     novelty_z,
     shortlist,
     standardise,
-    target_rank,
     tune_for_tail,
     tune_fusion,
 )
@@ -128,7 +128,7 @@ class Engine:
             c = None
             if self.config.ranker == "lambdarank" or lists is not None:
                 say(f"building candidates for {len(users)} held-out users")
-                c = self.candidates(hist, exclude=exclude, train_side=inner)
+                c = self.candidates(hist, exclude=exclude, side=self._side_as_of(inner))
                 self.metrics["candidate_recall"] = float(
                     np.mean([t in set(i) for i, t in zip(c.items, targets, strict=True)])
                 )
@@ -206,9 +206,7 @@ class Engine:
         """Train the outcome ranker (:func:`shopsense.ranking.outcomes.learn`); serve it if it wins."""
         assert self.side is not None and self.config.outcomes is not None and outcomes is not None
         say(f"describing {len(lists)} logged lists as their requests saw them")
-        s = self.side
-        side = cand.ItemSide(inner.item_popularity(), s.trend, s.category, s.brand, s.vectors)
-        feats, lists = list_features(self, lists, ds, side)
+        feats, lists = list_features(self, lists, ds, self._side_as_of(inner))
         props = estimate_propensities(outcomes)
         fallback = self.ranker if self.ranker is not None else self.fusion
         ranker, metrics = learn_outcomes(
@@ -255,14 +253,20 @@ class Engine:
         return [{s: per_source[s][r] for s in names} for r in range(len(histories))]
 
     def candidates(
-        self, histories: Histories, exclude: sp.csr_matrix | None = None, train_side: Dataset | None = None
+        self, histories: Histories, exclude: sp.csr_matrix | None = None, side: cand.ItemSide | None = None
     ) -> cand.Candidates:
+        """Merged candidates and their features; ``side`` (training) replaces the served item data."""
         assert self.side is not None
-        side = self.side
-        if train_side is not None:  # popularity as the held-out stage saw it
-            side = cand.ItemSide(train_side.item_popularity(), side.trend, side.category, side.brand, side.vectors)
         props = self.proposals(histories, self.config.per_source, exclude)
-        return cand.build(histories, props, side, self.config.per_source)
+        return cand.build(histories, props, side or self.side, self.config.per_source)
+
+    def _side_as_of(self, inner: Dataset) -> cand.ItemSide:
+        """The item data as the held-out stage saw it: popularity and trend of ``inner`` only (the
+        whole log's would carry the held-out targets and the logged outcomes into the features)."""
+        assert self.side is not None
+        s = self.side
+        trend = PopularModel(self.config.popular).fit(inner).trend
+        return cand.ItemSide(inner.item_popularity(), trend, s.category, s.brand, s.vectors)
 
     def rank(
         self, histories: Histories, k: int, exclude: sp.csr_matrix | Sequence[np.ndarray] | None = None
@@ -425,30 +429,6 @@ def holdout_last(ds: Dataset, max_users: int, seed: int = 0) -> tuple[Dataset, n
     held = (from_end == 0) & np.isin(u, eligible)
     tgt = inter.loc[held, [C.USER_IDX, C.ITEM_IDX]].sort_values(C.USER_IDX)
     return ds.with_interactions(inter[~held]), tgt[C.USER_IDX].to_numpy(), tgt[C.ITEM_IDX].to_numpy()
-
-
-def hit_rate_by_rank(
-    weights: dict[str, float],
-    z: dict[str, np.ndarray],
-    local: np.ndarray,
-    counted: np.ndarray,
-    over: np.ndarray | None = None,
-    k: int = 100,
-) -> list[float]:
-    """Per rank 0..k-1 of the fused held-out shortlists, the share of the rows ``over`` (default: all)
-    whose target is there and ``counted`` (a target the shopper had not touched), smoothed to never
-    rise with the rank."""
-    total: Any = sum(w * z[n] for n, w in weights.items() if w and n in z)
-    if not isinstance(total, np.ndarray) or not len(local):
-        return []
-    total = np.nan_to_num(np.asarray(total, np.float32), nan=-np.inf)
-    rows = np.arange(len(local))
-    rank = target_rank(total, total[rows, local])
-    over = np.ones(len(local), bool) if over is None else over
-    hits = np.bincount(rank[over & counted & (rank < k)], minlength=k)[:k] / max(int(over.sum()), 1)
-    window = np.ones(5) / 5  # five ranks at a time: a few hundred held-out users give noisy single ranks
-    smooth = np.convolve(np.r_[hits, np.full(4, hits[-1])], window, mode="valid")[:k]
-    return [float(x) for x in np.minimum.accumulate(np.maximum(smooth, 1e-6))]
 
 
 def _rows(m: sp.csr_matrix | Sequence[np.ndarray] | None, n: int) -> list[np.ndarray]:

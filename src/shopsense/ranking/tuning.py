@@ -4,6 +4,8 @@ pass that trades a bounded share of held-out NDCG for long-tail targets."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import binomtest
@@ -197,3 +199,27 @@ def tune_fusion(z: dict[str, np.ndarray], targets: np.ndarray) -> tuple[Weighted
                 else:
                     weights[n] = old
     return WeightedFusion(weights), best
+
+
+def hit_rate_by_rank(
+    weights: dict[str, float],
+    z: dict[str, np.ndarray],
+    local: np.ndarray,
+    counted: np.ndarray,
+    over: np.ndarray | None = None,
+    k: int = 100,
+) -> list[float]:
+    """Per rank 0..k-1 of the fused held-out shortlists, the share of the rows ``over`` (default: all)
+    whose target is there and ``counted`` (a target the shopper had not touched), smoothed to never
+    rise with the rank."""
+    total: Any = sum(w * z[n] for n, w in weights.items() if w and n in z)
+    if not isinstance(total, np.ndarray) or not len(local):
+        return []
+    total = np.nan_to_num(np.asarray(total, np.float32), nan=-np.inf)
+    rows = np.arange(len(local))
+    rank = target_rank(total, total[rows, local])
+    over = np.ones(len(local), bool) if over is None else over
+    hits = np.bincount(rank[over & counted & (rank < k)], minlength=k)[:k] / max(int(over.sum()), 1)
+    window = np.ones(5) / 5  # five ranks at a time: a few hundred held-out users give noisy single ranks
+    smooth = np.convolve(np.r_[hits, np.full(4, hits[-1])], window, mode="valid")[:k]
+    return [float(x) for x in np.minimum.accumulate(np.maximum(smooth, 1e-6))]
