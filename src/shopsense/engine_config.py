@@ -178,6 +178,13 @@ class ReturnsConfig(Knobs):
     seed: int = Field(0, description="random seed")
 
 
+#: sources whose training scales out (sparse counts and low-rank factors): what ``sources = "sparse"`` keeps
+SPARSE_SOURCES = ("itemknn", "covisit", "als")
+#: what ``sources = "sparse"`` turns off: EASE (a dense item x item inverse, ~40 GB at 100k items), the
+#: sequential transformer and the content profile (text vectors), and the return scorer
+DENSE_PARTS = ("ease", "sequential", "content", "returns")
+
+
 class EngineConfig(Knobs):
     """Which sources run (None, or false in TOML = off), how many candidates each proposes, and how they are ranked.
 
@@ -185,6 +192,13 @@ class EngineConfig(Knobs):
     engine's defaults, which differ from the model's own for some sources (``[engine.covisit]
     window = 10`` keeps ``recency_decay = 0.8``)."""
 
+    sources: Literal["all", "sparse"] = Field(
+        "all",
+        description="sparse: only the sources whose training scales out (item-kNN, co-visitation, ALS when on, "
+        "popularity) with the fusion ranker; EASE, sequential, content and the return scorer are off. "
+        "The Spark trainer (`train --engine spark`) needs it, and the local trainer honours it, so both "
+        "build the same sources",
+    )
     ease: EASEConfig | None = EASEConfig(recency_decay=0.8)
     itemknn: ItemKNNConfig | None = ItemKNNConfig(recency_decay=0.8)
     covisit: CoVisitConfig | None = CoVisitConfig(window=20, recency_decay=0.8)
@@ -227,6 +241,10 @@ class EngineConfig(Knobs):
             default = None if field is None else field.default
             if isinstance(value, dict) and isinstance(default, BaseModel):
                 out[name] = {**default.model_dump(), **value}
+        if out.get("sources") == "sparse":  # one setting switches both trainers to the same sources
+            if out.get("ranker") == "lambdarank":
+                raise ValueError('sources = "sparse" ranks by the fusion: set ranker = "fusion"')
+            out.update(dict.fromkeys(DENSE_PARTS))
         return out
 
 
