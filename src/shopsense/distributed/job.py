@@ -96,14 +96,16 @@ def train_on_spark(
             export_parquet(store, snapshot)
         say(f"starting Spark on {master or 'local[2]'}" if own_session else "using the running Spark session")
         session = spark or spark_session(master, conf)
+        from pyspark.sql import functions as F
         metrics: dict[str, Any] = {
             "trainer": "spark",
             "spark_version": session.version,
             "spark_master": session.sparkContext.master,
+            "spark_driver_memory": session.sparkContext.getConf().get("spark.driver.memory", "1g (Spark's default)"),
         }
         snap = SparkSnapshot(session, snapshot, settings.event_weights)
-        counts = snap.interactions.agg({C.TIMESTAMP: "max", C.USER: "approx_count_distinct", "*": "count"}).first()
-        n_interactions = int(counts["count(1)"])
+        counts = snap.interactions.agg(F.max(C.TIMESTAMP).alias("last"), F.count(F.lit(1)).alias("n")).first()
+        n_interactions = int(counts["n"])
         if not n_interactions:
             raise ShopsenseError("no item events in the knowledge base: ingest events before training")
         engine, seconds = fit_engine(snap, config, work, say)
@@ -115,8 +117,7 @@ def train_on_spark(
             {
                 "fit_seconds_by_source": seconds,
                 "train_seconds": time.perf_counter() - t0,
-                "n_users": int(counts[f"approx_count_distinct({C.USER})"]),
-                "n_users_is_approximate": True,
+                "n_users": snap.events.select(C.USER).distinct().count(),
                 "n_items": snap.n_items,
                 "n_interactions": n_interactions,
                 "incremental": False,
@@ -124,7 +125,7 @@ def train_on_spark(
             }
         )
         metrics = _json_metrics(metrics)
-        final = draft.publish(last_event_ts=float(counts[f"max({C.TIMESTAMP})"]), metrics=metrics)
+        final = draft.publish(last_event_ts=float(counts["last"]), metrics=metrics)
     except BaseException as e:
         draft.fail(e)
         raise

@@ -41,6 +41,7 @@ class SparkSnapshot:
         self.manifest = read_manifest(self.folder)
         products = read_products(self.folder)
         events = spark.read.parquet(str(self.folder / EVENTS_FILE))
+        self.events: DataFrame = events  # every event (searches too): the users the local Dataset counts
         item_events = events.where(
             F.col(C.EVENT_TYPE).isin(list(ITEM_EVENT_TYPES)) & F.col(C.ITEM).isNotNull() & (F.col(C.ITEM) != "")
         ).withColumn(C.WEIGHT, _weight(F.col(C.EVENT_TYPE), (weights or EventWeights()).as_dict()))
