@@ -24,7 +24,9 @@ def train(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     engine: str = typer.Option(
-        "local", "--engine", help='local: this process; spark: the sparse sources on Spark ([engine] sources = "sparse").'
+        "local",
+        "--engine",
+        help='local: this process; spark: the sparse sources on Spark ([engine] sources = "sparse").',
     ),
     master: str | None = typer.Option(
         None, "--master", help="Spark master URL (local[2], spark://HOST:7077, ...); --engine spark only."
@@ -33,7 +35,9 @@ def train(
         None, "--conf", help="Spark setting KEY=VALUE, e.g. spark.driver.memory=4g (repeatable); --engine spark only."
     ),
     snapshot: Path | None = typer.Option(
-        None, "--snapshot", help="Parquet snapshot to read (`shopsense export`); default: exported now; --engine spark only."
+        None,
+        "--snapshot",
+        help="Parquet snapshot to read (`shopsense export`); default: exported now; --engine spark only.",
     ),
 ) -> None:
     """Train on the knowledge base and activate the new version (the old one stays served if this fails)."""

@@ -40,7 +40,9 @@ def fit_covisit(snap: SparkSnapshot, config: CoVisitConfig, scratch: Path, inter
         F.col(C.TIMESTAMP).alias("ts_a"),
         F.col("w").alias("w_a"),
     )
-    b = ev.select(C.USER, "pos", F.col(C.ITEM_IDX).alias("b"), F.col(C.TIMESTAMP).alias("ts_b"), F.col("w").alias("w_b"))
+    b = ev.select(
+        C.USER, "pos", F.col(C.ITEM_IDX).alias("b"), F.col(C.TIMESTAMP).alias("ts_b"), F.col("w").alias("w_b")
+    )
     pairs = a.join(b, [C.USER, "pos"]).where(F.col("a") != F.col("b"))
     if cfg.time_window_s is not None:
         pairs = pairs.where(F.col("ts_b") - F.col("ts_a") <= F.lit(cfg.time_window_s))
@@ -58,7 +60,11 @@ def fit_covisit(snap: SparkSnapshot, config: CoVisitConfig, scratch: Path, inter
     norm = (
         counts.join(F.broadcast(pop.select(F.col(C.ITEM_IDX).alias(ROW), F.col("pop").alias("pop_r"))), ROW)
         .join(F.broadcast(pop.select(F.col(C.ITEM_IDX).alias(COL), F.col("pop").alias("pop_c"))), COL)
-        .select(ROW, COL, (F.col(VALUE) / (_power(F.col("pop_r"), cfg.alpha) * _power(F.col("pop_c"), 1 - cfg.alpha))).alias(VALUE))
+        .select(
+            ROW,
+            COL,
+            (F.col(VALUE) / (_power(F.col("pop_r"), cfg.alpha) * _power(F.col("pop_c"), 1 - cfg.alpha))).alias(VALUE),
+        )
     )
     model = CoVisitModel(cfg)
     model.n_items = snap.n_items

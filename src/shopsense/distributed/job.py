@@ -56,7 +56,7 @@ def check_config(config: EngineConfig) -> None:
     """A ConfigError unless ``config`` asks for what the Spark trainer builds (see the module docstring)."""
     if config.sources != "sparse":
         raise ConfigError(
-            'the Spark trainer builds the sparse sources only (item-kNN, co-visitation, ALS, popularity): set '
+            "the Spark trainer builds the sparse sources only (item-kNN, co-visitation, ALS, popularity): set "
             '[engine] sources = "sparse" (or SHOPSENSE_ENGINE__SOURCES=sparse), which the local trainer '
             "honours too, so both build the same sources"
         )
@@ -97,6 +97,7 @@ def train_on_spark(
         say(f"starting Spark on {master or 'local[2]'}" if own_session else "using the running Spark session")
         session = spark or spark_session(master, conf)
         from pyspark.sql import functions as F
+
         metrics: dict[str, Any] = {
             "trainer": "spark",
             "spark_version": session.version,

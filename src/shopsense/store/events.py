@@ -160,9 +160,7 @@ class EventRows(StoreBase):
         )
         return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()}).infer_objects()
 
-    def event_batches(
-        self, batch_size: int = 100_000, *, include_opted_out: bool = False
-    ) -> Iterator[pd.DataFrame]:
+    def event_batches(self, batch_size: int = 100_000, *, include_opted_out: bool = False) -> Iterator[pd.DataFrame]:
         """Every event in chronological order (ties in arrival order) as frames of at most ``batch_size``
         rows, with the arrival number ``seq`` that breaks timestamp ties: an export of any size holds
         one batch at a time (a server-side cursor on PostgreSQL, SQLite's lazy cursor)."""
