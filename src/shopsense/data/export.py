@@ -155,7 +155,7 @@ def _event_table(batch: pd.DataFrame) -> pa.Table:
 
 def _product_table(products: pd.DataFrame) -> pa.Table:
     df = normalize_products(products)
-    data = {
+    data: dict[str, list[Any]] = {
         C.TAGS: [[str(t) for t in v] for v in df[C.TAGS]],
         C.ATTRIBUTES: [json.dumps(v, ensure_ascii=False, sort_keys=True) if v else None for v in df[C.ATTRIBUTES]],
     }

@@ -13,7 +13,7 @@ from pathlib import Path
 from shopsense import columns as C
 from shopsense.data.export import SEQ
 from shopsense.distributed.neighbors import COL, ROW, VALUE, to_csr, top_neighbors
-from shopsense.distributed.snapshot import SparkSnapshot
+from shopsense.distributed.snapshot import SparkSnapshot, first_row
 from shopsense.engine_config import CoVisitConfig
 from shopsense.models.covisit import CoVisitModel
 
@@ -25,7 +25,7 @@ def fit_covisit(snap: SparkSnapshot, config: CoVisitConfig, scratch: Path, inter
 
     cfg = config
     inter = snap.interactions if interactions is None else interactions
-    w_max = inter.agg(F.max(C.WEIGHT)).first()[0]
+    w_max = first_row(inter.agg(F.max(C.WEIGHT)))[0]
     scale = F.col(C.WEIGHT) / F.lit(float(w_max)) if w_max and w_max > 0 else F.lit(1.0)
     order = Window.partitionBy(C.USER).orderBy(C.TIMESTAMP, SEQ)
     ev = inter.select(

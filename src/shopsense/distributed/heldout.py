@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 
 from shopsense import columns as C
@@ -87,7 +88,7 @@ def hold_out(snap: SparkSnapshot, config: EngineConfig, scratch: Path) -> HeldOu
         items.append(g[C.ITEM_IDX].to_numpy(np.int64))
         weights.append(g[C.WEIGHT].to_numpy(np.float32))
         times.append(g[C.TIMESTAMP].to_numpy(np.float64))
-    counts = inner.groupBy(C.ITEM_IDX).count().toPandas()
+    counts: pd.DataFrame = inner.groupBy(C.ITEM_IDX).count().toPandas()
     pop = np.zeros(snap.n_items, np.float64)
     pop[counts[C.ITEM_IDX].to_numpy(np.int64)] = counts["count"].to_numpy(np.float64)
     return HeldOut(

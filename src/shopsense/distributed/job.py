@@ -22,6 +22,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ from shopsense.distributed.heldout import hold_out, tune
 from shopsense.distributed.item_knn import fit_item_knn
 from shopsense.distributed.popular import fit_popular
 from shopsense.distributed.session import spark_session
-from shopsense.distributed.snapshot import SparkSnapshot
+from shopsense.distributed.snapshot import SparkSnapshot, first_row
 from shopsense.engine_config import EngineConfig
 from shopsense.exceptions import ConfigError, ShopsenseError
 from shopsense.models.base import Model
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 #: the sources the Spark job fits, in the engine's order
-FITTERS = {"itemknn": fit_item_knn, "covisit": fit_covisit, "als": fit_als}
+FITTERS: dict[str, Callable[..., Model]] = {"itemknn": fit_item_knn, "covisit": fit_covisit, "als": fit_als}
 WORK_PREFIX = ".spark-"
 
 
@@ -105,7 +106,7 @@ def train_on_spark(
             "spark_driver_memory": session.sparkContext.getConf().get("spark.driver.memory", "1g (Spark's default)"),
         }
         snap = SparkSnapshot(session, snapshot, settings.event_weights)
-        counts = snap.interactions.agg(F.max(C.TIMESTAMP).alias("last"), F.count(F.lit(1)).alias("n")).first()
+        counts = first_row(snap.interactions.agg(F.max(C.TIMESTAMP).alias("last"), F.count(F.lit(1)).alias("n")))
         n_interactions = int(counts["n"])
         if not n_interactions:
             raise ShopsenseError("no item events in the knowledge base: ingest events before training")
@@ -159,7 +160,7 @@ def fit_engine(
     inner: dict[str, Model] = {}
     for name in names:
         say(f"fitting {name} on the held-out split")
-        inner[name] = timed(f"{name}_heldout", lambda n=name: _fit(n, snap, config, work, held.inner))
+        inner[name] = timed(f"{name}_heldout", partial(_fit, name, snap, config, work, held.inner))
     say(f"tuning the fusion weights on {len(held.targets)} held-out users")
     engine, tuned = timed("tuning", lambda: tune(inner, held, config, snap.n_items))
     engine.metrics.update(tuned)
@@ -167,7 +168,7 @@ def fit_engine(
     engine.side = item_side(snap.catalog, popular, None)
     for name in names:
         say(f"fitting {name} on all interactions")
-        engine.models[name] = timed(name, lambda n=name: _fit(n, snap, config, work, None))
+        engine.models[name] = timed(name, partial(_fit, name, snap, config, work, None))
     return engine, seconds
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from shopsense import columns as C
-from shopsense.distributed.snapshot import SparkSnapshot
+from shopsense.distributed.snapshot import SparkSnapshot, first_row
 from shopsense.engine_config import PopularConfig
 from shopsense.models.popular import DAY, PopularModel, top_category
 
@@ -22,7 +22,7 @@ def fit_popular(snap: SparkSnapshot, config: PopularConfig) -> PopularModel:
 
     cfg = config
     inter = snap.interactions
-    now = inter.agg(F.max(C.TIMESTAMP)).first()[0] or 0.0
+    now = first_row(inter.agg(F.max(C.TIMESTAMP)))[0] or 0.0
     age = (F.lit(float(now)) - F.col(C.TIMESTAMP)) / F.lit(DAY)
     w = F.col(C.WEIGHT) if cfg.weighted else F.lit(1.0)
     decay = F.lit(1.0) if cfg.half_life_days is None else F.pow(F.lit(0.5), age / F.lit(cfg.half_life_days))

@@ -10,7 +10,7 @@ catalog-sized reaches the driver: the catalog, and the ids of items missing from
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -60,6 +60,13 @@ class SparkSnapshot:
     @property
     def n_items(self) -> int:
         return len(self.items)
+
+
+def first_row(frame: DataFrame) -> Any:
+    """The one row of an aggregate (a global ``agg`` always has one)."""
+    row = frame.first()
+    assert row is not None
+    return row
 
 
 def _weight(event_type: Column, weights: dict[str, float]) -> Column:
