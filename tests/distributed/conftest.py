@@ -33,11 +33,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.spark)
 
 
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
+def needs_spark() -> None:
+    """Skip the test without PySpark or Java."""
     pytest.importorskip("pyspark")
     if shutil.which("java") is None:
         pytest.skip("Spark needs Java 17 (java is not on PATH)")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    needs_spark()
     from shopsense.distributed.session import spark_session
 
     session = spark_session("local[2]", CONF, app_name="shopsense-tests")
