@@ -14,7 +14,7 @@ def test_the_version_is_complete_active_and_served(spark_trained: Trained):
     store, settings, result = spark_trained.store, spark_trained.settings, spark_trained.result
     assert store.active_version() == result.version
     assert read_manifest(result.path).version == result.version
-    assert not [p for p in settings.home.iterdir() if p.name.startswith(".spark-")]  # work folder removed
+    assert not (result.path / "spark-work").exists()  # the snapshot and the job's files are not published
     key = create_key(store, ["read"])[1]
     with TestClient(create_app(settings, block_on_load=True)) as client:
         r = client.get("/recommend", params={"user_id": "U259", "k": 5}, headers={"X-API-Key": key})

@@ -2,7 +2,8 @@
 same versioned artifact folder the local trainer writes, so ``shopsense serve`` loads it unchanged.
 
 The job reads a Parquet snapshot (written by :func:`shopsense.data.export.export_parquet` into a
-work folder under the home when training from the store; ``snapshot=`` names an existing one) and
+work folder inside the version's temporary folder when training from the store; ``snapshot=``
+names an existing one, which must be on a path every executor reads) and
 never collects events onto the driver: the driver receives per-item sums, neighbour lists and
 factors (catalog-sized), and for tuning the fusion at most ``ranker_users`` short histories.
 
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 #: the sources the Spark job fits, in the engine's order
 FITTERS: dict[str, Callable[..., Model]] = {"itemknn": fit_item_knn, "covisit": fit_covisit, "als": fit_als}
-WORK_PREFIX = ".spark-"
+WORK_FOLDER = "spark-work"
 
 
 def check_config(config: EngineConfig) -> None:
@@ -87,9 +88,12 @@ def train_on_spark(
     reaped = reap_abandoned(store, home)
     if reaped:
         say(f"marked {len(reaped)} abandoned training(s) failed: {', '.join(reaped)}")
-    work = home / f"{WORK_PREFIX}{version}"  # under the home: a cluster's executors must see it too
     own_session = spark is None
     draft = Draft.start(store, home, version)
+    # inside the version's temporary folder: on the path the servers read (a cluster's executors see
+    # it too), removed before the rename, and reaped with the folder when a training dies hard
+    work = draft.folder / WORK_FOLDER
+    session: SparkSession | None = None
     try:
         if snapshot is None:
             say("exporting products and events to Parquet")
@@ -110,7 +114,9 @@ def train_on_spark(
         n_interactions = int(counts["n"])
         if not n_interactions:
             raise ShopsenseError("no item events in the knowledge base: ingest events before training")
+        n_users = snap.events.select(C.USER).distinct().count()  # every shopper with events, as the local count
         engine, seconds = fit_engine(snap, config, work, say)
+        shutil.rmtree(work, ignore_errors=True)  # the snapshot (when exported here) is read no more
         say(f"writing version {version}")
         engine.save(draft.folder / "engine")
         snap.items.save(draft.folder / "items.json")
@@ -119,7 +125,7 @@ def train_on_spark(
             {
                 "fit_seconds_by_source": seconds,
                 "train_seconds": time.perf_counter() - t0,
-                "n_users": snap.events.select(C.USER).distinct().count(),
+                "n_users": n_users,
                 "n_items": snap.n_items,
                 "n_interactions": n_interactions,
                 "incremental": False,
@@ -133,7 +139,7 @@ def train_on_spark(
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        if own_session and "session" in locals():
+        if own_session and session is not None:
             session.stop()
     say(f"version {version} is active")
     return TrainResult(version, final, metrics)
