@@ -7,6 +7,7 @@ workers run this same Python (``spark.pyspark.python``) so a job's Python side m
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -44,12 +45,17 @@ def spark_session(
     master: str | None = None, conf: Mapping[str, str] | None = None, app_name: str = "shopsense-train"
 ) -> SparkSession:
     """A Spark session on ``master`` with :data:`DEFAULTS` under ``conf``. An active session is
-    reused by Spark itself (``getOrCreate``); settings of its JVM (driver memory) then stay as they were."""
+    reused by Spark itself (``getOrCreate``); settings of its JVM (driver memory) then stay as they were.
+
+    Without ``master``: the one ``spark-submit --master`` gave (a process spark-submit started has
+    ``PYSPARK_GATEWAY_PORT`` set), else :data:`DEFAULT_MASTER`."""
     try:
         from pyspark.sql import SparkSession
     except ImportError:  # pragma: no cover - depends on the install
         raise ConfigError("Spark training needs PySpark: pip install 'shopsense[spark]' (and Java 17)") from None
-    builder = SparkSession.builder.appName(app_name).master(master or DEFAULT_MASTER)
+    builder = SparkSession.builder.appName(app_name)
+    if master or not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        builder = builder.master(master or DEFAULT_MASTER)
     for key, value in {**DEFAULTS, **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
