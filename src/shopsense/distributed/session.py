@@ -26,6 +26,7 @@ DEFAULTS = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.adaptive.enabled": "true",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",  # the catalog and per-item sums cross as Arrow
     "spark.pyspark.python": sys.executable,
 }
 
