@@ -13,7 +13,7 @@ from shopsense.exceptions import ConfigError
 
 def test_sparse_turns_off_what_cannot_scale_out_and_round_trips():
     c = EngineConfig(sources="sparse", ease={"l2": 1.0}, als={"factors": 8})
-    assert all(getattr(c, part) is None for part in DENSE_PARTS)
+    assert all(getattr(c, part, None) is None for part in DENSE_PARTS)
     assert c.covisit is not None and c.itemknn is not None and c.als is not None and c.als.factors == 8
     assert EngineConfig(**c.model_dump(mode="json")) == c
     assert EngineConfig().ease is not None  # "all" (the default) leaves them alone

@@ -181,8 +181,10 @@ class ReturnsConfig(Knobs):
 #: sources whose training scales out (sparse counts and low-rank factors): what ``sources = "sparse"`` keeps
 SPARSE_SOURCES = ("itemknn", "covisit", "als")
 #: what ``sources = "sparse"`` turns off: EASE (a dense item x item inverse, ~40 GB at 100k items), the
-#: sequential transformer and the content profile (text vectors), and the return scorer
-DENSE_PARTS = ("ease", "sequential", "content", "returns")
+#: sequential transformer and the content profile (text vectors), the return scorer and the ranker
+#: learned from logged outcomes (both learned on one machine from the whole log); a part this
+#: version of the settings does not have is skipped
+DENSE_PARTS = ("ease", "sequential", "content", "returns", "outcomes")
 
 
 class EngineConfig(Knobs):
@@ -195,7 +197,8 @@ class EngineConfig(Knobs):
     sources: Literal["all", "sparse"] = Field(
         "all",
         description="sparse: only the sources whose training scales out (item-kNN, co-visitation, ALS when on, "
-        "popularity) with the fusion ranker; EASE, sequential, content and the return scorer are off. "
+        "popularity) with the fusion ranker; EASE, sequential, content, the return scorer and the outcome "
+        "ranker are off. "
         "The Spark trainer (`train --engine spark`) needs it, and the local trainer honours it, so both "
         "build the same sources",
     )
@@ -244,7 +247,7 @@ class EngineConfig(Knobs):
         if out.get("sources") == "sparse":  # one setting switches both trainers to the same sources
             if out.get("ranker") == "lambdarank":
                 raise ValueError('sources = "sparse" ranks by the fusion: set ranker = "fusion"')
-            out.update(dict.fromkeys(DENSE_PARTS))
+            out.update({part: None for part in DENSE_PARTS if part in cls.model_fields})
         return out
 
 
