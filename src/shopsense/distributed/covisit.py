@@ -9,6 +9,7 @@ pair is an event and the one ``d`` steps later for ``d`` in ``1..window``, found
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shopsense import columns as C
 from shopsense.data.export import SEQ
@@ -17,8 +18,13 @@ from shopsense.distributed.snapshot import SparkSnapshot, first_row
 from shopsense.engine_config import CoVisitConfig
 from shopsense.models.covisit import CoVisitModel
 
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
 
-def fit_covisit(snap: SparkSnapshot, config: CoVisitConfig, scratch: Path, interactions=None) -> CoVisitModel:  # type: ignore[no-untyped-def]
+
+def fit_covisit(
+    snap: SparkSnapshot, config: CoVisitConfig, scratch: Path, interactions: DataFrame | None = None
+) -> CoVisitModel:
     """The fitted :class:`CoVisitModel` (``interactions``: a subset of the snapshot's, default all)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -74,7 +80,7 @@ def fit_covisit(snap: SparkSnapshot, config: CoVisitConfig, scratch: Path, inter
     return model
 
 
-def _power(x, p: float):  # type: ignore[no-untyped-def]
+def _power(x: Column, p: float) -> Column:
     """``x ** p`` as numpy computes it: numpy takes a square root for 0.5 and the value itself for 1."""
     from pyspark.sql import functions as F
 

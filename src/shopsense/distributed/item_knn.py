@@ -9,6 +9,7 @@ over users of their distinct items squared, as the local ``X.T @ X``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shopsense import columns as C
 from shopsense.distributed.neighbors import COL, ROW, VALUE, to_csr, top_neighbors
@@ -16,8 +17,13 @@ from shopsense.distributed.snapshot import SparkSnapshot
 from shopsense.engine_config import ItemKNNConfig
 from shopsense.models.item_item import ItemKNNModel
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
-def fit_item_knn(snap: SparkSnapshot, config: ItemKNNConfig, scratch: Path, interactions=None) -> ItemKNNModel:  # type: ignore[no-untyped-def]
+
+def fit_item_knn(
+    snap: SparkSnapshot, config: ItemKNNConfig, scratch: Path, interactions: DataFrame | None = None
+) -> ItemKNNModel:
     """The fitted :class:`ItemKNNModel` (``interactions``: a subset of the snapshot's, default all)."""
     from pyspark.sql import functions as F
 

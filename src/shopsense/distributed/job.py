@@ -40,7 +40,7 @@ from shopsense.distributed.snapshot import SparkSnapshot, first_row
 from shopsense.engine_config import EngineConfig
 from shopsense.exceptions import ConfigError, ShopsenseError
 from shopsense.models.base import Model
-from shopsense.ranking.pipeline import item_side
+from shopsense.ranking.pipeline import Engine, item_side
 from shopsense.store import KnowledgeStore
 from shopsense.training import TrainResult, _json_metrics, new_version
 from shopsense.versions import Draft, reap_abandoned
@@ -147,7 +147,7 @@ def train_on_spark(
 
 def fit_engine(
     snap: SparkSnapshot, config: EngineConfig, work: Path, say: Progress = lambda _m: None
-) -> tuple[Any, dict[str, float]]:
+) -> tuple[Engine, dict[str, float]]:
     """The engine of the snapshot: popularity, the held-out stage (sources fitted on the split, the
     fusion tuned), then the sources refitted on all interactions. Returns it and seconds per stage."""
     seconds: dict[str, float] = {}
