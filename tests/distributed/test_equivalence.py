@@ -75,6 +75,14 @@ def test_neighbour_lists_equal_the_local_ones(spark_trained: Trained, local_trai
     assert _same_matrix(spark_sim, local_sim)
 
 
+def test_bought_together_counts_equal_the_local_ones(spark_trained: Trained, local_trained: Engine):
+    spark_c = Engine.load(spark_trained.result.path / "engine").complements
+    local_c = local_trained.complements
+    assert spark_c is not None and local_c is not None and local_c.pairs.nnz > 100
+    assert _same_matrix(spark_c.pairs, local_c.pairs) and _same_matrix(spark_c.cat_pairs, local_c.cat_pairs)
+    assert np.array_equal(spark_c.baskets, local_c.baskets) and np.array_equal(spark_c.category, local_c.category)
+
+
 def _ndcg_at_10(model: ALSModel, hist: Histories, targets: np.ndarray) -> float:
     seen = hist.matrix(model.n_items)
     top, _ = model.recommend(hist, 10, exclude=seen)

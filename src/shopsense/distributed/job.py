@@ -13,9 +13,9 @@ compare source by source. Popularity and trend, co-visitation, item-kNN and ALS 
 computed on Spark; the fusion weights are tuned on the driver as the local trainer tunes them, on
 a held-out split made on Spark. Left out, by that one setting, in both trainers: EASE (a dense
 item x item inverse), the sequential transformer and the content profile (text vectors: a GPU or
-encoder job, not a Spark one here), the return scorer and the LambdaRank ranker. The Spark-built
-version also has no "bought together" table (``Complements``), which the local trainer still
-builds; the surfaces that read it answer from the other sources.
+encoder job, not a Spark one here), the return scorer, the LambdaRank ranker and the ranker learned
+from logged outcomes. The "bought together" table (``Complements``), which the local trainer
+builds whatever the sources, is counted on Spark too.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.data.export import export_parquet
 from shopsense.distributed.als import fit_als
+from shopsense.distributed.complements import fit_complements
 from shopsense.distributed.covisit import fit_covisit
 from shopsense.distributed.heldout import hold_out, tune
 from shopsense.distributed.item_knn import fit_item_knn
@@ -172,6 +173,8 @@ def fit_engine(
     engine.metrics.update(tuned)
     engine.popular = popular
     engine.side = item_side(snap.catalog, popular, None)
+    say("products bought together")
+    engine.complements = timed("complements", lambda: fit_complements(snap, work / "complements"))
     for name in names:
         say(f"fitting {name} on all interactions")
         engine.models[name] = timed(name, partial(_fit, name, snap, config, work, None))
