@@ -204,6 +204,15 @@ class ReturnsConfig(Knobs):
     seed: int = Field(0, description="random seed")
 
 
+#: sources whose training scales out (sparse counts and low-rank factors): what ``sources = "sparse"`` keeps
+SPARSE_SOURCES = ("itemknn", "covisit", "als")
+#: what ``sources = "sparse"`` turns off: EASE (a dense item x item inverse, ~40 GB at 100k items), the
+#: sequential transformer and the content profile (text vectors), the return scorer and the ranker
+#: learned from logged outcomes (both learned on one machine from the whole log); a part this
+#: version of the settings does not have is skipped
+DENSE_PARTS = ("ease", "sequential", "content", "returns", "outcomes")
+
+
 class EngineConfig(Knobs):
     """Which sources run (None, or false in TOML = off), how many candidates each proposes, and how they are ranked.
 
@@ -211,6 +220,14 @@ class EngineConfig(Knobs):
     engine's defaults, which differ from the model's own for some sources (``[engine.covisit]
     window = 10`` keeps ``recency_decay = 0.8``)."""
 
+    sources: Literal["all", "sparse"] = Field(
+        "all",
+        description="sparse: only the sources whose training scales out (item-kNN, co-visitation, ALS when on, "
+        "popularity) with the fusion ranker; EASE, sequential, content, the return scorer and the outcome "
+        "ranker are off. "
+        "The Spark trainer (`train --engine spark`) needs it, and the local trainer honours it, so both "
+        "build the same sources",
+    )
     ease: EASEConfig | None = EASEConfig(recency_decay=0.8)
     itemknn: ItemKNNConfig | None = ItemKNNConfig(recency_decay=0.8)
     covisit: CoVisitConfig | None = CoVisitConfig(window=20, recency_decay=0.8)
@@ -256,6 +273,10 @@ class EngineConfig(Knobs):
             default = None if field is None else field.default
             if isinstance(value, dict) and isinstance(default, BaseModel):
                 out[name] = {**default.model_dump(), **value}
+        if out.get("sources") == "sparse":  # one setting switches both trainers to the same sources
+            if out.get("ranker") == "lambdarank":
+                raise ValueError('sources = "sparse" ranks by the fusion: set ranker = "fusion"')
+            out.update({part: None for part in DENSE_PARTS if part in cls.model_fields})
         return out
 
 

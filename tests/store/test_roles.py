@@ -96,6 +96,8 @@ CALLS: dict[str, Callable[[KnowledgeStore], Any]] = {
     "add_event_rows": lambda s: s.add_event_rows(EVENTS.to_dict("records")),
     "events": lambda s: s.events(event_types=["view"]),
     "recent_event_columns": lambda s: s.recent_event_columns("u1"),
+    "event_batches": lambda s: list(s.event_batches(10)),
+    "count_events": lambda s: s.count_events(),
     "recent_queries": lambda s: s.recent_queries(5),
     "search_queries": lambda s: s.search_queries(),
     "log_impressions": lambda s: s.log_impressions(

@@ -48,6 +48,7 @@ def _register() -> None:
         datasets,
         evaluate,  # noqa: F401
         experiments,
+        export,
         ingest,  # noqa: F401
         keys,
         recommend,

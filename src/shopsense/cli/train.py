@@ -1,14 +1,18 @@
-"""``shopsense train [--incremental]``: fit every model and the ranker, publish a new model version."""
+"""``shopsense train [--incremental] [--engine local|spark]``: fit every model and the ranker, publish a
+new model version (on this machine, or the sparse sources on a Spark cluster)."""
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import typer
 
-from shopsense.cli.context import console, err_console, handle_errors, state
+from shopsense.cli.context import console, err_console, fail, handle_errors, state
 from shopsense.cli.main import app
+
+ENGINES = ("local", "spark")
 
 
 @app.command()
@@ -19,17 +23,52 @@ def train(
         False, "--incremental", help="Warm-start from the served version and learn from the events since."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    engine: str = typer.Option(
+        "local",
+        "--engine",
+        help='local: this process; spark: the sparse sources on Spark ([engine] sources = "sparse").',
+    ),
+    master: str | None = typer.Option(
+        None, "--master", help="Spark master URL (local[2], spark://HOST:7077, ...); --engine spark only."
+    ),
+    conf: list[str] | None = typer.Option(
+        None, "--conf", help="Spark setting KEY=VALUE, e.g. spark.driver.memory=4g (repeatable); --engine spark only."
+    ),
+    snapshot: Path | None = typer.Option(
+        None,
+        "--snapshot",
+        help="Parquet snapshot to read (`shopsense export`); default: exported now; --engine spark only.",
+    ),
 ) -> None:
     """Train on the knowledge base and activate the new version (the old one stays served if this fails)."""
-    from shopsense.training import train as run_training
-
     st = state(ctx)
     t0 = time.perf_counter()
 
     def say(msg: str) -> None:
         err_console.print(f"[dim]{time.perf_counter() - t0:7.1f}s[/dim] {msg}", highlight=False)
 
-    result = run_training(st.store(create=False), st.settings, incremental=incremental, progress=say)
+    if engine not in ENGINES:
+        raise fail(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
+    if engine == "local" and (master or conf or snapshot):
+        raise fail("--master, --conf and --snapshot are for --engine spark")
+    if engine == "spark":
+        if incremental:
+            raise fail("--incremental is for the local trainer; the Spark trainer fits everything again")
+        from shopsense.distributed.job import train_on_spark
+        from shopsense.distributed.session import parse_conf
+
+        result = train_on_spark(
+            st.store(create=False),
+            st.settings,
+            master=master,
+            conf=parse_conf(conf),
+            snapshot=snapshot,
+            progress=say,
+        )
+    else:
+        from shopsense.training import train as run_training
+
+        result = run_training(st.store(create=False), st.settings, incremental=incremental, progress=say)
     summary = {"version": result.version, "path": str(result.path), **result.metrics}
     if as_json:
         typer.echo(json.dumps(summary, default=str))

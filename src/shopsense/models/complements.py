@@ -51,9 +51,6 @@ class Complements:
         b = pd.DataFrame({"b": basket, "i": ev[C.ITEM_IDX].to_numpy()}).drop_duplicates()
         size = b.groupby("b")["i"].transform("size").to_numpy()
         b = b[size <= MAX_BASKET]
-        self.category = np.asarray(category, np.int64)
-        self.baskets = np.bincount(b["i"].to_numpy(), minlength=n_items).astype(np.float32)
-        self.sales = self.baskets
         m = sp.csr_matrix(
             (np.ones(len(b), np.float32), (b["b"].to_numpy(), b["i"].to_numpy())),
             shape=(int(basket.max()) + 1 if len(basket) else 0, n_items),
@@ -61,7 +58,17 @@ class Complements:
         pairs = (m.T @ m).tocsr()
         pairs.setdiag(0)
         pairs.eliminate_zeros()
+        baskets = np.bincount(b["i"].to_numpy(), minlength=n_items)
+        return self.from_counts(pairs, baskets, category)
+
+    def from_counts(self, pairs: sp.csr_matrix, baskets: np.ndarray, category: np.ndarray) -> Complements:
+        """The rest of :meth:`fit` from its counts: ``pairs`` (item x item, baskets shared, zero
+        diagonal) and ``baskets`` (baskets per item), e.g. counted on Spark (``distributed/complements.py``)."""
+        self.category = np.asarray(category, np.int64)
+        self.baskets = np.asarray(baskets).astype(np.float32)
+        self.sales = self.baskets
         self.pairs = pairs.astype(np.float32)
+        n_items = self.pairs.shape[0]
         n_cat = int(self.category.max()) + 1 if len(self.category) and self.category.max() >= 0 else 0
         known = self.category >= 0
         to_cat = sp.csr_matrix(

@@ -92,7 +92,12 @@ def guarded(cls: T) -> T:
         if (name.startswith("_") and name != "__init__") or not inspect.isfunction(fn):
             continue
         inner = getattr(fn, "__wrapped__", None)
-        wrap = _guard_context if inner is not None and inspect.isgeneratorfunction(inner) else _guard_call
+        if inner is not None and inspect.isgeneratorfunction(inner):
+            wrap = _guard_context
+        elif inspect.isgeneratorfunction(fn):
+            wrap = _guard_iter
+        else:
+            wrap = _guard_call
         setattr(cls, name, wrap(fn))
     return cls
 
@@ -113,6 +118,22 @@ def _guard_call(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     call.__store_guarded__ = True  # type: ignore[attr-defined]
     return call
+
+
+def _guard_iter(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A generator method: guarded while the caller iterates (where its statements run)."""
+
+    @functools.wraps(fn)
+    def gen(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from fn(self, *args, **kwargs)
+        except ShopsenseError:
+            raise
+        except _driver_errors() as e:
+            raise to_store_error(e, *_where(self)) from e
+
+    gen.__store_guarded__ = True  # type: ignore[attr-defined]
+    return gen
 
 
 def _guard_context(fn: Callable[..., Any]) -> Callable[..., Any]:

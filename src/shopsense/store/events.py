@@ -160,6 +160,29 @@ class EventRows(StoreBase):
         )
         return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in cols.items()}).infer_objects()
 
+    def event_batches(self, batch_size: int = 100_000, *, include_opted_out: bool = False) -> Iterator[pd.DataFrame]:
+        """Every event in chronological order (ties in arrival order) as frames of at most ``batch_size``
+        rows, with the arrival number ``seq`` that breaks timestamp ties: an export of any size holds
+        one batch at a time (a server-side cursor on PostgreSQL, SQLite's lazy cursor)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        columns = (*C.EVENT_COLUMNS, "seq")
+        q = _events_statement(columns, False, False, False, False, False, not include_opted_out)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(q)
+            for rows in result.partitions(batch_size):
+                data = list(zip(*rows, strict=True))
+                yield pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(columns, data, strict=True)})
+
+    def count_events(self, *, include_opted_out: bool = False) -> int:
+        """How many events :meth:`event_batches` yields (a progress bar's total)."""
+        t, u = T.events, T.users
+        q = select(func.count()).select_from(t)
+        if not include_opted_out:
+            q = q.where(t.c[C.USER].not_in(select(u.c[C.USER]).where(u.c[C.OPTED_OUT] == 1)))
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
     def recent_event_columns(
         self, user_id: str, limit: int = 50, columns: Sequence[str] = (C.ITEM, C.EVENT_TYPE, C.QUERY)
     ) -> dict[str, list[Any]]:

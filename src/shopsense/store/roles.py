@@ -11,7 +11,7 @@ several roles can commit together.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,6 +65,10 @@ class EventLog(Protocol):
         newest_first: bool = False,
         include_opted_out: bool = True,
     ) -> pd.DataFrame: ...
+
+    def event_batches(self, batch_size: int = ..., *, include_opted_out: bool = ...) -> Iterator[pd.DataFrame]: ...
+
+    def count_events(self, *, include_opted_out: bool = ...) -> int: ...
 
     def recent_event_columns(
         self, user_id: str, limit: int = 50, columns: Sequence[str] = ...

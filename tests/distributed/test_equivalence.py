@@ -1,0 +1,123 @@
+"""The Spark trainer against the local one on the sample shop: the exact sources equal entry for
+entry, ALS (another solver) within a tolerance of held-out NDCG@10, one setting for both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from shopsense.data.dataset import Dataset
+from shopsense.data.export import export_parquet
+from shopsense.data.idmap import IdMap
+from shopsense.engine_config import EngineConfig
+from shopsense.exceptions import ConfigError
+from shopsense.models.als import ALSModel
+from shopsense.models.base import Histories
+from shopsense.ranking.pipeline import Engine, holdout_last
+from shopsense.training import train
+from tests.distributed.conftest import ENGINE, Trained, sample_settings, sample_store
+
+#: ALS: Spark's held-out NDCG@10 at least this share of the local trainer's (the issue's 3%)
+ALS_TOLERANCE = 0.03
+
+
+@pytest.fixture(scope="module")
+def local_trained(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """The local trainer's version of the same shop with the same settings."""
+    settings = sample_settings(tmp_path_factory.mktemp("local") / "home")
+    store = sample_store(settings)
+    result = train(store, settings)
+    store.close()
+    return Engine.load(result.path / "engine")
+
+
+def _same_matrix(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    a, b = a.tocsr().copy(), b.tocsr().copy()
+    a.sort_indices()
+    b.sort_indices()
+    return (
+        a.shape == b.shape
+        and np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+        and np.array_equal(a.data, b.data)
+    )
+
+
+def test_both_trainers_build_the_same_sources_and_items(spark_trained: Trained, local_trained: Engine):
+    spark_engine = Engine.load(spark_trained.result.path / "engine")
+    assert list(spark_engine.models) == list(local_trained.models) == ["itemknn", "covisit", "als"]
+    assert spark_engine.config.ease is None and spark_engine.config.sequential is None
+    assert spark_trained.result.metrics["trainer"] == "spark"
+    items = IdMap.load(spark_trained.result.path / "items.json")
+    local_items = Dataset.from_store(spark_trained.store, spark_trained.settings.event_weights).items
+    assert items.external_ids.tolist() == local_items.external_ids.tolist()
+    assert spark_trained.result.metrics["n_users"] == Dataset.from_store(spark_trained.store).n_users
+
+
+def test_popularity_trend_and_categories_equal_the_local_ones(spark_trained: Trained, local_trained: Engine):
+    spark_pop = Engine.load(spark_trained.result.path / "engine").popular
+    local_pop = local_trained.popular
+    assert spark_pop is not None and local_pop is not None
+    for name in ("popularity", "trend", "counts", "category"):
+        assert np.array_equal(getattr(spark_pop, name), getattr(local_pop, name)), name
+    assert spark_pop.categories == local_pop.categories
+
+
+@pytest.mark.parametrize("source", ["covisit", "itemknn"])
+def test_neighbour_lists_equal_the_local_ones(spark_trained: Trained, local_trained: Engine, source: str):
+    spark_sim = Engine.load(spark_trained.result.path / "engine").models[source].sim  # type: ignore[attr-defined]
+    local_sim = local_trained.models[source].sim  # type: ignore[attr-defined]
+    assert spark_sim.nnz > 1000
+    assert _same_matrix(spark_sim, local_sim)
+
+
+def test_bought_together_counts_equal_the_local_ones(spark_trained: Trained, local_trained: Engine):
+    spark_c = Engine.load(spark_trained.result.path / "engine").complements
+    local_c = local_trained.complements
+    assert spark_c is not None and local_c is not None and local_c.pairs.nnz > 100
+    assert _same_matrix(spark_c.pairs, local_c.pairs) and _same_matrix(spark_c.cat_pairs, local_c.cat_pairs)
+    assert np.array_equal(spark_c.baskets, local_c.baskets) and np.array_equal(spark_c.category, local_c.category)
+
+
+def _ndcg_at_10(model: ALSModel, hist: Histories, targets: np.ndarray) -> float:
+    seen = hist.matrix(model.n_items)
+    top, _ = model.recommend(hist, 10, exclude=seen)
+    hits = top == targets[:, None]
+    gains = (hits / np.log2(np.arange(2, 12))[None, :]).sum(axis=1)
+    return float(gains.mean())
+
+
+def test_spark_als_is_within_tolerance_of_the_local_als(spark: Any, spark_trained: Trained, tmp_path: Path):
+    from shopsense.distributed.als import fit_als
+    from shopsense.distributed.heldout import hold_out
+    from shopsense.distributed.snapshot import SparkSnapshot
+
+    settings, store = spark_trained.settings, spark_trained.store
+    config = EngineConfig(**{**ENGINE, "ranker_users": 100_000})  # every eligible user held out
+    assert config.als is not None
+    export_parquet(store, tmp_path / "snap")
+    snap = SparkSnapshot(spark, tmp_path / "snap", settings.event_weights)
+    held = hold_out(snap, config, tmp_path / "work")
+    spark_als = fit_als(snap, config.als, tmp_path / "als", interactions=held.inner)
+    ds = Dataset.from_store(store, settings.event_weights)
+    inner, _, local_targets = holdout_last(ds, 100_000)
+    assert sorted(local_targets.tolist()) == sorted(held.targets.tolist())  # the same held-out items
+    local_als = ALSModel(config.als).fit(inner)
+    spark_ndcg = _ndcg_at_10(spark_als, held.histories, held.targets)
+    local_ndcg = _ndcg_at_10(local_als, held.histories, held.targets)
+    print(f"held-out NDCG@10 over {len(held.targets)} users: Spark ALS {spark_ndcg:.4f}, local ALS {local_ndcg:.4f}")
+    assert local_ndcg > 0.04  # a real model (random lists score about 0.01 here), not two broken ones
+    assert spark_ndcg >= (1 - ALS_TOLERANCE) * local_ndcg
+
+
+def test_the_spark_trainer_asks_for_the_sparse_sources(spark: Any, tmp_path: Path):
+    from shopsense.config import load_settings
+    from shopsense.distributed.job import train_on_spark
+
+    settings = load_settings(home=tmp_path / "home")  # sources = "all": EASE, sequential, content on
+    with pytest.raises(ConfigError, match='sources = "sparse"'):
+        train_on_spark(sample_store(settings), settings, spark=spark)
