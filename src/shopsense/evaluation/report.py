@@ -109,7 +109,7 @@ def recommendation_section(results: dict[str, Any]) -> str:
                 "",
             ]
         out += _table(block.get("models", {}), REC_COLUMNS)
-        first = next(iter(block.get("models", {}).values()), {})
+        first: dict[str, Any] = next(iter(block.get("models", {}).values()), {})
         if "repeated_targets" in first:
             out += [
                 "",
