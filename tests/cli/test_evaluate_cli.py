@@ -53,10 +53,10 @@ def test_evaluate_recommend_json(tmp_path: Path, ext: str) -> None:
     for key in ("ndcg@10", "hr@10", "ndcg@20", "hr@20", "coverage@10", "pop"):
         assert key in out
     pop = out["pop"]
-    # 6 items < 10 and the target is never masked: every target is in every top-10 list
-    assert pop["hr@10"] == 1.0
-    assert pop["n_users"] == 5
-    # u1's test target a is also in its history (a b c): a must still be recommended
+    # 6 items < 10: every target is in every top-10 list except u1's, whose target a is also in its
+    # history (a b c) and masked with it (protocol 2: a miss for every model, counted)
+    assert pop["hr@10"] == pytest.approx(4 / 5)
+    assert pop["n_users"] == 5 and pop["repeated_targets"] == 1 and pop["protocol"] == 2
     assert 0 < pop["ndcg@10"] <= 1
     assert set(pop["slices"]) >= {"users_hist<=5", "targets_pop<=5"}
     assert out["engine_available"] is False and out["ndcg@10"] is None
@@ -72,7 +72,7 @@ def test_evaluate_recommend_engine_json(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["engine_available"] is True
-    assert out["hr@10"] == 1.0  # 6 items: every target is in a full list
+    assert out["hr@10"] == pytest.approx(4 / 5)  # 6 items: every target is in a full list but u1's repeated one
     for key in ("ndcg@10", "ndcg@20", "hr@20", "coverage@10"):
         assert 0 < out[key] <= 1
 
