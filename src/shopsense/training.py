@@ -187,7 +187,7 @@ def train(
             engine, base = _warm_start(store, settings, ds, vectors, say)
         else:
             cfg = config or settings.engine
-            outcomes = logged_outcomes(store) if cfg.outcomes is not None else None
+            outcomes = logged_outcomes(store, cfg.outcomes.max_requests) if cfg.outcomes is not None else None
             engine, base = Engine(cfg).fit(ds, vectors, progress=say, outcomes=outcomes), None
         say(f"writing version {version}")
         engine.save(draft.folder / "engine")
@@ -212,15 +212,22 @@ def train(
     return TrainResult(version, final, metrics)
 
 
-def logged_outcomes(store: KnowledgeStore) -> pd.DataFrame | None:
-    """Every logged impression labelled with the clicks, carts and purchases that followed it (None
-    when nothing was logged): what the ranker learns from outcomes with (:mod:`shopsense.ranking.outcomes`)."""
+#: impressions read per list the outcome ranker may learn from (lists are at most 50 long in practice;
+#: every surface's impressions are read, and the estimator of position bias reads them all)
+ROWS_PER_LIST = 50
+
+
+def logged_outcomes(store: KnowledgeStore, max_lists: int) -> pd.DataFrame | None:
+    """The latest logged impressions (enough for ``max_lists`` lists) labelled with the clicks, carts
+    and purchases that followed them (None when nothing was logged): what the ranker learns from
+    outcomes with (:mod:`shopsense.ranking.outcomes`). A long log is never read whole."""
     from shopsense.data.outcomes import OUTCOMES, label_impressions
 
-    impressions = store.impressions()
+    impressions = store.impressions(latest=max_lists * ROWS_PER_LIST)
     if impressions.empty:
         return None
-    return label_impressions(impressions, store.events(event_types=list(OUTCOMES)))
+    since = float(pd.to_numeric(impressions[C.TIMESTAMP]).min())
+    return label_impressions(impressions, store.events(event_types=list(OUTCOMES), since=since))
 
 
 def _warm_start(

@@ -142,6 +142,11 @@ def test_impression_rows_are_written_as_given(store: KnowledgeStore) -> None:
     with pytest.raises(ValueError, match="impression rows need"):
         store.log_impression_rows([("r9", "u1")])
     assert len(store.impressions("r9")) == 2  # nothing half-written
+    store.log_impression_rows(
+        [("r10", "u1", x, i, None, None, "recommend", "v1", None, 3.0) for i, x in enumerate("cde")]
+    )
+    assert store.impressions(latest=2)[C.ITEM].tolist() == ["d", "e"]  # the last logged, in logged order
+    assert store.impressions(latest=100)[C.ITEM].tolist() == list("abcde")
 
 
 def test_model_versions(store: KnowledgeStore) -> None:

@@ -44,10 +44,14 @@ class ImpressionRows(StoreBase):
     def _log_impressions(self) -> ClauseElement:
         return self.statements.insert("impressions", _COLS)
 
-    def impressions(self, request_id: str | None = None) -> pd.DataFrame:
-        """Impressions in the order they were logged (one request's when ``request_id`` is given)."""
-        q = select(*[T.impressions.c[c] for c in _COLS]).order_by(T.impressions.c.seq)
+    def impressions(self, request_id: str | None = None, latest: int | None = None) -> pd.DataFrame:
+        """Impressions in the order they were logged (one request's when ``request_id`` is given;
+        only the ``latest`` rows logged when given)."""
+        seq = T.impressions.c.seq
+        q = select(*[T.impressions.c[c] for c in _COLS])
         if request_id is not None:
             q = q.where(T.impressions.c[C.REQUEST_ID] == request_id)
+        q = q.order_by(seq) if latest is None else q.order_by(seq.desc()).limit(latest)
         with self.engine.connect() as conn:
-            return pd.DataFrame(conn.execute(q).fetchall(), columns=list(_COLS))
+            rows = conn.execute(q).fetchall()
+        return pd.DataFrame(rows if latest is None else rows[::-1], columns=list(_COLS))
