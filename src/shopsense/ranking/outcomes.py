@@ -100,8 +100,7 @@ def shown_lists(labelled: pd.DataFrame, ds: Dataset, config: OutcomesConfig) -> 
     first = df.groupby("request", sort=False)["time"].min().sort_values(kind="stable")
     keep = first.index[-config.max_requests :]
     df = df[df["request"].isin(set(keep))].sort_values(["time", "request", "position"], kind="stable")
-    groups = [g for _, g in df.groupby("request", sort=False)]
-    groups.sort(key=lambda g: float(g["time"].iloc[0]))
+    groups = [g for _, g in df.groupby("request", sort=False)]  # first appearance: already in time order
     return ShownLists(
         np.array([int(g["user"].iloc[0]) for g in groups], np.int64),
         np.array([float(g["time"].iloc[0]) for g in groups]),
