@@ -352,11 +352,9 @@ class SearchEngine:
         if not len(cand.rows):  # nothing found: a relaxed query instead of an empty page (search/relax.py)
             from shopsense.search.relax import relax
 
-            found = relax(self, fixed or query, mask)
+            found = relax(self, fixed or query, mask, user.profile)
             if found is not None:
                 cand, relaxed = found
-                if user.profile is not None:  # the personal features of the relaxed query's candidates
-                    cand = self.candidates(relaxed.query, mask=relaxed.mask, affinity_profile=user.profile)
         s = self.score(cand)
         if not user.empty:
             collab = None

@@ -38,26 +38,27 @@ class Relaxation:
 
     query: str  # the text retrieved with
     how: str  # for the shopper: "a close query", "without 'xyzzy'", "in Paint > Interior, without your filters"
-    mask: np.ndarray | None  # the filter mask used (the request's, or the inferred category's)
 
 
-def relax(engine: SearchEngine, text: str, mask: np.ndarray | None) -> tuple[Candidates, Relaxation] | None:
+def relax(
+    engine: SearchEngine, text: str, mask: np.ndarray | None, affinity_profile: np.ndarray | None = None
+) -> tuple[Candidates, Relaxation] | None:
     """The first relaxation of ``text`` (see the module docstring) that retrieves products, with its
-    candidates; None when none does."""
+    candidates (their personal features from ``affinity_profile``); None when none does."""
     index = engine.index
     better = did_you_mean(index, text, 1, mask)
     if better:
-        cand = engine.candidates(better, mask=mask)
+        cand = engine.candidates(better, mask=mask, affinity_profile=affinity_profile)
         if len(cand.rows):
-            return cand, Relaxation(better, "a close query", mask)
+            return cand, Relaxation(better, "a close query")
     shorter = _without_one_word(engine, text, mask)
     if shorter is not None:
         rest, dropped = shorter
-        cand = engine.candidates(rest, mask=mask)
+        cand = engine.candidates(rest, mask=mask, affinity_profile=affinity_profile)
         if len(cand.rows):
-            return cand, Relaxation(rest, f"without '{dropped}'", mask)
+            return cand, Relaxation(rest, f"without '{dropped}'")
     if mask is not None:
-        free = engine.candidates(text)
+        free = engine.candidates(text, affinity_profile=affinity_profile)
         if len(free.rows):
             scores = engine.score(free)
             top = free.rows[np.argsort(-scores, kind="stable")[:INFER_FROM]]
@@ -65,10 +66,10 @@ def relax(engine: SearchEngine, text: str, mask: np.ndarray | None) -> tuple[Can
             if cats:
                 cat = Counter(cats).most_common(1)[0][0]
                 in_cat = index.columns.mask({"category": cat})
-                cand = engine.candidates(text, mask=in_cat)
+                cand = engine.candidates(text, mask=in_cat, affinity_profile=affinity_profile)
                 if len(cand.rows):
-                    return cand, Relaxation(text, f"in {cat}, without your filters", in_cat)
-            return free, Relaxation(text, "without your filters", None)
+                    return cand, Relaxation(text, f"in {cat}, without your filters")
+            return free, Relaxation(text, "without your filters")
     return None
 
 
