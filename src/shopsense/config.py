@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shopsense import columns as C
 from shopsense.engine_config import EngineConfig, OnlineConfig
 from shopsense.exceptions import ConfigError
+from shopsense.store.engine import PoolLimits
 
 DEFAULT_HOME = Path("shopsense-data")
 
@@ -220,6 +221,12 @@ class Settings(BaseSettings):
     store_timeout_s: float = Field(
         30.0, gt=0, description="how long a write waits for another process's lock before the store says busy"
     )
+    store_pool_size: int = Field(
+        5, ge=1, le=100, description="PostgreSQL connections kept open per process (each worker, each command)"
+    )
+    store_pool_overflow: int = Field(
+        10, ge=0, le=100, description="PostgreSQL connections a process may open beyond the pool under a burst"
+    )
     event_weights: EventWeights = EventWeights()
     ingest: IngestConfig = IngestConfig()
     encoder: EncoderConfig = EncoderConfig()
@@ -255,6 +262,10 @@ class Settings(BaseSettings):
     @property
     def store_url(self) -> str:
         return self.store or default_store_url(self.home)
+
+    def store_pool(self) -> PoolLimits:
+        """The connection pool's limits per process (PostgreSQL)."""
+        return PoolLimits(size=self.store_pool_size, overflow=self.store_pool_overflow)
 
     @property
     def models_dir(self) -> Path:

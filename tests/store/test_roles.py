@@ -24,7 +24,7 @@ from shopsense.store.errors import is_guarded
 from shopsense.store.statements import Statements
 
 #: public methods that belong to the store as a whole rather than to one role
-STORE_WIDE = {"close", "stats", "query_salt"}
+STORE_WIDE = {"close", "stats", "query_salt", "migrate", "schema_version"}
 
 
 def _public_methods() -> dict[str, Any]:
@@ -141,6 +141,8 @@ CALLS: dict[str, Callable[[KnowledgeStore], Any]] = {
     "stop_experiment": lambda s: s.stop_experiment("e", 2.0),
     "experiment_impressions": lambda s: s.experiment_impressions("e"),
     "stats": lambda s: s.stats(),
+    "migrate": lambda s: s.migrate(),
+    "schema_version": lambda s: s.schema_version(),
 }
 NO_DATABASE = {"close"}
 

@@ -1,4 +1,4 @@
-"""``shopsense init`` and ``shopsense stats``."""
+"""``shopsense init``, ``shopsense migrate`` and ``shopsense stats``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,21 @@ def init(ctx: typer.Context) -> None:
     st = state(ctx)
     store = st.store(create=True)
     console.print(f"knowledge base ready at {store.safe_url}")
+
+
+@app.command()
+@handle_errors
+def migrate(ctx: typer.Context) -> None:
+    """Bring the knowledge base's tables up to this release's schema (servers refuse an older one).
+    Safe while servers run and when already up to date."""
+    store = state(ctx).store(create=False)  # opening migrates (and says from which version)
+    before, after = store.migrate()
+    if store.migrated_from is not None:
+        before = store.migrated_from
+    if before == after:
+        console.print(f"schema version {after}: up to date ({store.safe_url})")
+    else:
+        console.print(f"schema version {before} -> {after} ({store.safe_url})")
 
 
 @app.command()

@@ -34,7 +34,12 @@ class CliState:
 
     def store(self, *, create: bool = True) -> KnowledgeStore:
         if self._store is None:
-            self._store = open_store(self.settings.store_url, create=create, timeout_s=self.settings.store_timeout_s)
+            self._store = open_store(
+                self.settings.store_url,
+                create=create,
+                timeout_s=self.settings.store_timeout_s,
+                pool=self.settings.store_pool(),
+            )
         return self._store
 
 

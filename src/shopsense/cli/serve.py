@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from shopsense.cli.context import console, handle_errors, state
 from shopsense.cli.main import app
+
+if TYPE_CHECKING:
+    from shopsense.config import Settings
 
 
 @app.command()
@@ -23,6 +28,7 @@ def serve(
     from shopsense.service.app import create_app, flush_when_stopping
 
     settings = state(ctx).settings
+    _refuse_an_outdated_store(settings)
     svc = settings.service
     h, p = host or svc.host, port or svc.port
     console.print(f"shopsense on http://{h}:{p}  (storefront /, dashboard /dashboard, API docs /docs)")
@@ -46,3 +52,10 @@ def serve(
         server = uvicorn.Server(uvicorn.Config(web, host=h, port=p, log_level=log_level, access_log=False))
         flush_when_stopping(server, web)
         server.run()
+
+
+def _refuse_an_outdated_store(settings: Settings) -> None:
+    """Stop here, with one line, on a store older or newer than this release (before any worker starts)."""
+    from shopsense.store import open_store
+
+    open_store(settings.store_url, timeout_s=settings.store_timeout_s, migrate=False).close()

@@ -81,7 +81,10 @@ def create_app(
     svc = settings.service
     if svc.session_secret:
         session_secret = secret_from(svc.session_secret)
-    store = open_store(settings.store_url, timeout_s=settings.store_timeout_s)
+    # never migrates: other servers and commands share the tables (`shopsense migrate` does, on purpose)
+    store = open_store(
+        settings.store_url, timeout_s=settings.store_timeout_s, migrate=False, pool=settings.store_pool()
+    )
     metrics = Metrics()
     # a new version keeps serving the previous one's similar-products index while its own is built
     load = loader or (lambda version, path: engines.load(version, path, store, settings, previous=state.models.current))

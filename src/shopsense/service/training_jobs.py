@@ -75,7 +75,7 @@ def main() -> None:
     from shopsense.training import train
 
     settings = settings_from_env() or load_settings()  # the server's, its --config file included
-    store = open_store(settings.store_url, timeout_s=settings.store_timeout_s)
+    store = open_store(settings.store_url, timeout_s=settings.store_timeout_s, pool=settings.store_pool())
     result = train(
         store, settings, incremental="--incremental" in sys.argv[1:], progress=lambda m: print(m, flush=True)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,24 @@ SCHEMES = ("sqlite", "postgresql")
 DEFAULT_TIMEOUT_S = 30.0
 
 
-def make_engine(url: str, *, create: bool, timeout_s: float = DEFAULT_TIMEOUT_S) -> Engine:
-    """An engine for ``url``; a lock held by another process is waited for up to ``timeout_s``."""
+@dataclass(frozen=True)
+class PoolLimits:
+    """A PostgreSQL connection pool's limits per process (settings ``store_pool_size`` and
+    ``store_pool_overflow``): a server's threads share ``size`` connections and may open ``overflow``
+    more under a burst; a connection older than ``recycle_s`` is replaced (servers and poolers drop
+    idle ones). Every process (each worker, each CLI command) has its own pool, so a database serves
+    at most processes x (size + overflow) connections: keep that under its ``max_connections``."""
+
+    size: int = 5
+    overflow: int = 10
+    recycle_s: float = 1800.0
+
+
+def make_engine(
+    url: str, *, create: bool, timeout_s: float = DEFAULT_TIMEOUT_S, pool: PoolLimits | None = None
+) -> Engine:
+    """An engine for ``url``; a lock held by another process is waited for up to ``timeout_s``, and a
+    free pooled connection (PostgreSQL) as long."""
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     if scheme not in SCHEMES:
         raise UnknownStoreError(f"Unknown store: {url.split(':', 1)[0]!r}; valid schemes: {', '.join(SCHEMES)}")
@@ -35,7 +52,16 @@ def make_engine(url: str, *, create: bool, timeout_s: float = DEFAULT_TIMEOUT_S)
             return engine
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
-        return create_engine(url, pool_pre_ping=True, pool_timeout=timeout_s, connect_args=_pg_timeouts(url, timeout_s))
+        limits = pool or PoolLimits()
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=limits.size,
+            max_overflow=limits.overflow,
+            pool_recycle=limits.recycle_s,
+            pool_timeout=timeout_s,
+            connect_args=_pg_timeouts(url, timeout_s),
+        )
     except (ArgumentError, SQLAlchemyError) as e:
         raise StoreError(f"cannot open store {url!r}: {e}") from e
 

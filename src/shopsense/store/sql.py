@@ -19,7 +19,8 @@ from shopsense import columns as C
 from shopsense.store import tables as T
 from shopsense.store.api_keys import KeyRows
 from shopsense.store.embeddings import EmbeddingRows
-from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, make_engine
+from shopsense.store import schema
+from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, PoolLimits, make_engine
 from shopsense.store.errors import guarded
 from shopsense.store.events import EventRows
 from shopsense.store.experiments import ExperimentRows
@@ -35,10 +36,19 @@ if TYPE_CHECKING:
     from shopsense.store import roles as R
 
 
-def open_store(url: str, *, create: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S) -> KnowledgeStore:
+def open_store(
+    url: str,
+    *,
+    create: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    migrate: bool = True,
+    pool: PoolLimits | None = None,
+) -> KnowledgeStore:
     """Open the knowledge store at ``url`` (``sqlite:///file.db`` or ``postgresql://...``); a lock
-    held by another process is waited for up to ``timeout_s`` (setting ``store_timeout_s``)."""
-    return KnowledgeStore(url, create=create, timeout_s=timeout_s)
+    held by another process is waited for up to ``timeout_s`` (setting ``store_timeout_s``). A store
+    made by an earlier release is brought up to date, or with ``migrate=False`` refused with
+    :class:`~shopsense.store.schema.SchemaVersionError` (see :mod:`shopsense.store.schema`)."""
+    return KnowledgeStore(url, create=create, timeout_s=timeout_s, migrate=migrate, pool=pool)
 
 
 @guarded  # driver errors leave every public method as StoreError / StoreBusyError (store/errors.py)
@@ -52,15 +62,63 @@ class KnowledgeStore(
     each call is its own transaction.
     """
 
-    def __init__(self, url: str, *, create: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        migrate: bool = True,
+        pool: PoolLimits | None = None,
+    ) -> None:
         self.url = url
         self.timeout_s = timeout_s
-        self.engine = make_engine(url, create=create, timeout_s=timeout_s)
+        self.engine = make_engine(url, create=create, timeout_s=timeout_s, pool=pool)
         self.dialect = self.engine.dialect.name
         self.statements = Statements(self.engine.dialect)
+        found = schema.stored_version(self.engine)  # a driver error here is mapped like any other (@guarded)
+        refusal = None
+        if found is not None and found > schema.SCHEMA_VERSION:
+            refusal = schema.newer_message(found, self.safe_url)
+        elif found is not None and found < schema.SCHEMA_VERSION and not migrate:
+            refusal = schema.outdated_message(found, self.safe_url)
+        if refusal:
+            self.engine.dispose()
+            raise schema.SchemaVersionError(refusal)
         if create:
-            T.metadata.create_all(self.engine)  # a driver error here is mapped like any other (@guarded)
-        self._migrate()
+            T.metadata.create_all(self.engine)
+        if found is None and create:  # a new store: made at this release's layout
+            with self.engine.begin() as c:
+                schema.record_version(c)
+        #: the version this open migrated from (None: nothing to migrate)
+        self.migrated_from: int | None = None
+        if found is not None and found < schema.SCHEMA_VERSION:
+            self.migrated_from = self.migrate()[0]
+        if found is not None or create:
+            self.query_salt()  # made now, not first inside a caller's write transaction (SQLite would deadlock)
+
+    def schema_version(self) -> int | None:
+        """The schema version the store records (None: not initialised)."""
+        return schema.stored_version(self.engine)
+
+    def migrate(self) -> tuple[int, int]:
+        """Bring the tables up to this release's layout: (version before, version after). Safe to run
+        from several processes at once, and when the store is already current (nothing changes)."""
+        with self.engine.connect() as lock:
+            schema.migration_lock(lock, self.dialect)
+            try:
+                before = schema.stored_version(self.engine) or 0
+                if before > schema.SCHEMA_VERSION:
+                    raise schema.SchemaVersionError(schema.newer_message(before, self.safe_url))
+                if before < schema.SCHEMA_VERSION:
+                    T.metadata.create_all(self.engine)  # tables added since (none of them held rows before)
+                    self._migrate()
+                    with self.engine.begin() as c:
+                        schema.record_version(c)
+            finally:
+                schema.migration_unlock(lock, self.dialect)
+                lock.commit()
+        return before, schema.SCHEMA_VERSION
 
     def stats(self) -> dict[str, Any]:
         """Counts of products, users and events by type."""
