@@ -33,21 +33,26 @@ def sqlite_store(tmp_path: Path) -> Iterator[KnowledgeStore]:
 
 
 @pytest.fixture
-def pg_store() -> Iterator[KnowledgeStore]:
-    """A store in a fresh PostgreSQL database, dropped afterwards."""
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database, dropped afterwards."""
     if not PG_URL:
         pytest.skip("SHOPSENSE_TEST_PG_URL not set (no PostgreSQL server)")
     name = f"shopsense_test_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
         c.execute(text(f'CREATE DATABASE "{name}"'))
-    base = PG_URL.rsplit("/", 1)[0]
-    s = open_store(f"{base}/{name}")
-    yield s
-    s.close()
+    yield f"{PG_URL.rsplit('/', 1)[0]}/{name}"
     with admin.connect() as c:
         c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[KnowledgeStore]:
+    """A store in a fresh PostgreSQL database, dropped afterwards."""
+    s = open_store(pg_url)
+    yield s
+    s.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("pg", marks=pytest.mark.postgres)])

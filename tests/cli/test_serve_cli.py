@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +22,9 @@ from shopsense.service.keys import create_key
 from shopsense.service.shoppers import COOKIE
 from shopsense.service.training_jobs import CLI
 from shopsense.store import open_store
+from tests.servers import free_port as _free_port
+from tests.servers import stop as _stop
+from tests.servers import wait_ready as _wait_ready
 from tests.service.conftest import PRODUCTS
 
 CONFIG = """
@@ -50,33 +52,9 @@ def shop(tmp_path: Path) -> tuple[Path, Path, str]:
     return home, config, key
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(home: Path, config: Path, port: int, *more: str) -> subprocess.Popen:
     cmd = [*CLI, "--home", str(home), "--config", str(config), "serve", "--host", "127.0.0.1", "--port", str(port)]
     return subprocess.Popen([*cmd, *more], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _wait_ready(proc: subprocess.Popen, port: int) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen, sig: int) -> None:
-    proc.send_signal(sig)
-    proc.wait(timeout=60)
 
 
 def _stored_events(home: Path) -> pd.DataFrame:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from shopsense import columns as C
+from shopsense.store import schema
 from shopsense.store import tables as T
 from shopsense.store.api_keys import KeyRows
 from shopsense.store.embeddings import EmbeddingRows
-from shopsense.store import schema
 from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, PoolLimits, make_engine
 from shopsense.store.errors import guarded
 from shopsense.store.events import EventRows
