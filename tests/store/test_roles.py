@@ -142,6 +142,8 @@ CALLS: dict[str, Callable[[KnowledgeStore], Any]] = {
     "experiment_impressions": lambda s: s.experiment_impressions("e"),
     "stats": lambda s: s.stats(),
     "migrate": lambda s: s.migrate(),
+    "add_evaluation": lambda s: s.add_evaluation("recommend", {"a": 1}),
+    "latest_evaluation": lambda s: s.latest_evaluation(),
     "schema_version": lambda s: s.schema_version(),
 }
 NO_DATABASE = {"close"}

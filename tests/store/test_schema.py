@@ -18,7 +18,7 @@ from shopsense.store.schema import SCHEMA_VERSION, SchemaVersionError, fingerpri
 
 #: the layout of store/tables.py at SCHEMA_VERSION. When this test fails you changed the tables: bump
 #: SCHEMA_VERSION, add the migration to the role's `_migrate`, then put the new fingerprint here.
-FINGERPRINTS = {1: "ec35e37bd3184dba"}
+FINGERPRINTS = {1: "ec35e37bd3184dba", 2: "1c52f8ad2935ab1d"}
 
 
 def test_the_tables_change_only_with_the_schema_version() -> None:
@@ -55,6 +55,17 @@ def test_an_old_store_is_refused_without_migrating_then_migrated(store: Knowledg
     again.set_opted_out("u1")  # the column is back
     assert again.opted_out(["u1", "u2"]) == {"u1"}
     again.close()
+
+
+def test_a_version_1_store_gets_the_evaluations_table(store: KnowledgeStore) -> None:
+    with store.engine.begin() as c:
+        c.execute(text("DROP TABLE evaluations"))
+    _set_version(store, 1)
+    with pytest.raises(SchemaVersionError, match="schema version 1"):
+        open_store(store.url, migrate=False)
+    assert store.migrate() == (1, SCHEMA_VERSION)
+    store.add_evaluation("recommend", {"recommendation": {}})
+    assert store.latest_evaluation()["result"] == {"recommendation": {}}  # type: ignore[index]
 
 
 def test_a_command_that_may_migrate_does(store: KnowledgeStore) -> None:

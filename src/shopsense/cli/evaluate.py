@@ -7,7 +7,6 @@ Both commands load the files into a temporary knowledge base through the same va
 from __future__ import annotations
 
 import json
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ import typer
 from shopsense import columns as C
 from shopsense.cli.context import console, err_console, fail, handle_errors, state
 from shopsense.cli.main import app
+from shopsense.evaluation.shop import json_ready
 from shopsense.exceptions import SchemaError
 
 evaluate_app = typer.Typer(help="Offline evaluation on your own files (leave-one-out recommendation, judged search).")
@@ -34,19 +34,6 @@ SEARCH_PEERS = ("bm25", "dense", "rrf", "blend")
 
 def _note(msg: str) -> None:
     err_console.print(msg, highlight=False, soft_wrap=True)
-
-
-def _clean(v: Any) -> Any:
-    """JSON-ready: arrays dropped by the caller, floats rounded, NaN -> None."""
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items() if not hasattr(x, "shape")}  # arrays (topk, users) dropped
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    if isinstance(v, float):
-        return None if math.isnan(v) else round(v, 6)
-    if hasattr(v, "item"):  # numpy scalar
-        return _clean(v.item())
-    return v
 
 
 def _load_store(tmp: str, products: Path, events: Path | None) -> Any:
@@ -69,19 +56,30 @@ def _load_store(tmp: str, products: Path, events: Path | None) -> Any:
 @handle_errors
 def recommend(
     ctx: typer.Context,
-    products: Path = typer.Option(..., "--products", help="Products file (CSV, TSV, Parquet, JSONL)."),
-    events: Path = typer.Option(..., "--events", help="Events file (user_id, item_id, event_type, timestamp)."),
+    products: Path | None = typer.Option(
+        None, "--products", help="Products file (CSV, TSV, Parquet, JSONL); without files: the knowledge base."
+    ),
+    events: Path | None = typer.Option(
+        None, "--events", help="Events file (user_id, item_id, event_type, timestamp); goes with --products."
+    ),
     as_json: bool = _JSON,
     peers: str | None = _PEERS,
     quick: bool = _QUICK,
     with_engine: bool = _ENGINE,
 ) -> None:
-    """Leave-one-out, full ranking: peers tuned on validation; each model fitted without the last item, scored on it."""
+    """With files: leave-one-out, full ranking, peers tuned on validation. Without: the knowledge base's
+    own log split by time (peers pop and itemknn unless --peers), kept in it for the dashboard and
+    written as an HTML report with charts."""
     from shopsense.data.dataset import Dataset
     from shopsense.data.splits import leave_one_out
     from shopsense.evaluation.runner import parse_peers, run_engine, run_peer
 
     settings = state(ctx).settings
+    if (products is None) != (events is None):
+        raise fail("--products and --events go together (or give neither to evaluate the knowledge base)")
+    if products is None or events is None:
+        _evaluate_the_shop(ctx, peers, quick, with_engine, as_json)
+        return
     names = parse_peers(peers)
     with tempfile.TemporaryDirectory(prefix="shopsense-eval-") as tmp:
         store = _load_store(tmp, products, events)
@@ -106,7 +104,7 @@ def recommend(
         out.update(engine)
     for name, r in results.items():
         out[name] = r
-    out = _clean(out)
+    out = json_ready(out)
     if as_json:
         typer.echo(json.dumps(out))
         return
@@ -114,17 +112,65 @@ def recommend(
     _print_recommend(rows)
 
 
+def _evaluate_the_shop(ctx: typer.Context, peers: str | None, quick: bool, with_engine: bool, as_json: bool) -> None:
+    """``evaluate recommend`` without files: the knowledge base's own log (:mod:`shopsense.evaluation.shop`)."""
+    from shopsense.evaluation.runner import parse_peers
+    from shopsense.evaluation.shop import DATASET, SHOP_PEERS, evaluate_shop, save_evaluation
+
+    st = state(ctx)
+    store = st.store(create=False)
+    names = parse_peers(peers) if peers is not None else list(SHOP_PEERS)
+    if not names and not with_engine:
+        raise fail("nothing to evaluate: --no-engine and no --peers")
+    results = evaluate_shop(store, st.settings, names, with_engine=with_engine, quick=quick, progress=_note)
+    evaluation_id, page = save_evaluation(store, st.settings.home, "recommend", results)
+    block = results["recommendation"][DATASET]
+    if as_json:
+        typer.echo(json.dumps({"evaluation_id": evaluation_id, "report": str(page), **block}))
+        return
+    info = block["info"]
+    _note(f"{info['events']:,} item events; {info['test_users']:,} shoppers scored on their first item after the cut")
+    _print_recommend(list(block["models"].items()), "this shop: each returning shopper's first item after the cut")
+    console.print(f"evaluation {evaluation_id} kept in the knowledge base (the dashboard shows it); report: {page}")
+
+
+def _evaluate_the_shops_search(ctx: typer.Context, peers: str | None, with_engine: bool, as_json: bool) -> None:
+    """``evaluate search`` without files: the logged searches (:mod:`shopsense.evaluation.shop`)."""
+    from shopsense.evaluation.shop import DATASET, evaluate_shop_search, save_evaluation
+
+    st = state(ctx)
+    store = st.store(create=False)
+    names = _parse_search_peers(peers) if peers is not None else ["bm25"]
+    results = evaluate_shop_search(store, st.settings, names, with_engine=with_engine)
+    evaluation_id, page = save_evaluation(store, st.settings.home, "search", results)
+    block = results["search"][DATASET]
+    if as_json:
+        typer.echo(json.dumps({"evaluation_id": evaluation_id, "report": str(page), **block}))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"this shop's logged searches: {block['info']['queries']:,} judged queries over every product")
+    for col in ("system", "NDCG@10", "Recall@100", "MRR", "p50 ms"):
+        t.add_column(col, justify="left" if col == "system" else "right")
+    for name, m in block["models"].items():
+        t.add_row(name, *(_fmt(m.get(k)) for k in ("ndcg@10", "recall@100", "mrr")), _fmt(m.get("latency_p50_ms"), 2))
+    console.print(t)
+    console.print(f"evaluation {evaluation_id} kept in the knowledge base (the dashboard shows it); report: {page}")
+
+
 def _fmt(v: Any, digits: int = 4) -> str:
     return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def _print_recommend(rows: list[tuple[str, dict]]) -> None:
+def _print_recommend(
+    rows: list[tuple[str, dict]], title: str = "recommendation, leave-one-out, full ranking (test)"
+) -> None:
     from rich.table import Table
 
     if not rows:
         console.print("nothing was evaluated (--no-engine and no --peers)")
         return
-    t = Table(title="recommendation, leave-one-out, full ranking (test)")
+    t = Table(title=title)
     for col in ("model", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "cov@10", "fit s", "score s"):
         t.add_column(col, justify="left" if col == "model" else "right")
     for name, r in rows:
@@ -196,19 +242,29 @@ def _parse_search_peers(spec: str | None) -> list[str]:
 @handle_errors
 def search(
     ctx: typer.Context,
-    products: Path = typer.Option(..., "--products", help="Products file (item_id, title, ...)."),
-    queries: Path = typer.Option(..., "--queries", help="Queries file: query_id, query."),
-    qrels: Path = typer.Option(..., "--qrels", help="Judgements file: query_id, item_id, relevance."),
+    products: Path | None = typer.Option(
+        None, "--products", help="Products file (item_id, title, ...); without files: the knowledge base."
+    ),
+    queries: Path | None = typer.Option(None, "--queries", help="Queries file: query_id, query."),
+    qrels: Path | None = typer.Option(None, "--qrels", help="Judgements file: query_id, item_id, relevance."),
     as_json: bool = _JSON,
     peers: str | None = _PEERS,
     train_queries: Path | None = typer.Option(None, "--train-queries", help="Queries to tune/train on."),
     train_qrels: Path | None = typer.Option(None, "--train-qrels", help="Judgements of --train-queries."),
     with_engine: bool = _ENGINE,
 ) -> None:
-    """Rank ALL products for every judged query: NDCG@10, Recall@100, MRR, p50/p99 latency."""
+    """Rank ALL products for every judged query: NDCG@10, Recall@100, MRR, p50/p99 latency. Without
+    files: the knowledge base's logged searches judged by what shoppers did with the results (peer
+    bm25 unless --peers), kept in it for the dashboard and written as an HTML report."""
     from shopsense.evaluation.search_protocol import engine_search_system, evaluate_search, search_peer_systems
 
     settings = state(ctx).settings
+    given = [p for p in (products, queries, qrels) if p is not None]
+    if given and len(given) < 3:
+        raise fail("--products, --queries and --qrels go together (or give none to evaluate the logged searches)")
+    if products is None or queries is None or qrels is None:
+        _evaluate_the_shops_search(ctx, peers, with_engine, as_json)
+        return
     names = _parse_search_peers(peers)
     q = read_table(queries, ["query_id", "query"], "queries")
     r = read_table(qrels, ["query_id", C.ITEM, "relevance"], "qrels")
@@ -246,7 +302,7 @@ def search(
         out.update(res["engine"])
     for name in report_names:
         out[name] = res[name]
-    out = _clean(out)
+    out = json_ready(out)
     if as_json:
         typer.echo(json.dumps(out))
         return

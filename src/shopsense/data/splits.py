@@ -53,3 +53,35 @@ def temporal_split(ds: Dataset, *, test_fraction: float = 0.2) -> tuple[Dataset,
     inter = ds.interactions
     cut = int(round(len(inter) * (1 - test_fraction)))
     return ds.with_interactions(inter.iloc[:cut]), ds.with_interactions(inter.iloc[cut:])
+
+
+def next_after_cut(ds: Dataset, *, test_fraction: float = 0.2) -> LeaveOneOut:
+    """A time-based split in :class:`LeaveOneOut`'s shape, for a shop's own log: everything before one
+    moment (the last ``test_fraction`` of events begins there) is ``train_full``, and each user with
+    events before it is scored on their first item event after it (``test``). The same, one step
+    earlier inside ``train_full``, gives ``train`` and ``valid``. Nothing after a cut is trained on."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    inter = ds.interactions.sort_values(C.TIMESTAMP, kind="stable")
+    before, test = _first_after(inter, test_fraction)
+    train, valid = _first_after(before, test_fraction)
+    return LeaveOneOut(
+        train=ds.with_interactions(train),
+        train_full=ds.with_interactions(before),
+        valid=valid,
+        test=test,
+    )
+
+
+def _first_after(inter: pd.DataFrame, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(events before the cut, each returning user's first (user, item) after it) for time-sorted ``inter``."""
+    if not len(inter):
+        return inter, pd.DataFrame({C.USER_IDX: [], C.ITEM_IDX: []}, dtype=np.int64)
+    t = inter[C.TIMESTAMP].to_numpy()
+    cut = t[min(int(len(t) * (1 - fraction)), len(t) - 1)]
+    early = t < cut
+    before = inter[early]
+    later = inter[~early]
+    later = later[later[C.USER_IDX].isin(before[C.USER_IDX].unique())]
+    first = later.drop_duplicates(C.USER_IDX, keep="first")
+    return before, first[[C.USER_IDX, C.ITEM_IDX]].reset_index(drop=True)

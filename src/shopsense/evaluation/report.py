@@ -188,7 +188,7 @@ def _bar(ax: Any, names: list[str], values: list[float], title: str) -> None:
     ax.set_title(title, fontsize=9)
 
 
-def html_report(results: dict[str, Any], out_dir: str | Path) -> Path:
+def html_report(results: dict[str, Any], out_dir: str | Path, title: str = "shopsense benchmarks") -> Path:
     """Write ``index.html`` and one PNG per chart into ``out_dir``; returns the HTML path."""
     import matplotlib
 
@@ -197,7 +197,7 @@ def html_report(results: dict[str, Any], out_dir: str | Path) -> Path:
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    parts = ["<h1>shopsense benchmarks</h1>"]
+    parts = [f"<h1>{html.escape(title)}</h1>"]
     env = results.get("environment", {})
     parts.append(f"<p>{html.escape(str(env.get('machine', '')))}<br>{html.escape(str(env.get('versions', '')))}</p>")
     for ds, block in results.get("recommendation", {}).items():
@@ -218,7 +218,7 @@ def html_report(results: dict[str, Any], out_dir: str | Path) -> Path:
             _bar(ax, names, [models[n].get(key) for n in names], title)
         fig.suptitle(f"{ds}: accuracy, coverage and diversity per model")
         fig.tight_layout()
-        fig.savefig(out / f"rec_{ds}.png", dpi=90)
+        fig.savefig(out / f"rec_{_slug(ds)}.png", dpi=90)
         plt.close(fig)
         fig, ax = plt.subplots(figsize=(13, 4))
         slices = list(SLICES)
@@ -231,10 +231,10 @@ def html_report(results: dict[str, Any], out_dir: str | Path) -> Path:
         ax.set_title(f"{ds}: NDCG@10 by slice")
         ax.legend(fontsize=7, ncol=4)
         fig.tight_layout()
-        fig.savefig(out / f"slices_{ds}.png", dpi=90)
+        fig.savefig(out / f"slices_{_slug(ds)}.png", dpi=90)
         plt.close(fig)
         parts.append(f"<h2>Recommendation: {html.escape(ds)}</h2>")
-        parts.append(f'<img src="rec_{ds}.png"><br><img src="slices_{ds}.png">')
+        parts.append(f'<img src="rec_{_slug(ds)}.png"><br><img src="slices_{_slug(ds)}.png">')
         parts.append(_html_table(models, REC_COLUMNS))
     for ds, block in results.get("search", {}).items():
         models = block.get("models", {})
@@ -250,12 +250,12 @@ def html_report(results: dict[str, Any], out_dir: str | Path) -> Path:
             _bar(ax, names, [models[n].get(key) for n in names], title)
         fig.suptitle(f"{ds}: search quality and latency")
         fig.tight_layout()
-        fig.savefig(out / f"search_{ds}.png", dpi=90)
+        fig.savefig(out / f"search_{_slug(ds)}.png", dpi=90)
         plt.close(fig)
-        parts.append(f'<h2>Search: {html.escape(ds)}</h2><img src="search_{ds}.png">')
+        parts.append(f'<h2>Search: {html.escape(ds)}</h2><img src="search_{_slug(ds)}.png">')
         parts.append(_html_table(models, SEARCH_COLUMNS))
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>shopsense benchmarks</title>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}img{max-width:100%}</style></head><body>"
         + "\n".join(parts)
@@ -264,6 +264,11 @@ def html_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     path = out / "index.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _slug(name: str) -> str:
+    """A file name for a dataset's chart (a shop's own data is called "this shop")."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
 def _html_table(models: dict[str, dict[str, Any]], columns: tuple) -> str:

@@ -7,6 +7,7 @@ One class (:class:`KnowledgeStore`, opened by URL) implements every role; the ro
 from shopsense.store.roles import (
     Catalog,
     EmbeddingCache,
+    EvaluationRecords,
     EventLog,
     ExperimentRecords,
     ImpressionLog,
@@ -20,6 +21,7 @@ from shopsense.store.sql import KnowledgeStore, open_store
 __all__ = [
     "Catalog",
     "EmbeddingCache",
+    "EvaluationRecords",
     "EventLog",
     "ExperimentRecords",
     "ImpressionLog",

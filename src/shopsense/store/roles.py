@@ -104,6 +104,15 @@ class ExperimentRecords(Protocol):
 
 
 @runtime_checkable
+class EvaluationRecords(Protocol):
+    """The shop's own offline evaluations (:mod:`shopsense.store.evaluations`)."""
+
+    def add_evaluation(self, kind: str, result: dict[str, Any], created_at: float | None = None) -> int: ...
+
+    def latest_evaluation(self, kind: str | None = None) -> dict[str, Any] | None: ...
+
+
+@runtime_checkable
 class VersionRecords(Protocol):
     """Model versions' records and the active one (:mod:`shopsense.store.model_versions`)."""
 
@@ -178,12 +187,14 @@ ROLES: tuple[type, ...] = (
     EmbeddingCache,
     Shoppers,
     ExperimentRecords,
+    EvaluationRecords,
 )
 
 __all__ = [
     "ROLES",
     "Catalog",
     "EmbeddingCache",
+    "EvaluationRecords",
     "EventLog",
     "ExperimentRecords",
     "ImpressionLog",

@@ -28,8 +28,8 @@ from shopsense.store import tables as T
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-#: the layout of ``store/tables.py`` this release reads and writes
-SCHEMA_VERSION = 1
+#: the layout of ``store/tables.py`` this release reads and writes; 2: the ``evaluations`` table
+SCHEMA_VERSION = 2
 _KEY = "schema_version"
 #: any fixed 64-bit number: the advisory lock migrations take on PostgreSQL
 _PG_LOCK = 0x5E0C5E05E

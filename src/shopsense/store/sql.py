@@ -22,6 +22,7 @@ from shopsense.store.api_keys import KeyRows
 from shopsense.store.embeddings import EmbeddingRows
 from shopsense.store.engine import DEFAULT_TIMEOUT_S, SCHEMES, PoolLimits, make_engine
 from shopsense.store.errors import guarded
+from shopsense.store.evaluations import EvaluationRows
 from shopsense.store.events import EventRows
 from shopsense.store.experiments import ExperimentRows
 from shopsense.store.impressions import ImpressionRows
@@ -53,7 +54,16 @@ def open_store(
 
 @guarded  # driver errors leave every public method as StoreError / StoreBusyError (store/errors.py)
 class KnowledgeStore(
-    ProductRows, EventRows, ImpressionRows, VersionRows, KeyRows, EmbeddingRows, UserRows, LinkRows, ExperimentRows
+    ProductRows,
+    EventRows,
+    ImpressionRows,
+    VersionRows,
+    KeyRows,
+    EmbeddingRows,
+    UserRows,
+    LinkRows,
+    ExperimentRows,
+    EvaluationRows,
 ):
     """The knowledge store: one class made of one mixin per role (see :mod:`shopsense.store.roles`
     for the interfaces a caller that needs only one role can type against).
@@ -154,5 +164,6 @@ if TYPE_CHECKING:  # mypy holds the store to every role's interface
             R.EmbeddingCache,
             R.Shoppers,
             R.ExperimentRecords,
-        ] = (store, store, store, store, store, store, store, store, store)
+            R.EvaluationRecords,
+        ] = (store, store, store, store, store, store, store, store, store, store)
         del roles

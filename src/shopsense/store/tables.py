@@ -165,3 +165,15 @@ meta = Table(
     Column("key", Text, primary_key=True),
     Column("value", Text, nullable=False),  # e.g. the secret salt of the query-vector cache's keys
 )
+
+#: the shop's own offline evaluations (`shopsense evaluate` without files), newest shown on the
+#: dashboard; stores from before get it from `shopsense migrate` (schema version 2)
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("evaluation_id", _SEQ, primary_key=True, autoincrement=True),
+    Column("kind", Text, nullable=False),  # recommend | search
+    Column(C.CREATED_AT, Float, nullable=False),
+    Column("result", Text, nullable=False),  # JSON: the benchmark runner's results shape
+    Index("ix_evaluations_created", C.CREATED_AT),
+)

@@ -109,25 +109,37 @@ RESULTS = Path("reports") / "results.json"
 _MAX_RESULTS_BYTES = 50_000_000
 
 
-def latest_offline_report(home: Path) -> dict[str, Any] | None:
-    """The latest offline evaluation: ``<home>/reports/results.json`` as bar charts (names and
-    numbers of the metrics in :data:`CHARTED` only), or None when there is none in that shape.
+def latest_offline_report(home: Path, store: Any = None) -> dict[str, Any] | None:
+    """The latest offline evaluation of each kind (recommendation, search) as bar charts (names and
+    numbers of the metrics in :data:`CHARTED` only), or None when there is none: per kind, the newer of
+    the shop's own evaluation kept in the knowledge base (``shopsense evaluate recommend|search``
+    without files) and ``<home>/reports/results.json`` (the benchmark runner's).
 
-    Only this one file the engine's benchmark runner writes is read, and only its charted metrics
-    leave the server: never another JSON placed in the folder, never the working directory's
-    ``reports``, never the file's path."""
+    Only that one file is read, and only its charted metrics leave the server: never another JSON
+    placed in the folder, never the working directory's ``reports``, never the file's path."""
+    found: list[tuple[float, str, Any]] = []
+    for kind in ("recommend", "search"):
+        kept = store.latest_evaluation(kind) if store is not None else None
+        if kept is not None:
+            found.append((kept["created_at"], f"evaluation {kept['evaluation_id']} of this shop", kept["result"]))
     p = home / RESULTS
     try:
-        if not p.is_file() or p.stat().st_size > _MAX_RESULTS_BYTES:
-            return None
-        data = json.loads(p.read_text(encoding="utf-8"))
-        written_at = p.stat().st_mtime
+        if p.is_file() and p.stat().st_size <= _MAX_RESULTS_BYTES:
+            found.append((p.stat().st_mtime, RESULTS.name, json.loads(p.read_text(encoding="utf-8"))))
     except (OSError, ValueError):
-        return None
-    charts = offline_charts(data) if isinstance(data, dict) else []
-    if not charts:
-        return None
-    return {"name": RESULTS.name, "written_at": written_at, "charts": charts}
+        pass
+    charts: list[dict[str, Any]] = []
+    names: list[str] = []
+    written_at = 0.0
+    for section in CHARTED:  # each kind from the newest source that has it
+        for at, name, data in sorted(found, key=lambda f: -f[0]):
+            mine = [c for c in offline_charts(data) if c["section"] == section] if isinstance(data, dict) else []
+            if mine:
+                charts += mine
+                names += [name] if name not in names else []
+                written_at = max(written_at, at)
+                break
+    return {"name": ", ".join(names), "written_at": written_at, "charts": charts} if charts else None
 
 
 def online_metrics(state: State) -> dict[str, list[dict[str, Any]]]:
@@ -164,7 +176,7 @@ def dashboard_data(state: State) -> dict[str, Any]:
     return {
         "stats": state.store.stats(),
         "models": models_response(state).model_dump(),
-        "offline": latest_offline_report(state.settings.home),
+        "offline": latest_offline_report(state.settings.home, state.store),
         "online": online_metrics(state),  # flushes the logged impressions first
         "experiments": experiments_panel(state),
         "search": search_counts(state),

@@ -65,7 +65,7 @@
         off.append(barChart(`${c.section} · ${c.dataset} · ${c.metric}`, c.bars, `offline-${c.section}-${c.dataset}-${c.metric}`));
     } else {
       $("offline-meta").textContent =
-        "no offline evaluation yet: `benchmarks/run.py --reports <home>/reports` writes the results.json shown here";
+        "no offline evaluation yet: run `shopsense evaluate recommend` (the shop's own log, kept in the knowledge base), or `benchmarks/run.py --reports <home>/reports`";
     }
     const pct = (v) => (100 * v).toFixed(1) + "%";
     const byVersion = d.online["model_version+surface"] || [];
