@@ -37,3 +37,12 @@ def test_a_conf_pair_needs_an_equals_sign(tmp_path: Path):
         tmp_path, "--engine", "spark", "--conf", "spark.driver.memory", env={"SHOPSENSE_ENGINE__SOURCES": "sparse"}
     )
     assert r.exit_code != 0 and "expected KEY=VALUE" in r.output
+
+
+def test_reading_over_jdbc_needs_a_postgresql_store(tmp_path: Path):
+    r = _train(tmp_path, "--engine", "spark", "--read", "jdbc", env={"SHOPSENSE_ENGINE__SOURCES": "sparse"})
+    assert r.exit_code == 2 and "--read jdbc reads PostgreSQL; this store is sqlite" in r.output
+    r = _train(tmp_path, "--read", "jdbc")
+    assert r.exit_code != 0 and "--engine spark" in r.output
+    r = _train(tmp_path, "--engine", "spark", "--read", "odbc", env={"SHOPSENSE_ENGINE__SOURCES": "sparse"})
+    assert r.exit_code == 2 and "parquet or jdbc" in r.output

@@ -15,6 +15,7 @@ import pytest
 from shopsense.config import Settings, load_settings
 from shopsense.data.ingest import ingest_events, ingest_products
 from shopsense.data.sample import sample_paths
+from shopsense.distributed.jdbc import jdbc_jar
 from shopsense.store import KnowledgeStore, open_store
 from shopsense.training import TrainResult
 
@@ -23,8 +24,11 @@ from shopsense.training import TrainResult
 #: the shop's events (see test_driver_memory.py)
 SMALL_SAMPLE = 10  # the least ranker_users allows
 ENGINE = {"sources": "sparse", "als": {"factors": 32, "iterations": 10}, "ranker_users": SMALL_SAMPLE}
-#: shuffles of a 5k-event shop: two partitions (Spark's default 200 tasks per stage would dominate)
+#: shuffles of a 5k-event shop: two partitions (Spark's default 200 tasks per stage would dominate);
+#: PostgreSQL's JDBC driver where the machine has it (test_postgres.py reads the store over JDBC)
 CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+if (_jar := jdbc_jar()) is not None:
+    CONF["spark.jars"] = str(_jar)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

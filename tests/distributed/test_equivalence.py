@@ -100,7 +100,7 @@ def test_spark_als_is_within_tolerance_of_the_local_als(spark: Any, spark_traine
     config = EngineConfig(**{**ENGINE, "ranker_users": 100_000})  # every eligible user held out
     assert config.als is not None
     export_parquet(store, tmp_path / "snap")
-    snap = SparkSnapshot(spark, tmp_path / "snap", settings.event_weights)
+    snap = SparkSnapshot.from_parquet(spark, tmp_path / "snap", settings.event_weights)
     held = hold_out(snap, config, tmp_path / "work")
     spark_als = fit_als(snap, config.als, tmp_path / "als", interactions=held.inner)
     ds = Dataset.from_store(store, settings.event_weights)

@@ -39,6 +39,12 @@ def train(
         "--snapshot",
         help="Parquet snapshot to read (`shopsense export`); default: exported now; --engine spark only.",
     ),
+    read: str = typer.Option(
+        "parquet",
+        "--read",
+        help="How Spark reads the store: parquet (a snapshot, exported now unless --snapshot) or jdbc "
+        "(PostgreSQL read by the executors; needs PostgreSQL's JDBC jar, docs/deploy.md); --engine spark only.",
+    ),
 ) -> None:
     """Train on the knowledge base and activate the new version (the old one stays served if this fails)."""
     st = state(ctx)
@@ -49,8 +55,8 @@ def train(
 
     if engine not in ENGINES:
         raise fail(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
-    if engine == "local" and (master or conf or snapshot):
-        raise fail("--master, --conf and --snapshot are for --engine spark")
+    if engine == "local" and (master or conf or snapshot or read != "parquet"):
+        raise fail("--master, --conf, --snapshot and --read are for --engine spark")
     if engine == "spark":
         if incremental:
             raise fail("--incremental is for the local trainer; the Spark trainer fits everything again")
@@ -63,6 +69,7 @@ def train(
             master=master,
             conf=parse_conf(conf),
             snapshot=snapshot,
+            read=read,
             progress=say,
         )
     else:

@@ -72,13 +72,24 @@ def train_on_spark(
     master: str | None = None,
     conf: Mapping[str, str] | None = None,
     snapshot: str | Path | None = None,
+    read: str = "parquet",
     spark: SparkSession | None = None,
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train the sparse sources on Spark and publish a new active version (see the module docstring).
 
-    ``spark``: a running session to use (left running); otherwise one is started on ``master`` with
-    ``conf`` and stopped at the end."""
+    ``read``: ``parquet`` (``snapshot``, or the store exported now) or ``jdbc`` (PostgreSQL read by
+    the executors, :mod:`shopsense.distributed.jdbc`). ``spark``: a running session to use (left
+    running); otherwise one is started on ``master`` with ``conf`` and stopped at the end."""
+    if read not in ("parquet", "jdbc"):
+        raise ConfigError(f"read must be parquet or jdbc, got {read!r}")
+    if read == "jdbc":
+        from shopsense.distributed.jdbc import jdbc_conf, jdbc_source
+
+        if snapshot is not None:
+            raise ConfigError("--snapshot is read with --read parquet; --read jdbc reads the store itself")
+        jdbc_source(store.url)  # a store that is not PostgreSQL: refused before anything starts
+        conf = jdbc_conf(conf) if spark is None else conf
     config = settings.engine
     check_config(config)
     say = progress or (lambda _m: None)
@@ -96,7 +107,7 @@ def train_on_spark(
     work = draft.folder / WORK_FOLDER
     session: SparkSession | None = None
     try:
-        if snapshot is None:
+        if snapshot is None and read == "parquet":
             say("exporting products and events to Parquet")
             snapshot = work / "snapshot"
             export_parquet(store, snapshot)
@@ -110,7 +121,14 @@ def train_on_spark(
             "spark_master": session.sparkContext.master,
             "spark_driver_memory": session.sparkContext.getConf().get("spark.driver.memory", "1g (Spark's default)"),
         }
-        snap = SparkSnapshot(session, snapshot, settings.event_weights)
+        if read == "jdbc":
+            from shopsense.distributed.jdbc import from_postgres
+
+            say("reading the events from PostgreSQL over JDBC")
+            snap = from_postgres(session, store, settings.event_weights)
+        else:
+            assert snapshot is not None
+            snap = SparkSnapshot.from_parquet(session, snapshot, settings.event_weights)
         counts = first_row(snap.interactions.agg(F.max(C.TIMESTAMP).alias("last"), F.count(F.lit(1)).alias("n")))
         n_interactions = int(counts["n"])
         if not n_interactions:

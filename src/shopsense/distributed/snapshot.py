@@ -1,5 +1,6 @@
-"""A Parquet snapshot (:mod:`shopsense.data.export`) read on Spark: the item events with their
-weights and item indices, as the local trainer's :class:`~shopsense.data.dataset.Dataset` has them.
+"""The shop's events on Spark, from a Parquet snapshot (:mod:`shopsense.data.export`) or straight from
+PostgreSQL (:mod:`shopsense.distributed.jdbc`): the item events with their weights and item indices,
+as the local trainer's :class:`~shopsense.data.dataset.Dataset` has them.
 
 The same rules as the local path, written as Spark expressions: which events are item events and
 their weights (:mod:`shopsense.data.history`), and the item index (the catalog in the store's
@@ -31,16 +32,17 @@ COLUMNS = (C.USER, C.ITEM_IDX, C.WEIGHT, C.TIMESTAMP, SEQ, C.EVENT_TYPE)
 
 
 class SparkSnapshot:
-    """The snapshot at ``folder`` on ``spark``: ``interactions`` (a Spark frame of :data:`COLUMNS`),
-    ``items`` (the item index) and ``catalog`` (a Dataset without interactions: ids and products)."""
+    """The shop on ``spark``: ``events`` (every event, a Spark frame of the export's event columns),
+    ``interactions`` (a Spark frame of :data:`COLUMNS`), ``items`` (the item index) and ``catalog`` (a
+    Dataset without interactions: ids and products). Made by :meth:`from_parquet` or
+    :func:`shopsense.distributed.jdbc.from_postgres`."""
 
-    def __init__(self, spark: SparkSession, folder: str | Path, weights: EventWeights | None = None) -> None:
+    def __init__(
+        self, spark: SparkSession, events: DataFrame, products: pd.DataFrame, weights: EventWeights | None = None
+    ) -> None:
         from pyspark.sql import functions as F
 
-        self.spark, self.folder = spark, Path(folder)
-        self.manifest = read_manifest(self.folder)
-        products = read_products(self.folder)
-        events = spark.read.parquet(str(self.folder / EVENTS_FILE))
+        self.spark = spark
         self.events: DataFrame = events  # every event (searches too): the users the local Dataset counts
         item_events = events.where(
             F.col(C.EVENT_TYPE).isin(list(ITEM_EVENT_TYPES)) & F.col(C.ITEM).isNotNull() & (F.col(C.ITEM) != "")
@@ -56,6 +58,14 @@ class SparkSnapshot:
             {c: pd.Series(dtype=t) for c, t in zip(COLUMNS[1:4], ("int64", "float32", "float64"), strict=True)}
         )
         self.catalog = Dataset(IdMap([]), self.items, empty, normalize_products(aligned))
+
+    @classmethod
+    def from_parquet(
+        cls, spark: SparkSession, folder: str | Path, weights: EventWeights | None = None
+    ) -> SparkSnapshot:
+        """The Parquet snapshot at ``folder`` (``shopsense export --format parquet``)."""
+        read_manifest(folder)  # a missing or other-format snapshot: say to export again
+        return cls(spark, spark.read.parquet(str(Path(folder) / EVENTS_FILE)), read_products(folder), weights)
 
     @property
     def n_items(self) -> int:
