@@ -132,6 +132,7 @@ def test_a_store_from_before_experiments_is_upgraded_on_open(tmp_path: Path) -> 
     con.execute("ALTER TABLE impressions DROP COLUMN experiment")
     con.execute("ALTER TABLE impressions DROP COLUMN arm")
     con.execute("ALTER TABLE impressions DROP COLUMN ranked_position")
+    con.execute("DELETE FROM store_meta WHERE key = 'schema_version'")  # made before schema versions
     con.execute(
         "INSERT INTO impressions (request_id, item_id, position, surface, timestamp) VALUES ('r0', 'a', 0, 'search', 1)"
     )
