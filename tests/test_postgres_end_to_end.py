@@ -21,24 +21,18 @@ from shopsense.data.sample import sample_paths
 from shopsense.service.training_jobs import CLI
 from shopsense.store import open_store
 from tests.servers import free_port, stop, wait_ready
+from tests.shops import SMALL_ENGINE_TOML
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-#: a small engine: the life is under test here, not the models' quality
-CONFIG = """
+#: a small engine, and a small pool per process (two servers, two workers and CLI commands share the database)
+CONFIG = (
+    """
 store_pool_size = 3
 store_pool_overflow = 2
-
-[engine]
-refit_epochs = 1
-per_source = 10
-
-[engine.sequential]
-dim = 16
-heads = 1
-layers = 1
-epochs = 2
 """
+    + SMALL_ENGINE_TOML
+)
 
 
 def _cli(*args: str, expect: int = 0) -> str:

@@ -16,21 +16,11 @@ from shopsense.data.sample import sample_paths
 from shopsense.service.app import create_app
 from shopsense.service.keys import create_key
 from shopsense.store import open_store
+from tests.shops import SMALL_ENGINE_TOML
 
 pytestmark = pytest.mark.slow
 
-#: a small engine: the evaluation's plumbing is under test, not the engine's quality
-CONFIG = """
-[engine]
-refit_epochs = 1
-per_source = 10
-
-[engine.sequential]
-dim = 16
-heads = 1
-layers = 1
-epochs = 2
-"""
+CONFIG = SMALL_ENGINE_TOML
 
 
 def test_the_shops_own_evaluation_is_kept_reported_and_shown(tmp_path: Path) -> None:
