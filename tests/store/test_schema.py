@@ -129,3 +129,12 @@ def test_the_cli_migrates_and_serve_refuses_an_old_store(tmp_path: Path) -> None
     assert r.exit_code == 0 and f"schema version 0 -> {SCHEMA_VERSION}" in r.stdout, r.output
     r = runner.invoke(app, [*home, "migrate"])
     assert r.exit_code == 0 and "up to date" in r.stdout
+
+
+@pytest.mark.postgres
+def test_migrating_an_empty_database_says_to_init_first(pg_url: str) -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["--store", pg_url, "migrate"])
+    assert r.exit_code == 2 and "run `shopsense init` first" in r.stderr
+    assert runner.invoke(app, ["--store", pg_url, "init"]).exit_code == 0
+    assert "up to date" in runner.invoke(app, ["--store", pg_url, "migrate"]).stdout

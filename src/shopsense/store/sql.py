@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from shopsense import columns as C
+from shopsense.exceptions import StoreError
 from shopsense.store import schema
 from shopsense.store import tables as T
 from shopsense.store.api_keys import KeyRows
@@ -117,7 +118,10 @@ class KnowledgeStore(
         with self.engine.connect() as lock:
             schema.migration_lock(lock, self.dialect)
             try:
-                before = schema.stored_version(self.engine) or 0
+                found = schema.stored_version(self.engine)
+                if found is None:
+                    raise StoreError(f"no knowledge base at {self.safe_url} yet: run `shopsense init` first")
+                before = found
                 if before > schema.SCHEMA_VERSION:
                     raise schema.SchemaVersionError(schema.newer_message(before, self.safe_url))
                 if before < schema.SCHEMA_VERSION:
