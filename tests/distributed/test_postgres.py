@@ -43,6 +43,9 @@ def test_jdbc_reads_the_same_interactions_as_the_export(spark: Any, pg_url: str,
         assert list(jdbc.items.external_ids) == list(parquet.items.external_ids)
         rows = _rows(jdbc)
         assert rows == _rows(parquet) and len(rows) > 4000
+        item = str(store.products()[C.ITEM].iloc[0])
+        store.add_event_rows([{C.USER: "new", C.ITEM: item, C.EVENT_TYPE: C.VIEW, C.TIMESTAMP: 2e9}])
+        assert _rows(jdbc) == rows  # an event that arrives during the training is not read by a later pass
         assert "U259" not in {r[0] for r in rows}
     finally:
         store.close()

@@ -84,7 +84,10 @@ def from_postgres(
         lo, hi = c.execute(select(func.min(t.c[SEQ]), func.max(t.c[SEQ]))).one()
     columns = ", ".join(f'"{name}"' for name in (*C.EVENT_COLUMNS, SEQ))
     opted_out = f'SELECT "{C.USER}" FROM {u.name} WHERE "{C.OPTED_OUT}" = 1'
-    query = f'(SELECT {columns} FROM {t.name} WHERE "{C.USER}" NOT IN ({opted_out})) AS shop_events'
+    # every Spark action reads the table again: events that arrive during the training are left out
+    # (seq above today's last), so every source is fitted on the same rows
+    frozen = f' AND "{SEQ}" <= {int(hi)}' if hi is not None else ""
+    query = f'(SELECT {columns} FROM {t.name} WHERE "{C.USER}" NOT IN ({opted_out}){frozen}) AS shop_events'
     reader = (
         spark.read.format("jdbc")
         .option("url", url)
