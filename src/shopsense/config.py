@@ -183,6 +183,9 @@ class SearchConfig(StrictModel):
     )
     rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant (larger: flatter)")
     dense_weight: float = Field(0.3, ge=0, le=1, description="dense share of the untrained min-max blend")
+    coverage_weight: float = Field(
+        0.1, ge=0, description="untrained ranking: weight of the share of query terms the title contains"
+    )
     rerank_depth: int = Field(100, ge=1, description="candidates the learned re-ranker re-orders")
     spelling: bool = Field(True, description="correct misspelled query words against the catalog vocabulary")
     personal_weight: float = Field(0.3, ge=0, description="weight of the user's content affinity")
