@@ -83,6 +83,21 @@ def grid(axes: dict[str, Sequence[Any]] = GRID) -> list[SearchDefaults]:
     return out
 
 
+def per_axis_best(
+    settings: Sequence[SearchDefaults], scores: Sequence[np.ndarray], axes: dict[str, Sequence[Any]]
+) -> dict[str, list[tuple[Any, float, float]]]:
+    """For each axis and value: the best score on each half among the settings with that value (how
+    strongly each half prefers a value, whatever the other settings)."""
+    out: dict[str, list[tuple[Any, float, float]]] = {}
+    for name, values in axes.items():
+        col = np.array([getattr(s, name) for s in settings])
+        out[name] = [
+            (v, *(float(np.nanmax(np.where(col == v, sc, np.nan))) for sc in scores))  # type: ignore[misc]
+            for v in values
+        ]
+    return out
+
+
 class EngineVariants:
     """One built engine whose BM25 index, speller and query-time settings are swapped per
     :class:`SearchDefaults` (indexes and spellers cached), and the grid's ``evaluate`` callable."""

@@ -183,10 +183,19 @@ def choose_defaults(
     the engine with and without its re-ranker, each half ranked with the defaults and the re-ranker of
     the other half, next to today's defaults cross-fitted the same way (and the peers)."""
     # the benchmarks' folder is on the path of its scripts
-    from search_defaults import CrossFittedEngine, EngineVariants, SearchDefaults, grid, train_half_rerankers
+    from search_defaults import (
+        GRID,
+        CrossFittedEngine,
+        EngineVariants,
+        SearchDefaults,
+        grid,
+        per_axis_best,
+        train_half_rerankers,
+    )
 
     variants = EngineVariants(engine, products)
-    settings = grid()
+    axes = {**GRID, **json.loads(args.grid_axes)} if args.grid_axes else GRID
+    settings = grid(axes)
     today = SearchDefaults()
     print(f"choosing among {len(settings)} settings on each half", flush=True)
     t0 = time.perf_counter()
@@ -205,6 +214,37 @@ def choose_defaults(
         f"halves agree: {choice.agree}",
         flush=True,
     )
+    per_axis = per_axis_best(settings, choice.train_scores, axes)
+    print("best NDCG@10 on each choosing half with each value (the other settings at their best):")
+    for name, rows in per_axis.items():
+        print(f"  {name}: " + "; ".join(f"{v}: {a:.4f} / {b:.4f}" for v, a, b in rows))
+    grid_out = {
+        "axes": axes,
+        "settings": [asdict(x) for x in settings],
+        "scores_on_half": [t.tolist() for t in choice.train_scores],
+        "best_per_value": per_axis,
+    }
+    summary: dict[str, Any] = {
+        "encoder": encoder.model_id,
+        "grid_size": len(settings),
+        "choice": [
+            {
+                "chosen_on_half": h.chosen_on,
+                "setting": asdict(h.setting),
+                "ndcg@10_choosing_half": h.train_score,
+                "ndcg@10_other_half": h.heldout_score,
+                "today_ndcg@10_other_half": h.default_heldout_score,
+            }
+            for h in choice.halves
+        ],
+        "heldout_mean": choice.heldout_mean,
+        "today_heldout_mean": choice.default_heldout_mean,
+        "halves_agree": choice.agree,
+        "choose_s": choose_s,
+        "grid": grid_out,
+    }
+    if args.choice_only:
+        return summary
 
     halves = split_queries(queries, qrels)
     chosen = [choice.halves[1].setting, choice.halves[0].setting]  # half f is ranked by the other half's choice
@@ -228,27 +268,7 @@ def choose_defaults(
     print(f"\n{'system':<48} {'NDCG@10':>8} {'R@100':>7} {'MRR':>7}")
     for name, r in res.items():
         print(f"{name:<48} {r['ndcg@10']:>8.4f} {r['recall@100']:>7.4f} {r['mrr']:>7.4f}")
-    return {
-        "encoder": encoder.model_id,
-        "grid_size": len(settings),
-        "choice": [
-            {
-                "chosen_on_half": h.chosen_on,
-                "setting": asdict(h.setting),
-                "ndcg@10_choosing_half": h.train_score,
-                "ndcg@10_other_half": h.heldout_score,
-                "today_ndcg@10_other_half": h.default_heldout_score,
-            }
-            for h in choice.halves
-        ],
-        "heldout_mean": choice.heldout_mean,
-        "today_heldout_mean": choice.default_heldout_mean,
-        "halves_agree": choice.agree,
-        "half_sizes": [len(q) for q, _ in halves],
-        "quality": res,
-        "choose_s": choose_s,
-        "train_s": train_s,
-    }
+    return summary | {"half_sizes": [len(q) for q, _ in halves], "quality": res, "train_s": train_s}
 
 
 def main() -> None:
@@ -268,6 +288,12 @@ def main() -> None:
         help="choose BM25 k1/b, the spelling thresholds and the untrained ranking's weights on one half of the "
         "queries, score them on the other (both ways round), then the engine cross-fitted with them",
     )
+    ap.add_argument(
+        "--grid-axes",
+        default="",
+        help='with --choose-defaults: JSON replacing axes of the grid, e.g. \'{"k1": [0.3, 0.5], "b": [0.4]}\'',
+    )
+    ap.add_argument("--choice-only", action="store_true", help="with --choose-defaults: stop after the choice")
     ap.add_argument(
         "--latency-only",
         type=int,
