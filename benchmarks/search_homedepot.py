@@ -3,6 +3,7 @@ BM25, dense MiniLM, RRF and a tuned min-max blend, side by side, ranking ALL 54,
 
     .venv/bin/python benchmarks/search_homedepot.py [--folds 2] [--json out.json] [--bm25-backends]
     .venv/bin/python benchmarks/search_homedepot.py --backend onnx-int8 --engine-only --latency-queries 0
+    .venv/bin/python benchmarks/search_homedepot.py --choose-defaults --latency-queries 0 [--grid-axes JSON]
 
 Protocol (``BENCHMARKS.md``): NDCG@10 with gain 2^(relevance-1) - 1, unjudged = 0, ideal DCG from the
 query's judged products; Recall@100 of products with relevance >= 2.5. The metrics and the peers are
@@ -12,6 +13,10 @@ on the evaluated split itself (it can only look better than it would on new quer
 The re-ranker never scores a query it learned from: queries are split into ``--folds`` parts by a
 stable hash of their text; a model trained on the other parts ranks each part (cross-fitting), so
 every judged query is evaluated once, by a model that did not see it.
+
+``--choose-defaults`` chooses the search defaults (BM25 k1 and b, the spelling thresholds, the untrained
+ranking's weights) on one half of the queries and scores them on the other, both ways round, then
+ranks each half with the defaults and the re-ranker of the other half (``search_defaults.py``).
 
 ``--backend`` picks the text encoder (``[encoder] backend``) for products and queries alike; the
 encoder choice is backed by the engine's NDCG@10 under each backend (``--engine-only`` skips the peers).
