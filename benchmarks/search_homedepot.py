@@ -3,6 +3,7 @@ BM25, dense MiniLM, RRF and a tuned min-max blend, side by side, ranking ALL 54,
 
     .venv/bin/python benchmarks/search_homedepot.py [--folds 2] [--json out.json] [--bm25-backends]
     .venv/bin/python benchmarks/search_homedepot.py --backend onnx-int8 --engine-only --latency-queries 0
+    .venv/bin/python benchmarks/search_homedepot.py --choose-defaults --latency-queries 0 [--grid-axes JSON]
 
 Protocol (``BENCHMARKS.md``): NDCG@10 with gain 2^(relevance-1) - 1, unjudged = 0, ideal DCG from the
 query's judged products; Recall@100 of products with relevance >= 2.5. The metrics and the peers are
@@ -12,6 +13,10 @@ on the evaluated split itself (it can only look better than it would on new quer
 The re-ranker never scores a query it learned from: queries are split into ``--folds`` parts by a
 stable hash of their text; a model trained on the other parts ranks each part (cross-fitting), so
 every judged query is evaluated once, by a model that did not see it.
+
+``--choose-defaults`` chooses the search defaults (BM25 k1 and b, the spelling thresholds, the untrained
+ranking's weights) on one half of the queries and scores them on the other, both ways round, then
+ranks each half with the defaults and the re-ranker of the other half (``search_defaults.py``).
 
 ``--backend`` picks the text encoder (``[encoder] backend``) for products and queries alike; the
 encoder choice is backed by the engine's NDCG@10 under each backend (``--engine-only`` skips the peers).
@@ -31,9 +36,9 @@ from shopsense.process import process_environment
 os.environ.update(process_environment())
 
 import argparse  # noqa: E402
-import hashlib
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +48,7 @@ import pandas as pd
 from shopsense import columns as C
 from shopsense.config import EncoderConfig
 from shopsense.data.public import load_dataset
+from shopsense.evaluation.crossfit import choose_on_halves, fold_of, split_queries
 from shopsense.evaluation.peers.search import BM25Peer, DensePeer
 from shopsense.evaluation.search_protocol import evaluate_search
 from shopsense.features.embeddings import embed_products
@@ -86,10 +92,6 @@ class CachedQueries:
     def save(self) -> None:
         texts = list(self.cache)
         np.savez(self.path, texts=np.array(texts), vectors=np.stack([self.cache[t] for t in texts]))
-
-
-def fold_of(text: str, folds: int) -> int:
-    return int(hashlib.blake2b(text.encode("utf-8"), digest_size=4).hexdigest(), 16) % folds
 
 
 class EngineSystem:
@@ -174,6 +176,106 @@ def bm25_backends(products: pd.DataFrame, queries: list[str]) -> dict[str, dict[
     return out
 
 
+def choose_defaults(
+    engine: SearchEngine,
+    encoder: CachedQueries,
+    products: pd.DataFrame,
+    queries: pd.DataFrame,
+    qrels: pd.DataFrame,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """``--choose-defaults``: the cross-fitted choice of the search defaults (``search_defaults.py``), then
+    the engine with and without its re-ranker, each half ranked with the defaults and the re-ranker of
+    the other half, next to today's defaults cross-fitted the same way (and the peers)."""
+    # the benchmarks' folder is on the path of its scripts
+    from search_defaults import (
+        GRID,
+        CrossFittedEngine,
+        EngineVariants,
+        SearchDefaults,
+        grid,
+        per_axis_best,
+        train_half_rerankers,
+    )
+
+    variants = EngineVariants(engine, products)
+    axes = {**GRID, **json.loads(args.grid_axes)} if args.grid_axes else GRID
+    settings = grid(axes)
+    today = SearchDefaults()
+    print(f"choosing among {len(settings)} settings on each half", flush=True)
+    t0 = time.perf_counter()
+    choice = choose_on_halves(settings, variants.evaluate, queries, qrels, default=today)
+    choose_s = time.perf_counter() - t0
+    encoder.save()
+    print(f"chosen in {choose_s:.0f}s ({variants.passes} candidate passes)", flush=True)
+    for h in choice.halves:
+        print(
+            f"half {h.chosen_on} chose {h.setting.label()}\n"
+            f"  NDCG@10 untrained: {h.train_score:.4f} on half {h.chosen_on}, {h.heldout_score:.4f} on half "
+            f"{1 - h.chosen_on} (today's defaults there: {h.default_heldout_score:.4f})"
+        )
+    print(
+        f"held-out mean: chosen {choice.heldout_mean:.4f}, today's defaults {choice.default_heldout_mean:.4f}; "
+        f"halves agree: {choice.agree}",
+        flush=True,
+    )
+    per_axis = per_axis_best(settings, choice.train_scores, axes)
+    print("best NDCG@10 on each choosing half with each value (the other settings at their best):")
+    for name, rows in per_axis.items():
+        print(f"  {name}: " + "; ".join(f"{v}: {a:.4f} / {b:.4f}" for v, a, b in rows))
+    grid_out = {
+        "axes": axes,
+        "settings": [asdict(x) for x in settings],
+        "scores_on_half": [t.tolist() for t in choice.train_scores],
+        "best_per_value": per_axis,
+    }
+    summary: dict[str, Any] = {
+        "encoder": encoder.model_id,
+        "grid_size": len(settings),
+        "choice": [
+            {
+                "chosen_on_half": h.chosen_on,
+                "setting": asdict(h.setting),
+                "ndcg@10_choosing_half": h.train_score,
+                "ndcg@10_other_half": h.heldout_score,
+                "today_ndcg@10_other_half": h.default_heldout_score,
+            }
+            for h in choice.halves
+        ],
+        "heldout_mean": choice.heldout_mean,
+        "today_heldout_mean": choice.default_heldout_mean,
+        "halves_agree": choice.agree,
+        "choose_s": choose_s,
+        "grid": grid_out,
+    }
+    if args.choice_only:
+        return summary
+
+    halves = split_queries(queries, qrels)
+    chosen = [choice.halves[1].setting, choice.halves[0].setting]  # half f is ranked by the other half's choice
+    t0 = time.perf_counter()
+    rerank_today = train_half_rerankers(variants, [today, today], halves, args.rounds)
+    rerank_chosen = (
+        rerank_today if chosen == [today, today] else train_half_rerankers(variants, chosen, halves, args.rounds)
+    )
+    train_s = time.perf_counter() - t0
+    print(f"re-rankers trained in {train_s:.0f}s", flush=True)
+    systems: dict[str, Any] = {
+        "engine (today's defaults)": CrossFittedEngine(variants, [today, today]),
+        "engine+lambdarank (today's defaults)": CrossFittedEngine(variants, [today, today], rerank_today),
+        "engine (defaults of the other half)": CrossFittedEngine(variants, chosen),
+        "engine+lambdarank (defaults of the other half)": CrossFittedEngine(variants, chosen, rerank_chosen),
+    }
+    if not args.engine_only:
+        vectors = engine.index.vectors
+        systems |= {"bm25": BM25Peer(), "dense": DensePeer(encoder, vectors)}
+    res = evaluate_search(products, queries, qrels, systems, fusion=True)
+    print(f"\n{'system':<48} {'NDCG@10':>8} {'R@100':>7} {'MRR':>7}")
+    for name, r in res.items():
+        print(f"{name:<48} {r['ndcg@10']:>8.4f} {r['recall@100']:>7.4f} {r['mrr']:>7.4f}")
+    return summary | {"half_sizes": [len(q) for q, _ in halves], "quality": res, "train_s": train_s}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--folds", type=int, default=2)
@@ -185,6 +287,18 @@ def main() -> None:
     ap.add_argument("--backend", choices=["torch", "onnx-int8"], default=None, help="text encoder backend")
     ap.add_argument("--engine-only", action="store_true", help="evaluate the engine only (no peers)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--choose-defaults",
+        action="store_true",
+        help="choose BM25 k1/b, the spelling thresholds and the untrained ranking's weights on one half of the "
+        "queries, score them on the other (both ways round), then the engine cross-fitted with them",
+    )
+    ap.add_argument(
+        "--grid-axes",
+        default="",
+        help='with --choose-defaults: JSON replacing axes of the grid, e.g. \'{"k1": [0.3, 0.5], "b": [0.4]}\'',
+    )
+    ap.add_argument("--choice-only", action="store_true", help="with --choose-defaults: stop after the choice")
     ap.add_argument(
         "--latency-only",
         type=int,
@@ -214,6 +328,12 @@ def main() -> None:
     engine = SearchEngine.build(products, encoder, vectors=vectors)
     build_s = time.perf_counter() - t0
     print(f"engine built in {build_s:.0f}s", flush=True)
+    if args.choose_defaults:
+        out = choose_defaults(engine, encoder, products, queries, qrels, args)
+        encoder.save()
+        if args.json:
+            args.json.write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
+        return
     if args.latency_only:
         head = queries.head(args.latency_only)
         engine.fit_reranker(head, qrels[qrels["query_id"].isin(set(head["query_id"]))], num_rounds=args.rounds)

@@ -160,10 +160,11 @@ DEFAULT_FIELD_WEIGHTS = {C.TITLE: 1.0, C.BRAND: 0.6, C.CATEGORY: 0.4, C.DESCRIPT
 
 
 class BM25Config(StrictModel):
-    """BM25 parameters (``k1=0.9, b=0.4`` were best on Home Depot titles; Lucene's are 1.2/0.75).
-    Applied when the search index is built (``shopsense search-index``)."""
+    """BM25 parameters (Lucene's are k1=1.2, b=0.75; these were chosen on halves of the Home Depot queries,
+    see docs/benchmarks.md, Search quality). Applied when the search index is built (``shopsense search-index``)."""
 
-    k1: float = Field(0.9, gt=0, description="term-frequency saturation")
+    # 0.5: both halves' choice in search_homedepot.py --choose-defaults (2026-12-02, 65a5399; was 0.9)
+    k1: float = Field(0.5, gt=0, description="term-frequency saturation")
     b: float = Field(0.4, ge=0, le=1, description="document-length normalisation (0: none, 1: full)")
     field_weights: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_FIELD_WEIGHTS), description="product field -> weight (0: not indexed)"
@@ -184,6 +185,10 @@ class SearchConfig(StrictModel):
     )
     rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant (larger: flatter)")
     dense_weight: float = Field(0.3, ge=0, le=1, description="dense share of the untrained min-max blend")
+    # 1.0: best on both halves in search_homedepot.py --choose-defaults --grid-axes (2026-12-02, ec0cb24; was 0.1)
+    coverage_weight: float = Field(
+        1.0, ge=0, description="untrained ranking: weight of the share of query terms the title contains"
+    )
     rerank_depth: int = Field(100, ge=1, description="candidates the learned re-ranker re-orders")
     spelling: bool = Field(True, description="correct misspelled query words against the catalog vocabulary")
     personal_weight: float = Field(0.3, ge=0, description="weight of the user's content affinity")

@@ -80,3 +80,18 @@ def test_spelling_correction_against_the_vocabulary() -> None:
     known = SpellCorrector.from_texts(["drill"], known=lambda w: w == "drills")
     assert known.correct("drills") == ("drills", False)
     assert edit_distance("abcd", "abdc") == 1 and edit_distance("abc", "xyz", limit=2) == 3
+
+
+def test_spelling_thresholds_are_the_correctors_own() -> None:
+    texts = ["Whirlpool Microwave"] * 3 + ["Microwave Stand"] * 6 + ["Door Hose"] * 9
+    default = SpellCorrector.from_texts(texts)
+    assert default.correct("hoze")[0] == "hose" and default.correct("whirpoool")[0] == "whirlpool"
+    assert default.correct("microwavestand")[0] == "microwave stand"
+    strict = SpellCorrector.from_texts(texts, min_length=5, two_edits_from=10, min_split_frequency=7)
+    assert strict.correct("hoze") == ("hoze", False)  # 4 letters: too short to correct
+    assert strict.correct("whirpoool") == ("whirpoool", False)  # 2 edits only from 10 letters
+    assert strict.correct("whirpool")[0] == "whirlpool"  # 1 edit
+    assert strict.correct("microwavestand")[0] == "microwavestand"  # "microwave" seen 9 times, "stand" 6 < 7
+    assert strict.neighbours("whirpoool") == [] and default.neighbours("whirpoool") == ["whirlpool"]
+    with pytest.raises(ValueError, match="min_length"):
+        SpellCorrector({}, min_length=6, two_edits_from=5)

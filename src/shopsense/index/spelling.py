@@ -23,7 +23,12 @@ from shopsense.index.analyzer import normalize_text
 
 FORMAT_VERSION = 1
 _WORD = re.compile(r"[^\W_]+")
-_MIN_SPLIT_FREQ = 5
+# The correction thresholds (SpellCorrector's defaults). They were first picked by looking at Home
+# Depot's scored queries; `benchmarks/search_homedepot.py --choose-defaults` now chooses them on one
+# half of the queries and scores the other (docs/benchmarks.md, Search quality).
+MIN_LENGTH = 4  # shorter words are never corrected
+TWO_EDITS_FROM = 6  # words this long may be 2 edits away (shorter: 1)
+MIN_SPLIT_FREQUENCY = 5  # a glued word is split only into two words seen this often
 
 
 def _deletes(word: str, depth: int) -> set[str]:
@@ -53,9 +58,9 @@ def edit_distance(a: str, b: str, limit: int = 2) -> int:
     return min(prev[lb], limit + 1)
 
 
-def max_distance(n: int) -> int:
+def max_distance(n: int, min_length: int = MIN_LENGTH, two_edits_from: int = TWO_EDITS_FROM) -> int:
     """How many edits a word of ``n`` letters may be away from its correction."""
-    return 0 if n < 4 else (1 if n <= 5 else 2)
+    return 0 if n < min_length else (1 if n < two_edits_from else 2)
 
 
 class SpellCorrector:
@@ -66,27 +71,46 @@ class SpellCorrector:
     ('whirlpool microwave', True)
     """
 
-    def __init__(self, frequencies: dict[str, int], known: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        frequencies: dict[str, int],
+        known: Callable[[str], bool] | None = None,
+        *,
+        min_length: int = MIN_LENGTH,
+        two_edits_from: int = TWO_EDITS_FROM,
+        min_split_frequency: int = MIN_SPLIT_FREQUENCY,
+    ) -> None:
+        if not 1 <= min_length <= two_edits_from:
+            raise ValueError(f"need 1 <= min_length <= two_edits_from, got {min_length} and {two_edits_from}")
         self.frequencies = dict(frequencies)
         # ``known`` says a word needs no correction although it is not in the vocabulary as written
         # (the engine passes "its stem is indexed", so "drills" is not corrected to "drill").
         self.known = known
+        self.min_length, self.two_edits_from = min_length, two_edits_from
+        self.min_split_frequency = min_split_frequency
         self._deletes: dict[str, list[str]] = {}
         for w in self.frequencies:
-            if len(w) >= 4:
-                for d in _deletes(w, max_distance(len(w))):
+            if len(w) >= min_length:
+                for d in _deletes(w, self.max_distance(len(w))):
                     self._deletes.setdefault(d, []).append(w)
 
+    def max_distance(self, n: int) -> int:
+        """How many edits a word of ``n`` letters may be away from its correction (this corrector's thresholds)."""
+        return max_distance(n, self.min_length, self.two_edits_from)
+
     @classmethod
-    def from_texts(cls, texts: Iterable[str], known: Callable[[str], bool] | None = None) -> SpellCorrector:
-        """Build the vocabulary from product texts (normalised like the index)."""
+    def from_texts(
+        cls, texts: Iterable[str], known: Callable[[str], bool] | None = None, **thresholds: int
+    ) -> SpellCorrector:
+        """Build the vocabulary from product texts (normalised like the index); ``thresholds`` are the
+        constructor's ``min_length``, ``two_edits_from`` and ``min_split_frequency``."""
         freq = Counter(w for t in texts for w in _WORD.findall(normalize_text(t)) if w.isalpha() and w.isascii())
-        return cls(dict(freq), known)
+        return cls(dict(freq), known, **thresholds)
 
     def correct_word(self, word: str) -> str:
         """The correction of one lower-case word (itself when known, short, or nothing is close)."""
         # only plain Latin words: model numbers (digits) and Chinese are left alone
-        if len(word) < 4 or word in self.frequencies or not (word.isalpha() and word.isascii()):
+        if len(word) < self.min_length or word in self.frequencies or not (word.isalpha() and word.isascii()):
             return word
         if self.known is not None and self.known(word):
             return word
@@ -95,17 +119,18 @@ class SpellCorrector:
             return close[0]
         for i in range(2, len(word) - 1):  # two words glued together
             a, b = word[:i], word[i:]
-            if self.frequencies.get(a, 0) >= _MIN_SPLIT_FREQ and self.frequencies.get(b, 0) >= _MIN_SPLIT_FREQ:
+            if min(self.frequencies.get(a, 0), self.frequencies.get(b, 0)) >= self.min_split_frequency:
                 return f"{a} {b}"
         return word
 
     def neighbours(self, word: str, n: int = 5, *, limit: int | None = None, min_frequency: int = 0) -> list[str]:
-        """Up to ``n`` vocabulary words within :func:`max_distance` (or ``limit``) edits of ``word``
+        """Up to ``n`` vocabulary words within :meth:`max_distance` (or ``limit``) edits of ``word``
         (itself excluded) seen at least ``min_frequency`` times, closest first, then most frequent.
         Unlike :meth:`correct_word` this also answers for known words, which finds real-word typos
         ("heather" for "heater") when a query finds little."""
         w = word.lower()
-        limit = min(max_distance(len(w)), max_distance(len(w)) if limit is None else limit)
+        most = self.max_distance(len(w))
+        limit = most if limit is None else min(most, limit)
         if limit == 0 or not (w.isalpha() and w.isascii()):
             return []
         candidates: set[str] = set()

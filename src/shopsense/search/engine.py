@@ -44,6 +44,7 @@ class Candidates:
     features: np.ndarray
     from_dense: np.ndarray  # bool: came from the semantic retriever
     corrected: str | None = None
+    n_lexical: int = 0  # the first n_lexical rows are BM25's candidates (the rest came from dense alone)
 
 
 class SearchEngine:
@@ -188,12 +189,12 @@ class SearchEngine:
             ),
         )
         X = build_features(ctx, rrf_k=self.config.rrf_k, dense_weight=self.config.dense_weight)
-        return Candidates(rows=rows, features=X, from_dense=from_dense, corrected=corrected)
+        return Candidates(rows=rows, features=X, from_dense=from_dense, corrected=corrected, n_lexical=len(lex))
 
     def default_scores(self, cand: Candidates) -> np.ndarray:
         """The untrained ranking: the min-max blend, nudged by the share of query terms the title covers."""
         X = cand.features
-        return X[:, INDEX["blend"]] + 0.1 * X[:, INDEX["coverage"]]
+        return X[:, INDEX["blend"]] + np.float32(self.config.coverage_weight) * X[:, INDEX["coverage"]]
 
     def rerank_rows(self, cand: Candidates) -> np.ndarray:
         """Positions of the candidates the re-ranker sees: the best ``rerank_depth`` by the default score
