@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from shopsense.service.app import create_app
 from shopsense.service.keys import create_key
 from shopsense.store import KnowledgeStore, open_store
 from shopsense.training import train
+from tests.servers import free_port
 from tests.service.conftest import PRODUCTS, fake_loader
 
 pytestmark = pytest.mark.browser
@@ -46,16 +46,10 @@ ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _serving(app: FastAPI) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port, in a thread; yields its base URL."""
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=srv.run, daemon=True)
     t.start()
