@@ -128,12 +128,14 @@ def latest_offline_report(home: Path, store: Any = None) -> dict[str, Any] | Non
             found.append((p.stat().st_mtime, RESULTS.name, json.loads(p.read_text(encoding="utf-8"))))
     except (OSError, ValueError):
         pass
+    newest_first = [(at, name, offline_charts(data) if isinstance(data, dict) else []) for at, name, data in found]
+    newest_first.sort(key=lambda f: -f[0])
     charts: list[dict[str, Any]] = []
     names: list[str] = []
     written_at = 0.0
     for section in CHARTED:  # each kind from the newest source that has it
-        for at, name, data in sorted(found, key=lambda f: -f[0]):
-            mine = [c for c in offline_charts(data) if c["section"] == section] if isinstance(data, dict) else []
+        for at, name, its_charts in newest_first:
+            mine = [c for c in its_charts if c["section"] == section]
             if mine:
                 charts += mine
                 names += [name] if name not in names else []
