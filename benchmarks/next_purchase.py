@@ -27,11 +27,10 @@ import pandas as pd
 from shopsense import columns as C
 from shopsense.data.dataset import Dataset
 from shopsense.engine_config import EngineConfig, OnlineConfig, SequentialConfig
-from shopsense.models.base import Histories
+from shopsense.evaluation.next_purchase import surface_lists
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.return_features import FEATURES
 from shopsense.ranking.returns import moments, shopper_logs
-from shopsense.recommend.surfaces import for_you, return_candidates, returnable
 
 DATA = Path(os.environ.get("SHOPSENSE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 FILE = DATA / "taobao-userbehavior-sample" / "UserBehavior_sample.csv"
@@ -90,30 +89,10 @@ def main() -> None:
     logs = dict(shopper_logs(ds))
     users = ds.users.to_internal(targets.user_id.to_numpy())
     target_idx = ds.items.to_internal(targets.item_id.to_numpy(), strict=False)
-    histories = [logs[u].before(t) for u, t in zip(users, targets.timestamp.to_numpy(float), strict=True)]
-    hist = Histories(
-        [h.items[h.kinds < 4][-online.history :] for h in histories],
-        None,
-        None,
-        [None] * len(histories),
-    )
-    seen = [np.unique(h.items) for h in histories]
-    d_items, d_scores, d_sources = engine.rank(hist, max(online.pool, 5 * K), seen)
-    from shopsense.recommend.fallbacks import Ranked
-
-    shares = sorted({online.max_return_share, *a.shares})
-    share_name = {x: "for_you" if x == online.max_return_share else f"for_you, max_return_share {x}" for x in shares}
-    rows: dict[str, list[float]] = {n: [] for n in [*share_name.values(), "continue_shopping", "discovery only"]}
-    for r, (h, t) in enumerate(zip(histories, targets.timestamp.to_numpy(float), strict=True)):
-        returns = return_candidates(engine.returns, h, t)
-        back = returns.ranked(returnable(returns))
-        n_ok = len(d_sources[r])
-        disc = Ranked(d_items[r][:n_ok], d_scores[r][:n_ok], list(d_sources[r]))
-        for x in shares:
-            mixed = for_you(disc, engine.discovery_hit_rate, back, K, x)
-            rows[share_name[x]].append(gain(mixed.items, target_idx[r]))
-        rows["continue_shopping"].append(gain(back.items, target_idx[r]))
-        rows["discovery only"].append(gain(disc.items, target_idx[r]))
+    times = targets.timestamp.to_numpy(float)
+    histories = [logs[u].before(t) for u, t in zip(users, times, strict=True)]
+    lists = surface_lists(engine, histories, times, online, k=K, shares=tuple(a.shares))
+    rows = {name: [gain(lst, t) for lst, t in zip(ranked, target_idx, strict=True)] for name, ranked in lists.items()}
     peers = simple_peers(df, targets)
     peers["LambdaRank over own items (README's features)"] = readme_lambdarank(
         ds, engine, histories, targets, target_idx

@@ -124,13 +124,15 @@ def _evaluate_the_shop(ctx: typer.Context, peers: str | None, quick: bool, with_
         raise fail("nothing to evaluate: --no-engine and no --peers")
     results = evaluate_shop(store, st.settings, names, with_engine=with_engine, quick=quick, progress=_note)
     evaluation_id, page = save_evaluation(store, st.settings.home, "recommend", results)
-    block = results["recommendation"][DATASET]
+    blocks = results["recommendation"]
     if as_json:
-        typer.echo(json.dumps({"evaluation_id": evaluation_id, "report": str(page), **block}))
+        extra = {name: b for name, b in blocks.items() if name != DATASET}
+        typer.echo(json.dumps({"evaluation_id": evaluation_id, "report": str(page), **blocks[DATASET], "also": extra}))
         return
-    info = block["info"]
-    _note(f"{info['events']:,} item events; {info['test_users']:,} shoppers scored on their first item after the cut")
-    _print_recommend(list(block["models"].items()), "this shop: each returning shopper's first item after the cut")
+    for name, block in blocks.items():
+        info = block["info"]
+        _note(f"{info['events']:,} item events; {info['test_users']:,} shoppers scored on their {info['target']}")
+        _print_recommend(list(block["models"].items()), f"{name}: each shopper's {info['target']}")
     console.print(f"evaluation {evaluation_id} kept in the knowledge base (the dashboard shows it); report: {page}")
 
 
@@ -181,6 +183,8 @@ def _print_recommend(
             _fmt(r.get("score_seconds"), 1),
         )
     console.print(t)
+    if not any(r.get("slices") for _, r in rows):
+        return
     s = Table(title="slices (test users)")
     for col in ("model", "slice", "users", "HR@10", "NDCG@10", "HR@20", "NDCG@20"):
         s.add_column(col, justify="left" if col in ("model", "slice") else "right")
