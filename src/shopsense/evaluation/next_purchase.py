@@ -11,7 +11,7 @@ shop's own funnel log (:mod:`shopsense.evaluation.shop`, a time split).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -106,10 +106,10 @@ def own_items_by_weighted_count(histories: list[ShopperEvents], times: np.ndarra
     return out
 
 
-def summarise(lists: list[np.ndarray], targets: np.ndarray, ks: tuple[int, ...] = (10, 20)) -> dict[str, float]:
+def summarise(lists: list[np.ndarray], targets: np.ndarray, ks: tuple[int, ...] = (10, 20)) -> dict[str, Any]:
     """Mean HR@k and NDCG@k of ``lists`` against ``targets`` (one per shopper), with ``n_users``."""
     rows = pd.DataFrame([gains(lst, int(t), ks) for lst, t in zip(lists, targets, strict=True)])
-    out = {
+    out: dict[str, Any] = {
         c: float(rows[c].mean()) if len(rows) else float("nan")
         for c in [f"{m}@{k}" for k in ks for m in ("hr", "ndcg")]
     }
