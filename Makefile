@@ -42,10 +42,12 @@ test: install
 	if [ $$rc -eq 5 ]; then echo 'no tests collected'; rc=0; fi; exit $$rc
 
 ## Engine and peers side by side on the public datasets; writes docs/benchmarks.md and reports/.
-## Then the next purchase on the Taobao funnel sample (engine surfaces and the README's peers).
+## Then the next purchase on the Taobao funnel sample (engine surfaces and the README's peers), and
+## unseen items (10% of the items held out with their interactions) beside the content peer.
 bench: install
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/next_purchase.py --json reports/next_purchase.json
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/unseen_items.py --json reports/unseen_items.json
 
 ## ruff (lint and format) and mypy, as CI runs them.
 lint: install
