@@ -160,3 +160,18 @@ def test_a_new_version_lends_the_served_similar_index_until_its_own_is_built(rea
     assert fresh.similar("p4", 2)  # answers at once, before its own index is built
     cold = engines.load("", None, store, state.settings)
     assert "being built" in cold.missing.get("similar", "") or cold.catalog is not None
+
+
+def test_the_text_model_is_loaded_before_the_server_is_ready(tmp_path) -> None:
+    """A server whose search index is already on disk never ran the model while loading: loaded on a
+    shopper's first new query instead, it stalled that worker for seconds with every request queued."""
+    s = load_settings(home=tmp_path / "home")
+    store = open_store(s.store_url)
+    store.upsert_products(pd.DataFrame(PRODUCTS))
+    with TestClient(create_app(s, block_on_load=True)):
+        pass  # the first start builds the search index (and encodes the products)
+    s.service.similar_index = False
+    with TestClient(create_app(s, block_on_load=True)) as client:
+        encoder = client.app.state.shopsense.models.current.encoder
+        assert encoder is not None and encoder._model is not None
+    store.close()

@@ -179,6 +179,16 @@ def _warm_search(served: Served) -> None:
             return
 
 
+def _warm_encoder(encoder: Any) -> None:
+    """Load the text model and run it once now: loaded on a shopper's first new query instead, it
+    stalls that worker for seconds (3.3 s for the ONNX int8 MiniLM on a 2-core EPYC) with every
+    request queued behind it (the soak's first minute: /recommend p99 2.2 s)."""
+    try:
+        encoder.encode(["warm up"], kind="query")  # not through the query cache: the model must run
+    except Exception as e:  # a warm-up must not stop the version from loading
+        log.warning("text encoder warm-up failed: %s", e)
+
+
 def _encoder(settings: Settings, store: KnowledgeStore) -> Any:
     """The text encoder of every part of the service; query vectors go through the store's cache."""
     from shopsense.features.text import TextEncoder
@@ -235,6 +245,7 @@ def load(
             served.recommender.use_encoder(served.encoder)
         served.catch_up_on_deletions()  # a version trained before a deletion still counts their searches
         if served.encoder is not None:
+            _warm_encoder(served.encoder)
             served.encoder.remember_queries(store.recent_queries(settings.encoder.query_cache_size))
         _warm_search(served)
     except Exception as e:
