@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from shopsense.process import PROCESS_ENV, process_environment
 
@@ -98,9 +99,18 @@ def test_a_server_worker_sets_the_process_defaults(tmp_path: Path, monkeypatch: 
         monkeypatch.setenv(name, value)
     for name in PROCESS_ENV:
         monkeypatch.delenv(name, raising=False)
-    state = app_from_env().state.shopsense
-    state.store.close()
-    assert {k: os.environ.get(k) for k in PROCESS_ENV} == PROCESS_ENV
+    before = {i["prefix"]: i["num_threads"] for i in threadpool_info()}
+    try:
+        state = app_from_env().state.shopsense
+        state.store.close()
+        assert {k: os.environ.get(k) for k in PROCESS_ENV} == PROCESS_ENV
+        # BLAS on one thread: on two, OpenBLAS's second thread spun after every small product of a
+        # request (2.4 ms of CPU for a 0.3 ms product)
+        assert {i["internal_api"]: i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"} == {
+            "openblas": 1
+        }
+    finally:
+        threadpool_limits(limits=before)  # the rest of the test session keeps its own settings
 
 
 def test_a_value_the_user_chose_is_kept():

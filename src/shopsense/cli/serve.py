@@ -48,6 +48,9 @@ def serve(
                 "shopsense.service.app:app_from_env", factory=True, host=h, port=p, workers=workers, log_level=log_level
             )
     else:
+        from shopsense.process import serving_threads
+
+        serving_threads()
         web = create_app(settings)
         server = uvicorn.Server(uvicorn.Config(web, host=h, port=p, log_level=log_level, access_log=False))
         flush_when_stopping(server, web)

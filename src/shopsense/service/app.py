@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from shopsense.config import Settings, load_settings, settings_json
 from shopsense.data.pseudonyms import Pseudonymizer
 from shopsense.exceptions import SchemaError, ShopsenseError, StoreBusyError, StoreError
-from shopsense.process import set_process_defaults
+from shopsense.process import serving_threads, set_process_defaults
 from shopsense.service import engines
 from shopsense.service.deps import AppState, authenticate
 from shopsense.service.impressions import ImpressionLog
@@ -249,6 +249,7 @@ def app_from_env() -> FastAPI:
     """The app of one worker process (uvicorn factory): settings, page key and cookie secret from the
     parent (:func:`worker_environment`), else settings from the environment."""
     set_process_defaults()  # a worker process may start without the CLI (uvicorn's own workers)
+    serving_threads()
     # taken out of the environment: a trainer this worker starts must not inherit the secrets
     raw = os.environ.pop(SETTINGS_ENV, None)
     page_key = os.environ.pop(PAGE_KEY_ENV, None)
