@@ -266,6 +266,12 @@ def test_incremental_training_folds_in_new_users(trained):
     assert inc.metrics["base_version"] == result.version and store.active_version() == inc.version
     recs = Recommender.from_store(store, settings).recommend(RecommendRequest("late", 3))
     assert recs and recs[0].item_id.startswith("d") and inc.metrics["warm_started_from"] == result.version
+    # the funnel's parts come along (an incremental version used to drop them: no bought_together,
+    # no return items, and a new-product pool under the indexed size)
+    base, warm = Engine.load(result.path / "engine"), Engine.load(inc.path / "engine")
+    assert base.complements is not None and warm.complements is not None
+    assert (warm.returns is None) == (base.returns is None)
+    assert warm.discovery_hit_rate == base.discovery_hit_rate and len(warm.discovery_hit_rate)
 
 
 def test_no_model_yet(tmp_path: Path):

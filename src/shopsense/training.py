@@ -261,6 +261,19 @@ def _warm_start(
             assert isinstance(m, SequentialModel)
             say("fine-tuning the sequential model on users with new events")
             eng.models[name] = m.warm_start(ds, remap, vectors, since)
+    # the funnel's parts are learned from the whole log, like the counts above: refitted, not dropped
+    # (an incremental version without them served no return items, buy_again or bought_together)
+    if old.config.returns is not None:
+        from shopsense.ranking.returns import ReturnScorer
+
+        say("learning which of their own items shoppers come back to buy")
+        eng.returns = ReturnScorer.fit(ds, old.config.returns, say)
+    if old.complements is not None:
+        from shopsense.models.complements import Complements
+        from shopsense.ranking.return_features import category_codes
+
+        eng.complements = Complements().fit(ds.interactions, ds.n_items, category_codes(ds.products)[0])
+    eng.discovery_hit_rate = list(old.discovery_hit_rate)  # per list position, not per item: still holds
     eng.ranker = None  # the ranker's features changed scale: serve the fusion until the next full fit
     return eng, manifest.version
 
