@@ -47,3 +47,42 @@ def test_an_index_built_with_another_backend_keeps_its_encoder_for_queries(
     assert loaded.search("microwave", k=3).items  # queries go through the torch encoder
     rebuilt = load_or_build(sqlite_store, settings, rebuild=True)
     assert rebuilt.encoder.model_id == TextEncoder(settings.encoder).model_id
+
+
+def test_processes_starting_at_once_build_the_index_once(
+    tmp_path: Path, sqlite_store: KnowledgeStore, products: pd.DataFrame, minilm: TextEncoder, monkeypatch
+) -> None:
+    """The workers of one server starting on a home without an index: one builds, the others wait and
+    load it (building into one folder at once, one failed and answered 503 to every search)."""
+    import threading
+    import time
+
+    import shopsense.search as S
+
+    sqlite_store.upsert_products(products)
+    settings = load_settings(home=tmp_path / "home")
+    real_build, builds = S.build_from_store, []
+
+    def slow_build(*args, **kwargs):  # a build long enough for the others to arrive meanwhile
+        builds.append(1)
+        time.sleep(0.5)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(S, "build_from_store", slow_build)
+    got: list[object] = []
+
+    def start() -> None:
+        try:
+            got.append(load_or_build(sqlite_store, settings, encoder=minilm))
+        except Exception as e:  # noqa: BLE001 - the failure is what the test looks for
+            got.append(e)
+
+    workers = [threading.Thread(target=start) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert len(builds) == 1 and len(got) == 3
+    assert all(isinstance(e, SearchEngine) and e.index.n_products == len(products) for e in got)
+    leftovers = [p.name for p in default_index_path(settings).parent.iterdir() if ".tmp" in p.name or ".old" in p.name]
+    assert not leftovers

@@ -12,7 +12,8 @@ The catalog's :class:`SearchIndex` (``index.py``: built, saved, loaded) is queri
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,13 +103,38 @@ def load_or_build(
     folders = [version / "search"] if version is not None else []
     saved = None if rebuild else next((f for f in [*folders, p] if is_saved(f)), None)
     if saved is None:
-        engine = build_from_store(store, settings, encoder=encoder, active_links=active_links)
-        engine.save(p)
-        return engine
+        # one process builds, the others wait and load what it saved: the workers of one server
+        # starting on a home without an index all got here, and building into one folder at once,
+        # one of them failed (a file gone under it) and answered 503 to every search
+        with build_lock(p):
+            if not rebuild and is_saved(p):
+                saved = p
+            else:
+                engine = build_from_store(store, settings, encoder=encoder, active_links=active_links)
+                engine.save(p)
+                return engine
     encoder = _encoder_for_index(saved, encoder if encoder is not None else _text_encoder(settings), store)
     engine = SearchEngine.load(saved, encoder=encoder)
     engine.configure(settings.search)
     return _linked(engine, store, settings) if active_links else engine
+
+
+@contextmanager
+def build_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock, shared by every process on this machine, on building the index at
+    ``path`` (a ``.lock`` file beside it; no lock where ``fcntl`` is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _text_encoder(settings: Settings) -> Any:

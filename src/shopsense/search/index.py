@@ -24,7 +24,9 @@ half-written search where a complete one was.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,9 +170,8 @@ class SearchIndex:
         if path.exists() and any(path.iterdir()) and not is_saved(path):
             # never replace a folder that is not a search engine (it would be deleted with its content)
             raise ShopsenseError(f"{path} exists and is not a search engine folder; choose another path")
-        tmp = path.with_name(path.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        # names of this call's own: two processes saving at once must not write into one folder
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
         params = {
             "format_version": FORMAT_VERSION,
@@ -191,9 +192,7 @@ class SearchIndex:
         if reranker is not None and reranker.fitted:
             reranker.save(tmp / "reranker")
         if path.exists():
-            old = path.with_name(path.name + ".old")
-            if old.exists():
-                shutil.rmtree(old)
+            old = path.with_name(f"{path.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             path.rename(old)
             tmp.rename(path)
             shutil.rmtree(old)
