@@ -27,7 +27,7 @@ import pandas as pd
 from shopsense import columns as C
 from shopsense.data.dataset import Dataset
 from shopsense.engine_config import EngineConfig, OnlineConfig, SequentialConfig
-from shopsense.evaluation.next_purchase import surface_lists
+from shopsense.evaluation.next_purchase import gains, surface_lists
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.return_features import FEATURES
 from shopsense.ranking.returns import moments, shopper_logs
@@ -50,8 +50,8 @@ def load(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def gain(ranked: np.ndarray, target: object) -> float:
-    hit = np.flatnonzero(np.asarray(ranked[:K]) == target)
-    return float(1.0 / np.log2(hit[0] + 2)) if len(hit) else 0.0
+    """NDCG@10 of one target in one list (:func:`shopsense.evaluation.next_purchase.gains`)."""
+    return gains(ranked, target, (K,))[f"ndcg@{K}"]
 
 
 def main() -> None:

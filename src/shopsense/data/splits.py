@@ -84,7 +84,7 @@ def purchases_after_cut(ds: Dataset, *, test_fraction: float = 0.2) -> tuple[Dat
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     inter = ds.interactions.sort_values(C.TIMESTAMP, kind="stable")
     t = inter[C.TIMESTAMP].to_numpy()
-    cut = t[min(int(len(t) * (1 - test_fraction)), len(t) - 1)] if len(t) else 0.0
+    cut = _cut_moment(t, test_fraction) if len(t) else 0.0
     before = inter[t < cut]
     later = inter[(t >= cut) & (inter[C.EVENT_TYPE] == C.PURCHASE).to_numpy()]
     later = later[later[C.USER_IDX].isin(before[C.USER_IDX].unique())]
@@ -99,8 +99,7 @@ def _first_after(inter: pd.DataFrame, fraction: float, new_only: bool = False) -
     if not len(inter):
         return inter, pd.DataFrame({C.USER_IDX: [], C.ITEM_IDX: []}, dtype=np.int64)
     t = inter[C.TIMESTAMP].to_numpy()
-    cut = t[min(int(len(t) * (1 - fraction)), len(t) - 1)]
-    early = t < cut
+    early = t < _cut_moment(t, fraction)
     before = inter[early]
     later = inter[~early]
     later = later[later[C.USER_IDX].isin(before[C.USER_IDX].unique())]
@@ -109,3 +108,8 @@ def _first_after(inter: pd.DataFrame, fraction: float, new_only: bool = False) -
         later = later[~pd.MultiIndex.from_frame(later[[C.USER_IDX, C.ITEM_IDX]]).isin(seen)]
     first = later.drop_duplicates(C.USER_IDX, keep="first")
     return before, first[[C.USER_IDX, C.ITEM_IDX]].reset_index(drop=True)
+
+
+def _cut_moment(t: np.ndarray, fraction: float) -> float:
+    """The moment the last ``fraction`` of the time-sorted, non-empty timestamps ``t`` begins."""
+    return t[min(int(len(t) * (1 - fraction)), len(t) - 1)]

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 K = 10
 #: event types that come before a purchase in a funnel (a log with purchases and one of these is a funnel log)
 FUNNEL_STEPS = frozenset({C.VIEW, C.CLICK, C.FAVORITE, C.ADD_TO_CART})
-DAY = 86400.0
 
 
 def is_funnel_log(ds: Dataset) -> bool:
@@ -36,7 +35,7 @@ def is_funnel_log(ds: Dataset) -> bool:
     return C.PURCHASE in types and bool(types & FUNNEL_STEPS)
 
 
-def gains(ranked: np.ndarray, target: int, ks: tuple[int, ...] = (10, 20)) -> dict[str, float]:
+def gains(ranked: np.ndarray, target: Any, ks: tuple[int, ...] = (10, 20)) -> dict[str, float]:
     """HR@k and NDCG@k of one target in one ranked list (-1 padding never matches)."""
     hit = np.flatnonzero(np.asarray(ranked[: max(ks)]) == target)
     rank = int(hit[0]) if len(hit) else max(ks)
@@ -88,7 +87,7 @@ def surface_lists(
 def own_items_by_weighted_count(histories: list[ShopperEvents], times: np.ndarray, k: int = 20) -> list[np.ndarray]:
     """The README's strongest simple peer: the shopper's own items by weighted count (view 1, favourite
     2, cart 3, purchase 4) with a one-day half-life, ties to the most recent."""
-    from shopsense.ranking.return_features import KIND_WEIGHT, PURCHASE
+    from shopsense.ranking.return_features import HALF_LIFE, KIND_WEIGHT, PURCHASE
 
     out = []
     for h, t in zip(histories, times, strict=True):
@@ -97,7 +96,7 @@ def own_items_by_weighted_count(histories: list[ShopperEvents], times: np.ndarra
         if not len(items):
             out.append(np.zeros(0, np.int64))
             continue
-        w = KIND_WEIGHT[kinds] * 0.5 ** ((float(t) - when) / DAY)
+        w = KIND_WEIGHT[kinds] * 0.5 ** ((float(t) - when) / HALF_LIFE)  # the return features' decayed count
         uniq, inv = np.unique(items, return_inverse=True)
         score = np.bincount(inv, weights=w, minlength=len(uniq))
         last = np.zeros(len(uniq), np.int64)
