@@ -110,6 +110,12 @@ class ServiceConfig(StrictModel):
     host: str = Field("127.0.0.1", description="address the server listens on")
     port: int = Field(8000, ge=1, le=65535, description="port the server listens on")
     max_body_bytes: int = Field(8_000_000, ge=1024, description="larger request bodies get 413")
+    connection_max_age_s: float = Field(
+        30.0,
+        ge=0,
+        description="a keep-alive connection older than this gets `Connection: close` on its next answer, so that "
+        "clients reconnect and connections spread again over the workers after one restarts (0 = never)",
+    )
     max_batch_events: int = Field(10_000, ge=1, description="most events in one POST /events")
     max_batch_products: int = Field(10_000, ge=1, description="most products in one PUT /products")
     pseudonym_secret: str | None = Field(

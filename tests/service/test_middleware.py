@@ -76,3 +76,82 @@ def test_a_missing_or_wrong_key_is_refused_before_the_body_is_read(env) -> None:
     # a valid key goes on to the route, which reads the body
     status, asked = _post_events_unread(app, [(b"x-api-key", env.keys["write"].encode())])
     assert asked and status in (0, 413)
+
+
+def _answers(app, client: tuple[str, int]) -> list[dict]:
+    """The messages an ASGI app sends for one GET from ``client``."""
+    import asyncio
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(msg: dict) -> None:
+        sent.append(msg)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "client": client}
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+async def _ok(scope, receive, send) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _closes(sent: list[dict]) -> bool:
+    return (b"connection", b"close") in sent[0]["headers"]
+
+
+def test_an_old_connection_is_asked_to_reconnect_and_a_young_one_is_not() -> None:
+    import time
+
+    from shopsense.service.middleware import ConnectionMaxAge
+
+    app = ConnectionMaxAge(_ok, max_age_s=0.2)
+    old, other = ("10.0.0.1", 40000), ("10.0.0.2", 40000)
+    assert not _closes(_answers(app, old))
+    time.sleep(0.1)
+    assert not _closes(_answers(app, other))
+    time.sleep(0.15)
+    assert _closes(_answers(app, old))  # 0.25 s old
+    assert not _closes(_answers(app, other))  # 0.15 s old
+    assert not _closes(_answers(app, old))  # the same address and port again: a new connection
+    assert not _closes(_answers(ConnectionMaxAge(_ok, max_age_s=0), old))  # 0 turns it off
+
+
+def test_a_real_server_closes_the_connection_it_asked_to_reconnect() -> None:
+    """uvicorn closes a connection whose answer says ``Connection: close``, and httpx opens a new one."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from shopsense.service.middleware import ConnectionMaxAge
+
+    async def port_of_client(scope, receive, send) -> None:
+        body = str(scope["client"][1]).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    server = uvicorn.Server(
+        uvicorn.Config(ConnectionMaxAge(port_of_client, max_age_s=0.3), host="127.0.0.1", port=0, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            first = client.get("/")
+            assert client.get("/").text == first.text  # kept alive
+            time.sleep(0.35)
+            closing = client.get("/")
+            assert closing.headers["connection"] == "close" and closing.text == first.text
+            assert client.get("/").text != first.text  # a new connection, from another port
+    finally:
+        server.should_exit = True
+        thread.join(5)

@@ -28,7 +28,7 @@ from shopsense.service.deps import AppState, authenticate
 from shopsense.service.impressions import ImpressionLog
 from shopsense.service.keys import SHOPPER, KeyRing, new_key
 from shopsense.service.metrics import Metrics
-from shopsense.service.middleware import BodyLimit, KeyGate, RequestMetrics
+from shopsense.service.middleware import BodyLimit, ConnectionMaxAge, KeyGate, RequestMetrics
 from shopsense.service.models_state import ModelState
 from shopsense.service.periodic import Periodic
 from shopsense.service.redact import without_paths
@@ -143,6 +143,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=svc.max_body_bytes)
     routes = [*app.routes, *(route for router in routers for route in router.routes)]  # the docs' and ours
     app.add_middleware(KeyGate, keys=state.keys, is_public=public_paths(routes))  # before any body is read
+    app.add_middleware(ConnectionMaxAge, max_age_s=svc.connection_max_age_s)  # rebalances workers' connections
     app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: times everything, 401s and 413s included
     return app
 
