@@ -133,7 +133,9 @@ def test_a_real_server_closes_the_connection_it_asked_to_reconnect() -> None:
 
     async def port_of_client(scope, receive, send) -> None:
         body = str(scope["client"][1]).encode()
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(len(body)).encode())]}
+        )
         await send({"type": "http.response.body", "body": body})
 
     server = uvicorn.Server(

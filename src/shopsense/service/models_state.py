@@ -20,6 +20,7 @@ than half-served.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import logging
@@ -233,10 +234,8 @@ class Retired:
         """Track ``served`` (a loaded version) and its similar-products index, which a newer version borrows."""
         for part in (served, getattr(served, "catalog", None)):
             if part is not None:
-                try:
+                with contextlib.suppress(TypeError):  # not weakly referenceable (a stand-in): nothing to wait for
                     self._refs.append(weakref.ref(part))
-                except TypeError:  # not weakly referenceable (a test's stand-in): nothing to wait for
-                    pass
         self._polls = 0
 
     @property
