@@ -22,6 +22,10 @@ PROCESS_ENV: dict[str, str] = {
 }
 
 
+#: the thread-pool sizes a serving process sets to 1 (:func:`serving_threads`)
+SERVING_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def process_environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The variables of :data:`PROCESS_ENV` that ``environ`` does not set (a value the user chose is kept)."""
     return {k: v for k, v in PROCESS_ENV.items() if k not in environ}
@@ -38,7 +42,12 @@ def serving_threads() -> None:
     products (a shopper's profile against a few thousand product vectors); on two threads OpenBLAS's
     second thread spins after each one, so such a product cost 2.4 ms of CPU instead of 0.3 ms, and a
     server whose new-product pool fell below the size that gets an index (after an incremental
-    training) went from 35% to 95% CPU under the same traffic. Concurrency comes from the workers."""
+    training) went from 35% to 95% CPU under the same traffic. Concurrency comes from the workers.
+    Libraries loaded later read the environment instead: OpenBLAS and OpenMP size their pools when
+    they load (scipy's OpenBLAS and LightGBM's OpenMP load with the model version, after this call),
+    so the variables are set too, unless the user set them."""
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(1)  # every library found (OpenBLAS, OpenMP): for the life of the process
+    for var in SERVING_THREAD_VARS:
+        os.environ.setdefault(var, "1")
+    threadpool_limits(1)  # every library already loaded (OpenBLAS, OpenMP): for the life of the process
