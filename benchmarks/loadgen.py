@@ -128,15 +128,19 @@ def http_request(method: str, path: str, host: str, headers: list[str], body: by
     return f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}{length}\r\n".encode() + body
 
 
-async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
-    """Send one request on a keep-alive connection and read the whole response: (status, body)."""
+async def _one(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes, bool]:
+    """Send one request on a keep-alive connection and read the whole response: (status, body, whether
+    the server closes the connection: ``Connection: close``, which a client must honour)."""
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
     if m is None:
         raise ValueError("response without Content-Length")
-    return status, await reader.readexactly(int(m.group(1)))
+    body = await reader.readexactly(int(m.group(1)))
+    return status, body, re.search(rb"(?i)\r\nconnection:\s*close", head) is not None
 
 
 async def offer(
@@ -188,7 +192,10 @@ async def offer(
                         if conn is None:
                             conn, used = await connect(), 0
                         local = conn[2]
-                        status, body = await _one(conn[0], conn[1], request)
+                        status, body, closing = await _one(conn[0], conn[1], request)
+                        if closing:
+                            conn[1].close()
+                            conn = None
                         break
                     except (OSError, ValueError, asyncio.IncompleteReadError) as e:
                         errors.append((type(e).__name__, local, time.perf_counter()))
@@ -245,7 +252,10 @@ async def closed_loop(
                 request, tag = make_request(next(counter))
                 sent = time.perf_counter()
                 try:
-                    status, body = await _one(reader, writer, request)
+                    status, body, closing = await _one(reader, writer, request)
+                    if closing:
+                        writer.close()
+                        reader, writer = await asyncio.open_connection(host, port)
                 except (OSError, ValueError, asyncio.IncompleteReadError) as e:
                     done(Outcome(tag, sent, time.perf_counter(), None, b"", None, [(type(e).__name__, None, sent)]))
                     writer.close()
