@@ -128,9 +128,7 @@ def http_request(method: str, path: str, host: str, headers: list[str], body: by
     return f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}{length}\r\n".encode() + body
 
 
-async def _one(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> tuple[int, bytes, bool]:
+async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes, bool]:
     """Send one request on a keep-alive connection and read the whole response: (status, body, whether
     the server closes the connection: ``Connection: close``, which a client must honour)."""
     writer.write(request)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from shopsense.process import PROCESS_ENV, SERVING_THREAD_VARS, process_environment
+from shopsense.process import PROCESS_ENV, SERVING_SWITCH_INTERVAL_S, SERVING_THREAD_VARS, process_environment
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -100,6 +100,7 @@ def test_a_server_worker_sets_the_process_defaults(tmp_path: Path, monkeypatch: 
     for name in (*PROCESS_ENV, *SERVING_THREAD_VARS):
         monkeypatch.delenv(name, raising=False)
     before = {i["prefix"]: i["num_threads"] for i in threadpool_info()}
+    switch = sys.getswitchinterval()
     try:
         state = app_from_env().state.shopsense
         state.store.close()
@@ -111,6 +112,7 @@ def test_a_server_worker_sets_the_process_defaults(tmp_path: Path, monkeypatch: 
         }
     finally:
         threadpool_limits(limits=before)  # the rest of the test session keeps its own settings
+        sys.setswitchinterval(switch)
 
 
 def test_libraries_loaded_after_a_server_starts_get_one_thread_too():
@@ -121,12 +123,13 @@ def test_libraries_loaded_after_a_server_starts_get_one_thread_too():
 import json
 from shopsense.process import serving_threads
 serving_threads()
-import numpy, scipy.sparse, lightgbm, torch
+import numpy, scipy.sparse, lightgbm, torch, sys
 from threadpoolctl import threadpool_info
-print(json.dumps({"pools": sorted({i["num_threads"] for i in threadpool_info()}), "torch": torch.get_num_threads()}))
+pools = sorted({i["num_threads"] for i in threadpool_info()})
+print(json.dumps({"pools": pools, "torch": torch.get_num_threads(), "switch": sys.getswitchinterval()}))
 """
     seen = _run(code)
-    assert seen == {"pools": [1], "torch": 1}
+    assert seen == {"pools": [1], "torch": 1, "switch": SERVING_SWITCH_INTERVAL_S}
 
 
 def test_a_value_the_user_chose_is_kept():
