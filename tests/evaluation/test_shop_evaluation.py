@@ -23,6 +23,28 @@ pytestmark = pytest.mark.slow
 CONFIG = SMALL_ENGINE_TOML
 
 
+def test_a_funnel_log_without_purchases_after_the_cut_is_scored_on_discovery(tmp_path: Path) -> None:
+    """No purchase after the cut: nothing for the next-purchase block, but the shoppers' first new items
+    after it still score the lists (before: exit 2, "nothing to score")."""
+    import pandas as pd
+
+    products, events = sample_paths()
+    log = pd.read_csv(events)
+    when = pd.to_datetime(log["timestamp"])
+    late = when >= when.quantile(0.6)
+    trimmed = tmp_path / "events.csv"
+    log[~(late & (log["event_type"] == "purchase"))].to_csv(trimmed, index=False)
+    base = ["--home", str(tmp_path / "home")]
+    runner = CliRunner()
+    for kind, path in (("products", products), ("events", trimmed)):
+        assert runner.invoke(app, [*base, "ingest", kind, str(path)]).exit_code == 0
+    r = runner.invoke(app, [*base, "evaluate", "recommend", "--no-engine", "--peers", "pop", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["info"]["target"] == "first new item after the cut" and out["info"]["test_users"] > 20
+    assert set(out["models"]) == {"pop"} and out["also"] == {}
+
+
 def test_the_shops_own_evaluation_is_kept_reported_and_shown(tmp_path: Path) -> None:
     config = tmp_path / "shop.toml"
     config.write_text(CONFIG)

@@ -126,8 +126,9 @@ def _evaluate_the_shop(ctx: typer.Context, peers: str | None, quick: bool, with_
     evaluation_id, page = save_evaluation(store, st.settings.home, "recommend", results)
     blocks = results["recommendation"]
     if as_json:
-        extra = {name: b for name, b in blocks.items() if name != DATASET}
-        typer.echo(json.dumps({"evaluation_id": evaluation_id, "report": str(page), **blocks[DATASET], "also": extra}))
+        primary = DATASET if DATASET in blocks else next(iter(blocks))  # a funnel log without purchases after the cut
+        extra = {name: b for name, b in blocks.items() if name != primary}
+        typer.echo(json.dumps({"evaluation_id": evaluation_id, "report": str(page), **blocks[primary], "also": extra}))
         return
     for name, block in blocks.items():
         info = block["info"]

@@ -98,7 +98,14 @@ def evaluate_shop(
     fit_seconds = time.time() - t0
     blocks: dict[str, dict[str, Any]] = {}
     if funnel:
-        blocks[DATASET] = evaluate_funnel(ds, settings, peers, engine=engine.engine if engine else None, progress=say)
+        try:
+            blocks[DATASET] = evaluate_funnel(
+                ds, settings, peers, engine=engine.engine if engine else None, progress=say
+            )
+        except NothingToEvaluateError as e:
+            if not len(split.test):
+                raise
+            say(f"{e}; scoring the first new item after the cut only")
     if len(split.test):
         models: dict[str, Any] = {}
         if engine is not None:
