@@ -45,9 +45,9 @@ def serving_threads() -> None:
     """One thread for the BLAS and OpenMP kernels of a serving process, and a short GIL switch interval.
 
     Its requests run small matrix products (a shopper's profile against a few thousand product
-    vectors); on two threads OpenBLAS's second thread spins after each one, so such a product cost 2.4 ms of CPU instead of 0.3 ms, and a
-    server whose new-product pool fell below the size that gets an index (after an incremental
-    training) went from 35% to 95% CPU under the same traffic. Concurrency comes from the workers.
+    vectors); on two threads OpenBLAS's second thread spins after each one, so such a product cost
+    2.4 ms of CPU instead of 0.3 ms, and a server whose new-product pool fell below the size that gets
+    an index (after an incremental training) went from 35% to 95% CPU under the same traffic. Concurrency comes from the workers.
     Libraries loaded later read the environment instead: OpenBLAS and OpenMP size their pools when
     they load (scipy's OpenBLAS and LightGBM's OpenMP load with the model version, after this call),
     so the variables are set too, unless the user set them."""

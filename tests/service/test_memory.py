@@ -42,22 +42,28 @@ class _Version:
         self.blocks = blocks
 
 
-def test_a_swapped_out_version_is_handed_back_once_its_last_request_ends(tmp_path) -> None:
-    """The trim at the swap finds the old version still held by requests in flight (and its index by
-    the new version); the memory goes back to the OS at the poll after the last of them lets go."""
+def _two_versions(tmp_path, load):
+    """A ModelState over a store with complete versions v1 (active) and v2, v1 loaded through ``load``."""
     from shopsense.service.models_state import ModelState
     from shopsense.store import open_store
 
-    if not release_freed_memory():
-        pytest.skip("no glibc here")
     store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
-    kept: list = []
-    state = ModelState(store, lambda version, path: _Version(version, kept), home=tmp_path)
+    state = ModelState(store, load, home=tmp_path)
     for v in ("v1", "v2"):
         (tmp_path / v).mkdir()
         store.register_version(v, status="complete", path=str(tmp_path / v))
     store.activate_version("v1")
     assert state.refresh() and state.version == "v1"
+    return store, state
+
+
+def test_a_swapped_out_version_is_handed_back_once_its_last_request_ends(tmp_path) -> None:
+    """The trim at the swap finds the old version still held by requests in flight (and its index by
+    the new version); the memory goes back to the OS at the poll after the last of them lets go."""
+    if not release_freed_memory():
+        pytest.skip("no glibc here")
+    kept: list = []
+    store, state = _two_versions(tmp_path, lambda version, path: _Version(version, kept))
     in_flight = state.current  # a request that started before the swap
     store.activate_version("v2")
     assert state.refresh() and state.version == "v2"
@@ -73,10 +79,8 @@ def test_a_swapped_out_version_in_a_reference_cycle_is_collected(tmp_path) -> No
     never collected (the soak's +26% RSS). The poll that finds it still alive collects once anyway."""
     import weakref
 
-    from shopsense.service.models_state import ModelState, Retired
-    from shopsense.store import open_store
+    from shopsense.service.models_state import Retired
 
-    store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
     kept: list = []
 
     def load(version: str, path) -> _Version:
@@ -84,13 +88,8 @@ def test_a_swapped_out_version_in_a_reference_cycle_is_collected(tmp_path) -> No
         v.me = v  # a cycle: reference counting alone never frees it
         return v
 
-    state = ModelState(store, load, home=tmp_path)
-    state._retired = Retired(collect_after_polls=3)  # the swap itself is the first
-    for v in ("v1", "v2"):
-        (tmp_path / v).mkdir()
-        store.register_version(v, status="complete", path=str(tmp_path / v))
-    store.activate_version("v1")
-    state.refresh()
+    store, state = _two_versions(tmp_path, load)
+    state._retired = Retired(collect_after_polls=3)  # the swap's own poll is the first
     old = weakref.ref(state.current)
     in_flight = state.current
     store.activate_version("v2")
