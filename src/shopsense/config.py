@@ -104,6 +104,28 @@ class EncoderConfig(StrictModel):
     )
 
 
+class FinetuneConfig(StrictModel):
+    """Teaching the text encoder the shop's own language (:mod:`shopsense.features.finetune`): ``shopsense
+    train`` fine-tunes it on searches -> products clicked or bought, and products viewed or bought
+    together, when the log holds enough of them; the version keeps the tuned model and encodes
+    every product and query it serves with it."""
+
+    enabled: bool = Field(True, description="fine-tune when the shop's log holds at least min_pairs pairs")
+    min_pairs: int = Field(
+        5000, ge=1, description="fewest (search -> product, product -> product) pairs worth a fine-tuning"
+    )
+    max_pairs: int = Field(50_000, ge=1, description="pairs learned from at most (search pairs first, then the newest)")
+    max_seconds: float = Field(
+        1200.0, gt=0, description="time budget of the fine-tuning: it stops there, with what it learned so far"
+    )
+    epochs: int = Field(1, ge=1, description="passes over the pairs (the time budget may stop it first)")
+    batch_size: int = Field(32, ge=2, description="pairs per step; the other pairs of a batch are the negatives")
+    learning_rate: float = Field(3e-5, gt=0, description="AdamW learning rate (10% warm-up)")
+    max_seq_length: int = Field(64, ge=8, description="tokens read per text while learning")
+    threads: int = Field(0, ge=0, description="torch threads while learning (0: one per core)")
+    seed: int = Field(0, description="random seed of the batch order")
+
+
 class ServiceConfig(StrictModel):
     """The HTTP service (``shopsense serve``): limits, pseudonymisation, pages, model reloading."""
 
@@ -241,6 +263,7 @@ class Settings(BaseSettings):
     event_weights: EventWeights = EventWeights()
     ingest: IngestConfig = IngestConfig()
     encoder: EncoderConfig = EncoderConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     service: ServiceConfig = ServiceConfig()
     search: SearchConfig = SearchConfig()
     privacy: PrivacyConfig = PrivacyConfig()

@@ -14,10 +14,12 @@ neighbours until the next full fit).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from shopsense.models.sequential import SequentialModel
 from shopsense.ranking.pipeline import Engine, EngineConfig
 from shopsense.store import KnowledgeStore
 from shopsense.versions import Draft, read_manifest, reap_abandoned, served_folder
+from shopsense.versions.contents import ENCODER as ENCODER_FOLDER
 
 Progress = Callable[[str], None]
 
@@ -178,6 +181,7 @@ def train(
         say(f"marked {len(reaped)} abandoned training(s) failed: {', '.join(reaped)}")
     draft = Draft.start(store, settings.home, version)
     try:
+        settings, tuning = version_encoder(store, settings, ds, draft.folder, version, incremental=incremental, say=say)
         say(f"encoding {ds.n_items} product texts")
         vectors = product_vectors(ds.products, settings, store)
         if vectors is not None and ds.queries is not None:
@@ -189,6 +193,11 @@ def train(
             cfg = config or settings.engine
             outcomes = logged_outcomes(store, cfg.outcomes.max_requests) if cfg.outcomes is not None else None
             engine, base = Engine(cfg).fit(ds, vectors, progress=say, outcomes=outcomes), None
+        if tuning is not None:  # the home's search index holds another encoder's vectors
+            say("building the version's search index with its text encoder")
+            from shopsense.search import build_from_store
+
+            build_from_store(store, settings, active_links=False).save(draft.folder / "search")
         say(f"writing version {version}")
         engine.save(draft.folder / "engine")
         ds.items.save(draft.folder / "items.json")
@@ -201,6 +210,7 @@ def train(
                 "n_interactions": len(ds.interactions),
                 "incremental": incremental,
                 "base_version": base,
+                "encoder": tuning,
             }
         )
         metrics = _json_metrics(metrics)
@@ -210,6 +220,67 @@ def train(
         raise
     say(f"version {version} is active")
     return TrainResult(version, final, metrics)
+
+
+def version_encoder(
+    store: KnowledgeStore,
+    settings: Settings,
+    ds: Dataset,
+    folder: Path,
+    version: str,
+    *,
+    incremental: bool,
+    say: Progress,
+) -> tuple[Settings, dict[str, Any] | None]:
+    """The settings the new version encodes with, and what its text encoder is (None: the settings').
+
+    A full training fine-tunes the encoder on the shop's signals into ``folder/encoder`` when
+    ``settings.finetune`` allows and the log holds ``min_pairs`` pairs; an incremental one keeps the
+    served version's tuned encoder (its item vectors must stay comparable with the new products')."""
+    from shopsense.features.finetune import finetune, shop_pairs, tunable_source, tuned_model_id
+    from shopsense.versions import encoder_folder, encoder_settings
+
+    target = folder / ENCODER_FOLDER
+    if incremental:
+        served = encoder_folder(served_folder(store, settings.home))
+        if served is None:
+            return settings, None
+        shutil.copytree(served, target, copy_function=_link_or_copy)
+        say(f"keeping the served version's text encoder ({tuned_model_id(target)})")
+        return encoder_settings(settings, folder), {"model_id": tuned_model_id(target), "kept_from": str(served)}
+    cfg = settings.finetune
+    source = tunable_source(settings.encoder)
+    if not cfg.enabled or source is None or not has_text(ds.products, settings.search.bm25.language):
+        return settings, None
+    pairs = shop_pairs(
+        store.events(include_opted_out=False), ds.products, template=settings.encoder.template, max_pairs=cfg.max_pairs
+    )
+    if len(pairs) < cfg.min_pairs:
+        say(
+            f"text encoder not fine-tuned: {len(pairs):,} pairs in the log, {cfg.min_pairs:,} needed ([finetune] min_pairs)"
+        )
+        return settings, None
+    report = finetune(
+        source,
+        pairs,
+        cfg,
+        target,
+        model_id=f"tuned:{version}",
+        max_seq_length=settings.encoder.max_seq_length,
+        progress=say,
+    )
+    if settings.encoder.backend == "onnx-int8":
+        from shopsense.features.onnx_encoder import OWN_EXPORT
+
+        (target / OWN_EXPORT).mkdir()  # the first encoding exports the tuned model into its own folder
+    return encoder_settings(settings, folder), asdict(report)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)  # versions are immutable: the same bytes need not be stored twice
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 #: impressions read per list the outcome ranker may learn from (lists are at most 50 long in practice;

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -41,6 +42,18 @@ class CliState:
                 pool=self.settings.store_pool(),
             )
         return self._store
+
+    def served(self, store: KnowledgeStore) -> tuple[Settings, Path | None]:
+        """The settings the served version answers with (its own fine-tuned text encoder, if any)
+        and its folder; the settings and None before any training."""
+        from shopsense.exceptions import NoModelError
+        from shopsense.versions import encoder_settings, served_folder
+
+        try:
+            folder = served_folder(store, self.settings.home)
+        except NoModelError:
+            return self.settings, None
+        return encoder_settings(self.settings, folder), folder
 
 
 def state(ctx: typer.Context) -> CliState:

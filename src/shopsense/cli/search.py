@@ -33,11 +33,10 @@ def search_cmd(
     st = state(ctx)
     store = st.store(create=False)
     parsed = parse_filter_args(filters)
-    engine = load_or_build(store, st.settings, index)
+    settings, version = st.served(store)
+    engine = load_or_build(store, settings, index, version=None if index else version)
     uid = Pseudonymizer.from_settings(st.settings).user(user) if user is not None else None  # as at ingest
-    res = search(
-        query, store=store, settings=st.settings, user_id=uid, filters=parsed, k=k, log=not no_log, engine=engine
-    )
+    res = search(query, store=store, settings=settings, user_id=uid, filters=parsed, k=k, log=not no_log, engine=engine)
     if as_json:
         out = res.to_dict()
         out["products"] = res.products
@@ -106,6 +105,8 @@ def autocomplete_cmd(
     from shopsense.search import load_or_build
 
     st = state(ctx)
-    engine = load_or_build(st.store(create=False), st.settings, index)
+    store = st.store(create=False)
+    settings, version = st.served(store)
+    engine = load_or_build(store, settings, index, version=None if index else version)
     for s in engine.autocomplete(prefix, k):
         console.print(s, highlight=False)

@@ -35,7 +35,7 @@ def similar(
 
     st = state(ctx)
     store = st.store(create=False)
-    encoder = TextEncoder(st.settings.encoder)
+    encoder = TextEncoder(st.served(store)[0].encoder)  # the served version's own, if it tuned one
     if sys.stderr.isatty():
         err_console.print("[dim]loading the catalog index...[/dim]")
     catalog = CatalogIndex.from_store(

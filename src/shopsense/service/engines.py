@@ -221,6 +221,9 @@ def load(
     (its routes answer 503 with the reason) unless the version's own artifacts are broken. The
     similar-products index is built from the catalog, not the version: ``previous`` (the version
     served until now) lends its index until this version's own is built."""
+    from shopsense.versions import encoder_settings
+
+    settings = encoder_settings(settings, path)  # a version that tuned its text encoder serves with it
     served = Served(version=version or None, path=path, store=store, settings=settings)
     if not version or path is None:
         served.missing["recommend"] = (

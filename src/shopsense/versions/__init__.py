@@ -10,6 +10,8 @@
 from shopsense.versions.contents import (
     FORMAT_VERSION,
     Manifest,
+    encoder_folder,
+    encoder_settings,
     has_model,
     items,
     load_model,
@@ -38,6 +40,8 @@ from shopsense.versions.trainers import (
 )
 
 __all__ = [
+    "encoder_folder",
+    "encoder_settings",
     "FORMAT_VERSION",
     "HEARTBEAT_S",
     "MANIFEST",

@@ -3,7 +3,9 @@ model through the model's own loader.
 
 A version folder is ``manifest.json`` (written last: a folder without one is not a version),
 ``engine/`` (one sub-folder per model, :meth:`shopsense.ranking.pipeline.Engine.save`) and
-``items.json`` (the external ids of the models' item rows). ``FORMAT_VERSION`` numbers that layout;
+``items.json`` (the external ids of the models' item rows); a training that fine-tuned the text
+encoder adds ``encoder/`` (the tuned model, see :func:`encoder_settings`) and ``search/`` (the search
+index built with it). ``FORMAT_VERSION`` numbers that layout;
 a folder of another format is refused with what to do instead of failing somewhere deep in a load.
 """
 
@@ -13,16 +15,20 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shopsense.data.idmap import IdMap
 from shopsense.exceptions import IncompatibleFormatError, NoModelError
 from shopsense.versions.folders import MANIFEST
 
+if TYPE_CHECKING:
+    from shopsense.config import Settings
+
 #: layout of a version folder (manifest.json, engine/, items.json); raise it when that changes
 FORMAT_VERSION = 1
 ENGINE = "engine"
 ITEMS = "items.json"
+ENCODER = "encoder"
 RETRAIN = "retrain with `shopsense train` (or POST /train), or serve it with the release that trained it"
 
 
@@ -96,3 +102,21 @@ def load_model(folder: Path, name: str) -> Any:
 def items(folder: Path) -> IdMap:
     """The id map of the version's item rows (row ``i`` of every model is item ``external_ids[i]``)."""
     return IdMap.load(Path(folder) / ITEMS)
+
+
+def encoder_folder(folder: Path | None) -> Path | None:
+    """The text encoder the version in ``folder`` fine-tuned (None: it serves the settings' encoder);
+    a training writes ``encoder/`` only when it tuned one (``shopsense.training.version_encoder``)."""
+    if folder is None:
+        return None
+    f = Path(folder) / ENCODER
+    return f if f.is_dir() else None
+
+
+def encoder_settings(settings: Settings, folder: Path | None) -> Settings:
+    """The settings that serve the version in ``folder``: with its own fine-tuned text encoder when it
+    has one, so every product and query it serves is encoded by the model its vectors came from."""
+    tuned = encoder_folder(folder)
+    if tuned is None:
+        return settings
+    return settings.model_copy(update={"encoder": settings.encoder.model_copy(update={"model": str(tuned)})})
