@@ -1,6 +1,6 @@
 """The text encoder fine-tuned on a shop's signals against the untuned one, cross-fitted on Home Depot.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/finetune_encoder.py [--json reports/finetune_encoder.json]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/finetune_encoder.py [--rerank] [--json reports/finetune_encoder.json]
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/finetune_encoder.py --timing-pairs 50000   # the time budget check
 
 Home Depot's judged queries are split in two halves by a stable hash of their text
@@ -11,8 +11,9 @@ encoded by the tuned model, and this half's queries are scored: never a query th
 from. Both encoders run as the service runs them (``[encoder] backend``, ONNX int8 by default; the
 tuned model is exported once into its own folder). Systems per half: dense retrieval alone
 (cosine of query and title vectors) and the search engine (BM25 + dense + its untrained ranking,
-default settings), each with the untuned and the tuned encoder. NDCG@10 and Recall@100 as in
-``benchmarks/search_homedepot.py``.
+default settings), each with the untuned and the tuned encoder; with ``--rerank`` also the engine
+re-ranked by LambdaRank trained on the other half (the same half the encoder learned from). NDCG@10
+and Recall@100 as in ``benchmarks/search_homedepot.py``.
 
 ``--timing-pairs N`` fine-tunes on N pairs (Home Depot's judged pairs with relevance >= 2, repeated
 when fewer) with no time budget, and reports the wall time: the issue's "50k pairs within 20
@@ -49,6 +50,7 @@ from shopsense.features.finetune import Pairs, finetune, tunable_source
 from shopsense.features.onnx_encoder import OWN_EXPORT
 from shopsense.features.text import TextEncoder
 from shopsense.search import SearchEngine
+from shopsense.search.reranker import Reranker
 
 RELEVANT = 2.5
 
@@ -64,10 +66,11 @@ def judged_pairs(products: pd.DataFrame, queries: pd.DataFrame, qrels: pd.DataFr
 
 
 class EngineSystem:
-    def __init__(self, engine: SearchEngine) -> None:
-        self.engine = engine
+    def __init__(self, engine: SearchEngine, reranker: Reranker | None = None) -> None:
+        self.engine, self.reranker = engine, reranker
 
     def search(self, query: str, k: int) -> np.ndarray:
+        self.engine.reranker = self.reranker
         return self.engine.rank([query], k)[0]
 
 
@@ -81,9 +84,16 @@ class Systems:
         self.encoder = encoder
         self.engine = SearchEngine.build(products, encoder, vectors=self.vectors)
 
-    def score(self, products: pd.DataFrame, queries: pd.DataFrame, qrels: pd.DataFrame) -> dict[str, Any]:
-        """NDCG@10 and Recall@100 of both systems on ``queries``."""
-        systems = {"dense": DensePeer(self.encoder, self.vectors), "engine": EngineSystem(self.engine)}
+    def score(
+        self, products: pd.DataFrame, queries: pd.DataFrame, qrels: pd.DataFrame, train: tuple | None = None
+    ) -> dict[str, Any]:
+        """NDCG@10 and Recall@100 of both systems on ``queries``; with ``train`` (the other half's
+        queries and judgements) also the engine re-ranked by a LambdaRank model trained on them."""
+        systems: dict[str, Any] = {"dense": DensePeer(self.encoder, self.vectors), "engine": EngineSystem(self.engine)}
+        if train is not None:
+            self.engine.reranker = None
+            groups, gains = self.engine.training_groups(*train)
+            systems["engine+lambdarank"] = EngineSystem(self.engine, Reranker(num_rounds=150).fit(groups, gains))
         res = evaluate_search(products, queries, qrels, systems, fusion=False)
         out: dict[str, Any] = {n: {"ndcg@10": r["ndcg@10"], "recall@100": r["recall@100"]} for n, r in res.items()}
         out["encode_products_s"] = self.encode_s
@@ -97,6 +107,9 @@ def main() -> None:
     ap.add_argument("--timing-pairs", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=None, help="override the settings' time budget")
     ap.add_argument("--limit", type=int, default=0, help="score only the first N queries of each half (smoke runs)")
+    ap.add_argument(
+        "--rerank", action="store_true", help="also the engine re-ranked by LambdaRank trained on the other half"
+    )
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     ds = load_dataset("homedepot")
@@ -144,20 +157,21 @@ def main() -> None:
             "half": h,
             "queries": len(q_eval),
             "finetune": asdict(rep),
-            "untuned": untuned.score(products, q_eval, r_eval),
-            "tuned": tuned.score(products, q_eval, r_eval),
+            "untuned": untuned.score(products, q_eval, r_eval, (q_train, r_train) if a.rerank else None),
+            "tuned": tuned.score(products, q_eval, r_eval, (q_train, r_train) if a.rerank else None),
         }
         del tuned
         print(json.dumps(row, indent=1), flush=True)
         results["halves"].append(row)
     n = sum(r["queries"] for r in results["halves"])
+    names = ("dense", "engine", "engine+lambdarank") if a.rerank else ("dense", "engine")
     for enc in ("untuned", "tuned"):
-        for system in ("dense", "engine"):
+        for system in names:
             for m in ("ndcg@10", "recall@100"):
                 results[f"{enc} {system} {m}"] = sum(r[enc][system][m] * r["queries"] for r in results["halves"]) / n
     out = {**meta, **results}
     print("\n| system | untuned NDCG@10 | tuned NDCG@10 | untuned R@100 | tuned R@100 |")
-    for system in ("dense", "engine"):
+    for system in names:
         print(
             f"| {system} | {out[f'untuned {system} ndcg@10']:.4f} | {out[f'tuned {system} ndcg@10']:.4f} | "
             f"{out[f'untuned {system} recall@100']:.4f} | {out[f'tuned {system} recall@100']:.4f} |"
