@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -159,9 +160,10 @@ def finetune(
 ) -> FinetuneReport:
     """Fine-tune the sentence-transformers model ``source`` on ``pairs`` and save it in ``out``
     (a sentence-transformers folder plus :data:`MARKER`, whose ``model_id`` names it in every cache).
-    Stops at ``config.max_seconds`` with what it learned so far. Word embeddings stay frozen: a shop's
+    Stops at ``config.max_seconds`` with what it learned so far. Word embeddings stay frozen (a shop's
     few thousand pairs would move only the rows of their own words, and the optimiser's state for the
-    30k-row table costs a third of each step."""
+    30k-row table costs a third of each step), and so do the embeddings and the ``frozen_layers``
+    lowest transformer layers (general language; the upper layers learn the shop's matching)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -180,7 +182,9 @@ def finetune(
     try:
         model.max_seq_length = config.max_seq_length
         for name, p in model.named_parameters():
-            if "word_embeddings" in name:
+            layer = re.search(r"\.layer\.(\d+)\.", name)
+            below = layer is not None and int(layer.group(1)) < config.frozen_layers
+            if "word_embeddings" in name or below or (config.frozen_layers and ".embeddings." in name):
                 p.requires_grad_(False)
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=0.01)
