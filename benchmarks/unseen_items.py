@@ -69,7 +69,8 @@ def together_pairs(train: Dataset, max_pairs: int) -> Pairs:
     not real, so no session gap): the product -> product pairs a shop's log gives the fine-tuning."""
     texts = product_texts(train.products, EncoderConfig().template)
     inter = train.interactions
-    u, i = inter[C.USER_IDX].to_numpy(), inter[C.ITEM_IDX].to_numpy()
+    order = np.argsort(inter[C.USER_IDX].to_numpy(), kind="stable")  # stable: each user's order is kept
+    u, i = inter[C.USER_IDX].to_numpy()[order], inter[C.ITEM_IDX].to_numpy()[order]
     nxt = np.flatnonzero((u[1:] == u[:-1]) & (i[1:] != i[:-1]))
     seen: set[tuple[int, int]] = set()
     out = Pairs()

@@ -196,13 +196,14 @@ def finetune(
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
         per_epoch = max(len(plan) / config.epochs, 1)
         say(f"fine-tuning the text encoder on {len(pairs):,} pairs ({pairs.counts()}): {len(plan)} steps at most")
+        prep = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers 6 renamed it
         model.train()
         losses: list[float] = []
         stopped = False
         step = 0
         for step, idx in enumerate(_bar(plan), start=1):
-            a = model(model.preprocess([pairs.anchors[i] for i in idx]))["sentence_embedding"]
-            p = model(model.preprocess([pairs.positives[i] for i in idx]))["sentence_embedding"]
+            a = model(prep([pairs.anchors[i] for i in idx]))["sentence_embedding"]
+            p = model(prep([pairs.positives[i] for i in idx]))["sentence_embedding"]
             a = torch.nn.functional.normalize(a, dim=-1)
             p = torch.nn.functional.normalize(p, dim=-1)
             loss = torch.nn.functional.cross_entropy(a @ p.T * 20.0, torch.arange(len(idx)))  # scale 20: MNRL's

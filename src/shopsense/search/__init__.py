@@ -101,7 +101,9 @@ def load_or_build(
     :func:`build_from_store`."""
     p = path or default_index_path(settings)
     folders = [version / "search"] if version is not None else []
-    saved = None if rebuild else _saved_index([*folders, p], encoder if encoder is not None else _text_encoder(settings))
+    saved = (
+        None if rebuild else _saved_index([*folders, p], encoder if encoder is not None else _text_encoder(settings))
+    )
     if saved is None:
         # one process builds, the others wait and load what it saved: the workers of one server
         # starting on a home without an index all got here, and building into one folder at once,
