@@ -109,3 +109,22 @@ def test_a_log_too_small_to_learn_from_keeps_the_settings_encoder(tmp_path):
     assert encoder_folder(result.path) is None and result.metrics["encoder"] is None
     assert not (result.path / "search").exists()
     store.close()
+
+
+def test_a_failed_fine_tuning_leaves_a_version_with_the_settings_encoder(tmp_path, monkeypatch):
+    import shopsense.features.finetune as ft
+
+    def broken(*_a, **_k):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(ft, "finetune", broken)
+    settings = load_settings(home=tmp_path).model_copy(deep=True)
+    settings.finetune = settings.finetune.model_copy(update={"min_pairs": 20})
+    store = open_store(settings.store_url)
+    store.upsert_products(_products())
+    store.add_events(_events(36, 1_750_000_000.0))
+    result = train(store, settings, config=FAST)
+    assert store.active_version() == result.version
+    assert encoder_folder(result.path) is None and not (result.path / "search").exists()
+    assert result.metrics["encoder"] == {"failed": "MemoryError: out of memory"}
+    store.close()

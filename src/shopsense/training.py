@@ -37,7 +37,7 @@ from shopsense.models.base import Histories
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking.pipeline import Engine, EngineConfig
 from shopsense.store import KnowledgeStore
-from shopsense.versions import Draft, read_manifest, reap_abandoned, served_folder
+from shopsense.versions import Draft, encoder_folder, read_manifest, reap_abandoned, served_folder
 from shopsense.versions.contents import ENCODER as ENCODER_FOLDER
 
 Progress = Callable[[str], None]
@@ -193,7 +193,7 @@ def train(
             cfg = config or settings.engine
             outcomes = logged_outcomes(store, cfg.outcomes.max_requests) if cfg.outcomes is not None else None
             engine, base = Engine(cfg).fit(ds, vectors, progress=say, outcomes=outcomes), None
-        if tuning is not None:  # the home's search index holds another encoder's vectors
+        if encoder_folder(draft.folder) is not None:  # the home's search index holds another encoder's vectors
             say("building the version's search index with its text encoder")
             from shopsense.search import build_from_store
 
@@ -238,7 +238,7 @@ def version_encoder(
     ``settings.finetune`` allows and the log holds ``min_pairs`` pairs; an incremental one keeps the
     served version's tuned encoder (its item vectors must stay comparable with the new products')."""
     from shopsense.features.finetune import finetune, shop_pairs, tunable_source, tuned_model_id
-    from shopsense.versions import encoder_folder, encoder_settings
+    from shopsense.versions import encoder_settings
 
     target = folder / ENCODER_FOLDER
     if incremental:
@@ -260,15 +260,20 @@ def version_encoder(
             f"text encoder not fine-tuned: {len(pairs):,} pairs in the log, {cfg.min_pairs:,} needed ([finetune] min_pairs)"
         )
         return settings, None
-    report = finetune(
-        source,
-        pairs,
-        cfg,
-        target,
-        model_id=f"tuned:{version}",
-        max_seq_length=settings.encoder.max_seq_length,
-        progress=say,
-    )
+    try:
+        report = finetune(
+            source,
+            pairs,
+            cfg,
+            target,
+            model_id=f"tuned:{version}",
+            max_seq_length=settings.encoder.max_seq_length,
+            progress=say,
+        )
+    except Exception as e:  # the version is still worth publishing with the settings' encoder
+        shutil.rmtree(target, ignore_errors=True)
+        say(f"text encoder not fine-tuned: {type(e).__name__}: {e}; the version keeps the settings' encoder")
+        return settings, {"failed": f"{type(e).__name__}: {e}"}
     if settings.encoder.backend == "onnx-int8":
         from shopsense.features.onnx_encoder import OWN_EXPORT
 
