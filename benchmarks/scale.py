@@ -1,0 +1,1019 @@
+"""Growth to 10M events (issue 19, point 4): every stage of a synthetic shop at several sizes, the
+local trainer against Spark ``local[2]``, the server at each size, and how each stage grows.
+
+    HF_HUB_OFFLINE=1 nice -n 19 .venv/bin/python benchmarks/scale.py \
+        --sizes 1000000,3000000,10000000 --products 100000 --users-at-top 1000000 \
+        --work /tmp/shopsense-scale --json reports/scale.json
+
+The shop (:func:`service_load.make_products` and :func:`service_load.make_events`): ``--products``
+products with real titles (so the text encoder, the content source and the vector index run), and
+at each size ``events`` events from ``users = users_at_top * events / top size`` shoppers (the same
+events per shopper at every size: a shop grows by its shoppers). Each size gets its own home:
+
+1. **ingest**: ``shopsense ingest products`` and ``shopsense ingest events`` from Parquet files;
+2. **trainers**, each ``shopsense train`` in its own process, one after the other on the same store:
+   ``local`` (the default engine: every source; the text encoder's fine-tuning off unless
+   ``--finetune``, since its cost is bounded by ``[finetune] max_seconds`` and ``max_pairs``, not by the
+   events), ``local-sparse`` and ``spark`` (``--engine spark --master local[2]``), both with
+   ``[engine] sources = "sparse"`` and ALS as in ``benchmarks/spark_parity.py``, so the two build the
+   same sources and compare stage by stage;
+3. **index build**: ``shopsense search-index`` (the product vectors are already in the embedding
+   cache from the first training, so this is the index itself: BM25, spelling, HNSW);
+4. **serving**, for each version trained (activated in turn): ``shopsense serve --workers 2``, the RSS
+   of each worker once ready and after the load, and ``/recommend`` for random known shoppers at
+   ``--rate`` requests/s offered (``benchmarks/loadgen.py``, open loop, 32 connections).
+
+Stages and their memory: every command is a child process; its stderr progress messages (``shopsense
+train`` prints one per stage; inside the local trainer a hook of this script adds one per model fit,
+the popularity and held-out split, and the bought-together table, since the engine's metrics keep
+only the total) mark the stages, and a sampler reads the RSS and CPU time of the child's whole
+process tree (Spark's JVM and Python workers included) every ``--sample-s`` seconds: per stage the
+wall time, the CPU seconds and the peak of the summed RSS. The exact peak RSS of the largest process
+comes from ``wait4``. A child whose tree passes ``--max-rss-gb`` is stopped and reported as having run
+out of memory in the stage it was in; a child that fails is reported with its exit status and last
+lines, and the run goes on. Each child is bounded by ``--stage-timeout``.
+
+Printed: one markdown table per size, the growth exponents (least squares of log time and of log
+peak RSS on log events, over the sizes run), and an estimate of where a cluster wins, with its
+assumptions. Not a test: at the sizes of the issue it runs for hours (see ``docs/deploy.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+HERE = Path(__file__).resolve()
+GB = 1024**3
+SPARSE_TOML = """[engine]
+sources = "sparse"
+
+[engine.als]
+factors = {factors}
+iterations = {iterations}
+"""
+TRAINERS = ("local", "local-sparse", "spark")
+
+
+# ---------------------------------------------------------------------- hooks (inside a child)
+def _install_fit_hooks() -> None:
+    """Inside ``shopsense train`` (local trainer): one stderr line as each model's fit, the popularity
+    and held-out split, and the bought-together table begin, and ``[scale] end`` when each ends, so
+    the parent can time and measure them apart. Class methods are wrapped (instances stay plain)."""
+    from shopsense.models.complements import Complements
+    from shopsense.ranking.pipeline import Engine
+
+    depth = [0]
+
+    def wrap(cls: type, method: str, label: str) -> None:
+        # on the concrete class, even when the method is inherited (item-kNN and EASE share a base)
+        orig = getattr(cls, method, None)
+        if orig is None or getattr(orig, "_scale_wrapped", False):
+            return
+
+        def timed(self: Any, *a: Any, **k: Any) -> Any:
+            outer = depth[0] == 0
+            if outer:
+                print(f"[scale] {label}", file=sys.stderr, flush=True)
+            depth[0] += 1
+            try:
+                return orig(self, *a, **k)
+            finally:
+                depth[0] -= 1
+                if outer:
+                    print("[scale] end", file=sys.stderr, flush=True)
+
+        timed._scale_wrapped = True  # type: ignore[attr-defined]
+        setattr(cls, method, timed)
+
+    new_models = Engine._new_models
+
+    def hooked_new_models(self: Engine, item_vectors: Any) -> dict:
+        models = new_models(self, item_vectors)
+        for name, m in models.items():
+            wrap(type(m), "fit", f"fit {name}")
+            wrap(type(m), "train_sequences", f"fit {name}")  # the sequential model's refit
+        return models
+
+    Engine._new_models = hooked_new_models  # type: ignore[method-assign]
+    orig_fit = Engine.fit
+
+    def engine_fit(self: Engine, *a: Any, **k: Any) -> Engine:
+        print("[scale] popularity and held-out split", file=sys.stderr, flush=True)
+        return orig_fit(self, *a, **k)
+
+    Engine.fit = engine_fit  # type: ignore[method-assign]
+    wrap(Complements, "fit", "complements")
+
+
+def _child_cli(args: list[str]) -> None:
+    """``scale.py _cli ARGS``: ``shopsense ARGS`` with the fit hooks installed."""
+    _install_fit_hooks()
+    from shopsense.cli.main import main as cli_main
+
+    sys.argv = ["shopsense", *args]
+    cli_main()
+
+
+def _child_generate(out: Path, n_products: int, n_events: int, n_users: int) -> None:
+    """``scale.py _generate OUT PRODUCTS EVENTS USERS``: the shop as Parquet (a child, so the parent
+    stays small)."""
+    import numpy as np
+    from service_load import make_events, make_products
+
+    rng = np.random.default_rng(7)
+    out.mkdir(parents=True, exist_ok=True)
+    products = make_products(n_products, rng)
+    products.to_parquet(out / "products.parquet.tmp", index=False)
+    events = make_events(products, n_events, n_users, rng)
+    events.to_parquet(out / "events.parquet.tmp", index=False, row_group_size=500_000)
+    (out / "products.parquet.tmp").rename(out / "products.parquet")
+    (out / "events.parquet.tmp").rename(out / "events.parquet")
+    (out / "meta.json").write_text(
+        json.dumps({"products": n_products, "events": n_events, "users": n_users, "seed": 7, "generator": "v1"})
+    )
+
+
+# ---------------------------------------------------------------------- process tree sampling
+def _proc_table() -> dict[int, tuple[int, float, float]]:
+    """pid -> (ppid, RSS bytes, CPU seconds) of every process (Linux /proc)."""
+    tick, page = os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                with open(f"/proc/{d}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+                # after the name: state ppid ... utime(11) stime(12) ... rss(21, pages)
+                out[int(d)] = (int(fields[1]), int(fields[21]) * page, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def _tree(root: int, table: dict[int, tuple[int, float, float]]) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        kids.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        if p in table:
+            out.append(p)
+            todo.extend(kids.get(p, ()))
+    return out
+
+
+@dataclass
+class Sample:
+    t: float
+    rss: float  # bytes, the whole tree
+    cpu: float  # seconds, cumulative over every process of the tree seen so far
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float = 0.0
+    cpu_s: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+@dataclass
+class StepResult:
+    """One child process: its stages, totals and how it ended."""
+
+    name: str
+    ok: bool
+    returncode: int | None
+    seconds: float
+    cpu_s: float
+    peak_rss_mb: float  # the process tree's summed RSS, sampled
+    max_process_rss_mb: float  # the largest single process's peak, exact (wait4)
+    stages: list[Stage] = field(default_factory=list)
+    failure: str | None = None
+    stdout_tail: str = ""
+    load_before: list[float] = field(default_factory=list)  # the load average (1/5/15 min) at its start
+
+
+def run_step(
+    name: str,
+    cmd: list[str],
+    env: dict[str, str],
+    *,
+    timeout_s: float,
+    max_rss: float,
+    sample_s: float,
+    stage_of: Any = None,
+    log: Path | None = None,
+) -> StepResult:
+    """Run ``cmd`` as a child (its own process group), sample its tree, split its run into stages at
+    the stderr lines ``stage_of(line)`` names (None: not a stage boundary), stop it past ``max_rss``
+    bytes or ``timeout_s`` seconds."""
+    load = list(os.getloadavg())
+    t0 = time.monotonic()
+    p = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True, bufsize=1
+    )
+    marks: list[tuple[float, str]] = [(0.0, "start-up")]
+    err_lines: list[str] = []
+    out_lines: list[str] = []
+    samples: list[Sample] = []
+    stop = threading.Event()
+    why: list[str] = []
+    logf = open(log, "a") if log else None  # noqa: SIM115
+
+    def read_err() -> None:
+        assert p.stderr is not None
+        for line in p.stderr:
+            now = time.monotonic() - t0
+            line = line.rstrip("\n")
+            err_lines.append(line)
+            if logf:
+                logf.write(f"{now:9.1f} {line}\n")
+                logf.flush()
+            label = stage_of(line) if stage_of else None
+            if label is not None:
+                marks.append((now, label))
+
+    def read_out() -> None:
+        assert p.stdout is not None
+        for line in p.stdout:
+            out_lines.append(line.rstrip("\n"))
+            del out_lines[:-200]
+
+    def sample() -> None:
+        cpu_seen: dict[int, float] = {}
+        while not stop.is_set():
+            table = _proc_table()
+            pids = _tree(p.pid, table)
+            if pids:
+                for pid in pids:
+                    cpu_seen[pid] = max(cpu_seen.get(pid, 0.0), table[pid][2])
+                rss = sum(table[pid][1] for pid in pids)
+                samples.append(Sample(time.monotonic() - t0, rss, sum(cpu_seen.values())))
+                if rss > max_rss and not why:
+                    why.append(
+                        f"stopped: its processes held {rss / GB:.2f} GB, over --max-rss-gb {max_rss / GB:.2f}, "
+                        f"in stage '{marks[-1][1]}'"
+                    )
+                    _kill(p)
+            if time.monotonic() - t0 > timeout_s and not why:
+                why.append(f"stopped: still running after --stage-timeout {timeout_s:.0f} s, in stage '{marks[-1][1]}'")
+                _kill(p)
+            stop.wait(sample_s)
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (read_err, read_out, sample)]
+    for th in threads:
+        th.start()
+    try:
+        _, status, usage = os.wait4(p.pid, 0)
+    except BaseException:  # Ctrl-C: the child has its own session and would outlive this process
+        _kill(p)
+        raise
+    p.returncode = os.waitstatus_to_exitcode(status)
+    end = time.monotonic() - t0
+    stop.set()
+    _kill(p)  # anything of its group left behind (Spark's JVM when the driver died)
+    for th in threads:
+        th.join(timeout=10)
+    if logf:
+        logf.close()
+    stages = _stages(marks, samples, end)
+    rc = p.returncode
+    ok = rc == 0 and not why
+    failure = None
+    if not ok:
+        tail = " | ".join(x for x in err_lines[-6:] if x.strip())[-900:]
+        reason = why[0] if why else f"exit status {rc}"
+        if rc is not None and rc < 0:
+            reason += f" (killed by signal {-rc}" + ("; the kernel's OOM killer?" if rc == -9 and not why else "") + ")"
+        failure = f"{reason}; last lines: {tail}" if tail else reason
+    return StepResult(
+        name=name,
+        ok=ok,
+        returncode=rc,
+        seconds=round(end, 2),
+        cpu_s=round(samples[-1].cpu if samples else usage.ru_utime + usage.ru_stime, 1),
+        peak_rss_mb=round(max((s.rss for s in samples), default=0) / 2**20, 1),
+        max_process_rss_mb=round(usage.ru_maxrss / 1024, 1),
+        stages=stages,
+        failure=failure,
+        stdout_tail="\n".join(out_lines[-20:]),
+        load_before=[round(x, 2) for x in load],
+    )
+
+
+def _kill(p: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(p.pid, signal.SIGKILL)
+
+
+def _cpu_at(samples: list[Sample], t: float) -> float:
+    """The tree's cumulative CPU seconds at ``t``, interpolated between samples."""
+    if not samples or t <= samples[0].t:
+        return samples[0].cpu * max(t, 0.0) / samples[0].t if samples and samples[0].t > 0 else 0.0
+    for a, b in zip(samples, samples[1:], strict=False):
+        if a.t <= t <= b.t:
+            return a.cpu + (b.cpu - a.cpu) * (t - a.t) / max(b.t - a.t, 1e-9)
+    return samples[-1].cpu
+
+
+def _stages(marks: list[tuple[float, str]], samples: list[Sample], end: float) -> list[Stage]:
+    """Time, CPU and peak RSS between consecutive marks; marks of one name add up (``[scale] end``
+    switches to "other")."""
+    by_name: dict[str, Stage] = {}
+    bounds = [*marks, (end, "")]
+    for (t_a, name), (t_b, _) in zip(bounds, bounds[1:], strict=False):
+        st = by_name.setdefault(name, Stage(name))
+        st.seconds += t_b - t_a
+        st.cpu_s += max(0.0, _cpu_at(samples, t_b) - _cpu_at(samples, t_a))
+        # the samples inside, or for a stage shorter than the sampling interval the ones around it
+        inside = [s for s in samples if t_a <= s.t <= t_b]
+        around = inside or [s for s in samples if s.t < t_a][-1:] + [s for s in samples if s.t > t_b][:1]
+        if around:
+            st.peak_rss_mb = max(st.peak_rss_mb, max(s.rss for s in around) / 2**20)
+    out = [st for st in by_name.values() if st.seconds >= 0.05 or st.name != "other"]
+    for st in out:
+        st.seconds, st.cpu_s, st.peak_rss_mb = round(st.seconds, 2), round(st.cpu_s, 1), round(st.peak_rss_mb, 1)
+    return out
+
+
+# ---------------------------------------------------------------------- stage names
+_TIME = re.compile(r"^\s*\d+(\.\d+)?s\s+")
+
+
+def train_stage(phase: list[str]) -> Any:
+    """A stage namer for ``shopsense train``'s stderr (both trainers; ``phase`` remembers whether the
+    sources are being fitted on the held-out split or on all data)."""
+    rules = [
+        (r"^reading events and products", "read the store"),
+        (r"^exporting products and events to Parquet", "export to Parquet"),
+        (r"^starting Spark", "start Spark, read, count"),
+        (r"^text encoder not fine-tuned", None),
+        (r"^marked \d+ abandoned", None),
+        (r"^fine-tun", "fine-tune the text encoder"),
+        (r"^encoding \d+ product texts", "encode product texts"),
+        (r"^encoding the shoppers' search queries", "encode search queries"),
+        (r"^popularity and trend", "popularity"),
+        (r"^holding out", "held-out split"),
+        (r"^building candidates", "ranker candidates"),
+        (r"^training the LambdaRank", "LambdaRank ranker"),
+        (r"^tuning the fusion weights", "tune the fusion"),
+        (r"^trading a little held-out NDCG", "tune the fusion"),
+        (r"^learning which of their own items", "return scorer"),
+        (r"^products bought together", "complements"),
+        (r"^describing \d+ logged lists", "outcome ranker"),
+        (r"^building the version's search index", "version's search index"),
+        (r"^writing version", "write and publish"),
+        (r"^version \S+ is active", "exit"),
+    ]
+
+    def name(line: str) -> str | None:
+        if line.startswith("[scale] "):
+            msg = line[8:].strip()
+            if msg == "end":
+                return "other"
+            if msg.startswith("fit "):
+                return f"{msg} ({phase[0]})"
+            return msg
+        msg = _TIME.sub("", line).strip()
+        m = re.match(r"^fitting (\w+) on (the held-out split|all interactions)", msg)
+        if m:
+            return f"fit {m.group(1)} ({'held-out' if 'held-out' in m.group(2) else 'all data'})"
+        if msg.startswith("refitting sources on all data"):
+            phase[0] = "all data"
+            return "other"
+        for pattern, label in rules:
+            if re.match(pattern, msg):
+                return label
+        return None
+
+    return name
+
+
+# ---------------------------------------------------------------------- one size
+@dataclass
+class SizeRun:
+    events: int
+    users: int
+    products: int
+    data: dict[str, Any] = field(default_factory=dict)
+    steps: dict[str, StepResult] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    manifest: dict[str, dict[str, Any]] = field(default_factory=dict)
+    serving: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def run_size(a: argparse.Namespace, events: int, users: int) -> SizeRun:
+    from service_load import SS
+
+    res = SizeRun(events=events, users=users, products=a.products)
+    root = a.work / f"e{events}"
+    data, home = root / "data", root / "home"
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "SHOPSENSE_HOME": str(home),
+        "COLUMNS": "400",  # progress lines unwrapped
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("SHOPSENSE_STORE", None)
+    env.pop("SHOPSENSE_CONFIG", None)
+    lim = {"timeout_s": a.stage_timeout, "max_rss": a.max_rss_gb * GB, "sample_s": a.sample_s, "log": root / "log.txt"}
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (root / "log.txt").write_text("")
+    say = _say(events)
+
+    # data (not a stage: reused when the files exist)
+    meta = data / "meta.json"
+    want = {"products": a.products, "events": events, "users": users, "seed": 7, "generator": "v1"}
+    if meta.exists() and json.loads(meta.read_text()) == want:
+        res.data = {**want, "generated_s": None, "reused": True}
+    else:
+        shutil.rmtree(data, ignore_errors=True)
+        say("generating the shop")
+        g = run_step(
+            "generate",
+            [sys.executable, str(HERE), "_generate", str(data), str(a.products), str(events), str(users)],
+            env,
+            **lim,
+        )
+        res.data = {**want, "generated_s": g.seconds, "peak_rss_mb": g.peak_rss_mb, "reused": False}
+        if not g.ok:
+            res.data["failure"] = g.failure
+            say(f"generating failed: {g.failure}")
+            return res
+    say(f"data: {res.data}")
+
+    # ingest
+    for kind in ("products", "events"):
+        say(f"ingest {kind}")
+        step = run_step(f"ingest {kind}", [*SS, "ingest", kind, str(data / f"{kind}.parquet"), "--json"], env, **lim)
+        res.steps[f"ingest {kind}"] = step
+        _report_step(say, step)
+        if not step.ok:
+            return res
+
+    # trainers
+    cfg = {}
+    finetune = "" if a.finetune else "\n[finetune]\nenabled = false\n"
+    cfg["local"] = root / "local.toml"
+    cfg["local"].write_text(finetune)
+    for t in ("local-sparse", "spark"):
+        cfg[t] = root / f"{t}.toml"
+        cfg[t].write_text(SPARSE_TOML.format(factors=a.als_factors, iterations=a.als_iterations) + finetune)
+    for trainer in a.trainers:
+        args = ["--config", str(cfg[trainer]), "train", "--json"]
+        if trainer == "spark":
+            args += ["--engine", "spark", "--master", a.master]
+            for c in a.spark_conf:
+                args += ["--conf", c]
+            cmd = [*SS, *args]
+        else:
+            cmd = [sys.executable, str(HERE), "_cli", *args]
+        say(f"train: {trainer}")
+        step = run_step(f"train {trainer}", cmd, env, stage_of=train_stage(["held-out"]), **lim)
+        res.steps[f"train {trainer}"] = step
+        _report_step(say, step)
+        if step.ok:
+            with contextlib.suppress(ValueError, IndexError):
+                summary = json.loads(step.stdout_tail.strip().splitlines()[-1])
+                res.versions[trainer] = summary["version"]
+                res.manifest[trainer] = {
+                    k: summary.get(k)
+                    for k in (
+                        "train_seconds",
+                        "fit_seconds",
+                        "fit_seconds_by_source",
+                        "n_users",
+                        "n_items",
+                        "n_interactions",
+                        "heldout_ndcg@10_fusion",
+                        "heldout_ndcg@10_single",
+                    )
+                    if k in summary
+                }
+
+    # index build
+    if not a.skip_index:
+        say("search-index")
+        step = run_step("search-index", [*SS, "search-index"], env, **lim)
+        res.steps["search-index"] = step
+        _report_step(say, step)
+
+    # serving
+    if not a.skip_serving:
+        for trainer, version in res.versions.items():
+            if trainer not in a.serve:
+                continue
+            say(f"serve: {trainer} ({version})")
+            res.serving[trainer] = serve(a, home, env, version, users)
+            say(f"serve: {res.serving[trainer]}")
+    return res
+
+
+def _say(events: int) -> Any:
+    def say(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')} {events:,} events] {msg}", flush=True)
+
+    return say
+
+
+def _report_step(say: Any, step: StepResult) -> None:
+    if step.ok:
+        say(f"{step.name}: {step.seconds:.1f} s, peak RSS {step.peak_rss_mb:,.0f} MB")
+    else:
+        say(f"{step.name} FAILED: {step.failure}")
+
+
+def serve(a: argparse.Namespace, home: Path, env: dict[str, str], version: str, users: int) -> dict:
+    """Activate ``version``, start ``shopsense serve --workers N``, RSS per worker, /recommend open loop."""
+    from server_procs import Workers, rss_mb
+    from service_load import SS, free_port, run_loadgen, start_server, wait_ready
+
+    from shopsense.service.keys import create_key
+    from shopsense.store import open_store
+
+    out: dict[str, Any] = {"version": version, "workers": a.workers, "rate": a.rate, "seconds": a.load_seconds}
+    r = subprocess.run([*SS, "versions", "activate", version], env=env, capture_output=True, text=True, timeout=300)
+    if r.returncode:
+        return {**out, "failure": f"activate: {r.stderr.strip()[-300:]}"}
+    store = open_store(f"sqlite:///{home / 'shopsense.db'}")
+    key = create_key(store, ["read"], "scale")[1]
+    store.close()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    t0 = time.monotonic()
+    server = start_server(home, port, a.workers, similar=False)  # its environment: ours, HOME set
+    try:
+        while True:  # bounded: the server's exit or --stage-timeout ends the wait
+            try:
+                ready = wait_ready(base, timeout=60)
+                break
+            except RuntimeError as e:
+                if server.poll() is not None or time.monotonic() - t0 > a.stage_timeout:
+                    log = (home / "serve.log").read_text(errors="replace")[-600:]
+                    return {**out, "failure": f"{e}, exit status {server.poll()}: {log}"}
+        out["ready_s"] = round(time.monotonic() - t0, 1)
+        out["served_version"] = ready.get("model_version")
+        if out["served_version"] != version:
+            out["failure"] = f"the server loaded {out['served_version']!r}, not {version}"
+            return out
+        workers = Workers(server.pid)
+        workers.update()
+        pids = list(workers.slots.values())
+        out["parent_rss_mb"] = rss_mb(server.pid)
+        out["worker_rss_mb_ready"] = [rss_mb(p) for p in pids]
+        path_users = max(users, 1)
+        run_loadgen(base, "recommend", 0, 4, 3, key, path_users, [], closed=True)  # warm-up
+        peak = dict.fromkeys(pids, 0.0)
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                for p in pids:
+                    peak[p] = max(peak[p], rss_mb(p) or 0.0)
+                done.wait(0.5)
+
+        th = threading.Thread(target=watch, daemon=True)
+        th.start()
+        load = run_loadgen(base, "recommend", a.rate, 32, a.load_seconds, key, path_users, [])
+        done.set()
+        th.join()
+        out["worker_rss_mb_peak"] = [peak[p] for p in pids]
+        out["load"] = {k: v for k, v in load.items() if k != "by_tag"}
+        out["load_average"] = os.getloadavg()
+    except Exception as e:  # noqa: BLE001 - reported, the run goes on
+        out["failure"] = f"{type(e).__name__}: {e}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _kill(server)
+    return out
+
+
+# ---------------------------------------------------------------------- reporting
+def _stage_rows(run: SizeRun) -> dict[str, dict[str, Stage]]:
+    """stage name -> trainer (or "ingest", "index") -> Stage; the totals of each child included."""
+    rows: dict[str, dict[str, Stage]] = {}
+    order: list[str] = []
+    for key, step in run.steps.items():
+        col = key.split(" ", 1)[1] if key.startswith("train ") else key
+        if key.startswith("train "):
+            prev = None
+            for st in step.stages:  # a stage one trainer lacks goes after the one it follows
+                if st.name not in order:
+                    order.insert(order.index(prev) + 1 if prev in order else len(order), st.name)
+                prev = st.name
+            for st in step.stages:
+                rows.setdefault(st.name, {})[col] = st
+            rows.setdefault("total (train)", {})[col] = Stage("total", step.seconds, step.cpu_s, step.peak_rss_mb)
+        else:
+            rows.setdefault(key, {})["–"] = Stage(key, step.seconds, step.cpu_s, step.peak_rss_mb)
+    order = [n for n in order if n not in ("other", "exit")] + [n for n in ("other", "exit") if n in order]
+    rank = {n: i for i, n in enumerate(order)}
+    return dict(sorted(rows.items(), key=lambda kv: rank.get(kv[0], -1 if kv[0].startswith("ingest") else len(rank))))
+
+
+def _md(text: str | None, n: int = 600) -> str:
+    """Text safe inside a markdown table cell."""
+    return (text or "").replace("|", "/").replace("\n", " ")[:n]
+
+
+def _cell(st: Stage | None) -> str:
+    return "–" if st is None else f"{st.seconds:,.1f} / {st.cpu_s:,.1f} / {st.peak_rss_mb:,.0f}"
+
+
+def size_table(run: SizeRun, trainers: list[str]) -> str:
+    lines = [
+        f"### {run.events:,} events, {run.users:,} shoppers, {run.products:,} products",
+        "",
+        "Each cell: wall s / CPU s / peak RSS MB (the process tree, sampled; a stage shorter than the "
+        "sampling interval shows the samples around it; Spark's JVM keeps the heap it grew, so its peaks "
+        "only rise from stage to stage).",
+        "",
+        "| stage | " + " | ".join(trainers) + " |",
+        "|---|" + "---|" * len(trainers),
+    ]
+    rows = _stage_rows(run)
+    for key in ("ingest products", "ingest events"):
+        if key in rows:
+            lines.append(f"| {key} | {_cell(rows[key]['–'])} |" + " |" * (len(trainers) - 1))
+    order = [n for n in rows if n not in ("ingest products", "ingest events", "search-index", "total (train)")]
+    for name in [*order, "total (train)"]:
+        if name in rows:
+            lines.append(f"| {name} | " + " | ".join(_cell(rows[name].get(t)) for t in trainers) + " |")
+    if "search-index" in rows:
+        lines.append(
+            f"| index build (search-index) | {_cell(rows['search-index']['–'])} |" + " |" * (len(trainers) - 1)
+        )
+    for key, step in run.steps.items():
+        if not step.ok:
+            lines.append(f"| **{key} failed** | {_md(step.failure)} |" + " |" * (len(trainers) - 1))
+            continue
+        if step.name.startswith("train"):
+            lines.append(
+                f"| {key}: its main process's peak (exact, wait4; Spark's JVM not included) | "
+                f"{step.max_process_rss_mb:,.0f} MB |" + " |" * (len(trainers) - 1)
+            )
+    for trainer, m in run.manifest.items():
+        if m.get("fit_seconds_by_source"):
+            lines.append(
+                f"| {trainer}: manifest's seconds by stage | {m['fit_seconds_by_source']} |"
+                + " |" * (len(trainers) - 1)
+            )
+    if run.serving:
+        lines += [
+            "",
+            "| served version | ready s | worker RSS MB (ready; peak under load) | offered /s | achieved /s "
+            "| p50 ms | p99 ms | non-2xx + errors | load average | ≤ 4 GB per worker; p99 ≤ 20 ms |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for trainer, s in run.serving.items():
+            if "failure" in s:
+                lines.append(f"| {trainer} | failed: {_md(s['failure'], 300)} | | | | | | | | |")
+                continue
+            ld = s.get("load", {})
+            bad = sum(n for c, n in ld.get("statuses", {}).items() if not str(c).startswith("2")) + ld.get("errors", 0)
+            rss_ok = max(s["worker_rss_mb_peak"], default=0) <= 4096
+            p99_ok = ld.get("p99_ms") is not None and ld["p99_ms"] <= 20 and bad == 0
+            lines.append(
+                f"| {trainer} | {s['ready_s']} | {', '.join(f'{x:,.0f}' for x in s['worker_rss_mb_ready'])}; "
+                f"{', '.join(f'{x:,.0f}' for x in s['worker_rss_mb_peak'])} | {s['rate']} | "
+                f"{ld.get('achieved_rps')} | {ld.get('p50_ms')} | {ld.get('p99_ms')} | {bad} | "
+                f"{'/'.join(f'{x:.1f}' for x in s['load_average'])} | {'yes' if rss_ok else '**no**'}; "
+                f"{'yes' if p99_ok else '**no**'} |"
+            )
+    return "\n".join(lines)
+
+
+def slope(xs: list[float], ys: list[float]) -> float | None:
+    """Least-squares slope of log y on log x (None with fewer than two usable points)."""
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys, strict=True) if x > 0 and y > 0]
+    if len(pts) < 2 or len({p[0] for p in pts}) < 2:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    return sum((p[0] - mx) * (p[1] - my) for p in pts) / sum((p[0] - mx) ** 2 for p in pts)
+
+
+def exponents(runs: list[SizeRun]) -> list[dict[str, Any]]:
+    """Per (trainer, stage) seen at two sizes or more: time and peak-RSS exponents and the times."""
+    series: dict[tuple[str, str], list[tuple[int, Stage]]] = {}
+    for run in runs:
+        for name, cols in _stage_rows(run).items():
+            for col, st in cols.items():
+                step = run.steps.get(name if col == "–" else f"train {col}")
+                if step is not None and step.ok:  # a stopped child's times are not its growth
+                    series.setdefault((col, name), []).append((run.events, st))
+    out = []
+    rank = {"–": 0, **{t: i + 1 for i, t in enumerate(TRAINERS)}}
+    for (col, name), pts in sorted(series.items(), key=lambda kv: rank.get(kv[0][0], 9)):  # stable: stage order
+        if len(pts) < 2:
+            continue
+        ev = [float(e) for e, _ in pts]
+        b = slope(ev, [st.seconds for _, st in pts])
+        out.append(
+            {
+                "trainer": col,
+                "stage": name,
+                "events": [e for e, _ in pts],
+                "seconds": [st.seconds for _, st in pts],
+                "cpu_s": [st.cpu_s for _, st in pts],
+                "peak_rss_mb": [st.peak_rss_mb for _, st in pts],
+                "b_time": None if b is None else round(b, 2),
+                "b_cpu": _r(slope(ev, [st.cpu_s for _, st in pts])),
+                "b_rss": _r(slope(ev, [st.peak_rss_mb for _, st in pts])),
+                "short": max(st.seconds for _, st in pts) < 2.0,
+            }
+        )
+    return out
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+def exponent_table(ex: list[dict[str, Any]]) -> str:
+    if not ex:
+        return "### Growth exponents\n\nOne size only (or no stage finished at two): no exponents."
+    lines = [
+        "### Growth exponents (time ∝ events^b, least squares over the sizes run)",
+        "",
+        "| trainer | stage | wall s at each size | b (wall) | b (CPU) | b (peak RSS) | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in ex:
+        note = []
+        if e["short"]:
+            continue
+        if e["b_time"] is not None and e["b_time"] > 1.2 and not e["short"]:
+            note.append("**faster than events^1.2: needs a written reason**")
+        lines.append(
+            f"| {e['trainer']} | {e['stage']} | {', '.join(f'{s:,.1f}' for s in e['seconds'])} | {e['b_time']} | "
+            f"{e['b_cpu']} | {e['b_rss']} | {'; '.join(note)} |"
+        )
+    short = sorted({f"{e['stage']} ({e['trainer']})" for e in ex if e["short"]})
+    if short:
+        lines += ["", f"Under 2 s at every size (exponents in the JSON, noise at these times): {', '.join(short)}."]
+    return "\n".join(lines)
+
+
+def estimate(runs: list[SizeRun], ex: list[dict[str, Any]], mem_gb: float, executors: list[int]) -> str:
+    """Which stage limits one machine, and where a cluster of N executors wins (written out)."""
+    ok = [r for r in runs if r.steps]
+    if not ok:
+        return "No size ran: nothing to estimate."
+    top = max(ok, key=lambda r: r.events)
+    lines = ["### Estimate", ""]
+    failed = [(r.events, k, s.failure) for r in runs for k, s in r.steps.items() if not s.ok]
+    for ev, k, why in failed:
+        lines.append(f"- At {ev:,} events `{k}` did not finish: {why}")
+    rows = _stage_rows(top)
+    for trainer in ("local", "local-sparse", "spark"):
+        cand = {n: c[trainer] for n, c in rows.items() if trainer in c and n != "total (train)"}
+        if not cand:
+            continue
+        slow = max(cand.values(), key=lambda s: s.seconds)
+        big = max(cand.values(), key=lambda s: s.peak_rss_mb)
+        lines.append(
+            f"- {trainer} at {top.events:,} events: the longest stage is '{slow.name}' ({slow.seconds:,.0f} s), "
+            f"the largest in memory '{big.name}' ({big.peak_rss_mb:,.0f} MB of {mem_gb:.0f} GB)."
+        )
+    served = [(r.events, r.serving["spark"]) for r in runs if "spark" in r.serving]
+    if served:
+        good = [
+            f"{ev:,}" for ev, s in served if "failure" not in s and s.get("load", {}).get("statuses", {}).get("200")
+        ]
+        lines.append(
+            f"- Spark local[2]'s version served /recommend at {', '.join(good) or 'no size'} events"
+            f" (of {', '.join(f'{ev:,}' for ev, _ in served)} served)."
+        )
+    by = {(e["trainer"], e["stage"]): e for e in ex}
+    # memory: when does the local trainer's peak reach the machine's memory (growth of peak RSS)
+    for trainer in ("local", "local-sparse"):
+        e = by.get((trainer, "total (train)"))
+        if e and e["b_rss"] is not None:
+            rss, ev = e["peak_rss_mb"][-1], e["events"][-1]
+            at = ev * (mem_gb * 1024 / rss) ** (1 / e["b_rss"]) if e["b_rss"] > 0.05 else math.inf
+            where = f"about {at:,.0f} events" if at < 1e12 else "no size below 10^12 events"
+            lines.append(
+                f"- {trainer}: peak RSS {rss:,.0f} MB at {ev:,} events growing as events^{e['b_rss']}: "
+                f"reaches {mem_gb:.0f} GB at {where} (if the exponent holds)."
+            )
+    # time: local (sparse, the same sources) against Spark's CPU spread over N executors
+    loc, spk = by.get(("local-sparse", "total (train)")), by.get(("spark", "total (train)"))
+    if not (loc and spk and loc["b_time"] and spk["b_cpu"]):
+        lines.append("- Where a cluster wins: needs local-sparse and spark at two sizes or more.")
+        return "\n".join(lines)
+    e_top = loc["events"][-1]
+    t_loc, b_loc = loc["seconds"][-1], loc["b_time"]
+    cpu_spk, b_cpu = spk["cpu_s"][-1], spk["b_cpu"]
+    # fixed costs per training (start-up, scheduling, the driver's share): the intercept of a straight
+    # line through Spark's wall times against the events, kept within [0, its time at the smallest size]
+    n = len(spk["events"])
+    mx, my = sum(spk["events"]) / n, sum(spk["seconds"]) / n
+    sxx = sum((x - mx) ** 2 for x in spk["events"])
+    per_event = sum((x - mx) * (y - my) for x, y in zip(spk["events"], spk["seconds"], strict=True)) / sxx
+    overhead = min(max(my - per_event * mx, 0.0), spk["seconds"][0])
+    eta, cores = 0.7, 4
+    lines += [
+        f"- Per-core throughput at {e_top:,} events: local-sparse {e_top / max(loc['cpu_s'][-1], 1e-9):,.0f} "
+        f"events per CPU-second, Spark local[2] {e_top / max(cpu_spk, 1e-9):,.0f}.",
+        "- Assumptions of the cluster estimate: the local trainer's time grows as measured "
+        f"(events^{b_loc}); Spark's CPU time as measured on local[2] (events^{b_cpu}) is spread over N executors "
+        f"of {cores} cores at {eta:.0%} parallel efficiency, plus a fixed cost per training that does not shrink "
+        f"with executors: the intercept of a straight line through Spark's wall times against the events "
+        f"({overhead:,.0f} s: start-up, scheduling, the driver's share); the driver's "
+        "catalog-sized work does not grow with the events; the network and the shared filesystem are not "
+        "the bottleneck; the exponents hold beyond the sizes measured (an extrapolation).",
+    ]
+    for n in executors:
+        found = None
+        for k in range(0, 401):
+            ev = e_top * 10 ** (k / 40)
+            t_local = t_loc * (ev / e_top) ** b_loc
+            t_cluster = overhead + cpu_spk * (ev / e_top) ** b_cpu / (n * cores * eta)
+            if t_cluster < t_local:
+                found = (ev, t_local, t_cluster)
+                break
+        if found and found[0] == e_top:
+            lines.append(
+                f"- {n} executors x {cores} cores: the cluster is already faster at {e_top:,} events, the largest "
+                f"size measured (local {found[1]:,.0f} s, cluster {found[2]:,.0f} s)."
+            )
+        elif found:
+            lines.append(
+                f"- {n} executors x {cores} cores: the cluster is faster from about {found[0]:,.0f} events "
+                f"(local {found[1]:,.0f} s, cluster {found[2]:,.0f} s)."
+            )
+        else:
+            lines.append(f"- {n} executors x {cores} cores: not faster below {e_top * 1e10:,.0f} events.")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- main
+def _ints(v: str) -> list[int]:
+    return [int(float(x)) for x in v.split(",") if x]
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_cli":
+        return _child_cli(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "_generate":
+        out, n_p, n_e, n_u = sys.argv[2:6]
+        return _child_generate(Path(out), int(n_p), int(n_e), int(n_u))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=_ints, default=[1_000_000, 3_000_000, 10_000_000], help="events, comma-separated")
+    ap.add_argument("--products", type=int, default=100_000)
+    ap.add_argument("--users-at-top", type=int, default=1_000_000, help="shoppers at the largest size")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/shopsense-scale"))
+    ap.add_argument("--trainers", default=",".join(TRAINERS), help=f"comma-separated, of {', '.join(TRAINERS)}")
+    ap.add_argument("--skip-spark", action="store_true", help="leave out the spark trainer")
+    ap.add_argument("--skip-serving", action="store_true")
+    ap.add_argument("--skip-index", action="store_true", help="no `shopsense search-index`")
+    ap.add_argument("--serve", default=",".join(TRAINERS), help="whose versions are served (comma-separated)")
+    ap.add_argument("--finetune", action="store_true", help="let the local trainer fine-tune the text encoder")
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument(
+        "--spark-conf",
+        action="append",
+        default=None,
+        help="Spark KEY=VALUE (repeatable; default spark.driver.memory=8g: in local mode it bounds the executors too)",
+    )
+    ap.add_argument("--als-factors", type=int, default=32)
+    ap.add_argument("--als-iterations", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rate", type=int, default=200, help="/recommend requests/s offered")
+    ap.add_argument("--load-seconds", type=int, default=30)
+    ap.add_argument("--stage-timeout", type=float, default=4 * 3600, help="seconds any one child may run")
+    ap.add_argument("--max-rss-gb", type=float, default=None, help="stop a child past this (default 85%% of RAM)")
+    ap.add_argument("--sample-s", type=float, default=0.5, help="RSS sampling interval")
+    ap.add_argument("--executors", type=_ints, default=[4, 8, 16], help="cluster sizes of the estimate")
+    ap.add_argument("--keep", action="store_true", help="keep each size's home")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        help="print the report of earlier runs' --json files (their sizes together: one size per run is fine); "
+        "run nothing",
+    )
+    a = ap.parse_args()
+    if a.report:
+        return print(report_from_json(a.report, a.executors))
+    a.trainers = [t for t in a.trainers.split(",") if t and not (a.skip_spark and t == "spark")]
+    bad = set(a.trainers) - set(TRAINERS)
+    if bad:
+        ap.error(f"unknown trainers: {', '.join(sorted(bad))}")
+    a.serve = [t for t in a.serve.split(",") if t]
+    a.spark_conf = a.spark_conf if a.spark_conf is not None else ["spark.driver.memory=8g"]
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB
+    a.max_rss_gb = a.max_rss_gb or round(0.85 * mem_gb, 1)
+    a.work.mkdir(parents=True, exist_ok=True)
+    for var in ("SHOPSENSE_STORE", "SHOPSENSE_CONFIG", "SHOPSENSE_SETTINGS_JSON"):
+        os.environ.pop(var, None)  # every child uses its size's home and embedded store
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    from server_procs import cpu_model
+
+    t0 = time.monotonic()
+    top = max(a.sizes)
+    head = {
+        "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_gb, 1),
+        "load_average_start": os.getloadavg(),
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": subprocess.run(
+            ["git", "-C", str(HERE.parent), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
+    }
+    print(json.dumps(head), flush=True)
+    runs: list[SizeRun] = []
+    for events in sorted(a.sizes):
+        users = max(1, round(a.users_at_top * events / top))
+        if users > events:
+            print(f"note: {users:,} shoppers for {events:,} events (lower --users-at-top)", flush=True)
+        try:
+            runs.append(run_size(a, events, users))
+        finally:
+            if not a.keep:  # the generated Parquet files stay in --work for the next run
+                shutil.rmtree(a.work / f"e{events}" / "home", ignore_errors=True)
+        _write(a, head, runs, t0)
+    ex = exponents(runs)
+    text = render(head, runs, a.trainers, (time.monotonic() - t0) / 60, a.executors)
+    print("\n" + text)
+    _write(a, head, runs, t0, ex, text)
+
+
+def render(head: dict, runs: list[SizeRun], trainers: list[str], minutes: float, executors: list[int]) -> str:
+    ex = exponents(runs)
+    return "\n\n".join(
+        [
+            f"`{head['command']}` (commit {head.get('commit', '?')}, {head['started']}) on {head['cpu']}, "
+            f"{head['cores']} cores, {head['memory_gb']} GB, "
+            f"load average {'/'.join(f'{x:.1f}' for x in head['load_average_start'])} at the start; "
+            f"{minutes:.1f} min in all.",
+            *[size_table(r, trainers) for r in runs],
+            exponent_table(ex),
+            estimate(runs, ex, head["memory_gb"], executors),
+        ]
+    )
+
+
+def report_from_json(paths: list[Path], executors: list[int]) -> str:
+    """The report of runs saved with ``--json`` (also ones stopped midway: the sizes they finished),
+    their sizes together (the last run of a size wins); the header is the first file's."""
+    docs = [json.loads(p.read_text()) for p in paths]
+    by_size: dict[int, SizeRun] = {}
+    for d in docs:
+        for r in d["sizes"]:
+            steps = {
+                k: StepResult(**{**v, "stages": [Stage(**st) for st in v["stages"]]}) for k, v in r.pop("steps").items()
+            }
+            by_size[r["events"]] = SizeRun(**r, steps=steps)
+    runs = [by_size[e] for e in sorted(by_size)]
+    trainers = [t for t in TRAINERS if any(f"train {t}" in r.steps for r in runs)]
+    head = dict(docs[0])
+    if len(docs) > 1:
+        head["command"] = " + ".join(d["command"] for d in docs)
+        head["started"] = ", ".join(d["started"] for d in docs)
+    return render(head, runs, trainers, sum(d.get("minutes", 0.0) for d in docs), executors)
+
+
+def _write(a: argparse.Namespace, head: dict, runs: list[SizeRun], t0: float, ex: Any = None, text: str = "") -> None:
+    if not a.json:
+        return
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    out = {
+        **head,
+        "minutes": round((time.monotonic() - t0) / 60, 1),
+        "sizes": [asdict(r) for r in runs],
+        "exponents": ex,
+        "report": text,
+    }
+    a.json.write_text(json.dumps(out, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
