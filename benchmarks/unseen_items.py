@@ -92,7 +92,7 @@ def tuned_vectors(name: str, split: Any, seconds: float) -> tuple[np.ndarray, di
     items' interactions are not in it): what the engine knows of unseen items after a training."""
     from dataclasses import asdict
 
-    cfg = FinetuneConfig(max_seconds=seconds)
+    cfg = FinetuneConfig(max_seconds=seconds, threads=1)  # one core: the other may run another job
     pairs = together_pairs(split.train, cfg.max_pairs)
     folder = Path("/tmp/shopsense-bench/finetune") / f"unseen-{name}"
     shutil.rmtree(folder, ignore_errors=True)
