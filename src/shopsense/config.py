@@ -115,6 +115,11 @@ class FinetuneConfig(StrictModel):
         5000, ge=1, description="fewest (search -> product, product -> product) pairs worth a fine-tuning"
     )
     max_pairs: int = Field(50_000, ge=1, description="pairs learned from at most (search pairs first, then the newest)")
+    # off by default: on Amazon Scientific's unseen items (benchmarks/unseen_items.py --finetune) they took
+    # the engine's NDCG@10 from 0.1703 to 0.1555, where the search pairs lift search (docs/benchmarks.md)
+    product_pairs: bool = Field(
+        False, description="also learn from products viewed or bought one after the other in a session"
+    )
     max_seconds: float = Field(
         1200.0, gt=0, description="time budget of the fine-tuning: it stops there, with what it learned so far"
     )

@@ -253,7 +253,11 @@ def version_encoder(
     if not cfg.enabled or source is None or not has_text(ds.products, settings.search.bm25.language):
         return settings, None
     pairs = shop_pairs(
-        store.events(include_opted_out=False), ds.products, template=settings.encoder.template, max_pairs=cfg.max_pairs
+        store.events(include_opted_out=False),
+        ds.products,
+        template=settings.encoder.template,
+        max_pairs=cfg.max_pairs,
+        together=cfg.product_pairs,
     )
     if len(pairs) < cfg.min_pairs:
         say(

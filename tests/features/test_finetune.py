@@ -49,6 +49,10 @@ def test_pairs_are_searches_then_products_of_one_session_newest_first():
     ]
     assert p.counts() == {"search": 1, "together": 2}
     assert len(shop_pairs(events, PRODUCTS, template="{title}", max_pairs=2)) == 2
+    assert shop_pairs(events, PRODUCTS, template="{title}", max_pairs=100, together=False).counts() == {
+        "search": 1,
+        "together": 0,
+    }
 
 
 def test_no_text_appears_twice_in_a_batch():

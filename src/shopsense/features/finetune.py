@@ -60,9 +60,12 @@ class Pairs:
         return {k: self.kinds.count(k) for k in ("search", "together")}
 
 
-def shop_pairs(events: pd.DataFrame, products: pd.DataFrame, *, template: str | None, max_pairs: int) -> Pairs:
+def shop_pairs(
+    events: pd.DataFrame, products: pd.DataFrame, *, template: str | None, max_pairs: int, together: bool = True
+) -> Pairs:
     """The shop's pairs (see the module docstring): searches and the products their results led to
-    first, then products one after the other in a session, newest first; at most ``max_pairs``."""
+    first, then (with ``together``) products one after the other in a session, newest first; at most
+    ``max_pairs``."""
     from shopsense.search.reranker import clicks_to_judgements
 
     text_of = dict(zip(products[C.ITEM].astype(str), product_texts(products, template), strict=True))
@@ -75,7 +78,7 @@ def shop_pairs(events: pd.DataFrame, products: pd.DataFrame, *, template: str | 
                 out.anchors.append(str(q_text[qid]))
                 out.positives.append(text_of[item])
                 out.kinds.append("search")
-    if len(out) >= max_pairs or events.empty:
+    if len(out) >= max_pairs or events.empty or not together:
         return _cut(out, max_pairs)
     ev = events[events[C.EVENT_TYPE].isin(ITEM_STEPS) & events[C.ITEM].notna()]
     ev = ev.sort_values([C.USER, C.TIMESTAMP], kind="stable")
