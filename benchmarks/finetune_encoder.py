@@ -30,7 +30,6 @@ os.environ.update(process_environment())
 
 import argparse  # noqa: E402
 import json
-import platform
 import shutil
 import time
 from dataclasses import asdict
@@ -39,6 +38,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from server_procs import cpu_model  # this folder is on sys.path
 
 from shopsense import columns as C
 from shopsense.config import EncoderConfig, FinetuneConfig
@@ -120,7 +120,12 @@ def main() -> None:
         cfg = cfg.model_copy(update={"max_seconds": a.max_seconds})
     source = tunable_source(base)
     assert source is not None
-    meta: dict[str, Any] = {"cpu": _cpu(), "cores": os.cpu_count(), "backend": a.backend, "config": cfg.model_dump()}
+    meta: dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "backend": a.backend,
+        "config": cfg.model_dump(),
+    }
     if a.timing_pairs:
         pool = judged_pairs(products, queries, qrels, 2.0)
         reps = -(-a.timing_pairs // len(pool))
@@ -179,16 +184,6 @@ def main() -> None:
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(out, indent=1, default=float), encoding="utf-8")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":
