@@ -39,7 +39,7 @@ def _events(users: int, t0: float) -> pd.DataFrame:
     for u in range(users):
         kind = KINDS[u % len(KINDS)]
         t = t0 + 3600 * u
-        rows.append((f"u{u}", None, C.SEARCH, t, f"{kind} please", f"r{u}-{t0}"))
+        rows.append((f"u{u}", None, C.SEARCH, t, f"{kind} please, shopper {u}", f"r{u}-{t0}"))
         rows.append((f"u{u}", f"{kind}{u % 4}", C.CLICK, t + 5, None, f"r{u}-{t0}"))
         for step in range(1, 3):
             rows.append((f"u{u}", f"{kind}{(u + step) % 4}", C.VIEW, t + 60 * step, None, None))

@@ -11,7 +11,16 @@ import pytest
 
 from shopsense import columns as C
 from shopsense.config import EncoderConfig, FinetuneConfig
-from shopsense.features.finetune import MARKER, Pairs, batches, finetune, shop_pairs, tunable_source, tuned_model_id
+from shopsense.features.finetune import (
+    MARKER,
+    PER_TEXT,
+    Pairs,
+    batches,
+    finetune,
+    shop_pairs,
+    tunable_source,
+    tuned_model_id,
+)
 from shopsense.features.text import TextEncoder
 
 PRODUCTS = pd.DataFrame(
@@ -53,6 +62,18 @@ def test_pairs_are_searches_then_products_of_one_session_newest_first():
         "search": 1,
         "together": 0,
     }
+
+
+def test_a_popular_query_gives_each_pair_once_and_a_bounded_number_of_them():
+    t = 1_700_000_000.0
+    products = pd.DataFrame({C.ITEM: [f"p{i}" for i in range(100)], C.TITLE: [f"kettle model {i}" for i in range(100)]})
+    rows = []
+    for i in range(400):  # "kettle" searched 400 times, one of 100 kettles clicked each time
+        rows.append(_event(f"u{i}", None, C.SEARCH, t + 10 * i, "kettle", f"r{i}"))
+        rows.append(_event(f"u{i}", f"p{i % 100}", C.CLICK, t + 10 * i + 1, request_id=f"r{i}"))
+    p = shop_pairs(pd.DataFrame(rows), products, template="{title}", max_pairs=1000, together=False)
+    assert len(p) == PER_TEXT and set(p.anchors) == {"kettle"}
+    assert len(set(p.positives)) == PER_TEXT  # each pair once
 
 
 def test_no_text_appears_twice_in_a_batch():

@@ -41,6 +41,8 @@ Progress = Callable[[str], None]
 MARKER = "shopsense-encoder.json"
 #: events closer than this belong to one session (the return features' gap)
 SESSION_GAP = 30 * 60.0
+#: most pairs one text (a query or a product) takes part in (see ``_cut``)
+PER_TEXT = 32
 #: item events whose order says two products belong together
 ITEM_STEPS = (C.VIEW, C.CLICK, C.FAVORITE, C.ADD_TO_CART, C.PURCHASE)
 
@@ -100,7 +102,23 @@ def shop_pairs(
 
 
 def _cut(p: Pairs, n: int) -> Pairs:
-    return Pairs(p.anchors[:n], p.positives[:n], p.kinds[:n])
+    """The first ``n`` pairs, each once, each text in at most :data:`PER_TEXT` of them: a popular query
+    clicked ten thousand times teaches no more than a few dozen of its pairs, and a batch holds one
+    pair per text, so planning the batches takes as many passes as a text has pairs."""
+    out = Pairs()
+    seen: set[tuple[str, str]] = set()
+    uses: dict[str, int] = {}
+    for a, b, kind in zip(p.anchors, p.positives, p.kinds, strict=True):
+        if (a, b) in seen or uses.get(a, 0) >= PER_TEXT or uses.get(b, 0) >= PER_TEXT:
+            continue
+        seen.add((a, b))
+        uses[a], uses[b] = uses.get(a, 0) + 1, uses.get(b, 0) + 1
+        out.anchors.append(a)
+        out.positives.append(b)
+        out.kinds.append(kind)
+        if len(out) >= n:
+            break
+    return out
 
 
 def tunable_source(config: EncoderConfig) -> str | None:
