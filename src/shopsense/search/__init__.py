@@ -101,9 +101,7 @@ def load_or_build(
     :func:`build_from_store`."""
     p = path or default_index_path(settings)
     folders = [version / "search"] if version is not None else []
-    saved = (
-        None if rebuild else _saved_index([*folders, p], encoder if encoder is not None else _text_encoder(settings))
-    )
+    saved = None if rebuild else _saved_index([*folders, p])
     if saved is None:
         # one process builds, the others wait and load what it saved: the workers of one server
         # starting on a home without an index all got here, and building into one folder at once,
@@ -121,15 +119,13 @@ def load_or_build(
     return _linked(engine, store, settings) if active_links else engine
 
 
-def _saved_index(folders: list[Path], encoder: Any) -> Path | None:
-    """The index to load among ``folders`` (the version's own first): the newest one built with
-    ``encoder``'s model (a version that tuned its encoder saved one; a catalog change rebuilds the
-    home's with the same model, and that one has the new products), else the first saved one."""
+def _saved_index(folders: list[Path]) -> Path | None:
+    """The index to load among ``folders`` (the version's own first, then the home's): the first saved
+    one, except that a newer home index built with the same encoder as the version's own wins (a
+    catalog change rebuilds the home's index with the version's encoder: it has the new products)."""
     saved = [f for f in folders if is_saved(f)]
-    mine = getattr(encoder, "model_id", None)
-    same = [f for f in saved if mine is not None and built_encoder(f) == mine]
-    if same:
-        return max(same, key=lambda f: (f / "params.json").stat().st_mtime_ns)
+    if len(saved) == 2 and built_encoder(saved[0]) == built_encoder(saved[1]):
+        return max(saved, key=lambda f: (f / "params.json").stat().st_mtime_ns)
     return saved[0] if saved else None
 
 
