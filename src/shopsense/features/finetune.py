@@ -223,11 +223,10 @@ def finetune(
         stopped = False
         step = 0
         for step, idx in enumerate(_bar(plan), start=1):
-            a = model(prep([pairs.anchors[i] for i in idx]))["sentence_embedding"]
-            p = model(prep([pairs.positives[i] for i in idx]))["sentence_embedding"]
-            a = torch.nn.functional.normalize(a, dim=-1)
-            p = torch.nn.functional.normalize(p, dim=-1)
-            loss = torch.nn.functional.cross_entropy(a @ p.T * 20.0, torch.arange(len(idx)))  # scale 20: MNRL's
+            anchor = model(prep([pairs.anchors[i] for i in idx]))["sentence_embedding"]
+            positive = model(prep([pairs.positives[i] for i in idx]))["sentence_embedding"]
+            sims = torch.nn.functional.normalize(anchor, dim=-1) @ torch.nn.functional.normalize(positive, dim=-1).T
+            loss = torch.nn.functional.cross_entropy(sims * 20.0, torch.arange(len(idx)))  # scale 20: MNRL's
             loss.backward()
             opt.step()
             sched.step()
