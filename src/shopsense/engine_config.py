@@ -204,13 +204,14 @@ class ReturnsConfig(Knobs):
     seed: int = Field(0, description="random seed")
 
 
-#: sources whose training scales out (sparse counts and low-rank factors): what ``sources = "sparse"`` keeps
-SPARSE_SOURCES = ("itemknn", "covisit", "als")
+#: sources whose training scales out: sparse counts, low-rank factors, the content profile (the Spark
+#: job encodes the product texts on its executors) and the sequential transformer (trained by PyTorch
+#: processes Spark launches): what ``sources = "sparse"`` keeps
+SPARSE_SOURCES = ("itemknn", "covisit", "als", "sequential", "content")
 #: what ``sources = "sparse"`` turns off: EASE (a dense item x item inverse, ~40 GB at 100k items), the
-#: sequential transformer and the content profile (text vectors), the return scorer and the ranker
-#: learned from logged outcomes (both learned on one machine from the whole log); a part this
-#: version of the settings does not have is skipped
-DENSE_PARTS = ("ease", "sequential", "content", "returns", "outcomes")
+#: return scorer and the ranker learned from logged outcomes (both learned on one machine from the
+#: whole log); a part this version of the settings does not have is skipped
+DENSE_PARTS = ("ease", "returns", "outcomes")
 
 
 class EngineConfig(Knobs):
@@ -223,8 +224,8 @@ class EngineConfig(Knobs):
     sources: Literal["all", "sparse"] = Field(
         "all",
         description="sparse: only the sources whose training scales out (item-kNN, co-visitation, ALS when on, "
-        "popularity) with the fusion ranker; EASE, sequential, content, the return scorer and the outcome "
-        "ranker are off. "
+        "the sequential transformer, the content profile, popularity) with the fusion ranker; EASE, the return "
+        "scorer and the outcome ranker are off. "
         "The Spark trainer (`train --engine spark`) needs it, and the local trainer honours it, so both "
         "build the same sources",
     )

@@ -23,7 +23,14 @@ from shopsense.training import TrainResult
 #: the fusion tuned on 10 held-out users, so that the sample the driver receives is a small part of
 #: the shop's events (see test_driver_memory.py)
 SMALL_SAMPLE = 10  # the least ranker_users allows
-ENGINE = {"sources": "sparse", "als": {"factors": 32, "iterations": 10}, "ranker_users": SMALL_SAMPLE}
+#: the sequential model: a few short epochs (two launches of PyTorch processes per training)
+ENGINE = {
+    "sources": "sparse",
+    "als": {"factors": 32, "iterations": 10},
+    "sequential": {"epochs": 3, "dim": 32},
+    "refit_epochs": 1,
+    "ranker_users": SMALL_SAMPLE,
+}
 #: shuffles of a 5k-event shop: two partitions (Spark's default 200 tasks per stage would dominate);
 #: PostgreSQL's JDBC driver where the machine has it (test_postgres.py reads the store over JDBC)
 CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}

@@ -83,6 +83,10 @@ def test_the_job_runs_on_a_standalone_cluster_with_the_least_memory(
         "SHOPSENSE_ENGINE__SOURCES": "sparse",
         "SHOPSENSE_ENGINE__RANKER_USERS": str(SMALL_SAMPLE),
         "SHOPSENSE_ENGINE__ITEMKNN": "false",  # co-visitation alone: a shorter run proves the same
+        # the sequential model through TorchDistributor's barrier tasks on the cluster's executor: short
+        "SHOPSENSE_ENGINE__SEQUENTIAL__EPOCHS": "2",
+        "SHOPSENSE_ENGINE__SEQUENTIAL__DIM": "32",
+        "SHOPSENSE_ENGINE__REFIT_EPOCHS": "1",
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), env.get("PYTHONPATH", "")]),
     }
     cmd = [sys.executable, "-m", "shopsense", "--home", str(settings.home), "train", "--engine", "spark"]
@@ -95,5 +99,7 @@ def test_the_job_runs_on_a_standalone_cluster_with_the_least_memory(
     assert summary["spark_master"] == url and summary["spark_driver_memory"] == "512m"
     assert summary["heldout_users"] == SMALL_SAMPLE and summary["n_items"] == 360
     assert store.active_version() == summary["version"]
-    assert (Path(summary["path"]) / "engine" / "covisit" / "params.json").exists()
+    for source in ("covisit", "sequential", "content"):
+        assert (Path(summary["path"]) / "engine" / source / "params.json").exists(), source
+    assert summary["text_vectors"]["encoded"] == 360  # on the cluster's executor
     store.close()

@@ -35,7 +35,8 @@ def test_spark_equals_local_on_a_public_dataset(spark: Any, shared_data: Path, t
     public = load_dataset("scientific", shared_data)
     homes = {}
     for trainer in ("local", "spark"):
-        settings = load_settings(home=tmp_path / trainer, engine=ENGINE)
+        # the exact sources only (the sequential model and the text vectors: test_equivalence.py)
+        settings = load_settings(home=tmp_path / trainer, engine={**ENGINE, "sequential": None, "content": None})
         store = open_store(settings.store_url)
         load_into_store(public, store)
         result = train(store, settings) if trainer == "local" else train_on_spark(store, settings, spark=spark)

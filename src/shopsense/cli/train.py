@@ -45,6 +45,13 @@ def train(
         help="How Spark reads the store: parquet (a snapshot, exported now unless --snapshot) or jdbc "
         "(PostgreSQL read by the executors; needs PostgreSQL's JDBC jar, docs/deploy.md); --engine spark only.",
     ),
+    torch_processes: int = typer.Option(
+        1,
+        "--torch-processes",
+        min=1,
+        help="PyTorch processes training the sequential model together (TorchDistributor; each takes a "
+        "task slot on the executors); --engine spark only.",
+    ),
 ) -> None:
     """Train on the knowledge base and activate the new version (the old one stays served if this fails)."""
     st = state(ctx)
@@ -55,8 +62,8 @@ def train(
 
     if engine not in ENGINES:
         raise fail(f"unknown engine {engine!r}; valid engines: {', '.join(ENGINES)}")
-    if engine == "local" and (master or conf or snapshot or read != "parquet"):
-        raise fail("--master, --conf, --snapshot and --read are for --engine spark")
+    if engine == "local" and (master or conf or snapshot or read != "parquet" or torch_processes != 1):
+        raise fail("--master, --conf, --snapshot, --read and --torch-processes are for --engine spark")
     if engine == "spark":
         if incremental:
             raise fail("--incremental is for the local trainer; the Spark trainer fits everything again")
@@ -71,6 +78,7 @@ def train(
             snapshot=snapshot,
             read=read,
             progress=say,
+            torch_processes=torch_processes,
         )
     else:
         from shopsense.training import train as run_training

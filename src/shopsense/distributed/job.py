@@ -10,12 +10,15 @@ factors (catalog-sized), and for tuning the fusion at most ``ranker_users`` shor
 Which sources, and why: the Spark trainer builds what ``[engine] sources = "sparse"`` names and
 refuses any other setting, so the local and the Spark trainer always build the same sources and
 compare source by source. Popularity and trend, co-visitation, item-kNN and ALS (when on) are
-computed on Spark; the fusion weights are tuned on the driver as the local trainer tunes them, on
-a held-out split made on Spark. Left out, by that one setting, in both trainers: EASE (a dense
-item x item inverse), the sequential transformer and the content profile (text vectors: a GPU or
-encoder job, not a Spark one here), the return scorer, the LambdaRank ranker and the ranker learned
-from logged outcomes. The "bought together" table (``Complements``), which the local trainer
-builds whatever the sources, is counted on Spark too.
+computed on Spark; the product text vectors of the content profile are encoded on the executors
+(:mod:`shopsense.distributed.text_vectors`, same encoder and cache keys as the local trainer); the
+fusion weights are tuned on the driver as the local trainer tunes them, on a held-out split made on
+Spark; the sequential transformer is trained by PyTorch processes that Spark's ``TorchDistributor``
+launches on the executors (:mod:`shopsense.distributed.sequential`: data parallel, the windows
+written by Spark). Left out, by that one setting, in both trainers: EASE (a dense item x item
+inverse), the return scorer, the LambdaRank ranker and the ranker learned from logged outcomes. The
+"bought together" table (``Complements``), which the local trainer builds whatever the sources, is
+counted on Spark too.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.data.export import export_parquet
@@ -36,10 +41,13 @@ from shopsense.distributed.covisit import fit_covisit
 from shopsense.distributed.heldout import hold_out, tune
 from shopsense.distributed.item_knn import fit_item_knn
 from shopsense.distributed.popular import fit_popular
+from shopsense.distributed.sequential import fit_sequential
 from shopsense.distributed.session import spark_session
 from shopsense.distributed.snapshot import SparkSnapshot, first_row
+from shopsense.distributed.text_vectors import product_vectors_on_spark
 from shopsense.engine_config import EngineConfig
 from shopsense.exceptions import ConfigError, ShopsenseError
+from shopsense.models import MODELS
 from shopsense.models.base import Model
 from shopsense.ranking.pipeline import Engine, item_side
 from shopsense.store import KnowledgeStore
@@ -75,12 +83,17 @@ def train_on_spark(
     read: str = "parquet",
     spark: SparkSession | None = None,
     progress: Progress | None = None,
+    torch_processes: int = 1,
 ) -> TrainResult:
     """Train the sparse sources on Spark and publish a new active version (see the module docstring).
 
     ``read``: ``parquet`` (``snapshot``, or the store exported now) or ``jdbc`` (PostgreSQL read by
     the executors, :mod:`shopsense.distributed.jdbc`). ``spark``: a running session to use (left
-    running); otherwise one is started on ``master`` with ``conf`` and stopped at the end."""
+    running); otherwise one is started on ``master`` with ``conf`` and stopped at the end.
+    ``torch_processes``: PyTorch processes training the sequential model together (each needs a
+    task slot of its own on the executors)."""
+    if torch_processes < 1:
+        raise ConfigError(f"torch_processes must be at least 1, got {torch_processes}")
     if read not in ("parquet", "jdbc"):
         raise ConfigError(f"read must be parquet or jdbc, got {read!r}")
     if read == "jdbc":
@@ -134,7 +147,11 @@ def train_on_spark(
         if not n_interactions:
             raise ShopsenseError("no item events in the knowledge base: ingest events before training")
         n_users = snap.events.select(C.USER).distinct().count()  # every shopper with events, as the local count
-        engine, seconds = fit_engine(snap, config, work, say)
+        vectors = None
+        if config.content is not None:
+            say("encoding product texts on the executors")
+            vectors, metrics["text_vectors"] = product_vectors_on_spark(session, snap.catalog.products, settings, store)
+        engine, seconds = fit_engine(snap, config, work, say, item_vectors=vectors, torch_processes=torch_processes)
         shutil.rmtree(work, ignore_errors=True)  # the snapshot (when exported here) is read no more
         say(f"writing version {version}")
         engine.save(draft.folder / "engine")
@@ -165,10 +182,18 @@ def train_on_spark(
 
 
 def fit_engine(
-    snap: SparkSnapshot, config: EngineConfig, work: Path, say: Progress = lambda _m: None
+    snap: SparkSnapshot,
+    config: EngineConfig,
+    work: Path,
+    say: Progress = lambda _m: None,
+    item_vectors: np.ndarray | None = None,
+    torch_processes: int = 1,
 ) -> tuple[Engine, dict[str, float]]:
     """The engine of the snapshot: popularity, the held-out stage (sources fitted on the split, the
-    fusion tuned), then the sources refitted on all interactions. Returns it and seconds per stage."""
+    fusion tuned), then the sources refitted on all interactions. Returns it and seconds per stage.
+    With ``item_vectors`` (the catalog's text vectors) and ``config.content``, the content profile
+    is a source too (it reads no interactions: the same model in both stages, as locally). The
+    sequential model continues from its held-out weights for ``refit_epochs``, as locally."""
     seconds: dict[str, float] = {}
 
     def timed(name: str, fn: Callable[[], Any]) -> Any:
@@ -186,16 +211,52 @@ def fit_engine(
     for name in names:
         say(f"fitting {name} on the held-out split")
         inner[name] = timed(f"{name}_heldout", partial(_fit, name, snap, config, work, held.inner))
+    sequential = None
+    if config.sequential is not None:
+        say(f"training the sequential model on the held-out split ({torch_processes} PyTorch process(es))")
+        sequential, _ = timed(
+            "sequential_heldout",
+            lambda: fit_sequential(
+                snap,
+                config.sequential,  # type: ignore[arg-type]
+                work / "sequential-heldout",
+                interactions=held.inner,
+                item_vectors=item_vectors,
+                processes=torch_processes,
+            ),
+        )
+        inner["sequential"] = sequential
+    content = None
+    if config.content is not None and item_vectors is not None:  # last, as in the local engine's order
+        content = MODELS["content"](config.content).fit(snap.catalog, item_vectors=item_vectors)
+        inner["content"] = content
     say(f"tuning the fusion weights on {len(held.targets)} held-out users")
     engine, tuned = timed("tuning", lambda: tune(inner, held, config, snap.n_items))
     engine.metrics.update(tuned)
     engine.popular = popular
-    engine.side = item_side(snap.catalog, popular, None)
+    # the ranker's text-similarity features only with the content source, as Engine.fit decides
+    engine.side = item_side(snap.catalog, popular, item_vectors if content is not None else None)
     say("products bought together")
     engine.complements = timed("complements", lambda: fit_complements(snap, work / "complements"))
     for name in names:
         say(f"fitting {name} on all interactions")
         engine.models[name] = timed(name, partial(_fit, name, snap, config, work, None))
+    if sequential is not None and config.refit_epochs > 0:
+        say("training the sequential model on every window")
+        engine.models["sequential"], windows = timed(
+            "sequential",
+            lambda: fit_sequential(
+                snap,
+                config.sequential,  # type: ignore[arg-type]
+                work / "sequential",
+                base=sequential,
+                epochs=config.refit_epochs,
+                processes=torch_processes,
+            ),
+        )
+        engine.metrics["sequential_windows"] = windows
+    if content is not None:
+        engine.models["content"] = content
     return engine, seconds
 
 

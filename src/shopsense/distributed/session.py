@@ -57,6 +57,10 @@ def spark_session(
     builder = SparkSession.builder.appName(app_name)
     if master or not os.environ.get("PYSPARK_GATEWAY_PORT"):
         builder = builder.master(master or DEFAULT_MASTER)
-    for key, value in {**DEFAULTS, **(conf or {})}.items():
+    settings = {**DEFAULTS, **(conf or {})}
+    for key, value in settings.items():
         builder = builder.config(key, value)
+    # PySpark's context starts its Python workers with PYSPARK_PYTHON (else `python3` on the PATH, which
+    # lacks shopsense's packages): only spark-submit turns spark.pyspark.python into it
+    os.environ.setdefault("PYSPARK_PYTHON", settings["spark.pyspark.python"])
     return builder.getOrCreate()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, TypedDict
+from typing import Any, Protocol, TypedDict
 
 import numpy as np
 import torch
@@ -71,6 +71,22 @@ class _Net(nn.Module):
         for blk in self.blocks:
             x = blk(x, src_mask=causal) * keep
         return self.norm(x)
+
+
+class GradientSync(Protocol):
+    """What :meth:`SequentialModel.train_sequences` asks of the processes training one model together."""
+
+    def steps(self, batches: int) -> int:
+        """The number of steps every process takes this epoch, given this process's ``batches``."""
+        ...
+
+    def average_gradients(self, net: nn.Module) -> None:
+        """Replace each gradient by its mean over the processes (before the optimiser step)."""
+        ...
+
+    def any(self, flag: bool) -> bool:
+        """True when ``flag`` is true in any process."""
+        ...
 
 
 def _length_buckets(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -249,8 +265,12 @@ class SequentialModel(VectorModel):
         fresh.train_sequences([seqs[u] + 1 for u in recent if len(seqs[u]) >= 2], max(1, self.config.epochs // 10))
         return fresh
 
-    def train_sequences(self, seqs: list[np.ndarray], epochs: int, *, lr: float | None = None) -> None:
-        """Train (or fine-tune) on 1-based item sequences for ``epochs`` passes."""
+    def train_sequences(
+        self, seqs: list[np.ndarray], epochs: int, *, lr: float | None = None, sync: GradientSync | None = None
+    ) -> None:
+        """Train (or fine-tune) on 1-based item sequences for ``epochs`` passes. With ``sync``, one of
+        several processes training together on their own share of the sequences (data parallel: see
+        :mod:`shopsense.distributed.sequential`)."""
         cfg = self.config
         assert self.net is not None
         self._table = self._numpy = None
@@ -269,7 +289,10 @@ class SequentialModel(VectorModel):
             for _epoch in range(epochs):
                 self.net.train()
                 total, count = 0.0, 0
-                for idx in _length_buckets(lengths, cfg.batch_size, rng):
+                batches = _length_buckets(lengths, cfg.batch_size, rng)
+                if sync is not None:  # every process takes as many steps as the one with the fewest batches
+                    batches = batches[: sync.steps(len(batches))]
+                for idx in batches:
                     width = int(lengths[idx].max())  # trim padding to the longest sequence in the batch
                     batch = _pad_left([windows[i] for i in idx], width + 1)
                     inp = torch.as_tensor(batch[:, :-1])
@@ -290,11 +313,14 @@ class SequentialModel(VectorModel):
                         loss = nn.functional.cross_entropy(logits, torch.zeros(len(tv), dtype=torch.long))
                     opt.zero_grad()
                     loss.backward()
+                    if sync is not None:
+                        sync.average_gradients(self.net)
                     opt.step()
                     total += float(loss.detach()) * len(tv)
                     count += len(tv)
                 self.history.append({"epoch": float(len(self.history)), "loss": total / max(count, 1)})
-                if cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds:
+                over = cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds
+                if sync.any(over) if sync is not None else over:  # processes stop together
                     break
         finally:
             torch.set_num_threads(prev_threads)
