@@ -4,9 +4,9 @@ Spark writes each shopper's training window (the last ``max_len + 1`` items, in 
 local trainer cuts them) to Parquet files in the job's work folder; ``TorchDistributor`` starts
 ``processes`` training processes (barrier tasks on the executors, or processes on the driver's
 machine with ``local_mode``), each reads its share of the files, and they train one model data
-parallel: the same initial weights (the model's seed), gradients averaged over the processes
-(``torch.distributed`` with the gloo backend: CPUs) before each step, and as many steps per epoch as
-the process with the fewest batches has. The first process saves the model in the model's own file
+parallel: the same initial weights (the model's seed), each process a ``1/processes`` share of the
+batch, gradients averaged over the processes (``torch.distributed`` with the gloo backend: CPUs)
+before each step, and as many steps per epoch as the process with the fewest batches has. The first process saves the model in the model's own file
 format, which the driver loads. Events never reach the driver; the windows reach the training
 processes only.
 
@@ -127,7 +127,15 @@ def train_process(
             model.n_items = n_items
             model._build(n_items, np.load(vectors, allow_pickle=False) if vectors else None)
             model.fitted = True
-        model.train_sequences(seqs, epochs, sync=AllReduce(world) if world > 1 else None)
+        config_as_set = model.config
+        if world > 1:
+            # each process a share of the batch: the steps and the samples per step stay the local
+            # trainer's (with the whole batch each, an epoch had 1/world of the steps: less learned)
+            model.config = config_as_set.model_copy(update={"batch_size": max(1, config_as_set.batch_size // world)})
+            model.train_sequences(seqs, epochs, sync=AllReduce(world))
+            model.config = config_as_set
+        else:
+            model.train_sequences(seqs, epochs)
         if rank == 0:
             model.save(out)
         dist.barrier()  # the model is written before any process reports success
