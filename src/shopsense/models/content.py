@@ -28,7 +28,8 @@ def content_profile(
     """The one user profile (recommendations and search personalise on it): the L2-normalised,
     recency-weighted mean of the vectors of the user's items (``rows`` into ``vectors``, oldest
     first, scaled by their event weights) and of their searched queries (oldest first); zeros
-    without either."""
+    without either. Query vectors narrower than ``vectors`` (text vectors, where the item vectors
+    have image vectors fused in after their text part, :mod:`shopsense.images`) are padded with zeros."""
     cfg = config
     acc = np.zeros(vectors.shape[1], np.float64)
     h = np.asarray(rows, dtype=np.int64)[-cfg.max_history :]
@@ -40,6 +41,8 @@ def content_profile(
         acc += w @ vectors[h]
     if query_vectors is not None and len(query_vectors) and cfg.query_weight > 0:
         q = np.asarray(query_vectors, np.float64)
+        if q.shape[1] < vectors.shape[1]:  # item vectors with images fused in start with the text part
+            q = np.pad(q, ((0, 0), (0, vectors.shape[1] - q.shape[1])))
         acc += (cfg.query_weight * cfg.recency_decay ** np.arange(len(q) - 1, -1, -1, dtype=np.float64)) @ q
     norm = np.linalg.norm(acc)
     return (acc / norm).astype(np.float32) if norm > 0 else np.zeros(vectors.shape[1], np.float32)

@@ -99,14 +99,16 @@ class Recommender:
     def reload_catalog(self) -> None:
         """Re-read product metadata (availability, price, category) for the rules; products added since
         training are embedded so they can take the new-product slot."""
+        from shopsense.images import version_images
         from shopsense.training import product_vectors
 
+        images = version_images(self.folder)  # new products' images fused as the version fused its catalog
         self.catalog = ServedCatalog(
             self.store.products(),
             self.items,
             self.vectors,
             self.popular,
-            lambda new: product_vectors(new, self.settings, self.store),
+            lambda new: product_vectors(new, self.settings, self.store, images=images),
         )
         self.fallbacks = Fallbacks(
             self.popular, self.catalog.rules, self.vectors, getattr(self.content, "ann", None), self.config.pool

@@ -136,7 +136,7 @@ class Served:
                 return
             try:
                 if self.settings.service.similar_index:
-                    self.catalog = _catalog(self.store, self.settings, self.encoder)
+                    self.catalog = _catalog(self.store, self.settings, self.encoder, self.path)
                     self.missing.pop("similar", None)
             except Exception as e:
                 log.error("catalog index not rebuilt, keeping the previous one: %s", e)
@@ -196,10 +196,24 @@ def _encoder(settings: Settings, store: KnowledgeStore) -> Any:
     return TextEncoder(settings.encoder).use_store(store)
 
 
-def _catalog(store: KnowledgeStore, settings: Settings, encoder: Any) -> Any:
+def _catalog(store: KnowledgeStore, settings: Settings, encoder: Any, path: Path | None = None) -> Any:
+    """The similar-products index: the version's item vectors (its images fused in when it fused
+    them, :mod:`shopsense.images`), else the text vectors."""
+    from shopsense.images import version_images
     from shopsense.index.catalog import CatalogIndex
 
-    return CatalogIndex.from_store(store, encoder, cache_dir=settings.home / "index" / "catalog")
+    images = version_images(path)
+    if images is None or images.weight <= 0:
+        return CatalogIndex.from_store(store, encoder, cache_dir=settings.home / "index" / "catalog")
+    from shopsense.training import product_vectors
+
+    return CatalogIndex.from_store(
+        store,
+        encoder,
+        cache_dir=settings.home / "index" / "catalog",
+        vectors=lambda products: product_vectors(products, settings, store, images=images),
+        vectors_id=f"{images.model_id}@{images.weight}",
+    )
 
 
 def _searcher(

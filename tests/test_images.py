@@ -1,0 +1,171 @@
+"""Product images in training: fetched, encoded by a tiny CLIP the test builds, fused into the item
+vectors the content source, new products and similar products use, the weight chosen on validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shopsense import columns as C
+from shopsense.config import load_settings
+from shopsense.data.dataset import Dataset
+from shopsense.data.idmap import IdMap
+from shopsense.images import CatalogImages, choose_weight, load_image_vectors, version_images
+from shopsense.ranking.pipeline import EngineConfig
+from shopsense.recommend import Recommender
+from shopsense.service import engines
+from shopsense.store import open_store
+from shopsense.training import train
+from tests.images import make_tiny_clip, picture
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+FAST = EngineConfig(
+    sequential={"dim": 16, "heads": 1, "layers": 1, "epochs": 1},
+    ease={"l2": 1.0},
+    refit_epochs=1,
+    per_source=10,
+)
+KINDS = {"kettle": (200, 30, 30), "mug": (30, 30, 200), "lamp": (230, 220, 40), "scarf": (40, 160, 60)}
+TEXT_DIM = 384  # MiniLM
+
+
+def _products(pictures: Path) -> pd.DataFrame:
+    rows = []
+    for kind, colour in KINDS.items():
+        for i in range(4):
+            item = f"{kind}{i}"
+            (pictures / f"{item}.png").write_bytes(picture(colour, seed=i))
+            rows.append((item, f"{('red', 'blue', 'steel', 'black')[i]} {kind} model {i}", kind, f"{item}.png"))
+    rows[-1] = (*rows[-1][:3], "missing.png")  # one picture that is not there: counted, not fatal
+    return pd.DataFrame(rows, columns=[C.ITEM, C.TITLE, C.CATEGORY, C.IMAGE_URL])
+
+
+def _events(users: int) -> pd.DataFrame:
+    rows = []
+    kinds = list(KINDS)
+    for u in range(users):
+        kind = kinds[u % len(kinds)]
+        for step in range(3):
+            rows.append((f"u{u}", f"{kind}{(u + step) % 4}", C.VIEW, 1_750_000_000.0 + 3600 * u + 60 * step))
+    return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_clip(tmp_path_factory.mktemp("clip"))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, clip: Path):
+    home = tmp_path_factory.mktemp("home")
+    # the pictures live in the home: relative image_url values resolve against it
+    settings = load_settings(home=home, images={"model": str(clip), "weights": [0.3, 0.5]})
+    store = open_store(settings.store_url)
+    store.upsert_products(_products(home))
+    store.add_events(_events(24))
+    result = train(store, settings, config=FAST)
+    yield store, settings, result
+    store.close()
+
+
+def test_training_fuses_the_images_into_the_item_vectors(trained) -> None:
+    store, settings, result = trained
+    report = result.metrics["images"]
+    assert report["with_url"] == 16 and report["with_vector"] == 15
+    assert report["failed_by_reason"] == {"not_found": 1}
+    assert report["weight"] in (0.3, 0.5) and set(report["ndcg_by_weight"]) == {"0.3", "0.5"}
+    fusion = version_images(result.path)
+    assert fusion is not None and fusion.model == str(clip_of(settings)) and fusion.image_dim == 16
+    ids, vecs = load_image_vectors(result.path)  # type: ignore[misc]
+    assert len(ids) == 15 and vecs.shape == (15, 16) and "scarf3" not in ids
+    # images are not silently ignored: the content source's vectors carry them
+    rec = Recommender(store, settings, result.path)
+    assert rec.vectors is not None and rec.vectors.shape[1] == TEXT_DIM + 16
+    row = int(rec.items.to_internal(["kettle0"])[0])
+    w = fusion.weight
+    np.testing.assert_allclose(np.linalg.norm(rec.vectors[row, TEXT_DIM:]), np.sqrt(w), atol=1e-4)
+    missing = int(rec.items.to_internal(["scarf3"])[0])  # no picture: its text alone
+    assert not rec.vectors[missing, TEXT_DIM:].any()
+
+
+def clip_of(settings) -> str:
+    return str(settings.images.model)
+
+
+def test_new_products_and_similar_products_use_the_versions_fusion(trained) -> None:
+    store, settings, result = trained
+    (settings.home / "kettle9.png").write_bytes(picture(KINDS["kettle"], seed=9))
+    new = pd.DataFrame(
+        {
+            C.ITEM: ["kettle9"],
+            C.TITLE: ["copper kettle model new"],
+            C.CATEGORY: ["kettle"],
+            C.IMAGE_URL: ["kettle9.png"],
+        }
+    )
+    store.upsert_products(new)
+    rec = Recommender(store, settings, result.path)
+    assert rec.catalog.vectors is not None and rec.catalog.vectors.shape == (17, TEXT_DIM + 16)
+    assert rec.catalog.vectors[-1, TEXT_DIM:].any()  # the new product's picture is in its vector
+    served = engines.load(result.version, result.path, store, settings)
+    served.refresh_catalog(search=False)
+    assert served.catalog is not None and served.catalog.vectors.shape[1] == TEXT_DIM + 16
+    found = served.similar("kettle0", 3)
+    assert len(found) == 3 and "kettle0" not in [r.item_id for r in found]
+
+
+def test_without_an_image_model_nothing_changes(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path)
+    store = open_store(settings.store_url)
+    store.upsert_products(_products(tmp_path))
+    store.add_events(_events(12))
+    result = train(store, settings, config=FAST)
+    assert result.metrics["images"] is None and version_images(result.path) is None
+    assert Recommender(store, settings, result.path).vectors.shape[1] == TEXT_DIM  # type: ignore[union-attr]
+    store.close()
+
+
+def test_a_model_that_cannot_load_leaves_the_text_vectors(tmp_path: Path) -> None:
+    settings = load_settings(home=tmp_path, images={"model": str(tmp_path / "no-such-clip")})
+    store = open_store(settings.store_url)
+    store.upsert_products(_products(tmp_path))
+    store.add_events(_events(12))
+    result = train(store, settings, config=FAST)
+    assert "CLIP" in result.metrics["images"]["failed"] and version_images(result.path) is None
+    store.close()
+
+
+def test_the_weight_is_chosen_where_the_images_tell_the_next_item() -> None:
+    """Text vectors are noise, pictures say the kind, shoppers stay in one kind: the image must win."""
+    rng = np.random.default_rng(0)
+    n_kinds, per_kind = 4, 10
+    items = [f"i{k}-{j}" for k in range(n_kinds) for j in range(per_kind)]
+    text = rng.normal(size=(len(items), 8)).astype(np.float32)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    centres = np.eye(n_kinds, 6, dtype=np.float32)
+    image = np.repeat(centres, per_kind, axis=0) + 0.05 * rng.normal(size=(len(items), 6)).astype(np.float32)
+    image /= np.linalg.norm(image, axis=1, keepdims=True)
+    users, rows = [], []
+    for u in range(60):
+        k = u % n_kinds
+        for step, j in enumerate(rng.choice(per_kind, 4, replace=False)):
+            users.append(u)
+            rows.append((u, k * per_kind + int(j), 1.0, float(step)))
+    inter = pd.DataFrame(rows, columns=[C.USER_IDX, C.ITEM_IDX, C.WEIGHT, C.TIMESTAMP])
+    ds = Dataset(
+        users=IdMap([f"u{u}" for u in range(60)]),
+        items=IdMap(items),
+        interactions=inter,
+        products=pd.DataFrame({C.ITEM: items}),
+    )
+    images = CatalogImages(image, np.ones(len(items), bool), "test")
+    best, scores = choose_weight(ds, text, images, [0.0, 0.3, 0.5])
+    assert best > 0 and scores[best] > scores[0.0] + 0.1
+    # no signal in the pictures: ties go to the text alone
+    flat = CatalogImages(np.ones_like(image) / np.sqrt(6), np.ones(len(items), bool), "test")
+    assert choose_weight(ds, text, flat, [0.0, 0.3])[0] == 0.0
