@@ -5,8 +5,13 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from shopsense import columns as C
+from shopsense.ranking.pipeline import EngineConfig
 
 
 def make_tiny_clip(folder: Path, seed: int = 0) -> Path:
@@ -54,3 +59,49 @@ def picture(
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format=fmt)
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------- a small shop with pictures
+FAST = EngineConfig(
+    sequential={"dim": 16, "heads": 1, "layers": 1, "epochs": 1},
+    ease={"l2": 1.0},
+    refit_epochs=1,
+    per_source=10,
+)
+KINDS = {"kettle": (200, 30, 30), "mug": (30, 30, 200), "lamp": (230, 220, 40), "scarf": (40, 160, 60)}
+TEXT_DIM = 384  # MiniLM
+
+
+def shop_products(pictures: Path) -> pd.DataFrame:
+    rows = []
+    for kind, colour in KINDS.items():
+        for i in range(4):
+            item = f"{kind}{i}"
+            (pictures / f"{item}.png").write_bytes(picture(colour, seed=i))
+            rows.append((item, f"{('red', 'blue', 'steel', 'black')[i]} {kind} model {i}", kind, f"{item}.png"))
+    rows[-1] = (*rows[-1][:3], "missing.png")  # one picture that is not there: counted, not fatal
+    return pd.DataFrame(rows, columns=[C.ITEM, C.TITLE, C.CATEGORY, C.IMAGE_URL])
+
+
+def shop_events(users: int) -> pd.DataFrame:
+    rows = []
+    kinds = list(KINDS)
+    for u in range(users):
+        kind = kinds[u % len(kinds)]
+        for step in range(3):
+            rows.append((f"u{u}", f"{kind}{(u + step) % 4}", C.VIEW, 1_750_000_000.0 + 3600 * u + 60 * step))
+    return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP])
+
+
+def image_shop(home: Path, clip: Path, weights: list[float] | None = None) -> tuple[Any, Any, Any]:
+    """A shop whose pictures live in ``home`` (relative image_url values resolve against it), trained
+    with the tiny CLIP: (store, settings, TrainResult)."""
+    from shopsense.config import load_settings
+    from shopsense.store import open_store
+    from shopsense.training import train
+
+    settings = load_settings(home=home, images={"model": str(clip), "weights": weights or [0.3, 0.5]})
+    store = open_store(settings.store_url)
+    store.upsert_products(shop_products(home))
+    store.add_events(shop_events(24))
+    return store, settings, train(store, settings, config=FAST)

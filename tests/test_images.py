@@ -14,45 +14,14 @@ from shopsense.config import load_settings
 from shopsense.data.dataset import Dataset
 from shopsense.data.idmap import IdMap
 from shopsense.images import CatalogImages, choose_weight, load_image_vectors, version_images
-from shopsense.ranking.pipeline import EngineConfig
 from shopsense.recommend import Recommender
 from shopsense.service import engines
 from shopsense.store import open_store
 from shopsense.training import train
-from tests.images import make_tiny_clip, picture
+from tests.images import FAST, KINDS, TEXT_DIM, image_shop, make_tiny_clip, picture, shop_events, shop_products
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
-
-FAST = EngineConfig(
-    sequential={"dim": 16, "heads": 1, "layers": 1, "epochs": 1},
-    ease={"l2": 1.0},
-    refit_epochs=1,
-    per_source=10,
-)
-KINDS = {"kettle": (200, 30, 30), "mug": (30, 30, 200), "lamp": (230, 220, 40), "scarf": (40, 160, 60)}
-TEXT_DIM = 384  # MiniLM
-
-
-def _products(pictures: Path) -> pd.DataFrame:
-    rows = []
-    for kind, colour in KINDS.items():
-        for i in range(4):
-            item = f"{kind}{i}"
-            (pictures / f"{item}.png").write_bytes(picture(colour, seed=i))
-            rows.append((item, f"{('red', 'blue', 'steel', 'black')[i]} {kind} model {i}", kind, f"{item}.png"))
-    rows[-1] = (*rows[-1][:3], "missing.png")  # one picture that is not there: counted, not fatal
-    return pd.DataFrame(rows, columns=[C.ITEM, C.TITLE, C.CATEGORY, C.IMAGE_URL])
-
-
-def _events(users: int) -> pd.DataFrame:
-    rows = []
-    kinds = list(KINDS)
-    for u in range(users):
-        kind = kinds[u % len(kinds)]
-        for step in range(3):
-            rows.append((f"u{u}", f"{kind}{(u + step) % 4}", C.VIEW, 1_750_000_000.0 + 3600 * u + 60 * step))
-    return pd.DataFrame(rows, columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP])
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +31,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, clip: Path):
-    home = tmp_path_factory.mktemp("home")
-    # the pictures live in the home: relative image_url values resolve against it
-    settings = load_settings(home=home, images={"model": str(clip), "weights": [0.3, 0.5]})
-    store = open_store(settings.store_url)
-    store.upsert_products(_products(home))
-    store.add_events(_events(24))
-    result = train(store, settings, config=FAST)
+    store, settings, result = image_shop(tmp_path_factory.mktemp("home"), clip)
     yield store, settings, result
     store.close()
 
@@ -122,8 +85,8 @@ def test_new_products_and_similar_products_use_the_versions_fusion(trained) -> N
 def test_without_an_image_model_nothing_changes(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path)
     store = open_store(settings.store_url)
-    store.upsert_products(_products(tmp_path))
-    store.add_events(_events(12))
+    store.upsert_products(shop_products(tmp_path))
+    store.add_events(shop_events(12))
     result = train(store, settings, config=FAST)
     assert result.metrics["images"] is None and version_images(result.path) is None
     assert Recommender(store, settings, result.path).vectors.shape[1] == TEXT_DIM  # type: ignore[union-attr]
@@ -133,8 +96,8 @@ def test_without_an_image_model_nothing_changes(tmp_path: Path) -> None:
 def test_a_model_that_cannot_load_leaves_the_text_vectors(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path, images={"model": str(tmp_path / "no-such-clip")})
     store = open_store(settings.store_url)
-    store.upsert_products(_products(tmp_path))
-    store.add_events(_events(12))
+    store.upsert_products(shop_products(tmp_path))
+    store.add_events(shop_events(12))
     result = train(store, settings, config=FAST)
     assert "CLIP" in result.metrics["images"]["failed"] and version_images(result.path) is None
     store.close()

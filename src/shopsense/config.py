@@ -257,6 +257,12 @@ class SearchConfig(StrictModel):
     )
     rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant (larger: flatter)")
     dense_weight: float = Field(0.3, ge=0, le=1, description="dense share of the untrained min-max blend")
+    image_candidates: int = Field(
+        50, ge=0, description="products whose pictures best match the query (CLIP's text tower; versions with images)"
+    )
+    image_weight: float = Field(
+        0.2, ge=0, le=1, description="share of the query-picture similarity in the score (versions with images)"
+    )
     # 1.0: best on both halves in search_homedepot.py --choose-defaults --grid-axes (2026-12-02, ec0cb24; was 0.1)
     coverage_weight: float = Field(
         1.0, ge=0, description="untrained ranking: weight of the share of query terms the title contains"
