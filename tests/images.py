@@ -94,14 +94,15 @@ def shop_events(users: int) -> pd.DataFrame:
 
 
 def image_shop(home: Path, clip: Path, weights: list[float] | None = None) -> tuple[Any, Any, Any]:
-    """A shop whose pictures live in ``home`` (relative image_url values resolve against it), trained
-    with the tiny CLIP: (store, settings, TrainResult)."""
+    """A shop whose pictures live in ``home/media`` (relative image_url values resolve against it),
+    trained with the tiny CLIP: (store, settings, TrainResult)."""
     from shopsense.config import load_settings
     from shopsense.store import open_store
     from shopsense.training import train
 
     settings = load_settings(home=home, images={"model": str(clip), "weights": weights or [0.3, 0.5]})
     store = open_store(settings.store_url)
-    store.upsert_products(shop_products(home))
+    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    store.upsert_products(shop_products(settings.media_dir))
     store.add_events(shop_events(24))
     return store, settings, train(store, settings, config=FAST)

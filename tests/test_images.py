@@ -62,7 +62,7 @@ def clip_of(settings) -> str:
 
 def test_new_products_and_similar_products_use_the_versions_fusion(trained) -> None:
     store, settings, result = trained
-    (settings.home / "kettle9.png").write_bytes(picture(KINDS["kettle"], seed=9))
+    (settings.media_dir / "kettle9.png").write_bytes(picture(KINDS["kettle"], seed=9))
     new = pd.DataFrame(
         {
             C.ITEM: ["kettle9"],
@@ -96,7 +96,8 @@ def test_without_an_image_model_nothing_changes(tmp_path: Path) -> None:
 def test_a_model_that_cannot_load_leaves_the_text_vectors(tmp_path: Path) -> None:
     settings = load_settings(home=tmp_path, images={"model": str(tmp_path / "no-such-clip")})
     store = open_store(settings.store_url)
-    store.upsert_products(shop_products(tmp_path))
+    settings.media_dir.mkdir()
+    store.upsert_products(shop_products(settings.media_dir))
     store.add_events(shop_events(12))
     result = train(store, settings, config=FAST)
     assert "CLIP" in result.metrics["images"]["failed"] and version_images(result.path) is None

@@ -163,6 +163,11 @@ class ImagesConfig(StrictModel):
     cache_mb: float = Field(512.0, ge=0, description="the fetched images kept under <home>/images (oldest go first)")
     batch_size: int = Field(32, ge=1, description="images encoded at once")
     max_upload_bytes: int = Field(5_000_000, ge=1024, description="POST /search/image refuses a larger upload")
+    media_dir: Path | None = Field(
+        None,
+        description="folder that relative image_url paths are read from, served at /media/ for the storefront "
+        "(unset: <home>/media)",
+    )
 
     @property
     def active(self) -> bool:
@@ -355,6 +360,11 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def media_dir(self) -> Path:
+        """The folder relative ``image_url`` paths are read from (and the service serves at ``/media/``)."""
+        return self.images.media_dir or self.home / "media"
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:

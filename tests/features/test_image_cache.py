@@ -122,6 +122,7 @@ def test_images_settings() -> None:
     s = load_settings(images={"model": "./clip", "weight": 0.2, "cache_mb": 10})
     f = ImageFetcher.from_config(s.images, s.home)
     assert f.folder == s.home / "images" and f.cache_bytes == 10_000_000
+    assert f.root == s.media_dir == s.home / "media"
     with pytest.raises(ConfigError, match="images.weights"):
         load_settings(images={"weights": [0.1, 1.5]})
     with pytest.raises(ConfigError, match="images.typo"):

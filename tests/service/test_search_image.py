@@ -32,7 +32,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
 
 def test_raw_and_multipart_uploads_find_the_product_in_the_picture(client) -> None:
     c, hdr, home = client
-    data = (home / "mug2.png").read_bytes()
+    data = (home / "media" / "mug2.png").read_bytes()
     raw = c.post("/search/image", content=data, headers={**hdr, "Content-Type": "image/png"}, params={"k": 3})
     assert raw.status_code == 200, raw.text
     body = raw.json()

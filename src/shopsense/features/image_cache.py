@@ -1,6 +1,7 @@
 """Product images fetched into a bounded cache: what the image encoder reads.
 
-A catalog's ``image_url`` is a local path (absolute, relative to a root folder, or ``file://``) or an
+A catalog's ``image_url`` is a local path (absolute, ``file://``, or relative to the media folder:
+``[images] media_dir``, by default ``<home>/media``, which the service also serves at ``/media/``) or an
 ``http(s)://`` URL. :class:`ImageFetcher` returns an image's bytes or None, and never raises for a bad
 image: each failure is counted by its reason (:data:`REASONS`) in :attr:`ImageFetcher.report`, which
 training writes into the version's metrics. Limits:
@@ -99,13 +100,15 @@ class ImageFetcher:
 
     @classmethod
     def from_config(cls, config: Any, home: str | Path | None = None) -> ImageFetcher:
-        """The fetcher of an ``[images]`` config (:class:`shopsense.config.ImagesConfig`): cache under ``home/images``."""
+        """The fetcher of an ``[images]`` config (:class:`shopsense.config.ImagesConfig`): URLs cached
+        under ``home/images``, relative paths read from ``media_dir`` (default ``home/media``)."""
+        media = config.media_dir if config.media_dir is not None else None if home is None else Path(home) / "media"
         return cls(
             None if home is None or config.cache_mb <= 0 else Path(home) / "images",
             timeout_s=config.timeout_s,
             max_bytes=config.max_bytes,
             cache_bytes=int(config.cache_mb * 1_000_000),
-            root=home,
+            root=media,
         )
 
     # ------------------------------------------------------------------ reading

@@ -234,23 +234,9 @@ def _encoder(settings: Settings, store: KnowledgeStore) -> Any:
 
 
 def _catalog(store: KnowledgeStore, settings: Settings, encoder: Any, path: Path | None = None) -> Any:
-    """The similar-products index: the version's item vectors (its images fused in when it fused
-    them, :mod:`shopsense.images`), else the text vectors."""
-    from shopsense.images import version_images
-    from shopsense.index.catalog import CatalogIndex
+    from shopsense.similar import catalog_index
 
-    images = version_images(path)
-    if images is None or images.weight <= 0:
-        return CatalogIndex.from_store(store, encoder, cache_dir=settings.home / "index" / "catalog")
-    from shopsense.training import product_vectors
-
-    return CatalogIndex.from_store(
-        store,
-        encoder,
-        cache_dir=settings.home / "index" / "catalog",
-        vectors=lambda products: product_vectors(products, settings, store, images=images),
-        vectors_id=f"{images.model_id}@{images.weight}",
-    )
+    return catalog_index(store, settings, encoder, path)
 
 
 def _searcher(

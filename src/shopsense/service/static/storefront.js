@@ -61,11 +61,25 @@
     },
   };
 
+  // a product's picture: an http(s) image_url as it is, a relative one from the media folder (/media/);
+  // other schemes and absolute local paths are not shown (the server does not serve them)
+  function pictureUrl(url) {
+    if (!url || typeof url !== "string") return null;
+    if (/^https?:\/\//i.test(url)) return url;
+    if (/^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith("/") || url.split("/").includes("..")) return null;
+    return "/media/" + url.split("/").map(encodeURIComponent).join("/");
+  }
+  function picture(p, onclick) {
+    const src = pictureUrl(p.image_url);
+    return src ? el("img", { class: "pic", src, alt: p.title || "", loading: "lazy", onclick }) : "";
+  }
+
   function card(hit, requestId) {
     const p = hit.product || { title: hit.item_id };
     return el(
       "div",
       { class: "card", "data-item": hit.item_id },
+      picture(p, () => openProduct(hit.item_id, requestId)),
       el("span", { class: "title", onclick: () => openProduct(hit.item_id, requestId) }, p.title || hit.item_id),
       el("span", { class: "meta" }, [p.brand, p.category].filter(Boolean).join(" · ")),
       p.price != null ? el("span", { class: "price" }, "$" + Number(p.price).toFixed(2)) : "",
@@ -207,6 +221,7 @@
         el(
           "div",
           { class: "product", "data-item": itemId },
+          picture(p),
           el("h2", { id: "product-title" }, p.title || itemId),
           el("p", { class: "muted" }, [p.brand, p.category].filter(Boolean).join(" · ")),
           p.price != null ? el("p", { class: "price" }, "$" + Number(p.price).toFixed(2)) : "",
