@@ -59,3 +59,11 @@ def test_blend_image_scales_both_parts() -> None:
     img = np.array([0.1, 0.3, 0.2], np.float32)
     np.testing.assert_allclose(blend_image(s, img, 0.5), [0.5, 0.75, 0.25])
     assert blend_image(s, img, 0.0) is s
+
+
+def test_the_library_and_cli_search_use_the_served_versions_pictures_too(served) -> None:
+    from shopsense.search import load_or_build
+
+    engine = load_or_build(served.store, served.settings)
+    assert isinstance(engine.images, ImageRetriever) and engine.images.has_image.sum() == 15
+    assert load_or_build(served.store, served.settings, active_links=False).images is None
