@@ -177,6 +177,20 @@
     }
   }
 
+  // search by picture: the products that look like an uploaded image (a version trained with images)
+  async function searchByPicture(file) {
+    if (!file) return;
+    if (view !== "search") show("search");
+    try {
+      const r = await api("POST", "/search/image?" + qs({ k: 24, details: true }), file);
+      $("results-title").textContent = "Products that look like your picture";
+      fill($("results"), r);
+      facets({});
+    } catch (e) {
+      notice(e.message);
+    }
+  }
+
   function facets(f) {
     const box = $("facets");
     box.replaceChildren();
@@ -336,6 +350,10 @@
   $("home-link").addEventListener("click", (ev) => {
     ev.preventDefault();
     go("#/");
+  });
+  $("picture").addEventListener("change", (ev) => {
+    searchByPicture(ev.target.files[0]);
+    ev.target.value = ""; // the same picture again is a new search
   });
   window.addEventListener("hashchange", route);
   $("cart-count").textContent = cart.ids().length;
