@@ -133,3 +133,21 @@ def test_the_weight_is_chosen_where_the_images_tell_the_next_item() -> None:
     # no signal in the pictures: ties go to the text alone
     flat = CatalogImages(np.ones_like(image) / np.sqrt(6), np.ones(len(items), bool), "test")
     assert choose_weight(ds, text, flat, [0.0, 0.3])[0] == 0.0
+
+
+def test_an_incremental_training_keeps_the_served_versions_fusion(tmp_path: Path, clip: Path) -> None:
+    store, settings, first = image_shop(tmp_path, clip)
+    fusion = version_images(first.path)
+    assert fusion is not None
+    store.add_events(shop_events(30).assign(timestamp=lambda d: d["timestamp"] + 86_400 * 30))
+    second = train(store, settings, incremental=True)
+    kept = version_images(second.path)
+    assert kept is not None and (kept.model_id, kept.weight) == (fusion.model_id, fusion.weight)
+    assert second.metrics["images"]["weight_kept_from_served"] is True
+    rec = Recommender(store, settings, second.path)
+    assert rec.vectors is not None and rec.vectors.shape[1] == TEXT_DIM + 16
+    # images switched off since: the served version's width still holds (the warm start needs it)
+    off = settings.model_copy(update={"images": settings.images.model_copy(update={"enabled": False})})
+    third = train(store, off, incremental=True)
+    assert Recommender(store, off, third.path).vectors.shape[1] == TEXT_DIM + 16  # type: ignore[union-attr]
+    store.close()

@@ -90,10 +90,12 @@ def n_with_url(products: pd.DataFrame) -> int:
 def catalog_images(
     products: pd.DataFrame, settings: Settings, store: Any = None, *, model: str | None = None
 ) -> CatalogImages | None:
-    """The image vectors of ``products`` with the ``[images]`` model (or ``model``); None when images
-    are off or no product has an ``image_url``. Images that cannot be read are counted, never raised."""
-    model = model or settings.images.model
-    if model is None or (model == settings.images.model and not settings.images.active) or not n_with_url(products):
+    """The image vectors of ``products`` with ``model`` (a version's), else the ``[images]`` model when
+    images are on; None when there is no model or no product has an ``image_url``. Images that cannot
+    be read are counted, never raised."""
+    if model is None:
+        model = settings.images.model if settings.images.active else None
+    if model is None or not n_with_url(products):
         return None
     encoder = image_encoder(model, settings)
     fetcher = ImageFetcher.from_config(settings.images, settings.home)
@@ -235,20 +237,23 @@ def train_images(
         images = catalog_images(ds.products, settings, store, model=model)
     except Exception as e:  # a model that cannot load must not cost the shop its version
         say(f"product images not used: {type(e).__name__}: {e}")
-        return text, {"failed": f"{type(e).__name__}: {e}"}
-    if images is None:
-        return text, {"with_url": 0}
-    metrics: dict[str, Any] = {"model_id": images.model_id, **images.report}
-    say(
-        f"images: {images.report['with_vector']:,} of {images.report['with_url']:,} encoded, "
-        f"{images.report['failed']:,} failed {images.report['failed_by_reason']}"
-    )
-    if not images.valid.any():
+        images, metrics = None, {"failed": f"{type(e).__name__}: {e}"}
+    else:
+        metrics = {"with_url": 0} if images is None else {"model_id": images.model_id, **images.report}
+    if images is not None:
+        say(
+            f"images: {images.report['with_vector']:,} of {images.report['with_url']:,} encoded, "
+            f"{images.report['failed']:,} failed {images.report['failed_by_reason']}"
+        )
+    if keep is not None:  # the served version's width, whatever this catalog's pictures gave
+        metrics.update(weight=keep.weight, weight_kept_from_served=True)
+        if images is not None and images.valid.any():
+            save_image_vectors(folder, [str(i) for i in ds.items.external_ids], images)
+        ImageFusion(keep.model, keep.model_id, keep.weight, keep.text_dim, keep.image_dim, metrics).save(folder)
+        return fuse_as(keep, text, images), metrics
+    if images is None or not images.valid.any():
         return text, metrics
-    if keep is not None:
-        weight = keep.weight
-        metrics["weight_kept_from_served"] = True
-    elif settings.images.weight is not None:
+    if settings.images.weight is not None:
         weight = settings.images.weight
     else:
         weight, ndcg = choose_weight(ds, text, images, settings.images.weights, settings.engine.content)

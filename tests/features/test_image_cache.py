@@ -127,3 +127,12 @@ def test_images_settings() -> None:
         load_settings(images={"weights": [0.1, 1.5]})
     with pytest.raises(ConfigError, match="images.typo"):
         load_settings(images={"typo": 1})
+
+
+def test_pictures_with_too_many_pixels_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shopsense.features.image_cache as ic
+
+    (tmp_path / "a.png").write_bytes(PNG)  # 64 x 48
+    monkeypatch.setattr(ic, "MAX_PIXELS", 1000)
+    f = ImageFetcher(None, root=tmp_path)
+    assert f.fetch("a.png") is None and dict(f.report.failed) == {"too_large": 1}

@@ -28,6 +28,8 @@ from typing import Any
 
 #: why an image was not read (the keys of ``FetchReport.failed``)
 REASONS = ("not_found", "timeout", "too_large", "not_an_image", "http_error", "unreachable", "bad_url")
+#: pictures with more pixels are refused (a CLIP model reads 224 x 224: 50 megapixels is plenty)
+MAX_PIXELS = 50_000_000
 
 
 @dataclass
@@ -72,7 +74,11 @@ def check_image_bytes(data: bytes, max_bytes: int) -> None:
 
     try:
         with Image.open(io.BytesIO(data)) as im:
+            if im.width * im.height > MAX_PIXELS:  # a small file that decodes into gigabytes
+                raise ImageFetchError("too_large", f"{im.width} x {im.height} pixels")
             im.verify()
+    except Image.DecompressionBombError as e:
+        raise ImageFetchError("too_large", str(e)) from e
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
         raise ImageFetchError("not_an_image", str(e)) from e
 

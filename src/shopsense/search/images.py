@@ -11,6 +11,7 @@ Products added after the version was trained have no image vector until the next
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,7 @@ class ImageRetriever:
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.has_image = has_image
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # requests may run on several threads ([service] engine_threads)
 
     @classmethod
     def from_version(
@@ -61,14 +63,16 @@ class ImageRetriever:
     # ------------------------------------------------------------------ queries
     def text_vector(self, query: str) -> np.ndarray:
         """The query through CLIP's text tower (cached)."""
-        v = self._queries.get(query)
-        if v is None:
-            v = self.encoder.encode_texts([query])[0]
+        with self._lock:
+            v = self._queries.get(query)
+            if v is not None:
+                self._queries.move_to_end(query)
+                return v
+        v = self.encoder.encode_texts([query])[0]
+        with self._lock:
             self._queries[query] = v
             if len(self._queries) > QUERY_CACHE:
                 self._queries.popitem(last=False)
-        else:
-            self._queries.move_to_end(query)
         return v
 
     def image_vector(self, data: bytes, max_bytes: int) -> np.ndarray:
