@@ -233,6 +233,7 @@ def train_images(
     if model is None or (keep is None and not settings.images.active):
         return text, None
     say(f"reading and encoding product images with {model}")
+    metrics: dict[str, Any]
     try:
         images = catalog_images(ds.products, settings, store, model=model)
     except Exception as e:  # a model that cannot load must not cost the shop its version
