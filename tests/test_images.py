@@ -56,6 +56,29 @@ def test_training_fuses_the_images_into_the_item_vectors(trained) -> None:
     assert not rec.vectors[missing, TEXT_DIM:].any()
 
 
+def test_a_shoppers_queries_meet_the_fused_vectors(trained) -> None:
+    """Search queries are text vectors: they must still match products whose vectors carry pictures
+    (a new shopper's query match, and the profile of one with history and searches)."""
+    from shopsense.recommend import RecommendRequest
+
+    store, settings, result = trained
+    rec = Recommender(store, settings, result.path)
+    new = rec.recommend(RecommendRequest(user_id="newcomer", query="red kettle", k=4))
+    assert new and new[0].source == "search" and "kettle" in new[0].item_id  # the query-match fallback
+    store.add_events(
+        pd.DataFrame(
+            {
+                C.USER: ["u1", "u1"],
+                C.ITEM: [None, "mug1"],
+                C.EVENT_TYPE: [C.SEARCH, C.VIEW],
+                C.TIMESTAMP: [1_760_000_000.0, 1_760_000_010.0],
+                C.QUERY: ["blue mug", None],
+            }
+        )
+    )
+    assert rec.recommend(RecommendRequest(user_id="u1", k=4))
+
+
 def clip_of(settings) -> str:
     return str(settings.images.model)
 
