@@ -174,3 +174,14 @@ def test_an_incremental_training_keeps_the_served_versions_fusion(tmp_path: Path
     third = train(store, off, incremental=True)
     assert Recommender(store, off, third.path).vectors.shape[1] == TEXT_DIM + 16  # type: ignore[union-attr]
     store.close()
+
+
+def test_offline_evaluation_fuses_the_pictures_as_a_training_does(trained) -> None:
+    """``shopsense evaluate recommend`` (the EngineRecommender) measures the engine with its pictures."""
+    from shopsense.training import EngineRecommender
+
+    store, settings, _ = trained
+    ds = Dataset.from_store(store, settings.event_weights)
+    fitted = EngineRecommender(FAST, settings=settings).fit(ds)
+    assert fitted.engine is not None
+    assert fitted.engine.models["content"].vectors.shape[1] == TEXT_DIM + 16  # type: ignore[attr-defined]

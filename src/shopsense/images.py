@@ -221,14 +221,16 @@ def train_images(
     text: np.ndarray,
     settings: Settings,
     store: Any,
-    folder: Path,
+    folder: Path | None,
     say: Callable[[str], None],
     *,
     keep: ImageFusion | None = None,
 ) -> tuple[np.ndarray, dict[str, Any] | None]:
     """A training's item vectors with the catalog's images fused in (``text`` when images are off or
     none could be read) and what the metrics say about them. ``keep`` (an incremental training: the
-    served version's fusion) fixes the model and weight so old and new vectors stay comparable."""
+    served version's fusion) fixes the model and weight so old and new vectors stay comparable.
+    The version ``folder`` receives the fusion and the image vectors (None: an offline evaluation
+    keeps nothing)."""
     model = keep.model if keep is not None else settings.images.model
     if model is None or (keep is None and not settings.images.active):
         return text, None
@@ -248,9 +250,10 @@ def train_images(
         )
     if keep is not None:  # the served version's width, whatever this catalog's pictures gave
         metrics.update(weight=keep.weight, weight_kept_from_served=True)
-        if images is not None and images.valid.any():
-            save_image_vectors(folder, [str(i) for i in ds.items.external_ids], images)
-        ImageFusion(keep.model, keep.model_id, keep.weight, keep.text_dim, keep.image_dim, metrics).save(folder)
+        if folder is not None:
+            if images is not None and images.valid.any():
+                save_image_vectors(folder, [str(i) for i in ds.items.external_ids], images)
+            ImageFusion(keep.model, keep.model_id, keep.weight, keep.text_dim, keep.image_dim, metrics).save(folder)
         return fuse_as(keep, text, images), metrics
     if images is None or not images.valid.any():
         return text, metrics
@@ -261,6 +264,8 @@ def train_images(
         metrics["ndcg_by_weight"] = ndcg
         say(f"image weight {weight} chosen on the content source's next items (NDCG@10 {ndcg})")
     metrics["weight"] = weight
-    save_image_vectors(folder, [str(i) for i in ds.items.external_ids], images)
-    ImageFusion(model, images.model_id, weight, int(text.shape[1]), int(images.vectors.shape[1]), metrics).save(folder)
+    if folder is not None:
+        save_image_vectors(folder, [str(i) for i in ds.items.external_ids], images)
+        fusion = ImageFusion(model, images.model_id, weight, int(text.shape[1]), int(images.vectors.shape[1]), metrics)
+        fusion.save(folder)
     return fuse(text, images, weight), metrics

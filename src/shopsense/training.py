@@ -146,7 +146,12 @@ class EngineRecommender:
                 from shopsense.store import open_store
 
                 store = open_store(self.settings.store_url)
-            self._vectors = (key, product_vectors(train.products, self.settings, store))
+            vectors = product_vectors(train.products, self.settings, store)
+            if vectors is not None and self.settings.images.active:  # the pictures, as a training fuses them
+                vectors, _ = train_images(
+                    train, vectors, self.settings, store, None, self.progress or (lambda _m: None)
+                )
+            self._vectors = (key, vectors)
         return self._vectors[1]
 
     def fit(self, train: Dataset) -> EngineRecommender:
