@@ -243,6 +243,10 @@ def clear_model_cache() -> None:
         _MODEL_CACHE.clear()
 
 
+#: pictures read and encoded at a time (a catalog's pictures are never all in memory at once)
+IMAGE_CHUNK = 256
+
+
 def embed_product_images(
     products: Any,
     encoder: ImageEncoder,
@@ -252,7 +256,8 @@ def embed_product_images(
     progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Image vectors of a catalog's ``image_url`` column (row-aligned) and the mask of rows that have one
-    (no columns when no image could be read: the model is not even loaded).
+    (no columns when no image could be read: the model is not even loaded). Pictures are read and
+    encoded :data:`IMAGE_CHUNK` at a time.
 
     Images are read through ``fetcher`` (:class:`~shopsense.features.image_cache.ImageFetcher`: its
     limits, its disk cache, its count of failures; a fetcher without a disk cache when None) and their
@@ -264,26 +269,36 @@ def embed_product_images(
 
     fetcher = fetcher if fetcher is not None else ImageFetcher()
     refs = list(products["image_url"]) if "image_url" in products.columns else [None] * len(products)
-    data = [fetcher.fetch(r) for r in refs]
-    keys = [None if b is None else text_hash("image:" + hashlib.sha256(b).hexdigest()) for b in data]
-    cached = store.get_embeddings(encoder.model_id, sorted({k for k in keys if k})) if store is not None else {}
-    out = np.zeros((len(refs), encoder.dim if any(keys) else 0), dtype=np.float32)
+    vectors: dict[int, np.ndarray] = {}
+    done: dict[str, np.ndarray | None] = {}  # picture hash -> its vector (None: it did not decode)
+    starts = range(0, len(refs), IMAGE_CHUNK)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="product images", unit="chunk")
+    for s in starts:  # a chunk of pictures in memory at a time, not the catalog's
+        data = {i: b for i in range(s, min(s + IMAGE_CHUNK, len(refs))) if (b := fetcher.fetch(refs[i])) is not None}
+        keys = {i: text_hash("image:" + hashlib.sha256(b).hexdigest()) for i, b in data.items()}
+        wanted = sorted({k for k in keys.values() if k not in done})
+        if store is not None and wanted:
+            done.update(store.get_embeddings(encoder.model_id, wanted))
+        todo: dict[str, int] = {}  # each new picture once, however many products show it
+        for i, k in keys.items():
+            if k not in done:
+                todo.setdefault(k, i)
+        if todo:
+            new, ok = encoder.encode([data[i] for i in todo.values()], return_valid=True)
+            fresh = {k: new[n] for n, k in enumerate(todo) if ok[n]}
+            done.update({k: fresh.get(k) for k in todo})
+            if store is not None and fresh:
+                store.put_embeddings(encoder.model_id, list(fresh), np.stack(list(fresh.values())))
+        for i, k in keys.items():
+            v = done.get(k)
+            if v is not None:
+                vectors[i] = v
+    dim = len(next(iter(vectors.values()))) if vectors else 0
+    out = np.zeros((len(refs), dim), dtype=np.float32)
     valid = np.zeros(len(refs), dtype=bool)
-    todo: dict[str, int] = {}  # each new picture once, however many products show it
-    for i, k in enumerate(keys):
-        if k is None:
-            continue
-        if k in cached:
-            out[i], valid[i] = cached[k], True
-        else:
-            todo.setdefault(k, i)
-    if todo:
-        first = list(todo.values())
-        new, ok = encoder.encode([data[i] for i in first], progress=progress, return_valid=True)
-        by_key = {k: new[n] for n, k in enumerate(todo) if ok[n]}
-        for i, k in enumerate(keys):
-            if k in by_key:
-                out[i], valid[i] = by_key[k], True
-        if store is not None and by_key:
-            store.put_embeddings(encoder.model_id, list(by_key), np.stack(list(by_key.values())))
+    for i, v in vectors.items():
+        out[i], valid[i] = v, True
     return out, valid
