@@ -159,6 +159,7 @@ class ImagesConfig(StrictModel):
         description="the shares tried on the content source's held-out next items (0 = text alone)",
     )
     timeout_s: float = Field(10.0, gt=0, le=300, description="per image fetch (URLs)")
+    fetch_threads: int = Field(8, ge=1, le=64, description="images fetched at once (URLs wait on the network)")
     max_bytes: int = Field(5_000_000, ge=1024, description="a larger image is refused (counted as too_large)")
     cache_mb: float = Field(512.0, ge=0, description="the fetched images kept under <home>/images (oldest go first)")
     batch_size: int = Field(32, ge=1, description="images encoded at once")

@@ -136,3 +136,13 @@ def test_pictures_with_too_many_pixels_are_refused(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(ic, "MAX_PIXELS", 1000)
     f = ImageFetcher(None, root=tmp_path)
     assert f.fetch("a.png") is None and dict(f.report.failed) == {"too_large": 1}
+
+
+def test_fetch_many_waits_on_several_urls_at_once_and_keeps_the_order(server: str, tmp_path: Path) -> None:
+    f = ImageFetcher(tmp_path / "cache", timeout_s=5, threads=4)
+    refs = [f"{server}/slow", f"{server}/gone", None, f"{server}/slow", f"{server}/slow", f"{server}/slow"]
+    t0 = time.perf_counter()
+    got = f.fetch_many(refs)
+    assert time.perf_counter() - t0 < 4.5  # four 1.5 s answers at once, not one after the other (6 s)
+    assert [g is not None for g in got] == [True, False, False, True, True, True]
+    assert f.report.fetched + f.report.from_cache == 4 and dict(f.report.failed) == {"not_found": 1}

@@ -277,7 +277,8 @@ def embed_product_images(
 
         starts = tqdm(starts, desc="product images", unit="chunk")
     for s in starts:  # a chunk of pictures in memory at a time, not the catalog's
-        data = {i: b for i in range(s, min(s + IMAGE_CHUNK, len(refs))) if (b := fetcher.fetch(refs[i])) is not None}
+        rows = range(s, min(s + IMAGE_CHUNK, len(refs)))
+        data = {i: b for i, b in zip(rows, fetcher.fetch_many([refs[i] for i in rows]), strict=True) if b is not None}
         keys = {i: text_hash("image:" + hashlib.sha256(b).hexdigest()) for i, b in data.items()}
         wanted = sorted({k for k in keys.values() if k not in done})
         if store is not None and wanted:

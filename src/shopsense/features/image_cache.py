@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -95,14 +96,17 @@ class ImageFetcher:
         max_bytes: int = 5_000_000,
         cache_bytes: int = 512_000_000,
         root: str | Path | None = None,
+        threads: int = 8,
     ) -> None:
         self.folder = Path(folder) if folder is not None else None
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.cache_bytes = cache_bytes
         self.root = Path(root) if root is not None else None
+        self.threads = threads
         self.report = FetchReport()
         self._cached_total: int | None = None
+        self._lock = threading.Lock()  # the report and the cache's size, across fetch_many's threads
 
     @classmethod
     def from_config(cls, config: Any, home: str | Path | None = None) -> ImageFetcher:
@@ -115,6 +119,7 @@ class ImageFetcher:
             max_bytes=config.max_bytes,
             cache_bytes=int(config.cache_mb * 1_000_000),
             root=media,
+            threads=config.fetch_threads,
         )
 
     # ------------------------------------------------------------------ reading
@@ -125,15 +130,26 @@ class ImageFetcher:
         try:
             return self.read(str(ref).strip())
         except ImageFetchError as e:
-            self.report.failed[e.reason] += 1
+            with self._lock:
+                self.report.failed[e.reason] += 1
             return None
+
+    def fetch_many(self, refs: list[Any]) -> list[bytes | None]:
+        """:meth:`fetch` of each ref, ``threads`` at a time (URLs wait on the network, not the CPU)."""
+        if self.threads <= 1 or len(refs) <= 1:
+            return [self.fetch(r) for r in refs]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(refs)), thread_name_prefix="images") as pool:
+            return list(pool.map(self.fetch, refs))
 
     def read(self, ref: str) -> bytes:
         """The checked bytes of one image; :class:`ImageFetchError` when it cannot be read."""
         if ref.startswith(("http://", "https://")):
             cached = self._from_cache(ref)
             if cached is not None:
-                self.report.from_cache += 1
+                with self._lock:
+                    self.report.from_cache += 1
                 return cached
             data = self._download(ref)
             check_image_bytes(data, self.max_bytes)
@@ -143,7 +159,8 @@ class ImageFetcher:
         else:
             data = self._read_file(ref)
             check_image_bytes(data, self.max_bytes)
-        self.report.fetched += 1
+        with self._lock:
+            self.report.fetched += 1
         return data
 
     def _read_file(self, ref: str) -> bytes:
@@ -211,9 +228,10 @@ class ImageFetcher:
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
             tmp.write_bytes(data)
             tmp.replace(path)  # another process reading it sees the old file or the new one
-            self._cached_total = self.cache_size() if self._cached_total is None else self._cached_total + len(data)
-            if self._cached_total > self.cache_bytes:
-                self.evict()
+            with self._lock:
+                self._cached_total = self.cache_size() if self._cached_total is None else self._cached_total + len(data)
+                if self._cached_total > self.cache_bytes:
+                    self.evict()
         except OSError:  # a cache that cannot be written only costs a download next time
             return
 
