@@ -43,7 +43,7 @@ def test_training_fuses_the_images_into_the_item_vectors(trained) -> None:
     assert report["failed_by_reason"] == {"not_found": 1}
     assert report["weight"] in (0.3, 0.5) and set(report["ndcg_by_weight"]) == {"0.3", "0.5"}
     fusion = version_images(result.path)
-    assert fusion is not None and fusion.model == str(clip_of(settings)) and fusion.image_dim == 16
+    assert fusion is not None and fusion.model == settings.images.model and fusion.image_dim == 16
     ids, vecs = load_image_vectors(result.path)  # type: ignore[misc]
     assert len(ids) == 15 and vecs.shape == (15, 16) and "scarf3" not in ids
     # images are not silently ignored: the content source's vectors carry them
@@ -77,10 +77,6 @@ def test_a_shoppers_queries_meet_the_fused_vectors(trained) -> None:
         )
     )
     assert rec.recommend(RecommendRequest(user_id="u1", k=4))
-
-
-def clip_of(settings) -> str:
-    return str(settings.images.model)
 
 
 def test_new_products_and_similar_products_use_the_versions_fusion(trained) -> None:
