@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -67,3 +69,23 @@ def test_the_library_and_cli_search_use_the_served_versions_pictures_too(served)
     engine = load_or_build(served.store, served.settings)
     assert isinstance(engine.images, ImageRetriever) and engine.images.has_image.sum() == 15
     assert load_or_build(served.store, served.settings, active_links=False).images is None
+
+
+def test_products_added_since_training_get_their_pictures_searched(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from shopsense import columns as C
+    from tests.images import KINDS, picture
+
+    store, settings, result = image_shop(tmp_path / "home", make_tiny_clip(tmp_path / "clip"))
+    served = engines.load(result.version, result.path, store, settings)
+    (settings.media_dir / "lamp9.png").write_bytes(picture(KINDS["lamp"], seed=9))
+    store.upsert_products(
+        pd.DataFrame({C.ITEM: ["lamp9"], C.TITLE: ["brass lamp new"], C.CATEGORY: ["lamp"], C.IMAGE_URL: ["lamp9.png"]})
+    )
+    served.refresh_catalog()
+    images = served.searcher.images
+    assert images is not None and images.has_image[served.searcher.index.row_of["lamp9"]]
+    found = served.search_image((settings.media_dir / "lamp9.png").read_bytes(), 1)
+    assert [r.item_id for r in found] == ["lamp9"]
+    store.close()

@@ -192,7 +192,8 @@ def served_images(engine: SearchEngine, store: KnowledgeStore, settings: Setting
     if served is None or served.folder is None:
         return None
     try:
-        return ImageRetriever.from_version(served.folder, settings, engine.index.row_of, engine.index.n_products)
+        index = engine.index
+        return ImageRetriever.from_version(served.folder, settings, index.row_of, index.n_products, store)
     except Exception as e:  # search by text still answers
         log.warning("product pictures of model version %s not used in search: %s", served.version, e)
         return None

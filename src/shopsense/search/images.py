@@ -6,7 +6,8 @@ A model version trained with images keeps its image vectors (:mod:`shopsense.ima
 (:class:`~shopsense.search.engine.SearchEngine`) adds the products whose pictures best match the query
 text as a third retriever next to BM25 and the dense text vectors, and blends the image similarity
 into the score (``[search] image_weight``); ``POST /search/image`` ranks by the uploaded picture.
-Products added after the version was trained have no image vector until the next training.
+Products added after the version was trained get their picture's vector when the served catalog
+reloads (the service passes its store).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.features.image import load_image
 from shopsense.features.image_cache import ImageFetchError, check_image_bytes
-from shopsense.images import image_encoder, load_image_vectors, version_images
+from shopsense.images import catalog_images, image_encoder, load_image_vectors, version_images
 from shopsense.topk import top_k
 
 #: query texts whose CLIP vectors are kept in memory (queries repeat)
@@ -41,10 +43,16 @@ class ImageRetriever:
 
     @classmethod
     def from_version(
-        cls, folder: Path | None, settings: Settings, row_of: Mapping[str, int], n_rows: int
+        cls,
+        folder: Path | None,
+        settings: Settings,
+        row_of: Mapping[str, int],
+        n_rows: int,
+        store: Any = None,
     ) -> ImageRetriever | None:
         """The retriever of a version's image vectors over an index of ``n_rows`` rows (``row_of``: id
-        -> row); None when the version kept none."""
+        -> row); None when the version kept none. With ``store``, the pictures of products the version
+        does not know (added since it was trained) are read and encoded with its model too."""
         fusion = version_images(folder)
         kept = load_image_vectors(folder) if folder is not None and fusion is not None else None
         if fusion is None or kept is None:
@@ -56,6 +64,15 @@ class ImageRetriever:
             r = row_of.get(item)
             if r is not None:
                 out[r], has[r] = vecs[i], True
+        known = set(ids)
+        added = [item for item in row_of if item not in known]
+        if store is not None and added:
+            products = store.products(added)
+            found = catalog_images(products, settings, store, model=fusion.model)
+            if found is not None and found.vectors.shape[1] == out.shape[1]:
+                for item, v, ok in zip(products[C.ITEM].astype(str), found.vectors, found.valid, strict=True):
+                    if ok:
+                        out[row_of[item]], has[row_of[item]] = v, True
         if not has.any():
             return None
         return cls(image_encoder(fusion.model, settings), out, has)

@@ -128,9 +128,9 @@ class Served:
         from shopsense.search.images import ImageRetriever
 
         try:
-            return ImageRetriever.from_version(
-                self.path, self.settings, searcher.index.row_of, searcher.index.n_products
-            )
+            # products added since the version was trained: their pictures are encoded here
+            index = searcher.index
+            return ImageRetriever.from_version(self.path, self.settings, index.row_of, index.n_products, self.store)
         except Exception as e:  # search by text still answers
             log.error("image search unavailable: %s", e)
             self.missing["search_image"] = f"image vectors of version {self.version} not loaded: {e}"
