@@ -71,11 +71,23 @@ def test_the_library_and_cli_search_use_the_served_versions_pictures_too(served)
     assert load_or_build(served.store, served.settings, active_links=False).images is None
 
 
-def test_products_added_since_training_get_their_pictures_searched(tmp_path: Path) -> None:
+def test_products_added_since_training_get_their_pictures_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import pandas as pd
 
+    import shopsense.search.images as search_images
     from shopsense import columns as C
     from tests.images import KINDS, picture
+
+    read: list[list[str]] = []
+    real = search_images.catalog_images
+
+    def spy(products, *a, **kw):  # type: ignore[no-untyped-def]
+        read.append(sorted(products[C.ITEM]))
+        return real(products, *a, **kw)
+
+    monkeypatch.setattr(search_images, "catalog_images", spy)
 
     store, settings, result = image_shop(tmp_path / "home", make_tiny_clip(tmp_path / "clip"))
     served = engines.load(result.version, result.path, store, settings)
@@ -88,4 +100,6 @@ def test_products_added_since_training_get_their_pictures_searched(tmp_path: Pat
     assert images is not None and images.has_image[served.searcher.index.row_of["lamp9"]]
     found = served.search_image((settings.media_dir / "lamp9.png").read_bytes(), 1)
     assert [r.item_id for r in found] == ["lamp9"]
+    # only the new product's picture was read: scarf3's (missing since training) is not tried again
+    assert read and all(r == ["lamp9"] for r in read)
     store.close()

@@ -22,6 +22,7 @@ import numpy as np
 
 from shopsense import columns as C
 from shopsense.config import Settings
+from shopsense.data.idmap import IdMap
 from shopsense.features.image import load_image
 from shopsense.features.image_cache import ImageFetchError, check_image_bytes
 from shopsense.images import catalog_images, image_encoder, load_image_vectors, version_images
@@ -64,7 +65,9 @@ class ImageRetriever:
             r = row_of.get(item)
             if r is not None:
                 out[r], has[r] = vecs[i], True
-        known = set(ids)
+        # products the version was trained without (a product it knew without a picture stays so:
+        # a broken URL is not fetched again at every load)
+        known = set(ids) | set(_version_items(folder))
         added = [item for item in row_of if item not in known]
         if store is not None and added:
             products = store.products(added)
@@ -111,6 +114,14 @@ class ImageRetriever:
         sims = np.where(self.has_image if mask is None else self.has_image & mask, self.similarities(vector), -np.inf)
         rows, scores = top_k(sims, n)
         return rows.astype(np.int64), scores.astype(np.float32)
+
+
+def _version_items(folder: Path) -> list[str]:
+    """The ids of the products a version was trained on (its ``items.json``)."""
+    try:
+        return [str(i) for i in IdMap.load(folder / "items.json").external_ids]
+    except (OSError, ValueError):
+        return []
 
 
 def blend_image(scores: np.ndarray, image: np.ndarray, weight: float) -> np.ndarray:
