@@ -56,7 +56,7 @@ class ImageRetriever:
         does not know (added since it was trained) are read and encoded with its model too."""
         fusion = version_images(folder)
         kept = load_image_vectors(folder) if folder is not None and fusion is not None else None
-        if fusion is None or kept is None:
+        if folder is None or fusion is None or kept is None:
             return None
         ids, vecs = kept
         out = np.zeros((n_rows, vecs.shape[1]), np.float32)
