@@ -24,7 +24,7 @@ install: $(STAMP)
 ## The main job on embedded defaults: knowledge base under ./shopsense-data from the sample shop,
 ## a trained model, a recommendation, a search, then the storefront at http://127.0.0.1:8000 (Ctrl-C stops it).
 demo: install
-	$(SS) init
+	$(SS) init --sample-pictures
 	$(SS) ingest products src/shopsense/sample/products.csv
 	$(SS) ingest events src/shopsense/sample/events.csv
 	$(SS) stats

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import types
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
 from pydantic import BaseModel
@@ -171,7 +171,9 @@ def _allowed(field: FieldInfo) -> str:
     if get_origin(base) is dict:
         return "table of numbers"
     if get_origin(base) is list:
-        return "list of text"
+        inner = get_args(base)[0] if get_args(base) else str
+        inner = get_args(inner)[0] if get_origin(inner) is Annotated else inner
+        return "list of numbers" if inner in (int, float) else "list of text"
     bounds = []
     for m in field.metadata:
         for cls, attr, sign in ((at.Ge, "ge", "≥"), (at.Gt, "gt", ">"), (at.Le, "le", "≤"), (at.Lt, "lt", "<")):

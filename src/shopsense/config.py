@@ -10,7 +10,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -136,6 +136,46 @@ class FinetuneConfig(StrictModel):
     seed: int = Field(0, description="random seed of the batch order")
 
 
+class ImagesConfig(StrictModel):
+    """Product images (``image_url``: a local path or an http(s) URL) in the item vectors, through a
+    CLIP model (:mod:`shopsense.images`). Off until ``model`` names one: no weights ship with shopsense."""
+
+    model: str | None = Field(
+        None, description="a Hugging Face CLIP folder or name (e.g. a local copy of openai/clip-vit-base-patch32)"
+    )
+    enabled: bool | None = Field(
+        None,
+        description="use the images (unset: on exactly when a model is set; false keeps a model configured but off)",
+    )
+    weight: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="share of the image in the product vector; unset: chosen on validation among `weights`",
+    )
+    weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        [0.0, 0.15, 0.3, 0.5],
+        min_length=1,
+        description="the shares tried on the content source's held-out next items (0 = text alone)",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=300, description="per image fetch (URLs)")
+    fetch_threads: int = Field(8, ge=1, le=64, description="images fetched at once (URLs wait on the network)")
+    max_bytes: int = Field(5_000_000, ge=1024, description="a larger image is refused (counted as too_large)")
+    cache_mb: float = Field(512.0, ge=0, description="the fetched images kept under <home>/images (oldest go first)")
+    batch_size: int = Field(32, ge=1, description="images encoded at once")
+    max_upload_bytes: int = Field(5_000_000, ge=1024, description="POST /search/image refuses a larger upload")
+    media_dir: Path | None = Field(
+        None,
+        description="folder that relative image_url paths are read from, served at /media/ for the storefront "
+        "(unset: <home>/media)",
+    )
+
+    @property
+    def active(self) -> bool:
+        """True when images are used: a model is set and they are not switched off."""
+        return self.model is not None and self.enabled is not False
+
+
 class ServiceConfig(StrictModel):
     """The HTTP service (``shopsense serve``): limits, pseudonymisation, pages, model reloading."""
 
@@ -223,6 +263,12 @@ class SearchConfig(StrictModel):
     )
     rrf_k: int = Field(60, ge=1, description="reciprocal-rank-fusion constant (larger: flatter)")
     dense_weight: float = Field(0.3, ge=0, le=1, description="dense share of the untrained min-max blend")
+    image_candidates: int = Field(
+        50, ge=0, description="products whose pictures best match the query (CLIP's text tower; versions with images)"
+    )
+    image_weight: float = Field(
+        0.2, ge=0, le=1, description="share of the query-picture similarity in the score (versions with images)"
+    )
     # 1.0: best on both halves in search_homedepot.py --choose-defaults --grid-axes (2026-12-02, ec0cb24; was 0.1)
     coverage_weight: float = Field(
         1.0, ge=0, description="untrained ranking: weight of the share of query terms the title contains"
@@ -274,6 +320,7 @@ class Settings(BaseSettings):
     ingest: IngestConfig = IngestConfig()
     encoder: EncoderConfig = EncoderConfig()
     finetune: FinetuneConfig = FinetuneConfig()
+    images: ImagesConfig = ImagesConfig()
     service: ServiceConfig = ServiceConfig()
     search: SearchConfig = SearchConfig()
     privacy: PrivacyConfig = PrivacyConfig()
@@ -314,6 +361,11 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def media_dir(self) -> Path:
+        """The folder relative ``image_url`` paths are read from (and the service serves at ``/media/``)."""
+        return self.images.media_dir or self.home / "media"
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -101,3 +102,27 @@ def similar_matrix(catalog: CatalogIndex, item_ids: list[str], k: int = 10) -> n
         pos = [catalog.row(i) for i in h if catalog.row(i) != r][:k]
         out[n, : len(pos)] = pos
     return out
+
+
+def catalog_index(
+    store: Any, settings: Any, encoder: Any, version: Path | None = None, *, progress: bool = False
+) -> CatalogIndex:
+    """The similar-products index of the catalog in ``store`` (saved under ``<home>/index/catalog``
+    and reused while nothing changed): the product vectors of the model ``version`` (its pictures
+    fused in when it fused them, :mod:`shopsense.images`), else the text vectors of ``encoder``."""
+    from shopsense.images import version_images
+
+    cache = settings.home / "index" / "catalog"
+    images = version_images(version)
+    if images is None or images.weight <= 0:
+        return CatalogIndex.from_store(store, encoder, cache_dir=cache, progress=progress)
+    from shopsense.training import product_vectors
+
+    return CatalogIndex.from_store(
+        store,
+        encoder,
+        cache_dir=cache,
+        progress=progress,
+        vectors=lambda products: product_vectors(products, settings, store, images=images),
+        vectors_id=f"{images.model_id}@{images.weight}",
+    )

@@ -14,6 +14,7 @@ neighbours until the next full fit).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -33,6 +34,7 @@ from shopsense.data.dataset import Dataset
 from shopsense.data.idmap import IdMap
 from shopsense.exceptions import ShopsenseError
 from shopsense.features.tokenize import Tokenizer, detect_language
+from shopsense.images import ImageFusion, train_images, version_images
 from shopsense.models.base import Histories
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking.pipeline import Engine, EngineConfig
@@ -41,6 +43,7 @@ from shopsense.versions import Draft, encoder_folder, read_manifest, reap_abando
 from shopsense.versions.contents import ENCODER as ENCODER_FOLDER
 
 Progress = Callable[[str], None]
+log = logging.getLogger("shopsense.training")
 
 
 # ---------------------------------------------------------------------------- text vectors
@@ -66,15 +69,30 @@ def has_text(products: pd.DataFrame, language: str = "auto") -> bool:
 
 
 def product_vectors(
-    products: pd.DataFrame, settings: Settings, store: KnowledgeStore | None = None
+    products: pd.DataFrame,
+    settings: Settings,
+    store: KnowledgeStore | None = None,
+    *,
+    images: ImageFusion | None = None,
 ) -> np.ndarray | None:
-    """Text vectors of the catalog rows (None when the catalog has no real text)."""
+    """Vectors of the catalog rows (None when the catalog has no real text): their text vectors, with
+    their images fused in as ``images`` (a version's :class:`~shopsense.images.ImageFusion`) says."""
     if not has_text(products, settings.search.bm25.language):
         return None
     from shopsense.features.embeddings import embed_products
     from shopsense.features.text import TextEncoder
 
-    return embed_products(products, TextEncoder(settings.encoder), store)
+    text = embed_products(products, TextEncoder(settings.encoder), store)
+    if images is None or images.weight <= 0:
+        return text
+    from shopsense.images import catalog_images, fuse_as
+
+    try:
+        found = catalog_images(products, settings, store, model=images.model)
+    except Exception as e:  # new products still get their text (and a zero image part)
+        log.warning("images of %d new products not encoded: %s", len(products), e)
+        found = None
+    return fuse_as(images, text, found)
 
 
 # queries encoded ahead by `train` (the most recent distinct ones); older ones are encoded on first use
@@ -128,7 +146,12 @@ class EngineRecommender:
                 from shopsense.store import open_store
 
                 store = open_store(self.settings.store_url)
-            self._vectors = (key, product_vectors(train.products, self.settings, store))
+            vectors = product_vectors(train.products, self.settings, store)
+            if vectors is not None and self.settings.images.active:  # the pictures, as a training fuses them
+                vectors, _ = train_images(
+                    train, vectors, self.settings, store, None, self.progress or (lambda _m: None)
+                )
+            self._vectors = (key, vectors)
         return self._vectors[1]
 
     def fit(self, train: Dataset) -> EngineRecommender:
@@ -187,6 +210,13 @@ def train(
         if vectors is not None and ds.queries is not None:
             say(f"encoding the shoppers' search queries (at most {MAX_TRAIN_QUERIES:,}, new ones only)")
             query_vectors(ds.queries, settings, store)
+        image_metrics = None
+        # images join the text vectors (a catalog without text keeps none); an incremental training
+        # keeps the served version's fusion, and fuses none when that one had none (the sequential
+        # model's input width must not change under its warm start)
+        keep = version_images(served_folder(store, settings.home)) if incremental else None
+        if vectors is not None and (keep is not None or not incremental):
+            vectors, image_metrics = train_images(ds, vectors, settings, store, draft.folder, say, keep=keep)
         if incremental:
             engine, base = _warm_start(store, settings, ds, vectors, say)
         else:
@@ -211,6 +241,7 @@ def train(
                 "incremental": incremental,
                 "base_version": base,
                 "encoder": tuning,
+                "images": image_metrics,
             }
         )
         metrics = _json_metrics(metrics)

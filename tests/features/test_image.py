@@ -93,3 +93,24 @@ def test_product_images_cached_and_combined(tiny_clip: Path, images: list[str], 
 def test_bad_model_folder_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="CLIP"):
         _ = ImageEncoder(str(tmp_path / "missing")).dim
+
+
+def test_pictures_are_read_a_chunk_at_a_time_and_each_encoded_once(
+    tiny_clip: Path, images: list[str], sqlite_store: KnowledgeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shopsense.features.image as image_module
+    from shopsense.features.image_cache import ImageFetcher
+
+    monkeypatch.setattr(image_module, "IMAGE_CHUNK", 2)
+    enc = ImageEncoder(str(tiny_clip))
+    encoded: list[int] = []
+    real = enc.encode
+    enc.encode = lambda imgs, **kw: (encoded.append(len(imgs)), real(imgs, **kw))[1]  # type: ignore[method-assign]
+    refs = [images[0], images[1], images[0], None, images[2], images[1], images[0]]
+    fetcher = ImageFetcher()
+    vecs, valid = embed_product_images(pd.DataFrame({"image_url": refs}), enc, sqlite_store, fetcher=fetcher)
+    assert valid.tolist() == [True, True, True, False, False, True, True]
+    assert sum(encoded) == 2  # two distinct pictures, whatever chunk they came in
+    np.testing.assert_allclose(vecs[0], vecs[6], atol=1e-6)
+    np.testing.assert_allclose(vecs[1], vecs[5], atol=1e-6)
+    assert fetcher.report.fetched == 5 and dict(fetcher.report.failed) == {"not_an_image": 1}

@@ -12,11 +12,23 @@ from shopsense.cli.main import app
 
 @app.command()
 @handle_errors
-def init(ctx: typer.Context) -> None:
+def init(
+    ctx: typer.Context,
+    sample_pictures: bool = typer.Option(
+        False,
+        "--sample-pictures",
+        help="Also write the sample shop's generated product pictures into the media folder.",
+    ),
+) -> None:
     """Create the knowledge base (tables included) if it does not exist yet."""
     st = state(ctx)
     store = st.store(create=True)
     console.print(f"knowledge base ready at {store.safe_url}")
+    if sample_pictures:
+        from shopsense.data.sample import sample_pictures as write
+
+        n = write(st.settings.media_dir)
+        console.print(f"{n} sample product pictures in {st.settings.media_dir}")
 
 
 @app.command()

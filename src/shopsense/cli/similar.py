@@ -30,17 +30,17 @@ def similar(
     index under HOME/index/catalog; later calls reuse it until the catalog changes.
     """
     from shopsense.features.text import TextEncoder
-    from shopsense.index.catalog import CatalogIndex
+    from shopsense.similar import catalog_index
     from shopsense.similar import similar as find_similar
 
     st = state(ctx)
     store = st.store(create=False)
-    encoder = TextEncoder(st.served(store)[0].encoder)  # the served version's own, if it tuned one
+    settings, folder = st.served(store)
+    encoder = TextEncoder(settings.encoder)  # the served version's own, if it tuned one
     if sys.stderr.isatty():
         err_console.print("[dim]loading the catalog index...[/dim]")
-    catalog = CatalogIndex.from_store(
-        store, encoder, cache_dir=st.settings.home / "index" / "catalog", progress=sys.stderr.isatty()
-    )
+    # the served version's product vectors (its pictures fused in, when it fused them)
+    catalog = catalog_index(store, settings, encoder, folder, progress=sys.stderr.isatty())
     filters = {
         "category": category or None,
         "brand": brand or None,

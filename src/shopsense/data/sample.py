@@ -2,7 +2,8 @@
 
 The real datasets may not be redistributed, so the project ships this generated one instead
 (``src/shopsense/sample/``; regenerate with ``python -m shopsense.data.sample``). Every title,
-brand and shopper in it is made up.
+brand and shopper in it is made up. Its product pictures are generated too (:func:`picture`: a shape
+per category, a colour per kind of product), written by ``shopsense init --sample-pictures``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,12 @@ CATALOG: dict[str, tuple[list[str], list[str], tuple[float, float], list[str]]] 
 
 FUNNEL = ((C.VIEW, 1.0), (C.CLICK, 0.45), (C.ADD_TO_CART, 0.35), (C.PURCHASE, 0.5))
 
+#: where the sample's pictures live under the media folder (``image_url`` = ``sample/<item>.png``)
+PICTURES = "sample"
+#: a shape per category (in CATALOG's order) and a colour per noun (in each category's order)
+SHAPES = ("circle", "square", "triangle", "diamond", "bar", "ring", "cross", "hexagon", "stack")
+COLOURS = ((200, 55, 50), (45, 110, 200), (60, 160, 80), (230, 170, 30), (130, 70, 170))
+
 
 def make_products(rng: np.random.Generator, per_category: int = 40) -> pd.DataFrame:
     """Products with titles, descriptions, brands, category paths and prices."""
@@ -101,6 +108,7 @@ def make_products(rng: np.random.Generator, per_category: int = 40) -> pd.DataFr
                     C.PRICE: price,
                     C.TAGS: "|".join(sorted({adj[0], adj[1], noun.split()[-1]})),
                     C.AVAILABLE: bool(rng.random() > 0.05),
+                    C.IMAGE_URL: f"{PICTURES}/P{n:04d}.png",
                 }
             )
     return pd.DataFrame(rows)
@@ -138,6 +146,71 @@ def make_events(rng: np.random.Generator, products: pd.DataFrame, n_users: int =
     ev = ev.sort_values(C.TIMESTAMP, kind="stable").reset_index(drop=True)
     ev[C.TIMESTAMP] = pd.to_datetime(ev[C.TIMESTAMP], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     return ev
+
+
+def picture(category: str, noun: str, brand: str, size: int = 96) -> bytes:
+    """A small generated product picture (a PNG of a few hundred bytes): the category's shape in the
+    noun's colour on a tint of the brand, so pictures of one kind of product look alike."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    cats = list(CATALOG)
+    nouns, brands, _, _ = CATALOG[category]
+    shape = SHAPES[cats.index(category) % len(SHAPES)]
+    colour = COLOURS[nouns.index(noun) % len(COLOURS)] if noun in nouns else COLOURS[0]
+    tint = 235 - 12 * (brands.index(brand) if brand in brands else 0)
+    im = Image.new("RGB", (size, size), (tint, tint, 245))
+    d = ImageDraw.Draw(im)
+    a, b, m = size * 0.2, size * 0.8, size / 2
+    if shape == "circle":
+        d.ellipse((a, a, b, b), fill=colour)
+    elif shape == "square":
+        d.rectangle((a, a, b, b), fill=colour)
+    elif shape == "triangle":
+        d.polygon([(m, a), (b, b), (a, b)], fill=colour)
+    elif shape == "diamond":
+        d.polygon([(m, a), (b, m), (m, b), (a, m)], fill=colour)
+    elif shape == "bar":
+        d.rectangle((a, m - size * 0.12, b, m + size * 0.12), fill=colour)
+    elif shape == "ring":
+        d.ellipse((a, a, b, b), outline=colour, width=max(2, size // 10))
+    elif shape == "cross":
+        d.rectangle((m - size * 0.1, a, m + size * 0.1, b), fill=colour)
+        d.rectangle((a, m - size * 0.1, b, m + size * 0.1), fill=colour)
+    elif shape == "hexagon":
+        d.regular_polygon((m, m, size * 0.32), 6, fill=colour)
+    else:  # stack
+        for i in range(3):
+            top = a + i * size * 0.2
+            d.rectangle((a + i * size * 0.05, top, b - i * size * 0.05, top + size * 0.15), fill=colour)
+    buf = io.BytesIO()
+    im.quantize(colors=8).save(buf, format="PNG", optimize=True)
+    return buf.getvalue()
+
+
+def write_pictures(products: pd.DataFrame, media: Path) -> int:
+    """Write the sample's pictures (``image_url`` = ``sample/<item>.png``) under the media folder
+    ``media``; returns how many. Deterministic: the same products give the same bytes."""
+    n = 0
+    for row in products.itertuples(index=False):
+        url = getattr(row, C.IMAGE_URL, None)
+        if not isinstance(url, str) or not url.startswith(PICTURES + "/"):
+            continue
+        title, category, brand = str(getattr(row, C.TITLE)), str(getattr(row, C.CATEGORY)), str(getattr(row, C.BRAND))
+        noun = next((x for x in CATALOG.get(category, ([], [], (0, 0), []))[0] if x in title), "")
+        if category not in CATALOG:
+            continue
+        path = media / url
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(picture(category, noun, brand))
+        n += 1
+    return n
+
+
+def sample_pictures(media: Path) -> int:
+    """The shipped sample shop's pictures written under ``media`` (``shopsense init --sample-pictures``)."""
+    return write_pictures(pd.read_csv(sample_paths()[0]), media)
 
 
 def generate(folder: Path = SAMPLE_DIR, seed: int = 7) -> tuple[Path, Path]:

@@ -18,6 +18,7 @@ via ``return_valid=True``. :func:`combine_vectors` joins text and image vectors 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from pathlib import Path
@@ -28,6 +29,7 @@ from pydantic import Field
 
 from shopsense.config import StrictModel
 from shopsense.exceptions import ConfigError
+from shopsense.features.image_cache import ImageFetcher
 
 _MODEL_CACHE: dict[tuple[str, str, str | None], tuple[Any, Any]] = {}
 _LOCK = threading.Lock()
@@ -74,6 +76,7 @@ class ImageEncoder:
         self.config = ImageEncoderConfig(model=config) if isinstance(config, str) else config
         self.device = device
         self._loaded: tuple[Any, Any] | None = None
+        self._tok: Any = None
 
     @property
     def model_id(self) -> str:
@@ -171,6 +174,47 @@ class ImageEncoder:
             out[idx] = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
         return (out, valid) if return_valid else out
 
+    def encode_texts(self, texts: list[str]) -> np.ndarray:
+        """(n, dim) float32 unit vectors of texts through CLIP's text tower: search queries in the
+        image space (text -> image retrieval)."""
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        model, _ = self._model()
+        tokenizer = self._tokenizer()
+        with torch.inference_mode():
+            if self.config.backend == "open_clip":
+                out = model.encode_text(tokenizer(list(texts)).to(self.device))
+            else:
+                limit = int(model.config.text_config.max_position_embeddings)
+                inputs = tokenizer(
+                    list(texts), padding=True, truncation=True, max_length=limit, return_tensors="pt"
+                ).to(self.device)
+                out = model.get_text_features(**inputs)
+                out = out if isinstance(out, torch.Tensor) else out.pooler_output
+        feats = out.float().cpu().numpy()
+        return (feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+    def _tokenizer(self) -> Any:
+        if self._tok is None:
+            c = self.config
+            if c.backend == "open_clip":
+                import open_clip
+
+                self._tok = open_clip.get_tokenizer(c.model)
+            else:
+                import transformers
+
+                try:
+                    self._tok = transformers.AutoTokenizer.from_pretrained(c.model)
+                except (OSError, ValueError) as e:
+                    raise ConfigError(
+                        f"cannot load the CLIP tokenizer from {c.model!r}: {e}. The folder needs the "
+                        "tokenizer files (huggingface-cli download copies them)."
+                    ) from e
+        return self._tok
+
 
 def combine_vectors(
     text: np.ndarray, image: np.ndarray, valid: np.ndarray | None = None, *, image_weight: float = 0.3
@@ -199,29 +243,63 @@ def clear_model_cache() -> None:
         _MODEL_CACHE.clear()
 
 
+#: pictures read and encoded at a time (a catalog's pictures are never all in memory at once)
+IMAGE_CHUNK = 256
+
+
 def embed_product_images(
-    products: Any, encoder: ImageEncoder, store: Any = None, *, progress: bool = False
+    products: Any,
+    encoder: ImageEncoder,
+    store: Any = None,
+    *,
+    fetcher: ImageFetcher | None = None,
+    progress: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Image vectors of a catalog's ``image_url`` column (row-aligned) and the mask of rows that have one.
+    """Image vectors of a catalog's ``image_url`` column (row-aligned) and the mask of rows that have one
+    (no columns when no image could be read: the model is not even loaded). Pictures are read and
+    encoded :data:`IMAGE_CHUNK` at a time.
 
-    Cached in the store's embedding cache by image model and URL: a changed URL re-encodes (give a new
-    URL when an image changes); unreadable images are not cached, so they are retried next time.
+    Images are read through ``fetcher`` (:class:`~shopsense.features.image_cache.ImageFetcher`: its
+    limits, its disk cache, its count of failures; a fetcher without a disk cache when None) and their
+    vectors cached in the store's embedding cache by image model and a hash of the image's bytes: the
+    same picture under two URLs is encoded once, a changed picture under the same URL again. Images
+    that cannot be read get no vector (and are tried again next time).
     """
-    from shopsense.features.product_text import is_missing, text_hash
+    from shopsense.features.product_text import text_hash
 
+    fetcher = fetcher if fetcher is not None else ImageFetcher()
     refs = list(products["image_url"]) if "image_url" in products.columns else [None] * len(products)
-    keys = [None if is_missing(r) else text_hash(f"image:{r}") for r in refs]
-    cached = store.get_embeddings(encoder.model_id, [k for k in keys if k]) if store is not None else {}
-    todo = [i for i, k in enumerate(keys) if k is not None and k not in cached]
-    out = np.zeros((len(refs), encoder.dim), dtype=np.float32)
+    vectors: dict[int, np.ndarray] = {}
+    done: dict[str, np.ndarray | None] = {}  # picture hash -> its vector (None: it did not decode)
+    starts = range(0, len(refs), IMAGE_CHUNK)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="product images", unit="chunk")
+    for s in starts:  # a chunk of pictures in memory at a time, not the catalog's
+        rows = range(s, min(s + IMAGE_CHUNK, len(refs)))
+        data = {i: b for i, b in zip(rows, fetcher.fetch_many([refs[i] for i in rows]), strict=True) if b is not None}
+        keys = {i: text_hash("image:" + hashlib.sha256(b).hexdigest()) for i, b in data.items()}
+        wanted = sorted({k for k in keys.values() if k not in done})
+        if store is not None and wanted:
+            done.update(store.get_embeddings(encoder.model_id, wanted))
+        todo: dict[str, int] = {}  # each new picture once, however many products show it
+        for i, k in keys.items():
+            if k not in done:
+                todo.setdefault(k, i)
+        if todo:
+            new, ok = encoder.encode([data[i] for i in todo.values()], return_valid=True)
+            fresh = {k: new[n] for n, k in enumerate(todo) if ok[n]}
+            done.update({k: fresh.get(k) for k in todo})
+            if store is not None and fresh:
+                store.put_embeddings(encoder.model_id, list(fresh), np.stack(list(fresh.values())))
+        for i, k in keys.items():
+            v = done.get(k)
+            if v is not None:
+                vectors[i] = v
+    dim = len(next(iter(vectors.values()))) if vectors else 0
+    out = np.zeros((len(refs), dim), dtype=np.float32)
     valid = np.zeros(len(refs), dtype=bool)
-    for i, k in enumerate(keys):
-        if k is not None and k in cached:
-            out[i], valid[i] = cached[k], True
-    if todo:
-        new, ok = encoder.encode([refs[i] for i in todo], progress=progress, return_valid=True)
-        rows = np.asarray(todo)[ok]
-        out[rows], valid[rows] = new[ok], True
-        if store is not None and ok.any():
-            store.put_embeddings(encoder.model_id, [keys[i] for i in rows], new[ok])
+    for i, v in vectors.items():
+        out[i], valid[i] = v, True
     return out, valid

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,14 +148,29 @@ class CatalogIndex:
 
     @classmethod
     def from_store(
-        cls, store: Any, encoder: Any, *, cache_dir: str | Path | None = None, progress: bool = False
+        cls,
+        store: Any,
+        encoder: Any,
+        *,
+        cache_dir: str | Path | None = None,
+        progress: bool = False,
+        vectors: Callable[[pd.DataFrame], np.ndarray | None] | None = None,
+        vectors_id: str = "",
     ) -> CatalogIndex:
-        """The catalog in ``store`` indexed; reuses ``cache_dir`` when nothing changed, else rebuilds it."""
+        """The catalog in ``store`` indexed; reuses ``cache_dir`` when nothing changed, else rebuilds it.
+
+        ``vectors`` (the products -> their row-aligned vectors) replaces the text encoding, e.g. text
+        vectors with image vectors fused in; ``vectors_id`` names how they are made (the saved copy is
+        reused only for the same one, and, when given, the same image URLs)."""
         products = store.products()
         if products.empty:
             raise NotFittedError("the catalog is empty: ingest products first (shopsense ingest products FILE)")
         template = getattr(getattr(encoder, "config", None), "template", None)
-        fp = fingerprint(products, encoder.model_id, template)
+        model_id = encoder.model_id
+        if vectors_id:
+            urls = products[C.IMAGE_URL].astype(str).tolist() if C.IMAGE_URL in products.columns else []
+            model_id = f"{model_id}|{vectors_id}|{text_hash(chr(31).join(urls))}"
+        fp = fingerprint(products, model_id, template)
         if cache_dir is not None and (Path(cache_dir) / "params.json").exists():
             try:
                 cached = json.loads((Path(cache_dir) / "params.json").read_text())
@@ -163,7 +178,8 @@ class CatalogIndex:
                     return cls.load(cache_dir)
             except (OSError, ValueError, NotFittedError):
                 pass  # unreadable cache: rebuild below
-        cat = cls.build(products, encoder, store, template=template, progress=progress)
+        given = vectors(products) if vectors is not None else None
+        cat = cls.build(products, encoder, store, template=template, progress=progress, vectors=given)
         if cache_dir is not None:
             cat.save(cache_dir, fingerprint=fp)
         return cat

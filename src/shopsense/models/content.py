@@ -18,6 +18,17 @@ from shopsense.models.base import Histories
 from shopsense.models.indexed import VectorModel
 
 
+def in_item_space(query_vectors: np.ndarray, width: int) -> np.ndarray:
+    """Text vectors of queries as vectors of the item space: item vectors with product pictures fused
+    in (:mod:`shopsense.images`) start with their text part, so a query pads with zeros (its cosine
+    with a product is the text cosine scaled by the text's share)."""
+    q = np.asarray(query_vectors)
+    if q.shape[-1] >= width:
+        return q
+    pad = [(0, 0)] * (q.ndim - 1) + [(0, width - q.shape[-1])]
+    return np.pad(q, pad)
+
+
 def content_profile(
     vectors: np.ndarray,
     rows: np.ndarray,
@@ -28,7 +39,8 @@ def content_profile(
     """The one user profile (recommendations and search personalise on it): the L2-normalised,
     recency-weighted mean of the vectors of the user's items (``rows`` into ``vectors``, oldest
     first, scaled by their event weights) and of their searched queries (oldest first); zeros
-    without either."""
+    without either. Query vectors narrower than ``vectors`` (text vectors, where the item vectors
+    have image vectors fused in after their text part, :mod:`shopsense.images`) are padded with zeros."""
     cfg = config
     acc = np.zeros(vectors.shape[1], np.float64)
     h = np.asarray(rows, dtype=np.int64)[-cfg.max_history :]
@@ -39,7 +51,7 @@ def content_profile(
             w = w * np.where(ew > 0, ew / max(ew.max(), 1e-9), 1.0)
         acc += w @ vectors[h]
     if query_vectors is not None and len(query_vectors) and cfg.query_weight > 0:
-        q = np.asarray(query_vectors, np.float64)
+        q = in_item_space(np.asarray(query_vectors, np.float64), vectors.shape[1])
         acc += (cfg.query_weight * cfg.recency_decay ** np.arange(len(q) - 1, -1, -1, dtype=np.float64)) @ q
     norm = np.linalg.norm(acc)
     return (acc / norm).astype(np.float32) if norm > 0 else np.zeros(vectors.shape[1], np.float32)

@@ -20,7 +20,7 @@ from shopsense.data.history import History, history_of
 from shopsense.data.idmap import IdMap
 from shopsense.engine_config import OnlineConfig
 from shopsense.models.base import Histories
-from shopsense.models.content import ContentModel, content_profile
+from shopsense.models.content import ContentModel, content_profile, in_item_space
 from shopsense.ranking import explain as X
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.ranked import RankedItem
@@ -99,14 +99,16 @@ class Recommender:
     def reload_catalog(self) -> None:
         """Re-read product metadata (availability, price, category) for the rules; products added since
         training are embedded so they can take the new-product slot."""
+        from shopsense.images import version_images
         from shopsense.training import product_vectors
 
+        images = version_images(self.folder)  # new products' images fused as the version fused its catalog
         self.catalog = ServedCatalog(
             self.store.products(),
             self.items,
             self.vectors,
             self.popular,
-            lambda new: product_vectors(new, self.settings, self.store),
+            lambda new: product_vectors(new, self.settings, self.store, images=images),
         )
         self.fallbacks = Fallbacks(
             self.popular, self.catalog.rules, self.vectors, getattr(self.content, "ann", None), self.config.pool
@@ -296,4 +298,5 @@ class Recommender:
             from shopsense.features.text import TextEncoder
 
             self._encoder = TextEncoder(self.settings.encoder).use_store(self.store)
-        return self._encoder.encode_queries(queries)
+        # text vectors; the version's item vectors may carry product pictures after their text part
+        return in_item_space(self._encoder.encode_queries(queries), self.vectors.shape[1])

@@ -178,7 +178,25 @@ def _encoder_for_index(path: Path, encoder: Any, store: KnowledgeStore) -> Any:
 
 
 def _linked(engine: SearchEngine, store: KnowledgeStore, settings: Settings) -> SearchEngine:
-    return engine.use_affinity(active_affinity(store, settings, engine.config.collaborative_sources))
+    engine.use_affinity(active_affinity(store, settings, engine.config.collaborative_sources))
+    return engine.use_images(served_images(engine, store, settings))
+
+
+def served_images(engine: SearchEngine, store: KnowledgeStore, settings: Settings) -> Any:
+    """The served version's product pictures over ``engine``'s rows (text -> image retrieval), or
+    None when it kept none or they cannot be read (search then uses text alone)."""
+    from shopsense import versions
+    from shopsense.search.images import ImageRetriever
+
+    served = versions.served_version(store, settings.home)
+    if served is None or served.folder is None:
+        return None
+    try:
+        index = engine.index
+        return ImageRetriever.from_version(served.folder, settings, index.row_of, index.n_products, store)
+    except Exception as e:  # search by text still answers
+        log.warning("product pictures of model version %s not used in search: %s", served.version, e)
+        return None
 
 
 def search(

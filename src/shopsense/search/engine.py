@@ -2,9 +2,11 @@
 filters and facets and personalisation over a :class:`~shopsense.search.index.SearchIndex`.
 
 One query goes: correct typos against the catalog vocabulary ("did you mean") -> BM25 top N and
-dense top N (the query encoded with the products' text encoder), both inside the filter mask ->
-union of candidates -> features -> LambdaRank score (or, untrained, a min-max blend of BM25 and
-dense) -> the user's content affinity -> top k, with facet counts over all candidates.
+dense top N (the query encoded with the products' text encoder), both inside the filter mask (and,
+for a version trained with images, the products whose pictures best match the query through CLIP)
+-> union of candidates -> features -> LambdaRank score (or, untrained, a min-max blend of BM25 and
+dense; with images, blended with the picture similarity) -> the user's content affinity -> top k,
+with facet counts over all candidates.
 
 The index is built, saved and loaded in :mod:`shopsense.search.index`; the caller logs searches.
 """
@@ -25,6 +27,7 @@ from shopsense.config import SearchConfig
 from shopsense.index.analyzer import normalize_text
 from shopsense.search.collaborative import ItemAffinity
 from shopsense.search.features import INDEX, QueryContext, build_features
+from shopsense.search.images import ImageRetriever, blend_image
 from shopsense.search.index import SearchIndex, load_search
 from shopsense.search.reranker import Reranker
 from shopsense.search.result import SearchResult
@@ -45,6 +48,8 @@ class Candidates:
     from_dense: np.ndarray  # bool: came from the semantic retriever
     corrected: str | None = None
     n_lexical: int = 0  # the first n_lexical rows are BM25's candidates (the rest came from dense alone)
+    image: np.ndarray | None = None  # the query's CLIP similarity to each row's picture (versions with images)
+    from_image: np.ndarray | None = None  # bool: retrieved by the picture
 
 
 class SearchEngine:
@@ -68,6 +73,7 @@ class SearchEngine:
         self.reranker = reranker
         self.affinity: ItemAffinity | None = None  # collaborative links of the served version (not saved)
         self._affinity_rows = np.zeros(0, dtype=np.int64)
+        self.images: ImageRetriever | None = None  # the served version's pictures (not saved)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -110,6 +116,14 @@ class SearchEngine:
         self._affinity_rows = (
             affinity.rows_for(self.index.item_ids) if affinity is not None else np.zeros(0, dtype=np.int64)
         )
+        return self
+
+    def use_images(self, images: ImageRetriever | None) -> SearchEngine:
+        """Retrieve by the products' pictures too (text -> image through CLIP's text tower; ``None``:
+        text only). The retriever's rows must be this index's."""
+        if images is not None and len(images.vectors) != self.index.n_products:
+            raise ValueError(f"{len(images.vectors)} image rows for {self.index.n_products} products")
+        self.images = images
         return self
 
     # ------------------------------------------------------------------ retrieval
@@ -161,10 +175,20 @@ class SearchEngine:
                 query_vector = None if qv is None else qv[0]
             if query_vector is not None:
                 dense_rows = self._dense_top(np.asarray(query_vector, dtype=np.float32), mask)
+        image_rows, image_vector = np.zeros(0, dtype=np.int64), None
+        if self.images is not None and self.config.image_weight > 0:
+            image_vector = self.images.text_vector(text)
+            # pictures widen what the text found, never answer alone: a query no text matches is
+            # relaxed as before (CLIP's cosines have no threshold that means "no match")
+            if self.config.image_candidates > 0 and (len(lex) or len(dense_rows)):
+                image_rows, _ = self.images.top(image_vector, self.config.image_candidates, mask)
         # np.isin sorts both sides: a mark per product is cheaper for a few hundred rows
         seen = np.zeros(idx.n_products, dtype=bool)
         seen[lex] = True
         rows = np.concatenate([lex, dense_rows[~seen[dense_rows]]]).astype(np.int64)
+        if len(image_rows):
+            seen[rows] = True
+            rows = np.concatenate([rows, image_rows[~seen[image_rows]]]).astype(np.int64)
         seen[:] = False
         seen[dense_rows] = True
         from_dense = seen[rows]
@@ -189,7 +213,13 @@ class SearchEngine:
             ),
         )
         X = build_features(ctx, rrf_k=self.config.rrf_k, dense_weight=self.config.dense_weight)
-        return Candidates(rows=rows, features=X, from_dense=from_dense, corrected=corrected, n_lexical=len(lex))
+        cand = Candidates(rows=rows, features=X, from_dense=from_dense, corrected=corrected, n_lexical=len(lex))
+        if self.images is not None and image_vector is not None:
+            cand.image = self.images.similarities(image_vector, rows)
+            seen[:] = False
+            seen[image_rows] = True
+            cand.from_image = seen[rows]
+        return cand
 
     def default_scores(self, cand: Candidates) -> np.ndarray:
         """The untrained ranking: the min-max blend, nudged by the share of query terms the title covers."""
@@ -357,6 +387,8 @@ class SearchEngine:
             if found is not None:
                 cand, relaxed = found
         s = self.score(cand)
+        if cand.image is not None:  # the third retriever's similarity, fused like the dense one's
+            s = blend_image(s, cand.image, self.config.image_weight)
         if not user.empty:
             collab = None
             if user.links is not None and self.affinity is not None:
@@ -392,6 +424,8 @@ class SearchEngine:
             fields = [f for f, toks in self.index.tokens.items() if q.intersection(toks[row])]
             if cand.from_dense[i]:
                 fields.append("semantic")
+            if cand.from_image is not None and cand.from_image[i]:
+                fields.append("image")
             out.append(fields)
         return out
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.index.catalog import CatalogIndex
 from shopsense.ranking.ranked import RankedItem
@@ -119,7 +120,43 @@ class Served:
         from shopsense.search.collaborative import from_recommender
 
         sources = searcher.config.collaborative_sources
-        return searcher.use_affinity(from_recommender(self.recommender, sources) if self.recommender else None)
+        searcher.use_affinity(from_recommender(self.recommender, sources) if self.recommender else None)
+        return searcher.use_images(self._images(searcher))
+
+    def _images(self, searcher: SearchEngine) -> Any:
+        """The version's pictures over ``searcher``'s rows (None: it kept none, or they cannot load)."""
+        from shopsense.search.images import ImageRetriever
+
+        try:
+            # products added since the version was trained: their pictures are encoded here
+            index = searcher.index
+            return ImageRetriever.from_version(self.path, self.settings, index.row_of, index.n_products, self.store)
+        except Exception as e:  # search by text still answers
+            log.error("image search unavailable: %s", e)
+            self.missing["search_image"] = f"image vectors of version {self.version} not loaded: {e}"
+            return None
+
+    def search_image(self, data: bytes, k: int, filters: dict[str, Any] | None = None) -> list[RankedItem]:
+        """The products whose pictures look most like ``data`` (an uploaded image), best first.
+        Raises :class:`~shopsense.features.image_cache.ImageFetchError` for an upload that is no image."""
+        searcher = self._need("search", self.searcher)
+        images = searcher.images
+        if images is None:
+            raise Unavailable(
+                self.missing.get("search_image")
+                or f"model version {self.version} has no product images: set [images] model and train"
+            )
+        vector = images.image_vector(data, self.settings.images.max_upload_bytes)
+        mask = searcher.index.columns.mask(filters) if filters else None
+        rows, sims = images.top(vector, k, mask)
+        ids = searcher.index.item_ids
+        titles = searcher.index.products[C.TITLE].tolist()
+        return [
+            RankedItem(
+                str(ids[r]), float(sc), "image", "looks like your picture", "" if titles[r] is None else str(titles[r])
+            )
+            for r, sc in zip(rows, sims, strict=True)
+        ]
 
     # ------------------------------------------------------------------ catalog changes
     def refresh_catalog(self, search: bool = True) -> None:
@@ -136,7 +173,7 @@ class Served:
                 return
             try:
                 if self.settings.service.similar_index:
-                    self.catalog = _catalog(self.store, self.settings, self.encoder)
+                    self.catalog = _catalog(self.store, self.settings, self.encoder, self.path)
                     self.missing.pop("similar", None)
             except Exception as e:
                 log.error("catalog index not rebuilt, keeping the previous one: %s", e)
@@ -196,10 +233,10 @@ def _encoder(settings: Settings, store: KnowledgeStore) -> Any:
     return TextEncoder(settings.encoder).use_store(store)
 
 
-def _catalog(store: KnowledgeStore, settings: Settings, encoder: Any) -> Any:
-    from shopsense.index.catalog import CatalogIndex
+def _catalog(store: KnowledgeStore, settings: Settings, encoder: Any, path: Path | None = None) -> Any:
+    from shopsense.similar import catalog_index
 
-    return CatalogIndex.from_store(store, encoder, cache_dir=settings.home / "index" / "catalog")
+    return catalog_index(store, settings, encoder, path)
 
 
 def _searcher(

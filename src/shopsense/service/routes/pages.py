@@ -78,6 +78,31 @@ def static(name: str) -> FileResponse:
     return FileResponse(STATIC / name, media_type=media)
 
 
+#: what ``/media/`` serves: pictures only (no SVG: it can carry scripts)
+MEDIA_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+
+
+@router.get("/media/{path:path}", include_in_schema=False)
+def media(path: str, state: State) -> FileResponse:
+    """A product picture from the media folder (``[images] media_dir``): what relative ``image_url``
+    values name, shown by the storefront. Nothing outside that folder, and pictures only."""
+    root = state.settings.media_dir.resolve()
+    kind = MEDIA_TYPES.get(Path(path).suffix.lower())
+    try:
+        target = (root / path).resolve()
+    except (OSError, ValueError):
+        raise HTTPException(404, "not found") from None
+    if kind is None or not target.is_relative_to(root) or not target.is_file():
+        raise HTTPException(404, "not found")
+    return FileResponse(target, media_type=kind, headers={"Cache-Control": "public, max-age=86400"})
+
+
 #: metrics charted per section of the benchmark results (``reports/results.json``)
 CHARTED = {
     "recommendation": ("ndcg@10", "hr@10", "coverage@10", "diversity@10"),

@@ -1,19 +1,21 @@
-"""``GET /search`` (with facets) and ``GET /autocomplete`` (read scope, or the page key for its shopper)."""
+"""``GET /search`` (with facets), ``GET /autocomplete`` and ``POST /search/image`` (read scope, or the page key
+for its shopper)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from shopsense.ranking.ranked import RankedItem
 from shopsense.search.request import SearchRequest
 from shopsense.search.result import SearchResult
 from shopsense.service.arms import Shown, routing
 from shopsense.service.deps import AppState, Caller, ListKey
 from shopsense.service.lean import lean_get
 from shopsense.service.routes.lists import call_engine, hits, in_engine_lane, log_shown
-from shopsense.service.schemas import Hit, SearchResponse, Suggestions
+from shopsense.service.schemas import Hit, ListResponse, SearchResponse, Suggestions
 
 router = APIRouter(tags=["search"])
 
@@ -116,3 +118,75 @@ async def autocomplete(request: Request, params: Annotated[AutocompleteQuery, Qu
     # async and in the engine lane like search: a sync route would cost a thread hand-over per keystroke
     found = await in_engine_lane(state, lambda: call_engine(served.autocomplete, q, k))
     return Suggestions(query=q, suggestions=found)
+
+
+# ---------------------------------------------------------------------------- search by picture
+#: the multipart form field that carries the picture
+IMAGE_FIELD = "image"
+
+
+def upload_bytes(content_type: str, body: bytes) -> bytes:
+    """The picture of a ``POST /search/image`` body: raw bytes sent as ``image/*``, or the ``image``
+    field (else the first file) of a ``multipart/form-data`` form. 415 for anything else."""
+    ctype = content_type.split(";")[0].strip().lower()
+    if ctype.startswith("image/") or ctype == "application/octet-stream":
+        return body
+    if ctype != "multipart/form-data":
+        raise HTTPException(
+            415,
+            "send the picture as the body with an image/* Content-Type, or as the 'image' field of a multipart form",
+        )
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    parts = list(message.iter_parts()) if message.is_multipart() else []
+    named = [p for p in parts if p.get_param("name", header="content-disposition") == IMAGE_FIELD]
+    chosen = (named or [p for p in parts if p.get_filename() is not None])[:1]
+    payload = chosen[0].get_payload(decode=True) if chosen else None
+    if not isinstance(payload, bytes) or not payload:
+        raise HTTPException(400, f"the multipart form has no '{IMAGE_FIELD}' file")
+    return payload
+
+
+@router.post("/search/image", response_model=ListResponse)
+async def search_image(
+    request: Request,
+    k: int = Query(20, ge=1, le=200, description="how many products"),
+    category: str | None = Query(None, max_length=1000),
+    brand: str | None = Query(None, max_length=500),
+    available: bool | None = Query(None, description="only products in stock"),
+    details: bool = Query(False, description="include each product's catalog record"),
+    user_id: str | None = Query(None, min_length=1, max_length=256, description="who is looking (for logging)"),
+    caller: Caller = ListKey,
+) -> ListResponse:
+    """Products that look like the uploaded picture (a model version trained with ``[images] model``).
+    413 when the picture is larger than ``[images] max_upload_bytes``, 415 when it is no image."""
+    from shopsense.features.image_cache import ImageFetchError
+
+    state: AppState = request.app.state.shopsense
+    limit = state.settings.images.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64_000:  # room for a form's headers
+        raise HTTPException(413, f"the picture is larger than {limit:,} bytes ([images] max_upload_bytes)")
+    data = upload_bytes(request.headers.get("content-type", ""), await request.body())
+    if not data:
+        raise HTTPException(400, "no picture: send the image as the request body")
+    filters = {n: v for n, v in {"category": category, "brand": brand, "available": available}.items() if v is not None}
+    served = state.served()
+    uid = caller.acting_user(user_id)
+    uid = state.pseudonyms.user(uid) if uid else None
+
+    def work() -> tuple[list[RankedItem], list[Hit]]:
+        try:
+            items = call_engine(served.search_image, data, k, filters)
+        except ImageFetchError as e:
+            status = 413 if e.reason == "too_large" else 415
+            raise HTTPException(status, f"not a usable picture: {e}") from None
+        return items, hits(state, items, details)
+
+    items, shown = await in_engine_lane(state, work)
+    rid = log_shown(state, request, uid, Shown(items, served.version), "search_image")
+    return ListResponse(request_id=rid, model_version=served.version, items=shown)

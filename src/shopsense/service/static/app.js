@@ -12,7 +12,10 @@ const Shop = (() => {
   async function api(method, path, body) {
     // same-origin fetches send the shopper cookie; the key header keeps other sites out (CORS)
     const opts = { method, headers: { "X-API-Key": key }, credentials: "same-origin" };
-    if (body !== undefined) {
+    if (body instanceof Blob) {  // a file as it is (a picture for POST /search/image)
+      opts.headers["Content-Type"] = body.type || "application/octet-stream";
+      opts.body = body;
+    } else if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }

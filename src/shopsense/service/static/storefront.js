@@ -61,11 +61,25 @@
     },
   };
 
+  // a product's picture: an http(s) image_url as it is, a relative one from the media folder (/media/);
+  // other schemes and absolute local paths are not shown (the server does not serve them)
+  function pictureUrl(url) {
+    if (!url || typeof url !== "string") return null;
+    if (/^https?:\/\//i.test(url)) return url;
+    if (/^[a-z][a-z0-9+.-]*:/i.test(url) || url.startsWith("/") || url.split("/").includes("..")) return null;
+    return "/media/" + url.split("/").map(encodeURIComponent).join("/");
+  }
+  function picture(p, onclick) {
+    const src = pictureUrl(p.image_url);
+    return src ? el("img", { class: "pic", src, alt: p.title || "", loading: "lazy", onclick }) : "";
+  }
+
   function card(hit, requestId) {
     const p = hit.product || { title: hit.item_id };
     return el(
       "div",
       { class: "card", "data-item": hit.item_id },
+      picture(p, () => openProduct(hit.item_id, requestId)),
       el("span", { class: "title", onclick: () => openProduct(hit.item_id, requestId) }, p.title || hit.item_id),
       el("span", { class: "meta" }, [p.brand, p.category].filter(Boolean).join(" · ")),
       p.price != null ? el("span", { class: "price" }, "$" + Number(p.price).toFixed(2)) : "",
@@ -163,6 +177,20 @@
     }
   }
 
+  // search by picture: the products that look like an uploaded image (a version trained with images)
+  async function searchByPicture(file) {
+    if (!file) return;
+    if (view !== "search") show("search");
+    try {
+      const r = await api("POST", "/search/image?" + qs({ k: 24, details: true }), file);
+      $("results-title").textContent = "Products that look like your picture";
+      fill($("results"), r);
+      facets({});
+    } catch (e) {
+      notice(e.message);
+    }
+  }
+
   function facets(f) {
     const box = $("facets");
     box.replaceChildren();
@@ -207,6 +235,7 @@
         el(
           "div",
           { class: "product", "data-item": itemId },
+          picture(p),
           el("h2", { id: "product-title" }, p.title || itemId),
           el("p", { class: "muted" }, [p.brand, p.category].filter(Boolean).join(" · ")),
           p.price != null ? el("p", { class: "price" }, "$" + Number(p.price).toFixed(2)) : "",
@@ -321,6 +350,10 @@
   $("home-link").addEventListener("click", (ev) => {
     ev.preventDefault();
     go("#/");
+  });
+  $("picture").addEventListener("change", (ev) => {
+    searchByPicture(ev.target.files[0]);
+    ev.target.value = ""; // the same picture again is a new search
   });
   window.addEventListener("hashchange", route);
   $("cart-count").textContent = cart.ids().length;
