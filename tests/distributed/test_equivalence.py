@@ -21,8 +21,9 @@ from shopsense.ranking.pipeline import Engine, holdout_last
 from shopsense.training import train
 from tests.distributed.conftest import ENGINE, Trained, sample_settings, sample_store
 
-#: ALS: Spark's held-out NDCG@10 at least this share of the local trainer's (the issue's 3%)
-ALS_TOLERANCE = 0.03
+#: ALS and the sequential model on two processes: Spark's held-out NDCG@10 at least this share of
+#: the local trainer's (the issue's 3%)
+TOLERANCE = 0.03
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +140,7 @@ def test_spark_als_is_within_tolerance_of_the_local_als(spark: Any, spark_traine
     local_ndcg = _ndcg_at_10(local_als, held.histories, held.targets)
     print(f"held-out NDCG@10 over {len(held.targets)} users: Spark ALS {spark_ndcg:.4f}, local ALS {local_ndcg:.4f}")
     assert local_ndcg > 0.04  # a real model (random lists score about 0.01 here), not two broken ones
-    assert spark_ndcg >= (1 - ALS_TOLERANCE) * local_ndcg
+    assert spark_ndcg >= (1 - TOLERANCE) * local_ndcg
 
 
 def test_the_sequential_model_launched_by_spark_trains_as_the_local_one(
@@ -172,9 +173,9 @@ def test_the_sequential_model_launched_by_spark_trains_as_the_local_one(
     scores = {name: _ndcg_at_10(m, held.histories, held.targets) for name, m in models.items()}
     print(f"held-out NDCG@10 over {len(held.targets)} users: {scores}")
     assert scores["local"] > 0.04 and scores["one"] == pytest.approx(scores["local"], rel=1e-3)
-    # two processes average their gradients over two halves of the windows: half the steps per epoch,
-    # so in three epochs a little less learned (0.052 against 0.055 here), but a real model
-    assert scores["two"] >= 0.8 * scores["local"]
+    # two processes, each half of every batch, gradients averaged: the local trainer's steps in another
+    # batch composition; within the 3% (0.058 against 0.055 here)
+    assert scores["two"] >= (1 - TOLERANCE) * scores["local"]
 
 
 def test_the_spark_trainer_asks_for_the_sparse_sources(spark: Any, tmp_path: Path):

@@ -148,6 +148,9 @@ def train_on_spark(
             raise ShopsenseError("no item events in the knowledge base: ingest events before training")
         n_users = snap.events.select(C.USER).distinct().count()  # every shopper with events, as the local count
         vectors = None
+        if settings.images.active:  # the local trainer fuses them; the content sources then differ
+            say("product images are not fused by the Spark trainer: its item vectors are the texts' alone")
+            metrics["images"] = "not used by the Spark trainer"
         if config.content is not None:
             say("encoding product texts on the executors")
             vectors, metrics["text_vectors"] = product_vectors_on_spark(session, snap.catalog.products, settings, store)
