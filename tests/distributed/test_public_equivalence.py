@@ -21,7 +21,7 @@ from shopsense.ranking.pipeline import Engine, holdout_last
 from shopsense.store import open_store
 from shopsense.training import train
 from tests.distributed.conftest import ENGINE
-from tests.distributed.test_equivalence import ALS_TOLERANCE, _ndcg_at_10, _same_matrix
+from tests.distributed.test_equivalence import TOLERANCE, _ndcg_at_10, _same_matrix
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +63,6 @@ def test_spark_equals_local_on_a_public_dataset(spark: Any, shared_data: Path, t
     spark_ndcg = _ndcg_at_10(spark_als, held.histories, held.targets)
     print(f"Scientific, {len(held.targets)} held-out users: Spark ALS {spark_ndcg:.4f}, local ALS {local_ndcg:.4f}")
     assert local_ndcg > 0.01
-    assert spark_ndcg >= (1 - ALS_TOLERANCE) * local_ndcg
+    assert spark_ndcg >= (1 - TOLERANCE) * local_ndcg
     for _, s, _ in homes.values():
         s.close()
