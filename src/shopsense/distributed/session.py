@@ -60,7 +60,10 @@ def spark_session(
     settings = {**DEFAULTS, **(conf or {})}
     for key, value in settings.items():
         builder = builder.config(key, value)
-    # PySpark's context starts its Python workers with PYSPARK_PYTHON (else `python3` on the PATH, which
-    # lacks shopsense's packages): only spark-submit turns spark.pyspark.python into it
-    os.environ.setdefault("PYSPARK_PYTHON", settings["spark.pyspark.python"])
-    return builder.getOrCreate()
+    session = builder.getOrCreate()
+    # PySpark's context starts its Python workers (mapInPandas, TorchDistributor) with PYSPARK_PYTHON,
+    # else `python3` on the PATH, which lacks shopsense's packages: only spark-submit turns
+    # spark.pyspark.python into that variable, and a library leaves the environment alone
+    if "PYSPARK_PYTHON" not in os.environ:
+        session.sparkContext.pythonExec = settings["spark.pyspark.python"]
+    return session
