@@ -23,15 +23,20 @@ def _small(**kw) -> SASRecPeer:  # type: ignore[no-untyped-def]
 
 def test_early_stopping_reports_the_curve_and_keeps_the_best_epoch() -> None:
     split = _split()
-    model = _small(epochs=4, patience=2)
+    model = _small(epochs=4, patience=1, min_epochs=3)
     model.set_validation(split.valid[C.USER_IDX].to_numpy(), split.valid[C.ITEM_IDX].to_numpy())
     r = evaluate_recommender(model, split, stage="valid", k=(10,), strict=True)
     rep = model.validation_report()
     curve = rep["curve"]
-    assert 1 <= len(curve) <= 4 and [c["epoch"] for c in curve] == list(range(1, len(curve) + 1))
+    assert 3 <= len(curve) <= 4 and [c["epoch"] for c in curve] == list(range(1, len(curve) + 1))
     best = max(curve, key=lambda c: c["ndcg@10"])
     assert rep["best_epochs"] == best["epoch"] and model.chosen_params() == {"epochs": best["epoch"]}
-    assert rep["max_epochs"] == 4 and rep["patience"] == 2 and model.timings["loss"] == "softmax"
+    assert (
+        rep["max_epochs"] == 4
+        and rep["patience"] == 1
+        and rep["min_epochs"] == 3
+        and model.timings["loss"] == "softmax"
+    )
     # the worker's own validation score (history masked) is the protocol's, for the restored best epoch
     assert r["ndcg@10"] == pytest.approx(best["ndcg@10"], abs=1e-9)
 

@@ -135,12 +135,20 @@ PEERS: dict[str, PeerSpec] = {
         _grid(recency_decay=[0.8], window=[20]),
         "engine co-visitation, recency-weighted history",
     ),
-    # softmax loss; epochs chosen by early stopping on validation (at most 200, patience 3, each validation
-    # fit at most an hour of training: see SASRecPeer), dropout by the grid
+    # softmax loss; epochs chosen by early stopping on validation (at most 200, patience 3 after 10 epochs:
+    # the first epochs are a plateau; each validation fit at most an hour of training: see SASRecPeer),
+    # dropout by the grid
     "sasrec": PeerSpec(
         "sasrec",
         _sasrec,
-        _grid(loss=["softmax"], dropout_rate=[0.1, 0.3, 0.5], epochs=[200], patience=[3], budget_seconds=[3600.0]),
+        _grid(
+            loss=["softmax"],
+            dropout_rate=[0.1, 0.3, 0.5],
+            epochs=[200],
+            patience=[3],
+            min_epochs=[10],
+            budget_seconds=[3600.0],
+        ),
         _grid(loss=["softmax"], dropout_rate=[0.2], epochs=[3], patience=[1], budget_seconds=[600.0]),
         "RecTools SASRecModel, softmax loss, on CPU (own virtualenv)",
         early_stopping=True,

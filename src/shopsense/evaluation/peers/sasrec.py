@@ -7,10 +7,10 @@ the excluded items at ``recommend_batch`` time (the evaluation protocol's mask, 
 
 Early stopping: :meth:`SASRecPeer.set_validation` hands the validation targets to the next fit; the
 worker then trains epoch by epoch up to ``epochs``, scores those targets after each epoch (full ranking,
-every training item masked), stops after ``patience`` epochs without a better NDCG@10 or at
-``budget_seconds`` of training, keeps the best epoch's weights, and reports the epoch count and the curve
-(:meth:`SASRecPeer.chosen_params`, :meth:`SASRecPeer.validation_report`): the test fit then trains that
-many epochs on the full training part.
+every training item masked), stops after ``patience`` epochs without a better NDCG@10 (not before
+``min_epochs``) or at ``budget_seconds`` of training, keeps the best epoch's weights, and reports the
+epoch count and the curve (:meth:`SASRecPeer.chosen_params`, :meth:`SASRecPeer.validation_report`): the
+test fit then trains that many epochs on the full training part.
 """
 
 from __future__ import annotations
@@ -76,6 +76,7 @@ class SASRecPeer:
         threads: int | None = None,
         max_excluded: int = 200,
         patience: int = 3,
+        min_epochs: int = 0,
         budget_seconds: float | None = None,
     ) -> None:
         self.params = dict(
@@ -95,6 +96,7 @@ class SASRecPeer:
         )
         self.max_excluded = max_excluded
         self.patience = patience
+        self.min_epochs = min_epochs
         self.budget_seconds = budget_seconds
         self.valid: tuple[np.ndarray, np.ndarray] | None = None
         self.lists: np.ndarray | None = None  # (n_users, K) per user index, -1 where none
@@ -115,7 +117,12 @@ class SASRecPeer:
         if "curve" not in self.timings:
             return {}
         out = {key: self.timings[key] for key in keys if key in self.timings}
-        out.update(max_epochs=self.params["epochs"], patience=self.patience, budget_seconds=self.budget_seconds)
+        out.update(
+            max_epochs=self.params["epochs"],
+            patience=self.patience,
+            min_epochs=self.min_epochs,
+            budget_seconds=self.budget_seconds,
+        )
         return out
 
     def fit(self, train: Dataset, k: int = 20) -> Self:
@@ -134,7 +141,7 @@ class SASRecPeer:
             params = dict(self.params)
             if self.valid is not None:
                 arrays.update(valid_user=self.valid[0], valid_item=self.valid[1])
-                params.update(patience=self.patience, budget_seconds=self.budget_seconds)
+                params.update(patience=self.patience, min_epochs=self.min_epochs, budget_seconds=self.budget_seconds)
             np.savez(src, **arrays, params=json.dumps(params))
             env = {**os.environ, "PYTHONWARNINGS": "ignore"}
             with subprocess.Popen(

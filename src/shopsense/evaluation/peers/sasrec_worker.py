@@ -3,14 +3,16 @@
 Standalone on purpose: it imports nothing from shopsense, so the engine's environment stays on numpy 2.
 Usage: ``python sasrec_worker.py IN.npz OUT.npz``. IN holds ``user``, ``item`` (internal indices, one row
 per interaction, chronological), ``k`` (list length) and ``params`` (JSON text: the ``SASRecModel``
-arguments plus ``threads``, ``seed``, and for early stopping ``patience`` and ``budget_seconds``), and
-optionally ``valid_user``, ``valid_item`` (one held-out item per validation user).
+arguments plus ``threads``, ``seed``, and for early stopping ``patience``, ``min_epochs`` and
+``budget_seconds``), and optionally ``valid_user``, ``valid_item`` (one held-out item per validation user).
 
 Without validation targets the model trains ``epochs`` epochs. With them it trains one epoch at a time
 (``fit_partial``: the optimizer state carries on) up to ``epochs``, scores the validation targets after
 each epoch with full ranking, every training item of the user masked (a repeated target too: protocol 2),
-stops after ``patience`` epochs without a better NDCG@10 or when the next epoch would pass
-``budget_seconds`` of training, and restores the weights of the best epoch before writing the lists.
+stops after ``patience`` epochs without a better NDCG@10 (not before ``min_epochs``: the first epochs sit on
+a plateau near popularity before the model takes off, which stopped a run at epoch 5) or when the next
+epoch would pass ``budget_seconds`` of training, and restores the weights of the best epoch before
+writing the lists.
 
 OUT holds ``users``, ``top`` (len(users) x k item indices, -1 padded; viewed items NOT filtered: the
 caller masks them so the protocol is the caller's) and ``timings`` (JSON text: fit_seconds,
@@ -57,6 +59,7 @@ def main(src: str, dst: str) -> None:
     torch.set_num_threads(int(params.pop("threads", 1)))
     seed = int(params.pop("seed", 0))
     patience = int(params.pop("patience", 3))
+    min_epochs = int(params.pop("min_epochs", 0))
     budget = params.pop("budget_seconds", None)
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -96,7 +99,7 @@ def main(src: str, dst: str) -> None:
                 best_state = copy.deepcopy(model.torch_model.state_dict())
             else:
                 since += 1
-            if since >= patience:
+            if since >= patience and epoch >= min_epochs:
                 stopped = f"no better NDCG@10 in {patience} epochs"
                 break
             if budget is not None and train_total + (e1 - e0) > float(budget):
@@ -113,6 +116,7 @@ def main(src: str, dst: str) -> None:
             "epochs_run": len(curve),
             "epoch_seconds": train_total / len(curve),
             "patience": patience,
+            "min_epochs": min_epochs,
             "budget_seconds": budget,
         }
     else:
