@@ -124,7 +124,14 @@ def attribute_vectors(name: str, products: Any) -> np.ndarray | None:
 
 # ---------------------------------------------------------------------------- runs
 def run_recommendation(
-    name: str, peers: list[str], *, quick: bool, engine: bool, checkpoint: Any = None, vectors: bool = True
+    name: str,
+    peers: list[str],
+    *,
+    quick: bool,
+    engine: bool,
+    checkpoint: Any = None,
+    vectors: bool = True,
+    grids: dict[str, dict[str, list[Any]]] | None = None,
 ) -> dict[str, Any]:
     from shopsense.data.dataset import Dataset
     from shopsense.data.public import load_dataset
@@ -153,7 +160,13 @@ def run_recommendation(
     for peer in peers:
         try:
             models[peer] = run_peer(
-                peer, split, ds, quick=quick, item_vectors=item_vectors, progress=lambda m: log(f"{name}: {m}")
+                peer,
+                split,
+                ds,
+                quick=quick,
+                item_vectors=item_vectors,
+                progress=lambda m: log(f"{name}: {m}"),
+                override=(grids or {}).get(peer),
             )
             r = models[peer]
             if checkpoint is not None:  # a crash later must not lose the finished models
@@ -244,7 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--merge", nargs="*", default=[], help="results.json files of other runs to fold in (then run --datasets too)"
     )
+    ap.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="PEER:KEY=V1,V2[;KEY=...]",
+        help="replace axes of a peer's validation grid, e.g. 'sasrec:dropout_rate=0.2,0.5;budget_seconds=1800'",
+    )
     args = ap.parse_args(argv)
+    from shopsense.evaluation.runner import parse_grid_override
+
+    try:
+        grids = dict(parse_grid_override(g) for g in args.grid)
+    except ValueError as e:
+        ap.error(str(e))
 
     from shopsense.evaluation.report import html_report, recommendation_section, search_section, update_markdown
     from shopsense.evaluation.runner import parse_peers
@@ -259,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 
         log("checking the RecTools virtualenv (.venv-rectools; created on first use, a few minutes)")
         try:
-            ensure_rectools_venv(ROOT / ".venv-rectools")
+            ensure_rectools_venv(Path(os.environ["SHOPSENSE_RECTOOLS_PYTHON"]).parents[1])
         except Exception as e:
             log(f"RecTools environment unavailable, SASRec skipped: {e}")
             peers.remove("sasrec")
@@ -319,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                 engine=not args.no_engine,
                 checkpoint=checkpoint,
                 vectors=not args.no_vectors,
+                grids=grids,
             )
             mine["recommendation"][name]["info"]["command"] = environment["command"]
             mine["recommendation"][name]["info"]["commit"] = environment["versions"].get("commit")

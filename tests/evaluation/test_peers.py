@@ -87,3 +87,63 @@ def test_tune_and_test_picks_the_best_setting_on_validation() -> None:
     best = max(r["valid"], key=lambda v: v["ndcg@3"])["params"]
     assert r["params"] == best
     assert "hr@3" in r and r["tune_seconds"] >= 0
+
+
+class _EpochPicker(ItemKNN):
+    """An item-kNN that 'early-stops' on the validation targets it is given: the protocol of SASRecPeer."""
+
+    def __init__(self, neighbors: int = 5, epochs: int = 50) -> None:
+        super().__init__(neighbors=neighbors)
+        self.max_epochs = epochs
+        self.valid: tuple[np.ndarray, np.ndarray] | None = None
+        self.fitted_with_valid: list[bool] = []
+
+    def set_validation(self, users: np.ndarray, items: np.ndarray) -> None:
+        self.valid = (users, items)
+
+    def fit(self, train):  # type: ignore[no-untyped-def]
+        self.fitted_with_valid.append(self.valid is not None)
+        return super().fit(train)
+
+    def chosen_params(self) -> dict:
+        return {"epochs": self.neighbors + 1}
+
+    def validation_report(self) -> dict:
+        assert self.valid is not None
+        return {"best_epochs": self.neighbors + 1, "curve": [{"epoch": 1, "ndcg@10": 0.1}], "n": len(self.valid[0])}
+
+
+def test_tune_and_test_with_early_stopping() -> None:
+    split = _split()
+    built: list[_EpochPicker] = []
+
+    def build(p: dict) -> _EpochPicker:
+        built.append(_EpochPicker(**p))
+        return built[-1]
+
+    r = tune_and_test(build, [{"neighbors": 5}], split, k=(3,), metric="ndcg@3", early_stopping=True)
+    # one setting is validated all the same (the epochs come from it); the test fit gets no targets
+    assert len(built) == 2 and built[0].fitted_with_valid == [True] and built[1].fitted_with_valid == [False]
+    assert built[0].valid is not None and len(built[0].valid[0]) == len(split.valid)
+    assert r["params"] == {"neighbors": 5, "epochs": 6} and built[1].max_epochs == 6
+    (entry,) = r["valid"]
+    assert entry["best_epochs"] == 6 and entry["chosen"] == r["params"] and entry["n"] == len(split.valid)
+
+
+def test_grid_override() -> None:
+    from shopsense.evaluation.runner import override_grid, parse_grid_override
+
+    name, axes = parse_grid_override("sasrec:dropout_rate=0.2,0.5; budget_seconds=1800;loss=softmax")
+    assert name == "sasrec" and axes == {"dropout_rate": [0.2, 0.5], "budget_seconds": [1800], "loss": ["softmax"]}
+    grid = override_grid(PEERS["sasrec"].grid, axes)
+    assert [g["dropout_rate"] for g in grid] == [0.2, 0.5] and all(g["budget_seconds"] == 1800 for g in grid)
+    assert all(g["epochs"] == PEERS["sasrec"].grid[0]["epochs"] for g in grid)
+    for bad in ("magic:x=1", "sasrec", "sasrec:x", "sasrec:x="):
+        with pytest.raises(ValueError, match="--grid"):
+            parse_grid_override(bad)
+
+
+def test_sasrec_chooses_its_epochs_on_validation() -> None:
+    spec = PEERS["sasrec"]
+    assert spec.early_stopping and {g["loss"] for g in spec.grid} == {"softmax"}
+    assert len({g["dropout_rate"] for g in spec.grid}) > 1 and all(g["epochs"] > 5 for g in spec.grid)

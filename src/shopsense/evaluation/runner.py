@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.data.dataset import Dataset
 from shopsense.data.splits import LeaveOneOut
@@ -34,6 +35,8 @@ class PeerSpec:
     quick_grid: Sequence[dict[str, Any]] | None = None
     description: str = ""
     needs_full: bool = False  # built with the whole dataset (pop-all only)
+    # chooses its epochs on validation by early stopping (SASRec): validated even with one setting
+    early_stopping: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -132,14 +135,23 @@ PEERS: dict[str, PeerSpec] = {
         _grid(recency_decay=[0.8], window=[20]),
         "engine co-visitation, recency-weighted history",
     ),
+    # softmax loss; epochs chosen by early stopping on validation (at most 200, patience 3 after 10 epochs:
+    # the first epochs are a plateau; each validation fit at most an hour of training: see SASRecPeer),
+    # dropout by the grid
     "sasrec": PeerSpec(
         "sasrec",
         _sasrec,
-        # one setting: on 2 CPU cores 5 epochs already cost ~8 minutes on Scientific (an hour on Video
-        # Games); a validation grid over epochs is beyond this machine's benchmark budget
-        _grid(epochs=[5]),
-        _grid(epochs=[5]),
-        "RecTools SASRecModel on CPU (own virtualenv)",
+        _grid(
+            loss=["softmax"],
+            dropout_rate=[0.1, 0.3, 0.5],
+            epochs=[200],
+            patience=[3],
+            min_epochs=[10],
+            budget_seconds=[3600.0],
+        ),
+        _grid(loss=["softmax"], dropout_rate=[0.2], epochs=[3], patience=[1], budget_seconds=[600.0]),
+        "RecTools SASRecModel, softmax loss, on CPU (own virtualenv)",
+        early_stopping=True,
     ),
 }
 #: peers run by ``--peers all`` (pop-all leaks the test set: only on request)
@@ -162,6 +174,42 @@ def parse_peers(spec: str | Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def parse_grid_override(text: str) -> tuple[str, dict[str, list[Any]]]:
+    """``"sasrec:dropout_rate=0.2,0.5;budget_seconds=1800"`` -> ``("sasrec", {"dropout_rate": [0.2, 0.5],
+    "budget_seconds": [1800]})``: numbers as numbers, anything else as text."""
+    name, sep, body = text.partition(":")
+    if not sep or name.strip() not in PEERS:
+        raise ValueError(f"--grid {text!r}: expected PEER:KEY=V1,V2[;KEY=...] with PEER one of {', '.join(PEERS)}")
+    axes: dict[str, list[Any]] = {}
+    for part in filter(None, (p.strip() for p in body.split(";"))):
+        key, eq, values = part.partition("=")
+        if not eq or not key.strip() or not values.strip():
+            raise ValueError(f"--grid {text!r}: {part!r} is not KEY=V1,V2")
+        axes[key.strip()] = [_value(v.strip()) for v in values.split(",")]
+    return name.strip(), axes
+
+
+def _value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def override_grid(grid: Sequence[dict[str, Any]], axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """``grid`` with the given axes replaced (or added): every setting times every combination, duplicates
+    dropped, order kept."""
+    out: list[dict[str, Any]] = []
+    for setting in grid:
+        for combo in _grid(**axes):
+            new = {**setting, **combo}
+            if new not in out:
+                out.append(new)
+    return out
+
+
 def tune_and_test(
     build: Callable[[dict[str, Any]], Recommender],
     grid: Sequence[dict[str, Any]],
@@ -173,22 +221,39 @@ def tune_and_test(
     progress: Progress | None = None,
     label: str = "",
     keep_topk: bool = False,
+    early_stopping: bool = False,
 ) -> dict[str, Any]:
     """Try every setting of ``grid`` on validation (skipped for a single setting), then fit the best one
     on ``train_full`` and score it on test. Returns the test result plus ``params``, ``valid`` (metric per
-    setting) and ``tune_seconds``."""
+    setting) and ``tune_seconds``.
+
+    ``early_stopping``: the model also gets the validation targets before its validation fit
+    (``set_validation(users, items)``) and chooses its epochs on them: ``chosen_params()`` updates the
+    setting for the test fit and ``validation_report()`` (the curve) goes into its ``valid`` entry."""
     t0 = time.perf_counter()
     valid: list[dict[str, Any]] = []
     best = dict(grid[0])
-    if len(grid) > 1:
+    if len(grid) > 1 or early_stopping:
         best_score = -np.inf
         for params in grid:
             if progress:
                 progress(f"{label}: validating {params}")
-            r = evaluate_recommender(build(dict(params)), split, stage="valid", k=k)
-            valid.append({"params": dict(params), metric: r[metric]})
+            model = build(dict(params))
+            chosen = dict(params)
+            if early_stopping:
+                model.set_validation(  # type: ignore[attr-defined]
+                    split.valid[C.USER_IDX].to_numpy(), split.valid[C.ITEM_IDX].to_numpy()
+                )
+            r = evaluate_recommender(model, split, stage="valid", k=k)
+            entry: dict[str, Any] = {"params": dict(params), metric: r[metric], "fit_seconds": r["fit_seconds"]}
+            if early_stopping:
+                chosen.update(model.chosen_params())  # type: ignore[attr-defined]
+                entry.update(model.validation_report(), chosen=dict(chosen))  # type: ignore[attr-defined]
+            valid.append(entry)
+            if progress and early_stopping:
+                progress(f"{label}: {metric} {r[metric]:.4f} on validation with {chosen}")
             if r[metric] > best_score:
-                best_score, best = r[metric], dict(params)
+                best_score, best = r[metric], chosen
     tune_seconds = time.perf_counter() - t0
     if progress:
         progress(f"{label}: test with {best}")
@@ -206,10 +271,14 @@ def run_peer(
     item_vectors: np.ndarray | None = None,
     progress: Progress | None = None,
     keep_topk: bool = False,
+    override: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
-    """Tune one named peer on validation and score it on test (see :func:`tune_and_test`)."""
+    """Tune one named peer on validation and score it on test (see :func:`tune_and_test`); ``override``
+    replaces axes of its grid (:func:`override_grid`)."""
     spec = PEERS[name]
     grid = spec.quick_grid if quick and spec.quick_grid is not None else spec.grid
+    if override:
+        grid = override_grid(grid, override)
     extra: dict[str, Any] = {}
     if spec.needs_full:
         if full is None:
@@ -221,7 +290,14 @@ def run_peer(
         return spec.build(**params, **extra)
 
     return tune_and_test(
-        build, grid, split, item_vectors=item_vectors, progress=progress, label=name, keep_topk=keep_topk
+        build,
+        grid,
+        split,
+        item_vectors=item_vectors,
+        progress=progress,
+        label=name,
+        keep_topk=keep_topk,
+        early_stopping=spec.early_stopping,
     )
 
 

@@ -3,7 +3,14 @@
 :func:`ensure_rectools_venv` creates ``.venv-rectools`` (torch pinned to the CPU build 2.13.0).
 :class:`SASRecPeer` writes the training sequences to an ``.npz`` file, runs ``sasrec_worker.py`` with that
 environment's Python, and reads back each user's top list (viewed items included), from which it drops
-the excluded items at ``recommend_batch`` time so the protocol's "never mask the target" holds.
+the excluded items at ``recommend_batch`` time (the evaluation protocol's mask, whatever it is).
+
+Early stopping: :meth:`SASRecPeer.set_validation` hands the validation targets to the next fit; the
+worker then trains epoch by epoch up to ``epochs``, scores those targets after each epoch (full ranking,
+every training item masked), stops after ``patience`` epochs without a better NDCG@10 (not before
+``min_epochs``) or at ``budget_seconds`` of training, keeps the best epoch's weights, and reports the
+epoch count and the curve (:meth:`SASRecPeer.chosen_params`, :meth:`SASRecPeer.validation_report`): the
+test fit then trains that many epochs on the full training part.
 """
 
 from __future__ import annotations
@@ -62,11 +69,15 @@ class SASRecPeer:
         n_heads: int = 2,
         session_max_len: int = 50,
         dropout_rate: float = 0.2,
+        loss: str = "softmax",
         lr: float = 0.001,
         batch_size: int = 128,
         seed: int = 0,
         threads: int | None = None,
         max_excluded: int = 200,
+        patience: int = 3,
+        min_epochs: int = 0,
+        budget_seconds: float | None = None,
     ) -> None:
         self.params = dict(
             epochs=epochs,
@@ -75,15 +86,44 @@ class SASRecPeer:
             n_heads=n_heads,
             session_max_len=session_max_len,
             dropout_rate=dropout_rate,
+            loss=loss,
             lr=lr,
             batch_size=batch_size,
             seed=seed,
-            # the cores this process may run on (a benchmark pinned to one core must not run two threads)
-            threads=threads or len(os.sched_getaffinity(0)),
+            # OMP_NUM_THREADS, else the cores this process may run on (a benchmark pinned to one core must
+            # not run two threads)
+            threads=threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or len(os.sched_getaffinity(0)),
         )
         self.max_excluded = max_excluded
+        self.patience = patience
+        self.min_epochs = min_epochs
+        self.budget_seconds = budget_seconds
+        self.valid: tuple[np.ndarray, np.ndarray] | None = None
         self.lists: np.ndarray | None = None  # (n_users, K) per user index, -1 where none
         self.timings: dict[str, Any] = {}
+
+    def set_validation(self, users: np.ndarray, items: np.ndarray) -> None:
+        """Early-stop the next fit on these (user index, held-out item index) pairs."""
+        self.valid = (np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64))
+
+    def chosen_params(self) -> dict[str, Any]:
+        """After an early-stopped fit: the settings the test fit should use (the best epoch count)."""
+        best = self.timings.get("best_epochs")
+        return {} if best is None else {"epochs": int(best)}
+
+    def validation_report(self) -> dict[str, Any]:
+        """After an early-stopped fit: best epoch, the per-epoch validation curve, why it stopped, budget."""
+        keys = ("best_epochs", "best_ndcg@10", "curve", "stopped", "epochs_run", "epoch_seconds", "fit_seconds")
+        if "curve" not in self.timings:
+            return {}
+        out = {key: self.timings[key] for key in keys if key in self.timings}
+        out.update(
+            max_epochs=self.params["epochs"],
+            patience=self.patience,
+            min_epochs=self.min_epochs,
+            budget_seconds=self.budget_seconds,
+        )
+        return out
 
     def fit(self, train: Dataset, k: int = 20) -> Self:
         py = rectools_python()
@@ -97,11 +137,28 @@ class SASRecPeer:
         width = k + min(longest, self.max_excluded)
         with tempfile.TemporaryDirectory(prefix="shopsense-sasrec-") as tmp:
             src, dst = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
-            np.savez(src, user=user, item=item, k=width, params=json.dumps(self.params))
+            arrays: dict[str, Any] = dict(user=user, item=item, k=width)
+            params = dict(self.params)
+            if self.valid is not None:
+                arrays.update(valid_user=self.valid[0], valid_item=self.valid[1])
+                params.update(patience=self.patience, min_epochs=self.min_epochs, budget_seconds=self.budget_seconds)
+            np.savez(src, **arrays, params=json.dumps(params))
             env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-            done = subprocess.run([str(py), str(WORKER), str(src), str(dst)], capture_output=True, text=True, env=env)
-            if done.returncode != 0:
-                raise ShopsenseError(f"SASRec worker failed:\n{done.stderr[-3000:]}")
+            with subprocess.Popen(
+                [str(py), str(WORKER), str(src), str(dst)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            ) as proc:
+                assert proc.stderr is not None
+                tail: list[str] = []
+                for line in proc.stderr:  # the per-epoch validation lines are the progress log
+                    if line.startswith('{"epoch"'):
+                        print(f"sasrec: {line.rstrip()}", file=sys.stderr, flush=True)
+                    tail = [*tail[-200:], line]
+            if proc.returncode != 0:
+                raise ShopsenseError("SASRec worker failed:\n" + "".join(tail)[-3000:])
             out = np.load(dst)
             users, top = out["users"], out["top"]
             self.timings = json.loads(str(out["timings"]))
