@@ -367,6 +367,10 @@ def train_stage(phase: list[str]) -> Any:
         (r"^marked \d+ abandoned", None),
         (r"^fine-tun", "fine-tune the text encoder"),
         (r"^encoding \d+ product texts", "encode product texts"),
+        (r"^encoding product texts on the executors", "encode product texts"),  # the Spark job
+        (r"^product images are not fused", None),
+        (r"^training the sequential model on the held-out split", "fit sequential (held-out)"),  # TorchDistributor
+        (r"^training the sequential model on every window", "fit sequential (all data)"),
         (r"^encoding the shoppers' search queries", "encode search queries"),
         (r"^popularity and trend", "popularity"),
         (r"^holding out", "held-out split"),
