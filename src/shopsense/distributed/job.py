@@ -214,14 +214,14 @@ def fit_engine(
     for name in names:
         say(f"fitting {name} on the held-out split")
         inner[name] = timed(f"{name}_heldout", partial(_fit, name, snap, config, work, held.inner))
-    sequential = None
-    if config.sequential is not None:
+    sequential, seq_config = None, config.sequential
+    if seq_config is not None:
         say(f"training the sequential model on the held-out split ({torch_processes} PyTorch process(es))")
         sequential, _ = timed(
             "sequential_heldout",
             lambda: fit_sequential(
                 snap,
-                config.sequential,  # type: ignore[arg-type]
+                seq_config,
                 work / "sequential-heldout",
                 interactions=held.inner,
                 item_vectors=item_vectors,
@@ -244,13 +244,13 @@ def fit_engine(
     for name in names:
         say(f"fitting {name} on all interactions")
         engine.models[name] = timed(name, partial(_fit, name, snap, config, work, None))
-    if sequential is not None and config.refit_epochs > 0:
+    if sequential is not None and seq_config is not None and config.refit_epochs > 0:
         say("training the sequential model on every window")
         engine.models["sequential"], windows = timed(
             "sequential",
             lambda: fit_sequential(
                 snap,
-                config.sequential,  # type: ignore[arg-type]
+                seq_config,
                 work / "sequential",
                 base=sequential,
                 epochs=config.refit_epochs,

@@ -83,18 +83,19 @@ def fit_sequential(
     windows = work / "windows"
     source = snap.interactions if interactions is None else interactions
     n = write_windows(snap, source, config.max_len, windows, max(1, processes * FILES_PER_PROCESS))
-    start = None
+    start = vectors = None
     if base is not None:
         start = str(base.save(work / "base"))
     elif config.use_text and item_vectors is not None:
-        np.save(work / "vectors.npy", np.asarray(item_vectors, np.float32), allow_pickle=False)
+        vectors = str(work / "vectors.npy")
+        np.save(vectors, np.asarray(item_vectors, np.float32), allow_pickle=False)
     out = work / "model"
     TorchDistributor(num_processes=processes, local_mode=local_mode, use_gpu=False).run(
         train_process,
         str(windows),
         snap.n_items,
         json.dumps(config.model_dump(mode="json")),
-        str(work / "vectors.npy") if (work / "vectors.npy").exists() and start is None else None,
+        vectors,
         start,
         str(out),
         config.epochs if epochs is None else epochs,
