@@ -34,6 +34,8 @@ PRODUCT_COLUMNS = (
 # Events
 EVENT_ID = "event_id"
 USER = "user_id"
+#: the user id of events and lists of a shopper the caller did not name (one shared id: it has no history)
+ANONYMOUS_USER = "anonymous"
 EVENT_TYPE = "event_type"
 VALUE = "value"
 TIMESTAMP = "timestamp"  # unix seconds (float) once validated

@@ -37,6 +37,7 @@ from shopsense.features.tokenize import Tokenizer, detect_language
 from shopsense.images import ImageFusion, train_images, version_images
 from shopsense.models.base import Histories
 from shopsense.models.sequential import SequentialModel
+from shopsense.ranking.outcomes import SEARCH
 from shopsense.ranking.pipeline import Engine, EngineConfig
 from shopsense.store import KnowledgeStore
 from shopsense.versions import Draft, encoder_folder, read_manifest, reap_abandoned, served_folder
@@ -217,17 +218,22 @@ def train(
         keep = version_images(served_folder(store, settings.home)) if incremental else None
         if vectors is not None and (keep is not None or not incremental):
             vectors, image_metrics = train_images(ds, vectors, settings, store, draft.folder, say, keep=keep)
+        version_search = None
+        if encoder_folder(draft.folder) is not None:  # the home's search index holds another encoder's vectors
+            say("building the version's search index with its text encoder")
+            from shopsense.search import build_from_store
+
+            version_search = build_from_store(store, settings, active_links=False)
         if incremental:
             engine, base = _warm_start(store, settings, ds, vectors, say)
         else:
             cfg = config or settings.engine
             outcomes = logged_outcomes(store, cfg.outcomes.max_requests) if cfg.outcomes is not None else None
-            engine, base = Engine(cfg).fit(ds, vectors, progress=say, outcomes=outcomes), None
-        if encoder_folder(draft.folder) is not None:  # the home's search index holds another encoder's vectors
-            say("building the version's search index with its text encoder")
-            from shopsense.search import build_from_store
-
-            build_from_store(store, settings, active_links=False).save(draft.folder / "search")
+            featurer = _search_featurer(store, settings, outcomes, version_search, say)
+            engine = Engine(cfg).fit(ds, vectors, progress=say, outcomes=outcomes, search_featurer=featurer)
+            base = None
+        if version_search is not None:
+            version_search.save(draft.folder / "search")
         say(f"writing version {version}")
         engine.save(draft.folder / "engine")
         ds.items.save(draft.folder / "items.json")
@@ -339,6 +345,21 @@ def logged_outcomes(store: KnowledgeStore, max_lists: int) -> pd.DataFrame | Non
         return None
     since = float(pd.to_numeric(impressions[C.TIMESTAMP]).min())
     return label_impressions(impressions, store.events(event_types=list(OUTCOMES), since=since))
+
+
+def _search_featurer(
+    store: KnowledgeStore, settings: Settings, outcomes: pd.DataFrame | None, searcher: Any, say: Progress
+) -> Any:
+    """The search engine's features of logged search lists (:mod:`shopsense.ranking.joint`), when the
+    log holds search lists: the version's own search engine when it has one, else the home's."""
+    if outcomes is None or C.SURFACE not in outcomes.columns or not (outcomes[C.SURFACE] == SEARCH).any():
+        return None
+    if searcher is None:
+        from shopsense.search import load_or_build
+
+        say("loading the search index to describe the logged search lists")
+        searcher = load_or_build(store, settings, active_links=False)
+    return searcher.logged_features()
 
 
 def _warm_start(

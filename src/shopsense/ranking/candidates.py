@@ -49,10 +49,42 @@ def feature_names(sources: list[str], side: ItemSide) -> list[str]:
     names = []
     for s in sources:
         names += [f"{s}_score", f"{s}_z", f"{s}_rank"]
-    names += ["log_pop", "trend", "hist_len", "cold_item", "cat_share", "cat_last", "brand_share"]
+    return names + side_names(side)
+
+
+def side_names(side: ItemSide) -> list[str]:
+    """The features of an item against a history that need no source (:func:`side_columns`)."""
+    names = ["log_pop", "trend", "hist_len", "cold_item", "cat_share", "cat_last", "brand_share"]
     if side.vectors is not None:
         names += ["sim_last", "sim_last3_max"]
     return names
+
+
+def side_columns(history: np.ndarray, cand: np.ndarray, side: ItemSide) -> list[np.ndarray]:
+    """Per candidate item, :func:`side_names`' features against ``history`` (item indices, oldest
+    first): popularity and trend, history length, category and brand affinity, text similarity to
+    the last items. Search ranks with these too (:mod:`shopsense.ranking.joint`)."""
+    h = history
+    hist_cats = side.category[h] if len(h) else np.zeros(0, np.int64)
+    hist_brands = side.brand[h] if len(h) else np.zeros(0, np.int64)
+    cc, bc = side.category[cand], side.brand[cand]
+    cat_last = (cc == hist_cats[-1]) & (cc >= 0) if len(h) else np.zeros(len(cand), bool)
+    cols = [
+        np.log1p(side.popularity[cand].astype(np.float32)),
+        side.trend[cand].astype(np.float32),
+        np.full(len(cand), len(h), np.float32),
+        (side.popularity[cand] == 0).astype(np.float32),
+        _share(hist_cats, cc),
+        cat_last.astype(np.float32),
+        _share(hist_brands, bc),
+    ]
+    if side.vectors is not None:
+        if len(h):
+            sims = side.vectors[cand] @ side.vectors[h[-3:]].T
+            cols += [sims[:, -1], sims.max(axis=1)]
+        else:
+            cols += [np.zeros(len(cand), np.float32)] * 2
+    return cols
 
 
 def build(
@@ -67,7 +99,6 @@ def build(
     proposed). ``must_include[r]`` (training only) adds an item to row r; ``only[r]`` (training on
     logged lists) replaces row r's candidates by those items, in that order."""
     names = list(proposals[0]) if proposals else []
-    log_pop = np.log1p(side.popularity.astype(np.float32))
     out_items, out_feats = [], []
     for r, props in enumerate(proposals):
         cand = merge(props.values()) if only is None else np.asarray(only[r], np.int64)
@@ -82,28 +113,7 @@ def build(
             rank = np.searchsorted(-desc, -sc, side="left").astype(np.float32)
             rank[rank >= len(desc)] = per_source
             cols += [sc, (sc - p.mean) / (p.std + 1e-9), rank]
-        h = histories.items[r]
-        hist_cats = side.category[h] if len(h) else np.zeros(0, np.int64)
-        hist_brands = side.brand[h] if len(h) else np.zeros(0, np.int64)
-        cc, bc = side.category[cand], side.brand[cand]
-        cat_share = _share(hist_cats, cc)
-        brand_share = _share(hist_brands, bc)
-        cat_last = (cc == hist_cats[-1]) & (cc >= 0) if len(h) else np.zeros(len(cand), bool)
-        cols += [
-            log_pop[cand],
-            side.trend[cand],
-            np.full(len(cand), len(h), np.float32),
-            (side.popularity[cand] == 0).astype(np.float32),
-            cat_share,
-            cat_last.astype(np.float32),
-            brand_share,
-        ]
-        if side.vectors is not None:
-            if len(h):
-                sims = side.vectors[cand] @ side.vectors[h[-3:]].T
-                cols += [sims[:, -1], sims.max(axis=1)]
-            else:
-                cols += [np.zeros(len(cand), np.float32)] * 2
+        cols += side_columns(histories.items[r], cand, side)
         out_items.append(cand.astype(np.int64))
         out_feats.append(
             np.stack(cols, axis=1).astype(np.float32) if len(cand) else np.zeros((0, len(cols)), np.float32)

@@ -16,7 +16,7 @@ the tuned fusion (or the next-item ranker); it is then refitted on every list.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +28,17 @@ from shopsense.data.dataset import Dataset
 from shopsense.engine_config import OutcomesConfig, RankerConfig
 from shopsense.models.base import Histories
 from shopsense.ranking import candidates as cand
+from shopsense.ranking.joint import SearchLists, joint_names, widen
 from shopsense.ranking.propensity import Propensities
 from shopsense.ranking.ranker import LambdaRanker, WeightedFusion
 
 if TYPE_CHECKING:
     from shopsense.ranking.pipeline import Engine
+
+#: the surface whose lists carry a query (:mod:`shopsense.ranking.joint` learns from them)
+SEARCH = "search"
+
+RECOMMEND = "recommend"
 
 #: graded outcome of a shown item (the strongest that followed it)
 GRADES = {C.CLICK: 1, C.ADD_TO_CART: 2, C.PURCHASE: 3}
@@ -47,6 +53,7 @@ class ShownLists:
     items: list[np.ndarray]  # item indices in shown order
     positions: list[np.ndarray]  # 0-based shown positions
     grades: list[np.ndarray]  # per item: 0 nothing, 1 click, 2 cart, 3 purchase
+    queries: list[str] | None = None  # per list, what was searched (search lists)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -68,17 +75,31 @@ class ShownLists:
             [self.items[r] for r in rows],
             [self.positions[r] for r in rows],
             [self.grades[r] for r in rows],
+            None if self.queries is None else [self.queries[r] for r in rows],
         )
 
 
-def shown_lists(labelled: pd.DataFrame, ds: Dataset, config: OutcomesConfig) -> ShownLists:
-    """The latest ``config.max_requests`` lists of ``config.surfaces`` with an outcome, from impressions
-    labelled by :func:`~shopsense.data.outcomes.label_impressions`; rows of users or items the
-    dataset does not know (deleted, opted out, products removed) are left out."""
-    empty = ShownLists(np.zeros(0, np.int64), np.zeros(0), [], [], [])
+def shown_lists(
+    labelled: pd.DataFrame,
+    ds: Dataset,
+    config: OutcomesConfig,
+    surfaces: list[str] | None = None,
+    *,
+    unknown_users: bool = False,
+) -> ShownLists:
+    """The latest ``config.max_requests`` lists of ``surfaces`` (default ``config.surfaces``) with an
+    outcome, from impressions labelled by :func:`~shopsense.data.outcomes.label_impressions`; rows of
+    items the dataset does not know (products removed) are left out, and rows of users it does not
+    know (deleted, opted out) too unless ``unknown_users`` (search: an anonymous shopper's list
+    still says which products answer a query; their user index is -1)."""
+    surfaces = config.surfaces if surfaces is None else surfaces
+    with_queries = surfaces == [SEARCH]
+    empty = ShownLists(np.zeros(0, np.int64), np.zeros(0), [], [], [], [] if with_queries else None)
     if labelled.empty:
         return empty
-    imp = labelled[labelled[C.SURFACE].isin(config.surfaces) & labelled[C.USER].notna()]
+    imp = labelled[labelled[C.SURFACE].isin(surfaces) & labelled[C.USER].notna()]
+    if with_queries:
+        imp = imp[imp[C.QUERY].notna()] if C.QUERY in imp.columns else imp.iloc[:0]
     grade = np.zeros(len(imp), np.int8)
     for col, g in GRADES.items():
         grade = np.where(imp[col].to_numpy(dtype=bool), np.maximum(grade, g), grade)
@@ -90,9 +111,14 @@ def shown_lists(labelled: pd.DataFrame, ds: Dataset, config: OutcomesConfig) -> 
             "position": pd.to_numeric(imp[C.POSITION]).to_numpy(dtype=np.int64),
             "time": pd.to_numeric(imp[C.TIMESTAMP]).to_numpy(dtype=np.float64),
             "grade": grade,
+            "query": imp[C.QUERY].astype(str).to_numpy() if with_queries else "",
         }
     )
-    df = df[(df["user"] >= 0) & (df["item"] >= 0)]
+    if unknown_users:
+        df.loc[
+            imp[C.USER].astype(str).to_numpy() == C.ANONYMOUS_USER, "user"
+        ] = -1  # the shared anonymous id has no history
+    df = df[((df["user"] >= 0) | unknown_users) & (df["item"] >= 0)]
     useful = df.groupby("request")["grade"].transform("max") > 0
     df = df[useful]
     if df.empty:
@@ -107,6 +133,7 @@ def shown_lists(labelled: pd.DataFrame, ds: Dataset, config: OutcomesConfig) -> 
         [g["item"].to_numpy(np.int64) for g in groups],
         [g["position"].to_numpy(np.int64) for g in groups],
         [g["grade"].to_numpy(np.int32) for g in groups],
+        [str(g["query"].iloc[0]) for g in groups] if with_queries else None,
     )
 
 
@@ -166,10 +193,19 @@ def learn(
     config: OutcomesConfig,
     ranker_config: RankerConfig,
     say: Callable[[str], None] = lambda _m: None,
-) -> tuple[LambdaRanker | None, dict[str, Any]]:
+    search: SearchLists | None = None,
+    search_names: Sequence[str] = (),
+) -> tuple[LambdaRanker | None, list[str], dict[str, Any]]:
     """Train on the older lists (plus the next-item groups), compare on the latest ``heldout_share``
-    with ``fallback`` (what is served otherwise); the outcome ranker refitted on every list when it
-    wins by ``config.min_gain``, else None. Metrics say how many lists and impressions it used."""
+    of each surface's lists with what that surface serves otherwise (``fallback`` for the
+    recommendation lists; search's own ranking, :attr:`SearchLists.served`, for search); returns
+    the ranker refitted on every list and the surfaces it won on by ``config.min_gain`` ("recommend",
+    "search"), or None when it won on none. With ``search`` (its query features ``search_names``)
+    it is the joint ranker of :mod:`shopsense.ranking.joint`: one table, both surfaces' lists.
+    Metrics say how many lists and impressions it used."""
+    joint = search is not None and len(search) > 0
+    names = joint_names(feats.names, search_names) if joint else list(feats.names)
+    width = len(names)
     weights = ips_weights(lists, propensities)
     extra_x: list[np.ndarray] = []
     extra_y: list[np.ndarray] = []
@@ -177,46 +213,93 @@ def learn(
     if next_item is not None and config.next_item_weight > 0:
         c, targets = next_item
         for items, x, t in zip(c.items, c.features, targets, strict=True):
-            extra_x.append(x)
+            extra_x.append(widen(x, width))
             extra_y.append((items == t).astype(np.int32))
             extra_w.append(np.full(len(items), config.next_item_weight, np.float32))
-    n_held = max(1, int(round(len(lists) * config.heldout_share)))
-    train, held = np.arange(len(lists) - n_held), np.arange(len(lists) - n_held, len(lists))
+    rec_train, rec_held = _split(len(lists), config.heldout_share)
+    s_lists = (
+        search.lists if joint and search is not None else ShownLists(np.zeros(0, np.int64), np.zeros(0), [], [], [])
+    )
+    s_weights = ips_weights(s_lists, propensities)
+    s_train, s_held = _split(len(s_lists), config.heldout_share)
 
-    def fit(rows: np.ndarray) -> LambdaRanker:
-        xs = extra_x + [feats.features[r] for r in rows]
-        ys = extra_y + [lists.grades[r] for r in rows]
-        ws = extra_w + [weights[r] for r in rows]
-        return LambdaRanker(ranker_config).fit_groups(xs, ys, ws, feats.names)
+    def fit(rec_rows: np.ndarray, search_rows: np.ndarray) -> LambdaRanker:
+        xs = extra_x + [widen(feats.features[r], width) for r in rec_rows]
+        ys = extra_y + [lists.grades[r] for r in rec_rows]
+        ws = extra_w + [weights[r] for r in rec_rows]
+        if search is not None:
+            xs += [search.features[r] for r in search_rows]
+            ys += [s_lists.grades[r] for r in search_rows]
+            ws += [s_weights[r] for r in search_rows]
+        return LambdaRanker(ranker_config).fit_groups(xs, ys, ws, names)
 
     metrics: dict[str, Any] = {
         "lists": len(lists),
         "impressions": lists.impressions,
-        "heldout_lists": int(len(held)),
+        "heldout_lists": int(len(rec_held)),
         "propensities": propensities.summary() if propensities is not None else "not measured (too few swapped clicks)",
     }
-    if not len(train):
+    if joint:
+        metrics["search"] = {"lists": len(s_lists), "impressions": s_lists.impressions, "heldout_lists": len(s_held)}
+    if not len(rec_train) and not len(s_train):
         metrics["chosen"] = "fallback: too few lists to hold some out"
-        return None, metrics
-    say(f"training the ranker on {len(train)} logged lists with outcomes, holding out the latest {len(held)}")
-    ranker = fit(train)
-    held_x = [feats.features[r] for r in held]
-    held_g = [lists.grades[r] for r in held]
-    held_w = [weights[r] for r in held]
-    if isinstance(fallback, LambdaRanker):
-        base_scores = [fallback.predict(x) for x in held_x]
+        return None, [], metrics
+    say(
+        f"training the ranker on {len(rec_train)} logged recommendation lists"
+        + (f" and {len(s_train)} search lists" if joint else "")
+        + " with outcomes, holding out the latest"
+    )
+    ranker = fit(rec_train, s_train)
+    won: list[str] = []
+    if len(rec_held) and len(rec_train):
+        held_x = [feats.features[r] for r in rec_held]
+        held_g = [lists.grades[r] for r in rec_held]
+        held_w = [weights[r] for r in rec_held]
+        if isinstance(fallback, LambdaRanker):
+            base_scores = [fallback.predict(x) for x in held_x]
+        else:
+            base_scores = [fallback.predict_with(x, feats.names) for x in held_x]
+        metrics["heldout_ndcg@10"] = {
+            "outcome_ranker": ndcg_at([ranker.predict(widen(x, width)) for x in held_x], held_g, held_w),
+            "served_without_it": ndcg_at(base_scores, held_g, held_w),
+            "logged_order": ndcg_at([-lists.positions[r].astype(np.float64) for r in rec_held], held_g, held_w),
+        }
+        h = metrics["heldout_ndcg@10"]
+        metrics["heldout_gain"] = h["outcome_ranker"] - h["served_without_it"]
+        if metrics["heldout_gain"] > config.min_gain:
+            won.append(RECOMMEND)
     else:
-        base_scores = [fallback.predict_with(x, feats.names) for x in held_x]
-    metrics["heldout_ndcg@10"] = {
-        "outcome_ranker": ndcg_at([ranker.predict(x) for x in held_x], held_g, held_w),
-        "served_without_it": ndcg_at(base_scores, held_g, held_w),
-        "logged_order": ndcg_at([-lists.positions[r].astype(np.float64) for r in held], held_g, held_w),
-    }
-    h = metrics["heldout_ndcg@10"]
-    metrics["heldout_gain"] = h["outcome_ranker"] - h["served_without_it"]
-    if metrics["heldout_gain"] <= config.min_gain:
-        metrics["chosen"] = "fallback: the outcome ranker did not win on the held-out lists"
-        return None, metrics
-    say(f"the outcome ranker wins on held-out lists (+{metrics['heldout_gain']:.4f} NDCG@10): refitting on all")
-    metrics["chosen"] = "outcome ranker"
-    return fit(np.arange(len(lists))), metrics
+        metrics["heldout_gain"] = None
+    if joint and search is not None and len(s_held) and len(s_train):
+        held_g = [s_lists.grades[r] for r in s_held]
+        held_w = [s_weights[r] for r in s_held]
+        sm = metrics["search"]
+        sm["heldout_ndcg@10"] = {
+            "joint_ranker": ndcg_at([ranker.predict(search.features[r]) for r in s_held], held_g, held_w),
+            "served_without_it": ndcg_at([search.served[r] for r in s_held], held_g, held_w),
+            "logged_order": ndcg_at([-s_lists.positions[r].astype(np.float64) for r in s_held], held_g, held_w),
+        }
+        sm["heldout_gain"] = sm["heldout_ndcg@10"]["joint_ranker"] - sm["heldout_ndcg@10"]["served_without_it"]
+        if sm["heldout_gain"] > config.min_gain:
+            won.append(SEARCH)
+        sm["chosen"] = "joint ranker" if SEARCH in won else "fallback: search's own ranking won on the held-out lists"
+    if RECOMMEND not in won:
+        metrics["chosen"] = (
+            "fallback: the outcome ranker did not win on the held-out lists"
+            if metrics["heldout_gain"] is not None
+            else "fallback: too few logged recommendation lists to hold some out"
+        )
+    else:
+        metrics["chosen"] = "outcome ranker"
+    if not won:
+        return None, [], metrics
+    say(f"the {'joint' if joint else 'outcome'} ranker wins on held-out {' and '.join(won)} lists: refitting on all")
+    return fit(np.arange(len(lists)), np.arange(len(s_lists))), won, metrics
+
+
+def _split(n: int, heldout_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Older and latest (held-out) positions of ``n`` lists in time order."""
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    n_held = max(1, int(round(n * heldout_share)))
+    return np.arange(n - n_held), np.arange(n - n_held, n)

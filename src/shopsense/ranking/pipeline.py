@@ -29,7 +29,8 @@ from shopsense.models.complements import Complements
 from shopsense.models.popular import PopularModel, top_category
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking import candidates as cand
-from shopsense.ranking.outcomes import ShownLists, list_features, shown_lists
+from shopsense.ranking.joint import SearchFeaturer, describe_search
+from shopsense.ranking.outcomes import RECOMMEND, SEARCH, ShownLists, list_features, shown_lists
 from shopsense.ranking.outcomes import learn as learn_outcomes
 from shopsense.ranking.propensity import estimate as estimate_propensities
 from shopsense.ranking.ranker import LambdaRanker, WeightedFusion
@@ -71,6 +72,9 @@ class Engine:
         self.popular: PopularModel | None = None
         self.side: cand.ItemSide | None = None
         self.ranker: LambdaRanker | None = None
+        #: the joint ranker when it won on logged search lists (:mod:`shopsense.ranking.joint`); search
+        #: serves it through :class:`~shopsense.ranking.joint.SearchRanker`
+        self.search_ranker: LambdaRanker | None = None
         self.fusion = WeightedFusion({})
         self.metrics: dict[str, Any] = {}
         self.n_items = 0
@@ -99,12 +103,15 @@ class Engine:
         item_vectors: np.ndarray | None = None,
         progress: Progress | None = None,
         outcomes: pd.DataFrame | None = None,
+        search_featurer: SearchFeaturer | None = None,
     ) -> Engine:
         """Fit sources, ranker and fusion on ``ds`` (see the module docstring); with ``outcomes``
         (impressions labelled by :func:`~shopsense.data.outcomes.label_impressions`) and enough of
         them, the ranker also learns from what shoppers did with what they were shown
         (:mod:`shopsense.ranking.outcomes`): the held-out stage then sees only events before the first
-        logged list it learns from."""
+        logged list it learns from. With ``search_featurer`` (the search engine's features of logged
+        search lists) the logged search lists join them in one ranker for both surfaces
+        (:mod:`shopsense.ranking.joint`), served on each surface where it wins."""
         say = progress or (lambda _m: None)
         t0 = time.perf_counter()
         self.n_items = ds.n_items
@@ -113,10 +120,12 @@ class Engine:
         # the ranker's text-similarity features only with the content source: a loaded engine reads
         # the vectors from it, so training with vectors but without it gave 2 features serving lacked
         self.side = item_side(ds, self.popular, item_vectors if self.config.content is not None else None)
-        lists = self._logged_lists(outcomes, ds, say)
-        before = (
-            ds if lists is None else ds.with_interactions(ds.interactions[ds.interactions[C.TIMESTAMP] < lists.cutoff])
-        )
+        self.search_ranker = None
+        logged = self._logged_lists(outcomes, ds, say, search_featurer is not None)
+        lists, searched = logged if logged is not None else (None, None)
+        # features of the logged lists come from sources fitted before the first of them, either surface's
+        cutoff = min(lists.cutoff, searched.cutoff if searched is not None else np.inf) if lists is not None else 0.0
+        before = ds if lists is None else ds.with_interactions(ds.interactions[ds.interactions[C.TIMESTAMP] < cutoff])
         inner, users, targets = holdout_last(before, self.config.ranker_users, self.config.seed)
         self.models = self._new_models(item_vectors)
         for name, m in self.models.items():
@@ -162,7 +171,8 @@ class Engine:
             self.metrics["discovery_hit_rate_over"] = "carts and purchases" if over is intent else "all events"
             del z
             if lists is not None and c is not None:
-                self._learn_outcomes(lists, ds, inner, outcomes, (c, targets), say)
+                search = None if searched is None or search_featurer is None else (searched, search_featurer)
+                self._learn_outcomes(lists, ds, inner, outcomes, (c, targets), say, search)
         if self.config.returns is not None:
             say("learning which of their own items shoppers come back to buy")
             self.returns = ReturnScorer.fit(ds, self.config.returns, say)
@@ -179,20 +189,25 @@ class Engine:
         self.metrics["fit_seconds"] = time.perf_counter() - t0
         return self
 
-    def _logged_lists(self, outcomes: pd.DataFrame | None, ds: Dataset, say: Progress) -> ShownLists | None:
-        """The logged lists to learn from, or None when outcome learning is off or the log too thin."""
+    def _logged_lists(
+        self, outcomes: pd.DataFrame | None, ds: Dataset, say: Progress, with_search: bool
+    ) -> tuple[ShownLists, ShownLists | None] | None:
+        """The logged recommendation lists to learn from and, ``with_search``, the search lists;
+        None when outcome learning is off or the log too thin."""
         cfg = self.config.outcomes
         if outcomes is None or cfg is None:
             return None
         lists = shown_lists(outcomes, ds, cfg)
+        searched = shown_lists(outcomes, ds, cfg, [SEARCH], unknown_users=True) if with_search else None
+        total = lists.impressions + (searched.impressions if searched is not None else 0)
         self.metrics["outcomes"] = {"lists": len(lists), "impressions": lists.impressions}
-        if lists.impressions < cfg.min_impressions:
-            say(
-                f"{lists.impressions} impressions of lists with outcomes (< {cfg.min_impressions}): next-item labels only"
-            )
+        if searched is not None:
+            self.metrics["outcomes"]["search"] = {"lists": len(searched), "impressions": searched.impressions}
+        if total < cfg.min_impressions:
+            say(f"{total} impressions of lists with outcomes (< {cfg.min_impressions}): next-item labels only")
             self.metrics["outcomes"]["chosen"] = f"not used: fewer than {cfg.min_impressions} impressions"
             return None
-        return lists
+        return lists, searched if searched is not None and len(searched) else None
 
     def _learn_outcomes(
         self,
@@ -202,20 +217,39 @@ class Engine:
         outcomes: pd.DataFrame | None,
         next_item: tuple[cand.Candidates, np.ndarray],
         say: Progress,
+        search: tuple[ShownLists, SearchFeaturer] | None = None,
     ) -> None:
-        """Train the outcome ranker (:func:`shopsense.ranking.outcomes.learn`); serve it if it wins."""
+        """Train the outcome ranker (:func:`shopsense.ranking.outcomes.learn`), with ``search`` the
+        joint one; serve it on each surface where it wins."""
         assert self.side is not None and self.config.outcomes is not None and outcomes is not None
+        side = self._side_as_of(inner)
         say(f"describing {len(lists)} logged lists as their requests saw them")
-        feats, lists = list_features(self, lists, ds, self._side_as_of(inner))
+        feats, lists = list_features(self, lists, ds, side)
+        described = None
+        if search is not None:
+            say(f"describing {len(search[0])} logged search lists as search ranks them now")
+            described = describe_search(search[0], ds, side, feats.names, search[1])
         props = estimate_propensities(outcomes)
         fallback = self.ranker if self.ranker is not None else self.fusion
-        ranker, metrics = learn_outcomes(
-            feats, lists, props, next_item, fallback, self.config.outcomes, self.config.ranker_config, say
+        ranker, surfaces, metrics = learn_outcomes(
+            feats,
+            lists,
+            props,
+            next_item,
+            fallback,
+            self.config.outcomes,
+            self.config.ranker_config,
+            say,
+            described,
+            search[1].names if search is not None else (),
         )
+        metrics["serves"] = surfaces
         self.metrics["outcomes"] = metrics
-        if ranker is not None:
+        if ranker is not None and RECOMMEND in surfaces:
             self.ranker = ranker
             self.metrics["ranker_importance"] = dict(list(ranker.importance().items())[:10])
+        if ranker is not None and SEARCH in surfaces:
+            self.search_ranker = ranker
 
     def _heldout_shortlist(
         self,
@@ -369,6 +403,9 @@ class Engine:
         np.save(folder / "side_brand.npy", self.side.brand)
         if self.ranker is not None:
             self.ranker.save(folder)
+        if self.search_ranker is not None:
+            (folder / "search_ranker").mkdir(exist_ok=True)
+            self.search_ranker.save(folder / "search_ranker")
         if self.returns is not None:
             self.returns.save(folder / "returns")
         if self.complements is not None:
@@ -381,12 +418,34 @@ class Engine:
             "metrics": _jsonable(self.metrics),
             "n_items": self.n_items,
             "has_ranker": self.ranker is not None,
+            "has_search_ranker": self.search_ranker is not None,
             "has_returns": self.returns is not None,
             "has_complements": self.complements is not None,
             "discovery_hit_rate": self.discovery_hit_rate,
         }
         (folder / "engine.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return folder
+
+    @staticmethod
+    def load_search_ranking(folder: str | Path) -> tuple[LambdaRanker, cand.ItemSide] | None:
+        """The joint ranker search serves and the item data it reads, from a folder written by
+        :meth:`save`, without loading the sources (None when the engine has no search ranker)."""
+        folder = Path(folder)
+        meta = read_params(
+            folder / "engine.json", what=f"engine at {folder}", format_version=ENGINE_FORMAT, remedy=RETRAIN
+        )
+        if not meta.get("has_search_ranker"):
+            return None
+        popular = PopularModel.load(folder / "popular")
+        content = MODELS["content"].load(folder / "content") if "content" in meta["sources"] else None
+        side = cand.ItemSide(
+            popularity=popular.counts,
+            trend=popular.trend,
+            category=popular.category,
+            brand=np.load(folder / "side_brand.npy"),
+            vectors=getattr(content, "vectors", None),
+        )
+        return LambdaRanker.load(folder / "search_ranker"), side
 
     @classmethod
     def load(cls, folder: str | Path) -> Engine:
@@ -409,6 +468,7 @@ class Engine:
         )
         eng.fusion = WeightedFusion(meta["fusion_weights"])
         eng.ranker = LambdaRanker.load(folder) if meta["has_ranker"] else None
+        eng.search_ranker = LambdaRanker.load(folder / "search_ranker") if meta.get("has_search_ranker") else None
         eng.metrics = meta.get("metrics", {})
         eng.returns = ReturnScorer.load(folder / "returns") if meta.get("has_returns") else None
         eng.complements = Complements.load(folder / "complements") if meta.get("has_complements") else None

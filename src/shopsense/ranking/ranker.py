@@ -81,10 +81,16 @@ class LambdaRanker:
         return self
 
     def predict(self, feats: np.ndarray) -> np.ndarray:
+        """Scores of feature rows; rows narrower than the ranker's table (recommendation rows for the
+        joint ranker of :mod:`shopsense.ranking.joint`) have the columns they lack missing."""
         if self.booster is None:
             raise RuntimeError("ranker is not fitted")
         if not len(feats):
             return np.zeros(0, np.float32)
+        if feats.shape[1] < len(self.names):
+            wide = np.full((len(feats), len(self.names)), np.nan, np.float32)
+            wide[:, : feats.shape[1]] = feats
+            feats = wide
         return np.asarray(self.booster.predict(feats, num_threads=1), dtype=np.float32)
 
     def importance(self) -> dict[str, float]:

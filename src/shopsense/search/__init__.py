@@ -21,6 +21,7 @@ import numpy as np
 
 from shopsense import columns as C
 from shopsense.config import Settings
+from shopsense.ranking.joint import SearchRanker
 from shopsense.search.collaborative import ItemAffinity, active_affinity
 from shopsense.search.engine import SearchConfig, SearchEngine, SearchResult
 from shopsense.search.index import SearchIndex, built_encoder, is_saved
@@ -179,7 +180,29 @@ def _encoder_for_index(path: Path, encoder: Any, store: KnowledgeStore) -> Any:
 
 def _linked(engine: SearchEngine, store: KnowledgeStore, settings: Settings) -> SearchEngine:
     engine.use_affinity(active_affinity(store, settings, engine.config.collaborative_sources))
+    engine.use_joint(served_joint(engine, store, settings))
     return engine.use_images(served_images(engine, store, settings))
+
+
+def served_joint(engine: SearchEngine, store: KnowledgeStore, settings: Settings) -> SearchRanker | None:
+    """The served version's joint ranker over ``engine``'s rows (:mod:`shopsense.ranking.joint`), or
+    None when it has none (search then ranks with its re-ranker) or it cannot be read."""
+    from shopsense import versions
+    from shopsense.data.idmap import IdMap
+    from shopsense.ranking.pipeline import Engine
+
+    served = versions.served_version(store, settings.home)
+    if served is None or served.folder is None:
+        return None
+    try:
+        found = Engine.load_search_ranking(served.folder / "engine")
+        if found is None:
+            return None
+        ranker, side = found
+        return SearchRanker(ranker, side, IdMap.load(served.folder / "items.json"), engine.index.item_ids)
+    except Exception as e:  # search still answers with its own ranking
+        log.warning("the joint ranker of model version %s not used in search: %s", served.version, e)
+        return None
 
 
 def served_images(engine: SearchEngine, store: KnowledgeStore, settings: Settings) -> Any:

@@ -4,9 +4,10 @@ filters and facets and personalisation over a :class:`~shopsense.search.index.Se
 One query goes: correct typos against the catalog vocabulary ("did you mean") -> BM25 top N and
 dense top N (the query encoded with the products' text encoder), both inside the filter mask (and,
 for a version trained with images, the products whose pictures best match the query through CLIP)
--> union of candidates -> features -> LambdaRank score (or, untrained, a min-max blend of BM25 and
-dense; with images, blended with the picture similarity) -> the user's content affinity -> top k,
-with facet counts over all candidates.
+-> union of candidates -> features -> LambdaRank score (the version's joint ranker when it won on
+logged search lists, :mod:`shopsense.ranking.joint`; else the re-ranker trained on clicks or
+judgements; untrained, a min-max blend of BM25 and dense; with images, blended with the picture
+similarity) -> the user's content affinity -> top k, with facet counts over all candidates.
 
 The index is built, saved and loaded in :mod:`shopsense.search.index`; the caller logs searches.
 """
@@ -25,8 +26,9 @@ import pandas as pd
 from shopsense import columns as C
 from shopsense.config import SearchConfig
 from shopsense.index.analyzer import normalize_text
+from shopsense.ranking.joint import SearchRanker
 from shopsense.search.collaborative import ItemAffinity
-from shopsense.search.features import INDEX, QueryContext, build_features
+from shopsense.search.features import FEATURES, INDEX, QueryContext, build_features
 from shopsense.search.images import ImageRetriever, blend_image
 from shopsense.search.index import SearchIndex, load_search
 from shopsense.search.reranker import Reranker
@@ -74,6 +76,7 @@ class SearchEngine:
         self.affinity: ItemAffinity | None = None  # collaborative links of the served version (not saved)
         self._affinity_rows = np.zeros(0, dtype=np.int64)
         self.images: ImageRetriever | None = None  # the served version's pictures (not saved)
+        self.joint: SearchRanker | None = None  # the served version's joint ranker (not saved)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -116,6 +119,14 @@ class SearchEngine:
         self._affinity_rows = (
             affinity.rows_for(self.index.item_ids) if affinity is not None else np.zeros(0, dtype=np.int64)
         )
+        return self
+
+    def use_joint(self, ranker: SearchRanker | None) -> SearchEngine:
+        """Rank with the version's joint ranker (``None``: the re-ranker or the default order). Its
+        ``item_of_row`` must follow this index's rows."""
+        if ranker is not None and len(ranker.item_of_row) != self.index.n_products:
+            raise ValueError(f"{len(ranker.item_of_row)} joint-ranker rows for {self.index.n_products} products")
+        self.joint = ranker
         return self
 
     def use_images(self, images: ImageRetriever | None) -> SearchEngine:
@@ -252,14 +263,21 @@ class SearchEngine:
         ids, sims = self.index.vindex.search(qv, n, allowed=mask)
         return ids[0][sims[0] >= self.config.semantic_min_similarity].astype(np.int64)
 
-    def score(self, cand: Candidates) -> np.ndarray:
-        """Relevance score of each candidate: the re-ranker's for the top ``rerank_depth`` (when trained),
-        placed above the rest, which keep the default order."""
+    def score(self, cand: Candidates, history: np.ndarray | None = None) -> np.ndarray:
+        """Relevance score of each candidate: the learned ranker's for the top ``rerank_depth`` (the
+        joint ranker's, given the shopper's items ``history`` as its version's item indices, oldest
+        first; else the re-ranker's when trained), placed above the rest, which keep the default order."""
         base = self.default_scores(cand)
-        if self.reranker is None or not self.reranker.fitted or len(base) == 0:
+        joint = self.joint
+        if len(base) == 0 or (joint is None and (self.reranker is None or not self.reranker.fitted)):
             return base
         top = self.rerank_rows(cand)
-        learned = self.reranker.predict(cand.features[top])
+        if joint is not None:
+            h = np.zeros(0, np.int64) if history is None else history
+            learned = joint.score(cand.features[top], cand.rows[top], h)
+        else:
+            assert self.reranker is not None
+            learned = self.reranker.predict(cand.features[top])
         # rest: below every re-ranked row, in default order
         out = base - float(base.max()) + float(learned.min()) - 1.0
         out[top] = learned
@@ -386,7 +404,7 @@ class SearchEngine:
             found = relax(self, fixed or query, mask, user.profile)
             if found is not None:
                 cand, relaxed = found
-        s = self.score(cand)
+        s = self.score(cand, self.joint.history(user.items) if self.joint is not None else None)
         if cand.image is not None:  # the third retriever's similarity, fused like the dense one's
             s = blend_image(s, cand.image, self.config.image_weight)
         if not user.empty:
@@ -414,6 +432,10 @@ class SearchEngine:
         if with_products:
             result.products = self.index.products.iloc[rows].to_dict("records")
         return result
+
+    def logged_features(self) -> LoggedSearchFeatures:
+        """What training needs to learn from this engine's logged lists (:mod:`shopsense.ranking.joint`)."""
+        return LoggedSearchFeatures(self)
 
     def _matched(self, cand: Candidates, positions: np.ndarray, text: str) -> list[list[str]]:
         """For each shown candidate: the fields sharing a token with the query, and "semantic"."""
@@ -454,3 +476,34 @@ class SearchEngine:
         """Read an engine written by :meth:`save`; ``encoder`` encodes queries for semantic retrieval."""
         saved = load_search(path, encoder=getattr(encoder, "model_id", None))
         return cls(saved.index, saved.config, encoder, saved.reranker)
+
+
+class LoggedSearchFeatures:
+    """A :class:`~shopsense.ranking.joint.SearchFeaturer`: for a logged search, the features of the
+    products it showed as this engine retrieves them now (not personalised: a logged list does not
+    record the profile), and the score it serves them with without a joint ranker."""
+
+    names = FEATURES
+
+    def __init__(self, engine: SearchEngine) -> None:
+        self.engine = engine
+
+    def __call__(self, query: str, item_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        eng = self.engine
+        x = np.full((len(item_ids), len(FEATURES)), np.nan, np.float32)
+        served = np.full(len(item_ids), np.nan, np.float32)
+        if not query.strip():
+            return x, served
+        cand = eng.candidates(query, corrected=eng.correct(query))
+        joint, eng.joint = eng.joint, None  # what search serves without it
+        try:
+            s = eng.score(cand)
+        finally:
+            eng.joint = joint
+        at = {int(r): i for i, r in enumerate(cand.rows)}
+        for j, item in enumerate(item_ids):
+            i = at.get(eng.index.row_of.get(str(item), -1))
+            if i is not None:
+                x[j] = cand.features[i]
+                served[j] = s[i]
+        return x, served

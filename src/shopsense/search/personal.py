@@ -29,7 +29,7 @@ from shopsense.models.content import ContentConfig, content_profile
 from shopsense.search.collaborative import ItemAffinity, Links
 from shopsense.store import KnowledgeStore
 
-ANONYMOUS = "anonymous"  # the store needs a user id on every event
+ANONYMOUS = C.ANONYMOUS_USER  # the store needs a user id on every event
 RECENCY_DECAY = 0.9  # collaborative links: each older event counts 10% less
 MAX_QUERIES = 3  # past queries encoded per profile (each costs an encoder call)
 
@@ -49,6 +49,7 @@ class UserSignals:
 
     profile: np.ndarray | None = None
     links: Links | None = None  # one sparse row over the model's items, see ItemAffinity.user_links
+    items: np.ndarray | None = None  # the item ids of the recent events, oldest first (the joint ranker's history)
 
     @property
     def empty(self) -> bool:
@@ -73,7 +74,7 @@ def user_signals(
     history = history_of(_recent(store, user_id, limit), (weights or EventWeights()).as_dict())
     if history.empty:
         return UserSignals()
-    out = UserSignals()
+    out = UserSignals(items=history.items)
     if vectors is not None:
         rows = np.array([row_of.get(i, -1) for i in history.items], dtype=np.int64)
         known = history.only(rows >= 0)

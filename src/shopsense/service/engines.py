@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.index.catalog import CatalogIndex
+from shopsense.ranking.joint import SearchRanker
 from shopsense.ranking.ranked import RankedItem
 from shopsense.recommend import Recommender, RecommendRequest
 from shopsense.search import SearchEngine
@@ -121,7 +122,16 @@ class Served:
 
         sources = searcher.config.collaborative_sources
         searcher.use_affinity(from_recommender(self.recommender, sources) if self.recommender else None)
+        searcher.use_joint(self._joint(searcher))
         return searcher.use_images(self._images(searcher))
+
+    def _joint(self, searcher: SearchEngine) -> SearchRanker | None:
+        """The version's joint ranker over ``searcher``'s rows, when it won on logged search lists."""
+        rec = self.recommender
+        engine = rec.engine if rec is not None else None
+        if rec is None or engine is None or engine.search_ranker is None or engine.side is None:
+            return None
+        return SearchRanker(engine.search_ranker, engine.side, rec.items, searcher.index.item_ids)
 
     def _images(self, searcher: SearchEngine) -> Any:
         """The version's pictures over ``searcher``'s rows (None: it kept none, or they cannot load)."""
