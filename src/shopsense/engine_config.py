@@ -148,6 +148,11 @@ class OutcomesConfig(Knobs):
         default_factory=lambda: ["recommend"],
         description="impressions of which surfaces teach the recommendation ranker (recommend: the home page)",
     )
+    search: bool = Field(
+        True,
+        description="learn from the logged search lists too: one ranker for both surfaces (ranking/joint.py), "
+        "served on each where it wins on its held-out lists",
+    )
     heldout_share: float = Field(
         0.2, gt=0, lt=1, description="latest share of the logged lists held out to decide between ranker and fusion"
     )

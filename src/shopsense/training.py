@@ -229,7 +229,11 @@ def train(
         else:
             cfg = config or settings.engine
             outcomes = logged_outcomes(store, cfg.outcomes.max_requests) if cfg.outcomes is not None else None
-            featurer = _search_featurer(store, settings, outcomes, version_search, say)
+            featurer = (
+                _search_featurer(store, settings, outcomes, version_search, say)
+                if cfg.outcomes is not None and cfg.outcomes.search
+                else None
+            )
             engine = Engine(cfg).fit(ds, vectors, progress=say, outcomes=outcomes, search_featurer=featurer)
             base = None
         if version_search is not None:

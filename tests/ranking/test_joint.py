@@ -186,3 +186,50 @@ def test_without_search_lists_the_outcome_ranker_is_as_before(logged: tuple[Data
     eng = Engine(EngineConfig(**FAST)).fit(ds, outcomes=rec_only, search_featurer=NoisySearch())
     assert eng.search_ranker is None and "search" not in eng.metrics["outcomes"]
     assert eng.ranker is not None and not is_joint(eng.ranker.names)
+
+
+def test_train_learns_from_logged_searches_and_search_ranks_with_it(tmp_path) -> None:
+    """``shopsense train``'s path: both surfaces' impressions and their clicks in the knowledge store,
+    the real search engine describing the search lists; then the library's search ranks with the
+    version's joint ranker (the service links it the same way, :meth:`Served.linked`)."""
+    from shopsense.config import load_settings
+    from shopsense.search import load_or_build, search
+    from shopsense.store import open_store
+    from shopsense.training import train
+
+    products, events, impressions = shop(seed=1)
+    settings = load_settings(home=tmp_path / "home").model_copy(update={"engine": EngineConfig(**FAST)})
+    store = open_store(settings.store_url)
+    store.upsert_products(products)
+    store.add_events(events)
+    store.log_impressions(impressions)
+    result = train(store, settings)
+    out = result.metrics["outcomes"]
+    assert out["search"]["chosen"] == "joint ranker", out
+    assert out["search"]["heldout_ndcg@10"]["joint_ranker"] > out["search"]["heldout_ndcg@10"]["served_without_it"]
+    engine = load_or_build(store, settings)
+    joint = engine.joint
+    assert joint is not None
+    cand = engine.candidates("widget")
+    ids = engine.index.item_ids
+    for user, cat in (("u2", 2), ("u9", 3)):
+        seen = events.loc[(events[C.USER] == user) & (events[C.EVENT_TYPE] == C.VIEW), C.ITEM].tolist()
+        top = [str(ids[r]) for r in cand.rows[np.argsort(-engine.score(cand, joint.history(seen)))[:5]]]
+        assert all(t.startswith(f"c{cat}i") for t in top), top  # before personalisation: the ranker's own order
+        res = search("widget", store=store, settings=settings, user_id=user, k=5, log=False, engine=engine)
+        assert all(i.startswith(f"c{cat}i") for i in res.items), res.items
+    plain = [str(ids[r]) for r in cand.rows[np.argsort(-engine.use_joint(None).score(cand))[:10]]]
+    assert len({t[:2] for t in plain}) > 1, plain  # search's own order knows no shopper
+    # the service links the version's joint ranker to its searcher
+    from fastapi.testclient import TestClient
+
+    from shopsense.service.app import create_app
+    from shopsense.service.keys import create_key
+
+    hdr = {"X-API-Key": create_key(store, ["read"])[1]}
+    with TestClient(create_app(settings, block_on_load=True)) as client:
+        served = client.app.state.shopsense.models.current
+        assert served.searcher is not None and served.searcher.joint is not None
+        r = client.get("/search", params={"q": "widget", "user_id": "u2", "k": 5}, headers=hdr).json()
+        assert all(h["item_id"].startswith("c2i") for h in r["items"]), r
+    store.close()
