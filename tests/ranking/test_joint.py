@@ -65,7 +65,9 @@ def shop(seed: int = 0, anonymous_share: float = 0.0) -> tuple[pd.DataFrame, pd.
             user = "anonymous" if surface == SEARCH and rng.random() < anonymous_share else f"u{u}"
             if surface == SEARCH:
                 events.append((user, None, C.SEARCH, t, "widget", rid))
-            shown = rng.permutation(list(rng.choice(own, 5, replace=False)) + list(rng.choice(others, 5, replace=False)))
+            shown = rng.permutation(
+                list(rng.choice(own, 5, replace=False)) + list(rng.choice(others, 5, replace=False))
+            )
             for pos, item in enumerate(shown):
                 impressions.append(
                     {
