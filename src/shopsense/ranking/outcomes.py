@@ -11,7 +11,9 @@ a log are added, so a thin log still has the crowd's sequences behind it.
 
 The latest share of the lists is held out: the outcome ranker is served only when it ranks their
 outcomes higher (NDCG@10, graded and propensity-weighted) than what would be served without it,
-the tuned fusion (or the next-item ranker); it is then refitted on every list.
+the tuned fusion (or the next-item ranker); it is then refitted on every list. With logged search
+lists it is one ranker for both surfaces (:mod:`shopsense.ranking.joint`), held out and served per
+surface.
 """
 
 from __future__ import annotations
@@ -35,10 +37,9 @@ from shopsense.ranking.ranker import LambdaRanker, WeightedFusion
 if TYPE_CHECKING:
     from shopsense.ranking.pipeline import Engine
 
-#: the surface whose lists carry a query (:mod:`shopsense.ranking.joint` learns from them)
-SEARCH = "search"
-
-RECOMMEND = "recommend"
+#: the list surfaces the outcome ranker serves: the home page's, and search's (whose lists carry a
+#: query; :mod:`shopsense.ranking.joint` learns from both)
+RECOMMEND, SEARCH = "recommend", "search"
 
 #: graded outcome of a shown item (the strongest that followed it)
 GRADES = {C.CLICK: 1, C.ADD_TO_CART: 2, C.PURCHASE: 3}
@@ -114,10 +115,9 @@ def shown_lists(
             "query": imp[C.QUERY].astype(str).to_numpy() if with_queries else "",
         }
     )
-    if unknown_users:
-        df.loc[
-            imp[C.USER].astype(str).to_numpy() == C.ANONYMOUS_USER, "user"
-        ] = -1  # the shared anonymous id has no history
+    if unknown_users:  # the shared anonymous id is nobody's history
+        anonymous = imp[C.USER].astype(str).to_numpy() == C.ANONYMOUS_USER
+        df.loc[anonymous, "user"] = -1
     df = df[((df["user"] >= 0) | unknown_users) & (df["item"] >= 0)]
     useful = df.groupby("request")["grade"].transform("max") > 0
     df = df[useful]

@@ -35,6 +35,7 @@ from shopsense.ranking.ctr import overwrite as overwrite_rates
 from shopsense.ranking.joint import SearchFeaturer, describe_search, joint_names
 from shopsense.ranking.outcomes import RECOMMEND, SEARCH, ShownLists, list_features, shown_lists
 from shopsense.ranking.outcomes import learn as learn_outcomes
+from shopsense.ranking.propensity import Propensities
 from shopsense.ranking.propensity import estimate as estimate_propensities
 from shopsense.ranking.ranker import LambdaRanker, WeightedFusion
 from shopsense.ranking.return_features import category_codes
@@ -128,14 +129,15 @@ class Engine:
         # the ranker's text-similarity features only with the content source: a loaded engine reads
         # the vectors from it, so training with vectors but without it gave 2 features serving lacked
         self.side = item_side(ds, self.popular, item_vectors if self.config.content is not None else None)
-        self.search_ranker = None
+        self.search_ranker, self.base_ranker, self.rerank_depth = None, None, 0
         logged = self._logged_lists(outcomes, ds, say, search_featurer is not None)
         lists, searched = logged if logged is not None else (None, None)
         # features of the logged lists come from sources fitted before the first of them, either surface's
         cutoff = min(lists.cutoff, searched.cutoff if searched is not None else np.inf) if lists is not None else 0.0
-        self._rates = None
+        self._rates, props = None, None
         if lists is not None and outcomes is not None:  # how shoppers acted on each item when shown
-            self._rates = (ItemRates.from_outcomes(outcomes, ds, estimate_propensities(outcomes)), cutoff)
+            props = estimate_propensities(outcomes)
+            self._rates = (ItemRates.from_outcomes(outcomes, ds, props), cutoff)
             self.side = replace(self.side, rates=self._rates[0].as_of())
         before = ds if lists is None else ds.with_interactions(ds.interactions[ds.interactions[C.TIMESTAMP] < cutoff])
         inner, users, targets = holdout_last(before, self.config.ranker_users, self.config.seed)
@@ -184,7 +186,7 @@ class Engine:
             del z
             if lists is not None and c is not None:
                 search = None if searched is None or search_featurer is None else (searched, search_featurer)
-                self._learn_outcomes(lists, ds, inner, outcomes, (c, targets), say, search)
+                self._learn_outcomes(lists, ds, inner, props, (c, targets), say, search)
         if self.config.returns is not None:
             say("learning which of their own items shoppers come back to buy")
             self.returns = ReturnScorer.fit(ds, self.config.returns, say)
@@ -226,14 +228,14 @@ class Engine:
         lists: ShownLists,
         ds: Dataset,
         inner: Dataset,
-        outcomes: pd.DataFrame | None,
+        props: Propensities | None,
         next_item: tuple[cand.Candidates, np.ndarray],
         say: Progress,
         search: tuple[ShownLists, SearchFeaturer] | None = None,
     ) -> None:
         """Train the outcome ranker (:func:`shopsense.ranking.outcomes.learn`), with ``search`` the
         joint one; serve it on each surface where it wins."""
-        assert self.side is not None and self.config.outcomes is not None and outcomes is not None
+        assert self.side is not None and self.config.outcomes is not None
         side = self._side_as_of(inner)
         say(f"describing {len(lists)} logged lists as their requests saw them")
         feats, lists = list_features(self, lists, ds, side)
@@ -248,7 +250,6 @@ class Engine:
                 names = joint_names(feats.names, search[1].names)
                 at = rates.at_lists(described.lists.times, described.lists.items)
                 overwrite_rates(described.features, names, at)
-        props = estimate_propensities(outcomes)
         fallback = self.ranker if self.ranker is not None else self.fusion
         ranker, surfaces, metrics = learn_outcomes(
             feats,
