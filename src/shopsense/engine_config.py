@@ -156,12 +156,6 @@ class OutcomesConfig(Knobs):
     heldout_share: float = Field(
         0.2, gt=0, lt=1, description="latest share of the logged lists held out to decide between ranker and fusion"
     )
-    rerank_depth: int = Field(
-        30,
-        ge=0,
-        description="the outcome ranker reorders this many of the best candidates by what would serve without it "
-        "(it learned from lists that ranking chose; 0: it ranks every candidate)",
-    )
     min_gain: float = Field(
         0.0, ge=0, description="held-out NDCG@10 the outcome ranker must gain over the fusion to be served"
     )

@@ -153,26 +153,3 @@ def test_lists_shown_before_the_shoppers_first_event_are_left_out(logged: tuple[
     assert eng.side is not None
     feats, kept = list_features(eng, lists, ds, eng.side)
     assert len(kept) == len(lists) - 1 and kept.times.min() > T0 and len(feats.items) == len(kept)
-
-
-def test_the_outcome_ranker_reorders_what_the_fallback_ranks_best(
-    logged: tuple[Dataset, pd.DataFrame], tmp_path
-) -> None:
-    """It learned from lists the fallback chose: serving, it reorders the fallback's best
-    ``rerank_depth`` candidates and leaves the rest below them in the fallback's order."""
-    from shopsense.ranking.pipeline import _rerank
-
-    base, learned = np.array([5.0, 4.0, 3.0, 2.0, 1.0]), np.array([0.0, 9.0, 1.0, 99.0, 50.0])
-    out = _rerank(base, learned, 3)
-    assert list(np.argsort(-out)) == [1, 2, 0, 3, 4]  # the top 3 by base in learned's order, then base's
-    assert np.array_equal(_rerank(base, learned, 5), learned)
-    ds, labelled = logged
-    eng = Engine(EngineConfig(**{**FAST, "outcomes": {**FAST["outcomes"], "rerank_depth": 12}})).fit(
-        ds, outcomes=labelled
-    )
-    assert eng.metrics["outcomes"]["chosen"] == "outcome ranker" and eng.rerank_depth == 12
-    assert eng.base_ranker is None  # the fallback was the fusion
-    back = Engine.load(eng.save(tmp_path / "engine"))
-    assert back.rerank_depth == 12
-    hist = Histories([ds.items.to_internal(["c0i1", "c0i2", "c0i3"])])
-    assert np.array_equal(back.rank(hist, 5, hist.matrix(ds.n_items))[0], eng.rank(hist, 5, hist.matrix(ds.n_items))[0])

@@ -79,10 +79,6 @@ class Engine:
         #: the joint ranker when it won on logged search lists (:mod:`shopsense.ranking.joint`); search
         #: serves it through :class:`~shopsense.ranking.joint.SearchRanker`
         self.search_ranker: LambdaRanker | None = None
-        #: when the outcome ranker serves: it reorders the best ``rerank_depth`` candidates by what would
-        #: serve without it, ``base_ranker`` (None: the fusion), as it learned from lists that ranking chose
-        self.rerank_depth = 0
-        self.base_ranker: LambdaRanker | None = None
         self.fusion = WeightedFusion({})
         self.metrics: dict[str, Any] = {}
         self.n_items = 0
@@ -266,7 +262,6 @@ class Engine:
         metrics["serves"] = surfaces
         self.metrics["outcomes"] = metrics
         if ranker is not None and RECOMMEND in surfaces:
-            self.base_ranker, self.rerank_depth = self.ranker, self.config.outcomes.rerank_depth
             self.ranker = ranker
             self.metrics["ranker_importance"] = dict(list(ranker.importance().items())[:10])
         if ranker is not None and SEARCH in surfaces:
@@ -366,16 +361,6 @@ class Engine:
         lengths = [len(f) for f in c.features]
         allf = np.concatenate(c.features) if sum(lengths) else np.zeros((0, len(c.names)), np.float32)
         pred = np.split(self.ranker.predict(allf), np.cumsum(lengths)[:-1])
-        if self.rerank_depth:
-            base = (
-                self.base_ranker.predict(allf)
-                if self.base_ranker is not None
-                else self.fusion.predict_with(allf, c.names)
-            )
-            pred = [
-                _rerank(b, p, self.rerank_depth)
-                for b, p in zip(np.split(base, np.cumsum(lengths)[:-1]), pred, strict=True)
-            ]
         for r in range(n):
             feats = c.features[r]
             if not len(feats):
@@ -440,9 +425,6 @@ class Engine:
         if self.search_ranker is not None:
             (folder / "search_ranker").mkdir(exist_ok=True)
             self.search_ranker.save(folder / "search_ranker")
-        if self.base_ranker is not None:
-            (folder / "base_ranker").mkdir(exist_ok=True)
-            self.base_ranker.save(folder / "base_ranker")
         if self.returns is not None:
             self.returns.save(folder / "returns")
         if self.complements is not None:
@@ -456,8 +438,6 @@ class Engine:
             "n_items": self.n_items,
             "has_ranker": self.ranker is not None,
             "has_search_ranker": self.search_ranker is not None,
-            "has_base_ranker": self.base_ranker is not None,
-            "rerank_depth": self.rerank_depth,
             "has_returns": self.returns is not None,
             "has_complements": self.complements is not None,
             "discovery_hit_rate": self.discovery_hit_rate,
@@ -510,8 +490,6 @@ class Engine:
         eng.fusion = WeightedFusion(meta["fusion_weights"])
         eng.ranker = LambdaRanker.load(folder) if meta["has_ranker"] else None
         eng.search_ranker = LambdaRanker.load(folder / "search_ranker") if meta.get("has_search_ranker") else None
-        eng.base_ranker = LambdaRanker.load(folder / "base_ranker") if meta.get("has_base_ranker") else None
-        eng.rerank_depth = int(meta.get("rerank_depth", 0))
         eng.metrics = meta.get("metrics", {})
         eng.returns = ReturnScorer.load(folder / "returns") if meta.get("has_returns") else None
         eng.complements = Complements.load(folder / "complements") if meta.get("has_complements") else None
@@ -568,17 +546,6 @@ def item_side(ds: Dataset, pop: PopularModel, vectors: np.ndarray | None) -> can
         brand=np.asarray(brand_codes, np.int64),
         vectors=None if vectors is None else np.ascontiguousarray(vectors, np.float32),
     )
-
-
-def _rerank(base: np.ndarray, learned: np.ndarray, depth: int) -> np.ndarray:
-    """Scores that put the best ``depth`` rows by ``base`` first, in ``learned``'s order, and the rest
-    after them in ``base``'s order."""
-    if len(base) <= depth:
-        return learned
-    top = top_k(base, depth)[0]
-    out = (base - base.max() + learned[top].min() - 1.0).astype(np.float32)
-    out[top] = learned[top]
-    return out
 
 
 def _load_rates(folder: Path) -> np.ndarray | None:
