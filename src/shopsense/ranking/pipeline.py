@@ -125,7 +125,7 @@ class Engine:
         # the ranker's text-similarity features only with the content source: a loaded engine reads
         # the vectors from it, so training with vectors but without it gave 2 features serving lacked
         self.side = item_side(ds, self.popular, item_vectors if self.config.content is not None else None)
-        self.search_ranker, self.base_ranker, self.rerank_depth = None, None, 0
+        self.search_ranker = None
         logged = self._logged_lists(outcomes, ds, say, search_featurer is not None)
         lists, searched = logged if logged is not None else (None, None)
         # features of the logged lists come from sources fitted before the first of them, either surface's
