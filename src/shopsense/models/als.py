@@ -26,7 +26,17 @@ class ALSModel(Model):
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
+        self._gram: tuple[np.ndarray, np.ndarray] | None = None  # the factors in float64, and Y^T Y + reg I
         self.item_factors = np.zeros((0, 0), np.float32)
+
+    @property
+    def item_factors(self) -> np.ndarray:
+        return self._item_factors
+
+    @item_factors.setter
+    def item_factors(self, factors: np.ndarray) -> None:
+        self._item_factors = factors
+        self._gram = None
 
     def _fit(self, ds: Dataset, item_vectors: np.ndarray | None) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -54,10 +64,11 @@ class ALSModel(Model):
     def user_factors(self, histories: Histories) -> np.ndarray:
         """Least-squares user factors from each history (the ALS user step with confidence weights)."""
         cfg = self.config
-        y = self.item_factors.astype(np.float64)
-        f = y.shape[1]
-        yty = y.T @ y + cfg.regularization * np.eye(f)
-        out = np.zeros((len(histories), f), np.float32)
+        if self._gram is None:  # once per model: at 100k items it cost some 20 ms of every request
+            y = self.item_factors.astype(np.float64)
+            self._gram = y, y.T @ y + cfg.regularization * np.eye(y.shape[1])
+        y, yty = self._gram
+        out = np.zeros((len(histories), y.shape[1]), np.float32)
         for i, h in enumerate(histories.items):
             if not len(h):
                 continue
