@@ -26,19 +26,7 @@ from shopsense.ranking.joint import (
 )
 from shopsense.ranking.outcomes import SEARCH, shown_lists
 from shopsense.ranking.pipeline import Engine, EngineConfig
-
-DAY = 86_400.0
-T0 = 1_700_000_000.0
-N_CAT, PER_CAT, N_USERS = 6, 10, 240
-FAST = {
-    "ease": None,
-    "sequential": None,
-    "content": None,
-    "returns": None,
-    "per_source": 20,
-    "ranker_config": {"rounds": 40, "min_data_in_leaf": 5},
-    "outcomes": {"min_impressions": 100, "heldout_share": 0.25},
-}
+from tests.ranking.test_outcomes import DAY, FAST, N_CAT, N_USERS, PER_CAT, T0, logged_store
 
 
 def shop(seed: int = 0, anonymous_share: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -194,17 +182,11 @@ def test_train_learns_from_logged_searches_and_search_ranks_with_it(tmp_path) ->
     """``shopsense train``'s path: both surfaces' impressions and their clicks in the knowledge store,
     the real search engine describing the search lists; then the library's search ranks with the
     version's joint ranker (the service links it the same way, :meth:`Served.linked`)."""
-    from shopsense.config import load_settings
     from shopsense.search import load_or_build, search
-    from shopsense.store import open_store
     from shopsense.training import train
 
     products, events, impressions = shop(seed=1)
-    settings = load_settings(home=tmp_path / "home").model_copy(update={"engine": EngineConfig(**FAST)})
-    store = open_store(settings.store_url)
-    store.upsert_products(products)
-    store.add_events(events)
-    store.log_impressions(impressions)
+    store, settings = logged_store(tmp_path, products, events, impressions)
     result = train(store, settings)
     out = result.metrics["outcomes"]
     assert out["search"]["chosen"] == "joint ranker", out

@@ -4,16 +4,20 @@ the same category"; the logged outcomes teach the opposite, and the outcome rank
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from shopsense import columns as C
+from shopsense.config import Settings, load_settings
 from shopsense.data.dataset import Dataset
 from shopsense.data.outcomes import label_impressions
 from shopsense.models.base import Histories
 from shopsense.ranking.outcomes import ndcg_at, shown_lists
 from shopsense.ranking.pipeline import Engine, EngineConfig
+from shopsense.store import KnowledgeStore, open_store
 
 DAY = 86_400.0
 T0 = 1_700_000_000.0
@@ -68,6 +72,18 @@ def shop(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return products, ev.sort_values(C.TIMESTAMP, kind="stable"), pd.DataFrame(impressions)
 
 
+def logged_store(
+    tmp_path: Path, products: pd.DataFrame, events: pd.DataFrame, impressions: pd.DataFrame
+) -> tuple[KnowledgeStore, Settings]:
+    """A knowledge store under ``tmp_path`` holding a logged shop, and settings with the small engine."""
+    settings = load_settings(home=tmp_path / "home").model_copy(update={"engine": EngineConfig(**FAST)})
+    store = open_store(settings.store_url)
+    store.upsert_products(products)
+    store.add_events(events)
+    store.log_impressions(impressions)
+    return store, settings
+
+
 @pytest.fixture(scope="module")
 def logged() -> tuple[Dataset, pd.DataFrame]:
     products, events, impressions = shop()
@@ -120,16 +136,9 @@ def test_ndcg_weights_gains_by_grade_and_propensity() -> None:
 def test_train_reads_the_logged_outcomes_from_the_store(tmp_path) -> None:
     """``shopsense train``'s path: impressions and their outcome events in the knowledge store, the
     version's metrics say how many lists were used and what they gained."""
-    from shopsense.config import load_settings
-    from shopsense.store import open_store
     from shopsense.training import train
 
-    products, events, impressions = shop(seed=1)
-    settings = load_settings(home=tmp_path / "home").model_copy(update={"engine": EngineConfig(**FAST)})
-    store = open_store(settings.store_url)
-    store.upsert_products(products)
-    store.add_events(events)
-    store.log_impressions(impressions)
+    store, settings = logged_store(tmp_path, *shop(seed=1))
     result = train(store, settings)
     out = result.metrics["outcomes"]
     assert out["lists"] >= 0.9 * 3 * N_USERS and out["impressions"] == 10 * out["lists"]
