@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from shopsense.models.base import Histories, Proposal
-from shopsense.ranking.ctr import NAMES as RATE_NAMES
 
 
 @dataclass
@@ -27,7 +26,6 @@ class ItemSide:
     category: np.ndarray  # int code per item, -1 = none
     brand: np.ndarray  # int code per item, -1 = none
     vectors: np.ndarray | None = None  # L2-normalised text vectors
-    rates: np.ndarray | None = None  # (n_items, 2): what shoppers did when shown it (ranking/ctr.py), with a log
 
 
 @dataclass
@@ -59,15 +57,13 @@ def side_names(side: ItemSide) -> list[str]:
     names = ["log_pop", "trend", "hist_len", "cold_item", "cat_share", "cat_last", "brand_share"]
     if side.vectors is not None:
         names += ["sim_last", "sim_last3_max"]
-    if side.rates is not None:
-        names += list(RATE_NAMES)
     return names
 
 
 def side_columns(history: np.ndarray, cand: np.ndarray, side: ItemSide) -> list[np.ndarray]:
     """Per candidate item, :func:`side_names`' features against ``history`` (item indices, oldest
     first): popularity and trend, history length, category and brand affinity, text similarity to
-    the last items, and with a log how shoppers acted on the item when shown. Search ranks with these too (:mod:`shopsense.ranking.joint`)."""
+    the last items. Search ranks with these too (:mod:`shopsense.ranking.joint`)."""
     h = history
     hist_cats = side.category[h] if len(h) else np.zeros(0, np.int64)
     hist_brands = side.brand[h] if len(h) else np.zeros(0, np.int64)
@@ -88,8 +84,6 @@ def side_columns(history: np.ndarray, cand: np.ndarray, side: ItemSide) -> list[
             cols += [sims[:, -1], sims.max(axis=1)]
         else:
             cols += [np.zeros(len(cand), np.float32)] * 2
-    if side.rates is not None:
-        cols += [side.rates[cand, 0], side.rates[cand, 1]]
     return cols
 
 

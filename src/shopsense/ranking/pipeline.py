@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,7 @@ from shopsense.models.complements import Complements
 from shopsense.models.popular import PopularModel, top_category
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking import candidates as cand
-from shopsense.ranking.ctr import ItemRates
-from shopsense.ranking.ctr import overwrite as overwrite_rates
-from shopsense.ranking.joint import SearchFeaturer, describe_search, joint_names
+from shopsense.ranking.joint import SearchFeaturer, describe_search
 from shopsense.ranking.outcomes import RECOMMEND, SEARCH, ShownLists, list_features, shown_lists
 from shopsense.ranking.outcomes import learn as learn_outcomes
 from shopsense.ranking.propensity import Propensities
@@ -90,7 +87,6 @@ class Engine:
         self._by_popularity: np.ndarray | None = None
         self._novelty_cache: np.ndarray | None = None
         self._tail_cache: np.ndarray | None = None
-        self._rates: tuple[ItemRates, float] | None = None  # while fitting: the impression log, and the cutoff
 
     # ------------------------------------------------------------------ training
     def _new_models(self, item_vectors: np.ndarray | None) -> dict[str, Model]:
@@ -130,11 +126,7 @@ class Engine:
         lists, searched = logged if logged is not None else (None, None)
         # features of the logged lists come from sources fitted before the first of them, either surface's
         cutoff = min(lists.cutoff, searched.cutoff if searched is not None else np.inf) if lists is not None else 0.0
-        self._rates, props = None, None
-        if lists is not None and outcomes is not None:  # how shoppers acted on each item when shown
-            props = estimate_propensities(outcomes)
-            self._rates = (ItemRates.from_outcomes(outcomes, ds, props), cutoff)
-            self.side = replace(self.side, rates=self._rates[0].as_of())
+        props = estimate_propensities(outcomes) if lists is not None and outcomes is not None else None
         before = ds if lists is None else ds.with_interactions(ds.interactions[ds.interactions[C.TIMESTAMP] < cutoff])
         inner, users, targets = holdout_last(before, self.config.ranker_users, self.config.seed)
         self.models = self._new_models(item_vectors)
@@ -235,17 +227,10 @@ class Engine:
         side = self._side_as_of(inner)
         say(f"describing {len(lists)} logged lists as their requests saw them")
         feats, lists = list_features(self, lists, ds, side)
-        rates = self._rates[0] if self._rates is not None else None
-        if rates is not None:  # each list's rates from the impressions before it
-            overwrite_rates(feats.features, feats.names, rates.at_lists(lists.times, lists.items))
         described = None
         if search is not None:
             say(f"describing {len(search[0])} logged search lists as search ranks them now")
             described = describe_search(search[0], ds, side, feats.names, search[1])
-            if rates is not None:
-                names = joint_names(feats.names, search[1].names)
-                at = rates.at_lists(described.lists.times, described.lists.items)
-                overwrite_rates(described.features, names, at)
         fallback = self.ranker if self.ranker is not None else self.fusion
         ranker, surfaces, metrics = learn_outcomes(
             feats,
@@ -316,8 +301,7 @@ class Engine:
         assert self.side is not None
         s = self.side
         trend = PopularModel(self.config.popular).fit(inner).trend
-        rates = self._rates[0].as_of(self._rates[1]) if self._rates is not None else None
-        return cand.ItemSide(inner.item_popularity(), trend, s.category, s.brand, s.vectors, rates)
+        return cand.ItemSide(inner.item_popularity(), trend, s.category, s.brand, s.vectors)
 
     def rank(
         self, histories: Histories, k: int, exclude: sp.csr_matrix | Sequence[np.ndarray] | None = None
@@ -418,8 +402,6 @@ class Engine:
         for name, m in self.models.items():
             m.save(folder / name)
         np.save(folder / "side_brand.npy", self.side.brand)
-        if self.side.rates is not None:
-            np.save(folder / "side_rates.npy", self.side.rates)
         if self.ranker is not None:
             self.ranker.save(folder)
         if self.search_ranker is not None:
@@ -463,7 +445,6 @@ class Engine:
             category=popular.category,
             brand=np.load(folder / "side_brand.npy"),
             vectors=getattr(content, "vectors", None),
-            rates=_load_rates(folder),
         )
         return LambdaRanker.load(folder / "search_ranker"), side
 
@@ -485,7 +466,6 @@ class Engine:
             category=eng.popular.category,
             brand=np.load(folder / "side_brand.npy"),
             vectors=vectors,
-            rates=_load_rates(folder),
         )
         eng.fusion = WeightedFusion(meta["fusion_weights"])
         eng.ranker = LambdaRanker.load(folder) if meta["has_ranker"] else None
@@ -546,12 +526,6 @@ def item_side(ds: Dataset, pop: PopularModel, vectors: np.ndarray | None) -> can
         brand=np.asarray(brand_codes, np.int64),
         vectors=None if vectors is None else np.ascontiguousarray(vectors, np.float32),
     )
-
-
-def _load_rates(folder: Path) -> np.ndarray | None:
-    """The items' rates in the impression log (ranking/ctr.py) when the engine learned from one."""
-    path = folder / "side_rates.npy"
-    return np.load(path) if path.exists() else None
 
 
 def _jsonable(x: Any) -> Any:
