@@ -22,10 +22,10 @@ from shopsense.ranking.joint import (
     joint_names,
     search_rows,
     split_names,
-    widen,
 )
 from shopsense.ranking.outcomes import SEARCH, shown_lists
 from shopsense.ranking.pipeline import Engine, EngineConfig
+from shopsense.ranking.ranker import widen
 from tests.ranking.test_outcomes import DAY, FAST, N_CAT, N_USERS, PER_CAT, T0, logged_store
 
 

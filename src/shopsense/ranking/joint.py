@@ -68,15 +68,6 @@ def split_names(names: Sequence[str]) -> tuple[list[str], list[str]]:
     return list(names[:first]), [n[len(Q_PREFIX) :] for n in names[first:-1]]
 
 
-def widen(x: np.ndarray, width: int) -> np.ndarray:
-    """Recommendation rows in a table ``width`` columns wide: the columns they lack missing."""
-    if x.shape[1] >= width:
-        return x
-    out = np.full((len(x), width), np.nan, np.float32)
-    out[:, : x.shape[1]] = x
-    return out
-
-
 def side_block(history: np.ndarray, items: np.ndarray, side: ItemSide) -> np.ndarray:
     """:func:`~shopsense.ranking.candidates.side_columns` of ``items`` (item indices; -1: a product
     the version does not know, whose row stays missing) against ``history``."""

@@ -30,9 +30,9 @@ from shopsense.data.dataset import Dataset
 from shopsense.engine_config import OutcomesConfig, RankerConfig
 from shopsense.models.base import Histories
 from shopsense.ranking import candidates as cand
-from shopsense.ranking.joint import SearchLists, joint_names, widen
+from shopsense.ranking.joint import SearchLists, joint_names
 from shopsense.ranking.propensity import Propensities
-from shopsense.ranking.ranker import LambdaRanker, WeightedFusion
+from shopsense.ranking.ranker import LambdaRanker, WeightedFusion, widen
 
 if TYPE_CHECKING:
     from shopsense.ranking.pipeline import Engine

@@ -437,15 +437,8 @@ class Engine:
         )
         if not meta.get("has_search_ranker"):
             return None
-        popular = PopularModel.load(folder / "popular")
         content = MODELS["content"].load(folder / "content") if "content" in meta["sources"] else None
-        side = cand.ItemSide(
-            popularity=popular.counts,
-            trend=popular.trend,
-            category=popular.category,
-            brand=np.load(folder / "side_brand.npy"),
-            vectors=getattr(content, "vectors", None),
-        )
+        side = _saved_side(folder, PopularModel.load(folder / "popular"), getattr(content, "vectors", None))
         return LambdaRanker.load(folder / "search_ranker"), side
 
     @classmethod
@@ -460,13 +453,7 @@ class Engine:
         eng.popular = PopularModel.load(folder / "popular")
         eng.models = {name: MODELS[name].load(folder / name) for name in meta["sources"]}
         vectors = eng.models["content"].vectors if "content" in eng.models else None  # type: ignore[attr-defined]
-        eng.side = cand.ItemSide(
-            popularity=eng.popular.counts,
-            trend=eng.popular.trend,
-            category=eng.popular.category,
-            brand=np.load(folder / "side_brand.npy"),
-            vectors=vectors,
-        )
+        eng.side = _saved_side(folder, eng.popular, vectors)
         eng.fusion = WeightedFusion(meta["fusion_weights"])
         eng.ranker = LambdaRanker.load(folder) if meta["has_ranker"] else None
         eng.search_ranker = LambdaRanker.load(folder / "search_ranker") if meta.get("has_search_ranker") else None
@@ -525,6 +512,17 @@ def item_side(ds: Dataset, pop: PopularModel, vectors: np.ndarray | None) -> can
         category=pop.category,
         brand=np.asarray(brand_codes, np.int64),
         vectors=None if vectors is None else np.ascontiguousarray(vectors, np.float32),
+    )
+
+
+def _saved_side(folder: Path, popular: PopularModel, vectors: np.ndarray | None) -> cand.ItemSide:
+    """The item data a saved engine's features read (see :func:`item_side`)."""
+    return cand.ItemSide(
+        popularity=popular.counts,
+        trend=popular.trend,
+        category=popular.category,
+        brand=np.load(folder / "side_brand.npy"),
+        vectors=vectors,
     )
 
 

@@ -87,11 +87,7 @@ class LambdaRanker:
             raise RuntimeError("ranker is not fitted")
         if not len(feats):
             return np.zeros(0, np.float32)
-        if feats.shape[1] < len(self.names):
-            wide = np.full((len(feats), len(self.names)), np.nan, np.float32)
-            wide[:, : feats.shape[1]] = feats
-            feats = wide
-        return np.asarray(self.booster.predict(feats, num_threads=1), dtype=np.float32)
+        return np.asarray(self.booster.predict(widen(feats, len(self.names)), num_threads=1), dtype=np.float32)
 
     def importance(self) -> dict[str, float]:
         """Total gain per feature (what the ranker relies on)."""
@@ -116,6 +112,15 @@ class LambdaRanker:
         r.booster = lgb.Booster(model_file=str(folder / "ranker.lgb.txt"))
         r.names = list(meta["names"])
         return r
+
+
+def widen(x: np.ndarray, width: int) -> np.ndarray:
+    """Feature rows in a table ``width`` columns wide: the columns they lack missing (NaN)."""
+    if x.shape[1] >= width:
+        return x
+    out = np.full((len(x), width), np.nan, np.float32)
+    out[:, : x.shape[1]] = x
+    return out
 
 
 class WeightedFusion:

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,13 +28,16 @@ from shopsense.config import SearchConfig
 from shopsense.index.analyzer import normalize_text
 from shopsense.ranking.joint import SearchRanker
 from shopsense.search.collaborative import ItemAffinity
-from shopsense.search.features import FEATURES, INDEX, QueryContext, build_features
+from shopsense.search.features import INDEX, QueryContext, build_features
 from shopsense.search.images import ImageRetriever, blend_image
 from shopsense.search.index import SearchIndex, load_search
 from shopsense.search.reranker import Reranker
 from shopsense.search.result import SearchResult
 from shopsense.search.suggest import did_you_mean
 from shopsense.topk import top_k
+
+if TYPE_CHECKING:
+    from shopsense.search.logged import LoggedSearchFeatures
 
 __all__ = ["Candidates", "SearchConfig", "SearchEngine", "SearchIndex", "SearchResult"]
 
@@ -264,24 +267,27 @@ class SearchEngine:
         return ids[0][sims[0] >= self.config.semantic_min_similarity].astype(np.int64)
 
     def score(self, cand: Candidates, history: np.ndarray | None = None) -> np.ndarray:
-        """Relevance score of each candidate: the learned ranker's for the top ``rerank_depth`` (the
-        joint ranker's, given the shopper's items ``history`` as its version's item indices, oldest
-        first; else the re-ranker's when trained), placed above the rest, which keep the default order."""
-        base = self.default_scores(cand)
+        """Relevance score of each candidate: the version's joint ranker's for the top ``rerank_depth``
+        (given the shopper's items ``history`` as its item indices, oldest first), placed above the
+        rest, which keep the default order; without one, :meth:`own_score`."""
         joint = self.joint
-        if len(base) == 0 or (joint is None and (self.reranker is None or not self.reranker.fitted)):
+        if joint is None:
+            return self.own_score(cand)
+        base = self.default_scores(cand)
+        if len(base) == 0:
             return base
         top = self.rerank_rows(cand)
-        if joint is not None:
-            h = np.zeros(0, np.int64) if history is None else history
-            learned = joint.score(cand.features[top], cand.rows[top], h)
-        else:
-            assert self.reranker is not None
-            learned = self.reranker.predict(cand.features[top])
-        # rest: below every re-ranked row, in default order
-        out = base - float(base.max()) + float(learned.min()) - 1.0
-        out[top] = learned
-        return out.astype(np.float32)
+        h = np.zeros(0, np.int64) if history is None else history
+        return _above_rest(base, top, joint.score(cand.features[top], cand.rows[top], h))
+
+    def own_score(self, cand: Candidates) -> np.ndarray:
+        """Search's own relevance score, without a joint ranker: the re-ranker's for the top
+        ``rerank_depth`` (when trained), placed above the rest, which keep the default order."""
+        base = self.default_scores(cand)
+        if self.reranker is None or not self.reranker.fitted or len(base) == 0:
+            return base
+        top = self.rerank_rows(cand)
+        return _above_rest(base, top, self.reranker.predict(cand.features[top]))
 
     # ------------------------------------------------------------------ offline ranking
     def rank(
@@ -435,6 +441,8 @@ class SearchEngine:
 
     def logged_features(self) -> LoggedSearchFeatures:
         """What training needs to learn from this engine's logged lists (:mod:`shopsense.ranking.joint`)."""
+        from shopsense.search.logged import LoggedSearchFeatures
+
         return LoggedSearchFeatures(self)
 
     def _matched(self, cand: Candidates, positions: np.ndarray, text: str) -> list[list[str]]:
@@ -478,32 +486,9 @@ class SearchEngine:
         return cls(saved.index, saved.config, encoder, saved.reranker)
 
 
-class LoggedSearchFeatures:
-    """A :class:`~shopsense.ranking.joint.SearchFeaturer`: for a logged search, the features of the
-    products it showed as this engine retrieves them now (not personalised: a logged list does not
-    record the profile), and the score it serves them with without a joint ranker."""
-
-    names = FEATURES
-
-    def __init__(self, engine: SearchEngine) -> None:
-        self.engine = engine
-
-    def __call__(self, query: str, item_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        eng = self.engine
-        x = np.full((len(item_ids), len(FEATURES)), np.nan, np.float32)
-        served = np.full(len(item_ids), np.nan, np.float32)
-        if not query.strip():
-            return x, served
-        cand = eng.candidates(query, corrected=eng.correct(query))
-        joint, eng.joint = eng.joint, None  # what search serves without it
-        try:
-            s = eng.score(cand)
-        finally:
-            eng.joint = joint
-        at = {int(r): i for i, r in enumerate(cand.rows)}
-        for j, item in enumerate(item_ids):
-            i = at.get(eng.index.row_of.get(str(item), -1))
-            if i is not None:
-                x[j] = cand.features[i]
-                served[j] = s[i]
-        return x, served
+def _above_rest(base: np.ndarray, top: np.ndarray, learned: np.ndarray) -> np.ndarray:
+    """Scores with the ``top`` rows at their ``learned`` score and the rest below every one of them,
+    in ``base`` order."""
+    out = base - float(base.max()) + float(learned.min()) - 1.0
+    out[top] = learned
+    return out.astype(np.float32)
