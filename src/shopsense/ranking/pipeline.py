@@ -9,7 +9,6 @@ ranker orders the merged candidates.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +19,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 from shopsense import columns as C
-from shopsense.artifacts import read_params
 from shopsense.data.dataset import Dataset
 from shopsense.engine_config import EngineConfig
 from shopsense.models import MODELS
@@ -29,6 +27,8 @@ from shopsense.models.complements import Complements
 from shopsense.models.popular import PopularModel, top_category
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking import candidates as cand
+from shopsense.ranking import engine_files
+from shopsense.ranking.engine_files import ENGINE_FORMAT
 from shopsense.ranking.joint import SearchFeaturer, describe_search
 from shopsense.ranking.outcomes import RECOMMEND, SEARCH, ShownLists, list_features, shown_lists
 from shopsense.ranking.outcomes import learn as learn_outcomes
@@ -57,9 +57,6 @@ Progress = Callable[[str], None]
 SOURCES = ("ease", "itemknn", "covisit", "als", "sequential", "content")
 # held-out users scored at once while tuning the fusion (a batch x catalog float32 matrix per source)
 HELDOUT_BATCH = 1000
-#: layout of a saved engine (engine.json + one folder per model); raise it when that changes
-ENGINE_FORMAT = 1
-RETRAIN = "retrain with `shopsense train`"
 INTENT_EVENTS = (C.ADD_TO_CART, C.PURCHASE)
 MIN_INTENT_TARGETS = 30  # held-out carts and purchases needed to measure discovery on them alone
 
@@ -395,73 +392,19 @@ class Engine:
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        assert self.popular is not None and self.side is not None
-        self.popular.save(folder / "popular")
-        for name, m in self.models.items():
-            m.save(folder / name)
-        np.save(folder / "side_brand.npy", self.side.brand)
-        if self.ranker is not None:
-            self.ranker.save(folder)
-        if self.search_ranker is not None:
-            (folder / "search_ranker").mkdir(exist_ok=True)
-            self.search_ranker.save(folder / "search_ranker")
-        if self.returns is not None:
-            self.returns.save(folder / "returns")
-        if self.complements is not None:
-            self.complements.save(folder / "complements")
-        meta = {
-            "format_version": ENGINE_FORMAT,
-            "config": self.config.model_dump(mode="json"),
-            "sources": list(self.models),
-            "fusion_weights": self.fusion.weights,
-            "metrics": _jsonable(self.metrics),
-            "n_items": self.n_items,
-            "has_ranker": self.ranker is not None,
-            "has_search_ranker": self.search_ranker is not None,
-            "has_returns": self.returns is not None,
-            "has_complements": self.complements is not None,
-            "discovery_hit_rate": self.discovery_hit_rate,
-        }
-        (folder / "engine.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        return folder
+        """Write the engine to ``folder`` (:mod:`shopsense.ranking.engine_files`)."""
+        return engine_files.save(self, Path(folder))
 
     @staticmethod
     def load_search_ranking(folder: str | Path) -> tuple[LambdaRanker, cand.ItemSide] | None:
         """The joint ranker search serves and the item data it reads, from a folder written by
         :meth:`save`, without loading the sources (None when the engine has no search ranker)."""
-        folder = Path(folder)
-        meta = read_params(
-            folder / "engine.json", what=f"engine at {folder}", format_version=ENGINE_FORMAT, remedy=RETRAIN
-        )
-        if not meta.get("has_search_ranker"):
-            return None
-        content = MODELS["content"].load(folder / "content") if "content" in meta["sources"] else None
-        side = _saved_side(folder, PopularModel.load(folder / "popular"), getattr(content, "vectors", None))
-        return LambdaRanker.load(folder / "search_ranker"), side
+        return engine_files.load_search_ranking(Path(folder))
 
     @classmethod
     def load(cls, folder: str | Path) -> Engine:
         """Read a folder written by :meth:`save`; IncompatibleFormatError (retrain) for another format."""
-        folder = Path(folder)
-        meta = read_params(
-            folder / "engine.json", what=f"engine at {folder}", format_version=ENGINE_FORMAT, remedy=RETRAIN
-        )
-        eng = cls(EngineConfig(**meta["config"]))
-        eng.n_items = int(meta["n_items"])
-        eng.popular = PopularModel.load(folder / "popular")
-        eng.models = {name: MODELS[name].load(folder / name) for name in meta["sources"]}
-        vectors = eng.models["content"].vectors if "content" in eng.models else None  # type: ignore[attr-defined]
-        eng.side = _saved_side(folder, eng.popular, vectors)
-        eng.fusion = WeightedFusion(meta["fusion_weights"])
-        eng.ranker = LambdaRanker.load(folder) if meta["has_ranker"] else None
-        eng.search_ranker = LambdaRanker.load(folder / "search_ranker") if meta.get("has_search_ranker") else None
-        eng.metrics = meta.get("metrics", {})
-        eng.returns = ReturnScorer.load(folder / "returns") if meta.get("has_returns") else None
-        eng.complements = Complements.load(folder / "complements") if meta.get("has_complements") else None
-        eng.discovery_hit_rate = [float(x) for x in meta.get("discovery_hit_rate", [])]
-        return eng
+        return engine_files.load_into(cls(), Path(folder))
 
 
 def holdout_last(ds: Dataset, max_users: int, seed: int = 0) -> tuple[Dataset, np.ndarray, np.ndarray]:
@@ -515,25 +458,4 @@ def item_side(ds: Dataset, pop: PopularModel, vectors: np.ndarray | None) -> can
     )
 
 
-def _saved_side(folder: Path, popular: PopularModel, vectors: np.ndarray | None) -> cand.ItemSide:
-    """The item data a saved engine's features read (see :func:`item_side`)."""
-    return cand.ItemSide(
-        popularity=popular.counts,
-        trend=popular.trend,
-        category=popular.category,
-        brand=np.load(folder / "side_brand.npy"),
-        vectors=vectors,
-    )
-
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
-__all__ = ["Engine", "EngineConfig", "holdout_last", "top_category"]
+__all__ = ["ENGINE_FORMAT", "Engine", "EngineConfig", "holdout_last", "top_category"]
