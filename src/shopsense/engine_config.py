@@ -162,6 +162,13 @@ class OutcomesConfig(Knobs):
     next_item_weight: float = Field(
         1.0, ge=0, description="weight of a next-item example against a logged list's (0: outcomes only)"
     )
+    exposure: bool = Field(
+        True,
+        description="learn from what each shopper was already shown and passed over (times shown, best "
+        "position, hours since: ranking/exposure.py); serving then reads the shopper's latest impressions",
+    )
+    exposure_days: float = Field(30.0, gt=0, description="impressions older than this many days are not counted")
+    exposure_limit: int = Field(500, ge=1, description="a shopper's latest impressions read per request at most")
 
 
 class ReturnsConfig(Knobs):

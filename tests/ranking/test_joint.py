@@ -109,10 +109,15 @@ def test_the_joint_table_leaves_what_a_surface_lacks_missing() -> None:
     assert is_joint(names) and split_names(names) == (["covisit_score", "log_pop", "cat_share"], ["bm25", "affinity"])
     rec = widen(np.ones((2, 3), np.float32), len(names))
     assert np.all(rec[:, :3] == 1) and np.isnan(rec[:, 3:]).all()  # a recommendation row: no query, no surface flag
-    row = search_rows(3, ["bm25", "affinity"], np.array([[2.0, 0.7]], np.float32), np.array([[0.5, 0.25]], np.float32))
-    # no source score, the side features at the end of the recommendation part, affinity never recorded
+    row = search_rows(
+        3, 1, ["bm25", "affinity"], np.array([[2.0, 0.7]], np.float32), np.array([[0.5, 0.25]], np.float32)
+    )
+    # no source score, the side features where they begin, affinity never recorded
     assert np.isnan(row[0, 0]) and row[0, 1:3].tolist() == [0.5, 0.25]
     assert row[0, 3] == 2.0 and np.isnan(row[0, 4]) and row[0, 5] == 1.0
+    # with columns after the side features (the outcome ranker's exposure), those stay missing
+    row = search_rows(4, 1, ["bm25"], np.array([[2.0]], np.float32), np.array([[0.5, 0.25]], np.float32))
+    assert row[0, 1:3].tolist() == [0.5, 0.25] and np.isnan(row[0, 3]) and row[0, 4] == 2.0 and row[0, 5] == 1.0
 
 
 def test_search_lists_keep_their_query_and_anonymous_shoppers() -> None:

@@ -105,6 +105,7 @@ CALLS: dict[str, Callable[[KnowledgeStore], Any]] = {
     ),
     "log_impression_rows": lambda s: s.log_impression_rows([IMPRESSION]),
     "impressions": lambda s: s.impressions(),
+    "recent_impressions": lambda s: s.recent_impressions("u1", 0.0, 10),
     "register_version": lambda s: s.register_version("v1", status="training"),
     "activate_version": lambda s: s.activate_version("v1"),
     "versions": lambda s: s.versions(),

@@ -78,13 +78,21 @@ def side_block(history: np.ndarray, items: np.ndarray, side: ItemSide) -> np.nda
     return out
 
 
-def search_rows(n_rec: int, search_names: Sequence[str], search_x: np.ndarray, side_x: np.ndarray) -> np.ndarray:
+def side_start(rec_names: Sequence[str], side: ItemSide) -> int:
+    """Where the side columns begin among the recommendation columns (the outcome ranker's exposure
+    columns, :mod:`shopsense.ranking.exposure`, may follow them)."""
+    return list(rec_names).index(side_names(side)[0])
+
+
+def search_rows(
+    n_rec: int, side_at: int, search_names: Sequence[str], search_x: np.ndarray, side_x: np.ndarray
+) -> np.ndarray:
     """Joint rows of search candidates: their query-product features ``search_x`` (columns
-    ``search_names``) and the history's side features ``side_x`` (the last of the ``n_rec``
-    recommendation columns)."""
+    ``search_names``) and the history's side features ``side_x`` (from column ``side_at`` of the
+    ``n_rec`` recommendation columns; the rest of those stay missing)."""
     n_q = len(search_names)
     out = np.full((len(search_x), n_rec + n_q + 1), np.nan, np.float32)
-    out[:, n_rec - side_x.shape[1] : n_rec] = side_x
+    out[:, side_at : side_at + side_x.shape[1]] = side_x
     recorded = np.array([f not in UNRECORDED for f in search_names], bool)
     out[:, n_rec : n_rec + n_q][:, recorded] = search_x[:, recorded]
     out[:, -1] = 1.0
@@ -115,6 +123,7 @@ def describe_search(
     assert full.timestamps is not None
     history_of = {int(r): n for n, r in enumerate(known)}
     ids = np.asarray(ds.items.external_ids, dtype=object)
+    side_at = side_start(rec_names, side)
     keep, feats, served, shown = [], [], [], []
     for r in range(len(lists)):
         n = history_of.get(r)
@@ -130,7 +139,8 @@ def describe_search(
             continue
         keep.append(r)
         shown.append(found)
-        feats.append(search_rows(len(rec_names), featurer.names, x[found], side_block(hist, items[found], side)))
+        side_x = side_block(hist, items[found], side)
+        feats.append(search_rows(len(rec_names), side_at, featurer.names, x[found], side_x))
         served.append(s[found].astype(np.float32))
     kept = lists.subset(np.array(keep, np.int64))
     kept.items = [i[f] for i, f in zip(kept.items, shown, strict=True)]
@@ -152,6 +162,7 @@ class SearchRanker:
         self.side = side
         rec, self.search_names = split_names(ranker.names)
         self.n_rec = len(rec)
+        self.side_at = side_start(rec, side)
         self.items = items
         # the version's item index per search row (-1: a product added since it was trained)
         self.item_of_row = items.to_internal(np.asarray(row_ids, dtype=object), strict=False).astype(np.int64)
@@ -167,4 +178,4 @@ class SearchRanker:
         """Scores of the candidates at index ``rows`` with features ``search_x`` for a shopper whose
         items (version indices, oldest first) are ``history``."""
         side_x = side_block(history, self.item_of_row[rows], self.side)
-        return self.ranker.predict(search_rows(self.n_rec, self.search_names, search_x, side_x))
+        return self.ranker.predict(search_rows(self.n_rec, self.side_at, self.search_names, search_x, side_x))

@@ -30,6 +30,7 @@ from shopsense.data.dataset import Dataset
 from shopsense.engine_config import OutcomesConfig, RankerConfig
 from shopsense.models.base import Histories
 from shopsense.ranking import candidates as cand
+from shopsense.ranking import exposure
 from shopsense.ranking.joint import SearchLists, joint_names
 from shopsense.ranking.propensity import Propensities
 from shopsense.ranking.ranker import LambdaRanker, WeightedFusion, widen
@@ -159,6 +160,27 @@ def list_features(
     return cand.build(hist, props, side, engine.config.per_source, only=lists.items), lists
 
 
+def with_exposure(
+    feats: cand.Candidates, lists: ShownLists, labelled: pd.DataFrame, ds: Dataset, config: OutcomesConfig
+) -> cand.Candidates:
+    """``feats`` of ``lists`` followed by the exposure columns (:mod:`shopsense.ranking.exposure`):
+    what each list's shopper had been shown before it, from every impression logged (any surface,
+    with an outcome or not)."""
+    shown = exposure.by_user(
+        labelled,
+        ds.users.to_internal(labelled[C.USER].astype(str).to_numpy(), strict=False),
+        ds.items.to_internal(labelled[C.ITEM].astype(str).to_numpy(), strict=False),
+    )
+    none = exposure.Exposure.none()
+    rows = [
+        exposure.with_columns(
+            x, shown.get(int(u), none).columns(items, float(t), config.exposure_days, config.exposure_limit)
+        )
+        for x, items, u, t in zip(feats.features, feats.items, lists.users, lists.times, strict=True)
+    ]
+    return cand.Candidates(feats.items, rows, [*feats.names, *exposure.NAMES])
+
+
 def ips_weights(lists: ShownLists, propensities: Propensities | None) -> list[np.ndarray]:
     """Per row: 1 / examination propensity of its position for items with an outcome, 1 otherwise."""
     out = []
@@ -255,8 +277,8 @@ def learn(
         held_x = [feats.features[r] for r in rec_held]
         held_g = [lists.grades[r] for r in rec_held]
         held_w = [weights[r] for r in rec_held]
-        if isinstance(fallback, LambdaRanker):
-            base_scores = [fallback.predict(x) for x in held_x]
+        if isinstance(fallback, LambdaRanker):  # the next-item ranker: the candidate columns only
+            base_scores = [fallback.predict(x[:, : len(fallback.names)]) for x in held_x]
         else:
             base_scores = [fallback.predict_with(x, feats.names) for x in held_x]
         metrics["heldout_ndcg@10"] = {

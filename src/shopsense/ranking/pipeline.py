@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from shopsense import columns as C
 from shopsense.data.dataset import Dataset
-from shopsense.engine_config import EngineConfig
+from shopsense.engine_config import EngineConfig, OutcomesConfig
 from shopsense.models import MODELS
 from shopsense.models.base import Histories, Model, Proposal
 from shopsense.models.complements import Complements
@@ -29,8 +29,10 @@ from shopsense.models.sequential import SequentialModel
 from shopsense.ranking import candidates as cand
 from shopsense.ranking import engine_files
 from shopsense.ranking.engine_files import ENGINE_FORMAT
+from shopsense.ranking.exposure import NAMES as EXPOSURE_NAMES
+from shopsense.ranking.exposure import Exposure, uses_exposure, with_columns
 from shopsense.ranking.joint import SearchFeaturer, describe_search
-from shopsense.ranking.outcomes import RECOMMEND, SEARCH, ShownLists, list_features, shown_lists
+from shopsense.ranking.outcomes import RECOMMEND, SEARCH, ShownLists, list_features, shown_lists, with_exposure
 from shopsense.ranking.outcomes import learn as learn_outcomes
 from shopsense.ranking.propensity import Propensities
 from shopsense.ranking.propensity import estimate as estimate_propensities
@@ -171,7 +173,7 @@ class Engine:
             del z
             if lists is not None and c is not None:
                 search = None if searched is None or search_featurer is None else (searched, search_featurer)
-                self._learn_outcomes(lists, ds, inner, props, (c, targets), say, search)
+                self._learn_outcomes(lists, ds, inner, props, (c, targets), say, search, outcomes)
         if self.config.returns is not None:
             say("learning which of their own items shoppers come back to buy")
             self.returns = ReturnScorer.fit(ds, self.config.returns, say)
@@ -217,13 +219,17 @@ class Engine:
         next_item: tuple[cand.Candidates, np.ndarray],
         say: Progress,
         search: tuple[ShownLists, SearchFeaturer] | None = None,
+        labelled: pd.DataFrame | None = None,
     ) -> None:
         """Train the outcome ranker (:func:`shopsense.ranking.outcomes.learn`), with ``search`` the
-        joint one; serve it on each surface where it wins."""
+        joint one; serve it on each surface where it wins. ``labelled``: every logged impression,
+        what the exposure columns count (:mod:`shopsense.ranking.exposure`)."""
         assert self.side is not None and self.config.outcomes is not None
         side = self._side_as_of(inner)
         say(f"describing {len(lists)} logged lists as their requests saw them")
         feats, lists = list_features(self, lists, ds, side)
+        if self.config.outcomes.exposure and labelled is not None:
+            feats = with_exposure(feats, lists, labelled, ds, self.config.outcomes)
         described = None
         if search is not None:
             say(f"describing {len(search[0])} logged search lists as search ranks them now")
@@ -301,13 +307,19 @@ class Engine:
         return cand.ItemSide(inner.item_popularity(), trend, s.category, s.brand, s.vectors)
 
     def rank(
-        self, histories: Histories, k: int, exclude: sp.csr_matrix | Sequence[np.ndarray] | None = None
+        self,
+        histories: Histories,
+        k: int,
+        exclude: sp.csr_matrix | Sequence[np.ndarray] | None = None,
+        shown: Sequence[Exposure] | None = None,
+        now: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
         """Top-k items (-1 padded), their scores and the strongest source of each, per history.
 
         Candidate-only: each source proposes its top items, only those are scored and ranked (by the
         learned ranker, or by the tuned weighted sum of standardised scores), so a request never
-        ranks the whole catalog."""
+        ranks the whole catalog. ``shown``: per history, what the shopper was shown before ``now``
+        (read when :attr:`wants_exposure`; none: never shown anything)."""
         n = len(histories)
         items = np.full((n, k), -1, np.int64)
         scores = np.full((n, k), -np.inf, np.float32)
@@ -338,6 +350,8 @@ class Engine:
                 sources[r] = [used[b] for b in parts[:, order].argmax(axis=0)]
             return items, scores, sources
         c = self.candidates(histories, exclude)
+        if self.wants_exposure:
+            c = self._with_exposure(c, shown, time.time() if now is None else now)
         rank_cols = [c.names.index(f"{s}_rank") for s in src_names]
         lengths = [len(f) for f in c.features]
         allf = np.concatenate(c.features) if sum(lengths) else np.zeros((0, len(c.names)), np.float32)
@@ -353,6 +367,22 @@ class Engine:
             best = feats[order][:, rank_cols].argmin(axis=1)
             sources[r] = [src_names[b] for b in best]
         return items, scores, sources
+
+    @property
+    def wants_exposure(self) -> bool:
+        """Whether the served ranker reads what each shopper was already shown (:mod:`shopsense.ranking.exposure`)."""
+        return self.ranker is not None and uses_exposure(self.ranker.names)
+
+    def _with_exposure(self, c: cand.Candidates, shown: Sequence[Exposure] | None, now: float) -> cand.Candidates:
+        cfg = self.config.outcomes or OutcomesConfig()
+        none = Exposure.none()
+        rows = [
+            with_columns(
+                x, (shown[r] if shown is not None else none).columns(items, now, cfg.exposure_days, cfg.exposure_limit)
+            )
+            for r, (x, items) in enumerate(zip(c.features, c.items, strict=True))
+        ]
+        return cand.Candidates(c.items, rows, [*c.names, *EXPOSURE_NAMES])
 
     def warm(self) -> Engine:
         """Load and compute now what the first request would otherwise pay for (vector moments, the

@@ -4,9 +4,10 @@ evaluation. A mixin of the knowledge store (role :class:`~shopsense.store.roles.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, exists, select
 from sqlalchemy.sql.elements import ClauseElement
 
 from shopsense import columns as C
@@ -55,3 +56,28 @@ class ImpressionRows(StoreBase):
         with self.engine.connect() as conn:
             rows = conn.execute(q).fetchall()
         return pd.DataFrame(rows if latest is None else rows[::-1], columns=list(_COLS))
+
+    def recent_impressions(self, user_id: str, since: float, limit: int) -> dict[str, list[Any]]:
+        """The user's latest ``limit`` impressions shown at or after ``since`` (item, position, time;
+        newest first, plain lists per column): what the outcome ranker's exposure features read per
+        request (:mod:`shopsense.ranking.exposure`). Empty for a shopper who opted out."""
+        with self.engine.connect() as conn:
+            rows = self.statements.fetch(
+                conn, ("recent_impressions",), _recent_statement, {"user": user_id, "since": since, "n": limit}
+            )
+        data = list(zip(*rows, strict=True)) if rows else [()] * len(_RECENT)
+        return {c: list(v) for c, v in zip(_RECENT, data, strict=True)}
+
+
+_RECENT = (C.ITEM, C.POSITION, C.TIMESTAMP)
+
+
+def _recent_statement() -> ClauseElement:
+    t, u = T.impressions, T.users
+    opted_out = select(u.c[C.USER]).where(u.c[C.USER] == bindparam("user"), u.c[C.OPTED_OUT] == 1)
+    return (
+        select(*[t.c[c] for c in _RECENT])
+        .where(t.c[C.USER] == bindparam("user"), t.c[C.TIMESTAMP] >= bindparam("since"), ~exists(opted_out))
+        .order_by(t.c.seq.desc())
+        .limit(bindparam("n"))
+    )

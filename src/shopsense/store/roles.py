@@ -89,6 +89,8 @@ class ImpressionLog(Protocol):
 
     def impressions(self, request_id: str | None = None, latest: int | None = None) -> pd.DataFrame: ...
 
+    def recent_impressions(self, user_id: str, since: float, limit: int) -> dict[str, list[Any]]: ...
+
 
 @runtime_checkable
 class ExperimentRecords(Protocol):
