@@ -2,7 +2,7 @@
 experiments are (issue 17, point 3).
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/online_sim.py [--seeds 3] [--users 3000] [--rounds 4]
-        [--json reports/online_sim.json]
+        [--no-exposure] [--json reports/online_sim.json]
 
 **Shoppers** come from a public dataset (default: Amazon Industrial & Scientific). Each shopper's
 sequence is cut in two: the first 70% (at least 2 items) is what the shop has seen of them (ingested
@@ -23,7 +23,9 @@ own knowledge store from the same start. *next-item*: ``shopsense train`` with o
 (the fusion tuned on next-item labels). *loop*: the same with outcome learning on (the ranker of
 :mod:`shopsense.ranking.outcomes`, served only when it wins on held-out logged lists). Both log
 impressions and outcomes the same way, with the service's randomised position swap on 5% of lists
-(the propensity estimator's slice). Round 0 is the same model in both; CTR (clicks per impression)
+(the propensity estimator's slice). The served recommender's clock is the simulated moment of each
+list, so recency and what a shopper was already shown (:mod:`shopsense.ranking.exposure`; off in the
+loop world with ``--no-exposure``) are as of the simulated day, not of the machine's date. Round 0 is the same model in both; CTR (clicks per impression)
 per round, and the loop's lift at the last round with a 95% interval from per-shopper paired
 differences pooled over seeds.
 
@@ -140,10 +142,11 @@ def serve_round(
     clicks: dict[str, int] = {}
     coin = random.Random(f"{tag}-{rnd}")
     for i, u in enumerate(users):
+        t = now + i
+        rec.clock = lambda t=t: t  # the simulated moment: recency and what was shown before it
         ranked = [it.item_id for it in rec.recommend(RecommendRequest(user_id=u, k=K))]
         shown, ranked_pos = position_swap(ranked, SWAP_SHARE, coin)
         rid = f"{tag}-r{rnd}-{i}"
-        t = now + i
         for pos, item in enumerate(shown):
             imps.append(
                 {
@@ -174,7 +177,10 @@ def serve_round(
     return clicks, {k: v for k, v in learned.items() if k in ("lists", "impressions", "heldout_gain", "chosen")}
 
 
-def loop(shop: Shop, seeds: int, n_users: int, rounds: int, tmp: Path) -> dict[str, Any]:
+def loop(
+    shop: Shop, seeds: int, n_users: int, rounds: int, tmp: Path, engine: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Both worlds per seed (see the module docstring); ``engine``: settings changed in both."""
     eligible = sorted(shop.interest)
     per_seed = []
     paired: list[float] = []
@@ -184,7 +190,7 @@ def loop(shop: Shop, seeds: int, n_users: int, rounds: int, tmp: Path) -> dict[s
         learned: list[dict[str, Any]] = []
         last: dict[str, dict[str, int]] = {}
         for arm, outcomes in (("next_item", False), ("loop", True)):
-            store, settings = world(tmp / f"s{seed}-{arm}", shop, outcomes)
+            store, settings = world(tmp / f"s{seed}-{arm}", shop, outcomes, engine)
             rng = np.random.default_rng(1000 + seed)  # the same click draws' stream in both worlds
             ctr[arm] = []
             for r in range(rounds):
@@ -317,12 +323,19 @@ def main() -> None:
     ap.add_argument("--aa-runs", type=int, default=2000)
     ap.add_argument("--part", choices=["all", "loop", "sensitivity"], default="all")
     ap.add_argument("--json", type=Path)
+    ap.add_argument(
+        "--no-exposure",
+        action="store_true",
+        help="the loop without what shoppers were already shown (ranking/exposure.py)",
+    )
     args = ap.parse_args()
+    engine = {"outcomes": {"exposure": False}} if args.no_exposure else None
     t0 = time.perf_counter()
     shop = make_shop(args.dataset)
     say(f"{args.dataset}: {len(shop.interest)} shoppers with a held-out future, {len(shop.products)} products")
     out: dict[str, Any] = {
         "dataset": args.dataset,
+        "exposure": not args.no_exposure,
         "click_model": {
             "examination": "1/position",
             "click_if_examined": {"true_interest": 1.0, "other": NOISE_CLICK},
@@ -333,7 +346,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="online-sim-") as tmp:
         if args.part in ("all", "loop"):
-            out["loop"] = loop(shop, args.seeds, args.users, args.rounds, Path(tmp))
+            out["loop"] = loop(shop, args.seeds, args.users, args.rounds, Path(tmp), engine)
         if args.part in ("all", "sensitivity"):
             out["sensitivity"] = sensitivity(shop, Path(tmp), args.reps, args.aa_runs)
     out["seconds"] = round(time.perf_counter() - t0, 1)

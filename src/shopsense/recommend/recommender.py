@@ -8,6 +8,7 @@ products fill a short list) -> diversity (MMR) -> explanations -> the new-produc
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,8 @@ class Recommender:
         self.weights = settings.event_weights.as_dict()
         self.vectors: np.ndarray | None = getattr(self.content, "vectors", None)
         self._encoder: Any = encoder  # the query encoder; loaded on first use unless shared (the service's)
+        #: what "now" is for recency and exposure (a simulation replaying a log sets its own clock)
+        self.clock: Callable[[], float] = time.time
         self.reload_catalog()
 
     @classmethod
@@ -208,7 +211,7 @@ class Recommender:
             if all_items
             else np.zeros(0, np.int64)
         )
-        now = time.time()
+        now = self.clock()
         return ShopperHistory(
             rows[known],
             [str(t) for t in h.types[known]],
