@@ -129,6 +129,9 @@ def test_served_lists_read_the_shoppers_latest_impressions(tmp_path: Path) -> No
     )
     again = [r.item_id for r in rec.recommend(RecommendRequest(user_id="u0", k=10))]
     assert not set(again[:5]) & set(first[:5]), (first, again)
+    # as of a moment before those impressions (the recommender's clock), they do not count
+    rec.clock = lambda: now - 2 * HOUR
+    assert [r.item_id for r in rec.recommend(RecommendRequest(user_id="u0", k=10))] == first
     # another shopper's list does not move
     other = [r.item_id for r in rec.recommend(RecommendRequest(user_id="u1", k=10))]
     assert other == [r.item_id for r in rec.recommend(RecommendRequest(user_id="u1", k=10))]
