@@ -18,7 +18,7 @@ from shopsense.ranking.exposure import DAY, HOUR, NAMES, Exposure
 from shopsense.ranking.pipeline import Engine, EngineConfig
 from shopsense.recommend import Recommender, RecommendRequest
 from shopsense.training import train
-from tests.ranking.test_outcomes import FAST, N_CAT, PER_CAT, T0, logged_store
+from tests.ranking.test_outcomes import FAST, T0, browse, catalog, impression, logged_store
 
 N_USERS = 240
 
@@ -46,30 +46,18 @@ def shop(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Shoppers browse one category; on four days they are shown ten products of the others, and
     click a product half the time the first time they see it, never again after passing it over."""
     rng = np.random.default_rng(seed)
-    items = [f"c{c}i{i}" for c in range(N_CAT) for i in range(PER_CAT)]
-    products = pd.DataFrame({C.ITEM: items, C.TITLE: items, C.CATEGORY: [f"cat{i // PER_CAT}" for i in range(60)]})
-    events, impressions = [], []
+    items, products = catalog()
+    events: list[tuple] = []
+    impressions = []
     for u in range(N_USERS):
-        cat = u % N_CAT
-        own = [f"c{cat}i{i}" for i in range(PER_CAT)]
-        for step, item in enumerate(rng.permutation(own)[:8]):
-            events.append((f"u{u}", item, C.VIEW, T0 + step * DAY + rng.uniform(0, 3600), None))
+        cat, _ = browse(rng, u, events)
         others = [x for x in items if not x.startswith(f"c{cat}i")][:15]  # a small pool: showings repeat
         seen: set[str] = set()
         for n in range(4):
             t = T0 + (8 + n) * DAY + u
             rid = f"r{u}-{n}"
             for pos, item in enumerate(rng.choice(others, 10, replace=False)):
-                impressions.append(
-                    {
-                        C.REQUEST_ID: rid,
-                        C.USER: f"u{u}",
-                        C.ITEM: item,
-                        C.POSITION: pos,
-                        C.SURFACE: "recommend",
-                        C.TIMESTAMP: t,
-                    }
-                )
+                impressions.append(impression(rid, f"u{u}", str(item), pos, t))
                 if item not in seen and rng.random() < 0.5:
                     events.append((f"u{u}", item, C.CLICK, t + 10, rid))
                 seen.add(str(item))

@@ -34,17 +34,30 @@ FAST = {
 }
 
 
+def catalog() -> tuple[list[str], pd.DataFrame]:
+    """The item ids and products: ``N_CAT`` categories of ``PER_CAT`` items."""
+    items = [f"c{c}i{i}" for c in range(N_CAT) for i in range(PER_CAT)]
+    return items, pd.DataFrame({C.ITEM: items, C.TITLE: items, C.CATEGORY: [f"cat{i // PER_CAT}" for i in range(60)]})
+
+
+def browse(rng: np.random.Generator, u: int, events: list[tuple]) -> tuple[int, list[str]]:
+    """Shopper ``u`` views 8 items of their category (``u % N_CAT``), one a day on days 0..7;
+    returns the category and its items."""
+    cat = u % N_CAT
+    own = [f"c{cat}i{i}" for i in range(PER_CAT)]
+    for step, item in enumerate(rng.permutation(own)[:8]):
+        events.append((f"u{u}", item, C.VIEW, T0 + step * DAY + rng.uniform(0, 3600), None))
+    return cat, own
+
+
 def shop(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(products, events with the outcome events, impressions)."""
     rng = np.random.default_rng(seed)
-    items = [f"c{c}i{i}" for c in range(N_CAT) for i in range(PER_CAT)]
-    products = pd.DataFrame({C.ITEM: items, C.TITLE: items, C.CATEGORY: [f"cat{i // PER_CAT}" for i in range(60)]})
-    events, impressions = [], []
+    items, products = catalog()
+    events: list[tuple] = []
+    impressions = []
     for u in range(N_USERS):
-        cat = u % N_CAT
-        own = [f"c{cat}i{i}" for i in range(PER_CAT)]
-        for step, item in enumerate(rng.permutation(own)[:8]):  # browsing: one category, days 0..7
-            events.append((f"u{u}", item, C.VIEW, T0 + step * DAY + rng.uniform(0, 3600), None))
+        cat, own = browse(rng, u, events)
         for n in range(3):  # lists shown on day 8: half the own category, half others; clicks on others
             t = T0 + 8 * DAY + n * 3600 + u
             others = [x for x in items if not x.startswith(f"c{cat}i")]
@@ -53,23 +66,26 @@ def shop(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
             )
             rid = f"r{u}-{n}"
             for pos, item in enumerate(shown):
-                impressions.append(
-                    {
-                        C.REQUEST_ID: rid,
-                        C.USER: f"u{u}",
-                        C.ITEM: item,
-                        C.POSITION: pos,
-                        C.SURFACE: "recommend",
-                        C.TIMESTAMP: t,
-                        C.EXPERIMENT: None,
-                        C.RANKED_POSITION: None,
-                    }
-                )
+                impressions.append(impression(rid, f"u{u}", item, pos, t))
                 p = 0.05 if item.startswith(f"c{cat}i") else 0.5
                 if rng.random() < p:
                     events.append((f"u{u}", item, C.CLICK, t + 10, rid))
     ev = pd.DataFrame(events, columns=[C.USER, C.ITEM, C.EVENT_TYPE, C.TIMESTAMP, C.REQUEST_ID])
     return products, ev.sort_values(C.TIMESTAMP, kind="stable"), pd.DataFrame(impressions)
+
+
+def impression(request_id: str, user: str, item: str, position: int, t: float) -> dict:
+    """One logged impression of the home page's list, outside any experiment."""
+    return {
+        C.REQUEST_ID: request_id,
+        C.USER: user,
+        C.ITEM: item,
+        C.POSITION: position,
+        C.SURFACE: "recommend",
+        C.TIMESTAMP: t,
+        C.EXPERIMENT: None,
+        C.RANKED_POSITION: None,
+    }
 
 
 def logged_store(
