@@ -18,16 +18,17 @@ groups have no impressions behind them: their columns stay missing (NaN).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from shopsense import columns as C
+from shopsense.ranking.candidates import Candidates
+from shopsense.ranking.return_features import DAY, HOUR
 
 NAMES = ("times_shown", "best_shown_position", "hours_since_shown")
-HOUR, DAY = 3600.0, 86400.0
 
 
 @dataclass
@@ -43,12 +44,12 @@ class Exposure:
         return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
 
     @classmethod
-    def of(cls, rows: dict[str, list], to_internal: object) -> Exposure:
+    def of(cls, rows: dict[str, list], to_internal: Callable[..., np.ndarray]) -> Exposure:
         """From the store's columns (:meth:`~shopsense.store.impressions.ImpressionRows.recent_impressions`)
         and the version's id lookup ``to_internal`` (products it does not know are left out)."""
         if not rows[C.ITEM]:
             return cls.none()
-        idx = np.asarray(to_internal(rows[C.ITEM], strict=False), np.int64)  # type: ignore[operator]
+        idx = np.asarray(to_internal(rows[C.ITEM], strict=False), np.int64)
         pos = np.asarray(rows[C.POSITION], np.float64)
         ts = np.asarray(rows[C.TIMESTAMP], np.float64)
         ok = (idx >= 0) & ~np.isnan(pos) & ~np.isnan(ts)
@@ -83,14 +84,18 @@ class Exposure:
         return out
 
 
-def with_columns(features: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Candidate rows followed by their exposure columns."""
-    return np.concatenate([features, cols.astype(np.float32)], axis=1)
-
-
-def missing(n: int) -> np.ndarray:
-    """Exposure columns of rows with no impressions behind them (the next-item groups)."""
-    return np.full((n, len(NAMES)), np.nan, np.float32)
+def extend(
+    c: Candidates, shown: Sequence[Exposure | None], times: Sequence[float], days: float, limit: int
+) -> Candidates:
+    """Each row's candidates followed by their exposure columns: what row ``r``'s shopper had been
+    shown (``shown[r]``; None: nothing) before ``times[r]``. Training's logged lists and serving's
+    requests both go through here."""
+    none = Exposure.none()
+    rows = [
+        np.concatenate([x, (e or none).columns(items, float(t), days, limit)], axis=1)
+        for x, items, e, t in zip(c.features, c.items, shown, times, strict=True)
+    ]
+    return Candidates(c.items, rows, [*c.names, *NAMES])
 
 
 def uses_exposure(names: Sequence[str]) -> bool:

@@ -171,14 +171,8 @@ def with_exposure(
         ds.users.to_internal(labelled[C.USER].astype(str).to_numpy(), strict=False),
         ds.items.to_internal(labelled[C.ITEM].astype(str).to_numpy(), strict=False),
     )
-    none = exposure.Exposure.none()
-    rows = [
-        exposure.with_columns(
-            x, shown.get(int(u), none).columns(items, float(t), config.exposure_days, config.exposure_limit)
-        )
-        for x, items, u, t in zip(feats.features, feats.items, lists.users, lists.times, strict=True)
-    ]
-    return cand.Candidates(feats.items, rows, [*feats.names, *exposure.NAMES])
+    before = [shown.get(int(u)) for u in lists.users]
+    return exposure.extend(feats, before, lists.times.tolist(), config.exposure_days, config.exposure_limit)
 
 
 def ips_weights(lists: ShownLists, propensities: Propensities | None) -> list[np.ndarray]:

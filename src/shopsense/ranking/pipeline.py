@@ -29,8 +29,8 @@ from shopsense.models.sequential import SequentialModel
 from shopsense.ranking import candidates as cand
 from shopsense.ranking import engine_files
 from shopsense.ranking.engine_files import ENGINE_FORMAT
-from shopsense.ranking.exposure import NAMES as EXPOSURE_NAMES
-from shopsense.ranking.exposure import Exposure, uses_exposure, with_columns
+from shopsense.ranking.exposure import Exposure, uses_exposure
+from shopsense.ranking.exposure import extend as extend_exposure
 from shopsense.ranking.joint import SearchFeaturer, describe_search
 from shopsense.ranking.outcomes import RECOMMEND, SEARCH, ShownLists, list_features, shown_lists, with_exposure
 from shopsense.ranking.outcomes import learn as learn_outcomes
@@ -351,7 +351,8 @@ class Engine:
             return items, scores, sources
         c = self.candidates(histories, exclude)
         if self.wants_exposure:
-            c = self._with_exposure(c, shown, time.time() if now is None else now)
+            cfg, at = self.exposure_config, time.time() if now is None else now
+            c = extend_exposure(c, shown or [None] * n, [at] * n, cfg.exposure_days, cfg.exposure_limit)
         rank_cols = [c.names.index(f"{s}_rank") for s in src_names]
         lengths = [len(f) for f in c.features]
         allf = np.concatenate(c.features) if sum(lengths) else np.zeros((0, len(c.names)), np.float32)
@@ -373,16 +374,10 @@ class Engine:
         """Whether the served ranker reads what each shopper was already shown (:mod:`shopsense.ranking.exposure`)."""
         return self.ranker is not None and uses_exposure(self.ranker.names)
 
-    def _with_exposure(self, c: cand.Candidates, shown: Sequence[Exposure] | None, now: float) -> cand.Candidates:
-        cfg = self.config.outcomes or OutcomesConfig()
-        none = Exposure.none()
-        rows = [
-            with_columns(
-                x, (shown[r] if shown is not None else none).columns(items, now, cfg.exposure_days, cfg.exposure_limit)
-            )
-            for r, (x, items) in enumerate(zip(c.features, c.items, strict=True))
-        ]
-        return cand.Candidates(c.items, rows, [*c.names, *EXPOSURE_NAMES])
+    @property
+    def exposure_config(self) -> OutcomesConfig:
+        """The window of impressions the exposure columns count (the defaults without outcome settings)."""
+        return self.config.outcomes or OutcomesConfig()
 
     def warm(self) -> Engine:
         """Load and compute now what the first request would otherwise pay for (vector moments, the

@@ -19,7 +19,7 @@ from shopsense import columns as C
 from shopsense.config import Settings
 from shopsense.data.history import History, history_of
 from shopsense.data.idmap import IdMap
-from shopsense.engine_config import OnlineConfig, OutcomesConfig
+from shopsense.engine_config import OnlineConfig
 from shopsense.models.base import Histories
 from shopsense.models.content import ContentModel, content_profile, in_item_space
 from shopsense.ranking import explain as X
@@ -58,7 +58,7 @@ class ShopperHistory:
     query_vectors: np.ndarray | None
     events: ShopperEvents  # every item event and cart removal read, with its time (the return items')
     now: float
-    shown: Exposure | None = None  # what they were shown lately, when the served ranker reads it
+    user_id: str  # whose: the ranked stage reads what they were shown lately, when its ranker asks
 
     @property
     def has_items(self) -> bool:
@@ -211,7 +211,6 @@ class Recommender:
             if all_items
             else np.zeros(0, np.int64)
         )
-        now = self.clock()
         return ShopperHistory(
             rows[known],
             [str(t) for t in h.types[known]],
@@ -219,8 +218,8 @@ class Recommender:
             queries,
             self._encode(queries),
             ShopperEvents.of(idx, events[C.EVENT_TYPE], events[C.TIMESTAMP]),
-            now,
-            self._shown(user_id, now) if self.engine.wants_exposure else None,
+            self.clock(),
+            user_id,
         )
 
     def ranked(self, history: ShopperHistory, pool: int, seen: set[int], category: str | None) -> Ranked:
@@ -230,7 +229,8 @@ class Recommender:
             latest = history.query_vectors[-1] if history.query_vectors is not None else None
             return self.fallbacks.first(self.config.fallbacks, pool, category, latest)
         h = Histories([history.rows], [history.weights], None, [history.query_vectors])
-        shown = [history.shown] if history.shown is not None else None
+        # read only here, and only for a ranker that learned from it: the other surfaces never rank with it
+        shown = [self._shown(history.user_id, history.now)] if self.engine.wants_exposure else None
         items, scores, sources = self.engine.rank(h, pool, [np.array(sorted(seen), np.int64)], shown, history.now)
         n_ok = len(sources[0])  # rows are best-first and -1 padded after the last candidate
         return Ranked(items[0][:n_ok], scores[0][:n_ok], list(sources[0]))
@@ -301,7 +301,7 @@ class Recommender:
     # ------------------------------------------------------------------ helpers
     def _shown(self, user_id: str, now: float) -> Exposure:
         """The shopper's latest impressions, for the ranker's exposure columns."""
-        cfg = self.engine.config.outcomes or OutcomesConfig()
+        cfg = self.engine.exposure_config
         rows = self.store.recent_impressions(user_id, now - cfg.exposure_days * DAY, cfg.exposure_limit)
         return Exposure.of(rows, self.items.to_internal)
 
