@@ -292,6 +292,12 @@ class SearchConfig(StrictModel):
         ge=0,
         description="exact dense search up to this catalog size, HNSW beyond (54k x 384 exact: ~6 ms a query)",
     )
+    query_memory: int = Field(
+        512,
+        ge=0,
+        description="queries whose non-personal answer (retrieval, features, facets) a process keeps for "
+        "when they are searched again, about 45 KB each (0: off)",
+    )
 
 
 class Settings(BaseSettings):

@@ -9,6 +9,7 @@ logged search lists, :mod:`shopsense.ranking.joint`; else the re-ranker trained 
 judgements; untrained, a min-max blend of BM25 and dense; with images, blended with the picture
 similarity) -> the user's content affinity -> top k, with facet counts over all candidates.
 
+Everything before the personal part is kept for repeated queries (:mod:`shopsense.search.query_part`).
 The index is built, saved and loaded in :mod:`shopsense.search.index`; the caller logs searches.
 """
 
@@ -26,14 +27,15 @@ import pandas as pd
 from shopsense import columns as C
 from shopsense.config import SearchConfig
 from shopsense.index.analyzer import normalize_text
+from shopsense.lru import LRU
 from shopsense.ranking.joint import SearchRanker
 from shopsense.search.collaborative import ItemAffinity
 from shopsense.search.features import INDEX, QueryContext, build_features
 from shopsense.search.images import ImageRetriever, blend_image
 from shopsense.search.index import SearchIndex, load_search
+from shopsense.search.query_part import QueryPart, described, query_part, with_affinity
 from shopsense.search.reranker import Reranker
 from shopsense.search.result import SearchResult
-from shopsense.search.suggest import did_you_mean
 from shopsense.topk import top_k
 
 if TYPE_CHECKING:
@@ -80,6 +82,7 @@ class SearchEngine:
         self._affinity_rows = np.zeros(0, dtype=np.int64)
         self.images: ImageRetriever | None = None  # the served version's pictures (not saved)
         self.joint: SearchRanker | None = None  # the served version's joint ranker (not saved)
+        self.remembered: LRU[QueryPart] = LRU(self.config.query_memory)  # repeated queries (search/query_part.py)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -113,6 +116,7 @@ class SearchEngine:
         if config.bm25 != self.config.bm25:
             log.warning("the search index was built with other [search.bm25] settings: run `shopsense search-index`")
         self.config = config.model_copy(update={"bm25": self.config.bm25})
+        self.remembered = LRU(self.config.query_memory)
         return self
 
     def use_affinity(self, affinity: ItemAffinity | None) -> SearchEngine:
@@ -138,6 +142,7 @@ class SearchEngine:
         if images is not None and len(images.vectors) != self.index.n_products:
             raise ValueError(f"{len(images.vectors)} image rows for {self.index.n_products} products")
         self.images = images
+        self.remembered.clear()
         return self
 
     # ------------------------------------------------------------------ retrieval
@@ -389,8 +394,7 @@ class SearchEngine:
             raise ValueError("the query is empty")
         if k < 1:
             raise ValueError("k must be at least 1")
-        mask = self.index.columns.mask(filters)
-        fixed = self.correct(query)
+        part = query_part(self, query, filters)
         user = UserSignals()
         if user_id is not None and store is not None:
             user = user_signals(
@@ -402,14 +406,15 @@ class SearchEngine:
                 affinity=self.affinity,
                 limit=self.config.personal_history,
             )
-        cand = self.candidates(query, mask=mask, corrected=fixed, affinity_profile=user.profile)
-        relaxed = None
+        fixed, cand, relaxed = part.fixed, with_affinity(part.cand, self.index.vectors, user.profile), None
         if not len(cand.rows):  # nothing found: a relaxed query instead of an empty page (search/relax.py)
             from shopsense.search.relax import relax
 
+            mask = self.index.columns.mask(filters)
             found = relax(self, fixed or query, mask, user.profile)
             if found is not None:
                 cand, relaxed = found
+                part = described(self, query, fixed, mask, cand)
         s = self.score(cand, self.joint.history(user.items) if self.joint is not None else None)
         if cand.image is not None:  # the third retriever's similarity, fused like the dense one's
             s = blend_image(s, cand.image, self.config.image_weight)
@@ -427,9 +432,8 @@ class SearchEngine:
             items=items,
             scores=scores,
             matched_fields=self._matched(cand, order, relaxed.query if relaxed else fixed or query),
-            facets=self.index.columns.facets(cand.rows),
-            did_you_mean=did_you_mean(self.index, fixed or query, self.config.did_you_mean_min_results, mask, cand.rows)
-            or fixed,
+            facets={k: dict(v) for k, v in part.facets.items()},  # the caller's own copy
+            did_you_mean=part.did_you_mean,
             showing_results_for=relaxed.query if relaxed and relaxed.query != query else fixed,
             relaxed=relaxed.how if relaxed else None,
             total=len(cand.rows),
@@ -467,10 +471,12 @@ class SearchEngine:
         """Take a deleted shopper's searches (with repeats, as searched) back out of autocomplete and
         "did you mean"."""
         self.index.autocompleter.forget(queries)
+        self.remembered.clear()
 
     def limit_searches(self, queries: list[str]) -> None:
         """Cut autocomplete's past searches down to ``queries`` (the searches the store holds now)."""
         self.index.autocompleter.limit_to(queries)
+        self.remembered.clear()
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | Path) -> Path:
