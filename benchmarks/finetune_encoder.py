@@ -103,7 +103,7 @@ class Systems:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/shopsense-bench/finetune"))
-    ap.add_argument("--backend", choices=["onnx-int8", "torch"], default="onnx-int8")
+    ap.add_argument("--backend", choices=["onnx-int8", "onnx-int8-unfused", "torch"], default="onnx-int8")
     ap.add_argument("--timing-pairs", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=None, help="override the settings' time budget")
     ap.add_argument("--limit", type=int, default=0, help="score only the first N queries of each half (smoke runs)")
@@ -154,7 +154,7 @@ def main() -> None:
         folder = a.work / f"half{h}"
         shutil.rmtree(folder, ignore_errors=True)
         rep = finetune(source, pairs, cfg, folder, model_id=f"tuned:homedepot-half{1 - h}", progress=print)
-        if a.backend == "onnx-int8":
+        if a.backend.startswith("onnx-int8"):
             (folder / OWN_EXPORT).mkdir()  # exported into the model's own folder, as a training does
         tuned = Systems(products, TextEncoder(base.model_copy(update={"model": str(folder)})))
         print(f"half {h}: {len(q_eval)} queries scored; tuned {tuned.encoder.model_id}", flush=True)

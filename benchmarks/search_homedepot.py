@@ -284,7 +284,9 @@ def main() -> None:
     ap.add_argument("--latency-queries", type=int, default=300)
     ap.add_argument("--limit", type=int, default=0, help="evaluate only the first N queries (smoke runs)")
     ap.add_argument("--bm25-backends", action="store_true", help="also time bm25s against tantivy")
-    ap.add_argument("--backend", choices=["torch", "onnx-int8"], default=None, help="text encoder backend")
+    ap.add_argument(
+        "--backend", choices=["torch", "onnx-int8", "onnx-int8-unfused"], default=None, help="text encoder backend"
+    )
     ap.add_argument("--engine-only", action="store_true", help="evaluate the engine only (no peers)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument(

@@ -66,13 +66,13 @@ def test_the_version_keeps_its_tuned_encoder_and_a_search_index_built_with_it(tu
     report = result.metrics["encoder"]
     assert report["pair_kinds"] == {"search": 36, "together": 0}  # product pairs are off by default
     assert report["steps"] >= 1
-    assert built_encoder(result.path / "search") == f"tuned:{result.version}/max128/onnx-int8"
-    assert (folder / "onnx" / "model-int8-perchannel.onnx").exists()  # exported into the version
+    assert built_encoder(result.path / "search") == f"tuned:{result.version}/max128/onnx-int8-fused"
+    assert (folder / "onnx" / "model-int8-fused.onnx").exists()  # exported into the version
 
 
 def test_everything_that_serves_the_version_encodes_with_its_model(tuned_home):
     store, settings, result = tuned_home
-    tuned_id = f"tuned:{result.version}/max128/onnx-int8"
+    tuned_id = f"tuned:{result.version}/max128/onnx-int8-fused"
     assert encoder_settings(settings, result.path).encoder.model == str(result.path / "encoder")
     served = engines.load(result.version, result.path, store, settings)
     assert served.encoder.model_id == tuned_id

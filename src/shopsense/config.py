@@ -80,7 +80,7 @@ class IngestConfig(StrictModel):
 
 
 #: how the text model runs; its vectors differ slightly, so every cache and index is keyed by it
-EncoderBackend = Literal["onnx-int8", "torch"]
+EncoderBackend = Literal["onnx-int8", "onnx-int8-unfused", "torch"]
 
 
 class EncoderConfig(StrictModel):
@@ -96,8 +96,10 @@ class EncoderConfig(StrictModel):
     )
     backend: EncoderBackend = Field(
         "onnx-int8",
-        description="onnx-int8: ONNX Runtime, per-channel int8 (about 5x less CPU per query than torch; "
-        "exported once from the model folder); torch: sentence-transformers",
+        description="onnx-int8: ONNX Runtime, per-channel int8 over the fused transformer graph (about 6x less "
+        "CPU per query than torch; exported once from the model folder); onnx-int8-unfused: the same without "
+        "the fusions (the default before 2026-12-04: indexes built then keep it until rebuilt); torch: "
+        "sentence-transformers",
     )
     query_cache_size: int = Field(
         10_000, ge=0, description="query vectors kept in memory (queries repeat: a hit skips the model; 0 = off)"

@@ -61,8 +61,37 @@ def test_onnx_matches_torch_and_int8_stays_close(
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     assert float(np.mean(np.sum(v * ref, axis=1))) > 0.95
     np.testing.assert_allclose(enc.encode(TEXTS[::-1])[::-1], v, atol=1e-5)  # batch order does not matter
-    assert enc.model_id.endswith("/onnx-int8")
-    assert len(list(tmp_path.rglob("*.onnx"))) == 2  # exported once, reused
+    assert enc.model_id.endswith("/onnx-int8-fused")
+    # the fp32 export above; the eager export, its fused graph and that graph in int8: exported once, reused
+    assert sorted(p.name for p in tmp_path.rglob("*.onnx")) == [
+        "model-eager.onnx",
+        "model-fused.onnx",
+        "model-int8-fused.onnx",
+        "model.onnx",
+    ]
+    TextEncoder(EncoderConfig(model=str(tiny_bert), backend="onnx-int8")).encode(TEXTS)
+    assert len(list(tmp_path.rglob("*.onnx"))) == 4
+
+
+def test_the_fused_graph_fuses_and_encodes_as_the_unfused_one(
+    tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnx
+
+    from shopsense.features.onnx_encoder import export
+
+    monkeypatch.setenv("SHOPSENSE_ONNX_CACHE", str(tmp_path))
+    ops = {n.op_type for n in onnx.load(str(export(tiny_bert, "int8", fused=True))).graph.node}
+    assert {"QAttention", "QEmbedLayerNormalization", "SkipLayerNormalization", "BiasGelu"} <= ops  # fused, quantised
+    assert "Softmax" not in ops  # no attention left unfused
+    fused = TextEncoder(EncoderConfig(model=str(tiny_bert), backend="onnx-int8"))
+    plain = TextEncoder(EncoderConfig(model=str(tiny_bert), backend="onnx-int8-unfused"))
+    assert plain.model_id.endswith("/onnx-int8") and fused.model_id != plain.model_id  # caches never mix
+    a, b = fused.encode(TEXTS), plain.encode(TEXTS)
+    assert float(np.min(np.sum(a * b, axis=1))) > 0.97
+    # padding in a batch changes nothing beyond int8's per-call activation scales
+    alone = np.vstack([fused.encode([t]) for t in TEXTS])
+    assert float(np.min(np.sum(alone * a, axis=1))) > 0.97
 
 
 def test_model_id_separates_backends_and_onnx_is_the_default() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from shopsense.config import load_settings
 from shopsense.features.text import TextEncoder
@@ -30,21 +31,23 @@ def test_the_versions_own_index_then_the_path_else_a_build(
     assert rebuilt.search("whirpool microwve", k=2).items == built.search("whirpool microwve", k=2).items
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx-int8-unfused"])
 def test_an_index_built_with_another_backend_keeps_its_encoder_for_queries(
-    tmp_path: Path, sqlite_store: KnowledgeStore, products: pd.DataFrame
+    tmp_path: Path, sqlite_store: KnowledgeStore, products: pd.DataFrame, backend: str
 ) -> None:
     """Query and product vectors never come from two backends: an index built with torch before the
-    default became onnx-int8 has its queries encoded with torch until it is rebuilt."""
+    default became onnx-int8 (or with the unfused int8 graph, the default before the fused one) has
+    its queries encoded with that backend until it is rebuilt."""
     from shopsense.config import EncoderConfig
 
     sqlite_store.upsert_products(products)
     settings = load_settings(home=tmp_path / "home")
     assert settings.encoder.backend == "onnx-int8"
-    torch_enc = TextEncoder(EncoderConfig(backend="torch"))
+    torch_enc = TextEncoder(EncoderConfig(backend=backend))  # type: ignore[arg-type]
     SearchEngine.build(products, torch_enc).save(default_index_path(settings))
     loaded = load_or_build(sqlite_store, settings)
     assert loaded.encoder.model_id == torch_enc.model_id
-    assert loaded.search("microwave", k=3).items  # queries go through the torch encoder
+    assert loaded.search("microwave", k=3).items  # queries go through the index's encoder
     rebuilt = load_or_build(sqlite_store, settings, rebuild=True)
     assert rebuilt.encoder.model_id == TextEncoder(settings.encoder).model_id
 

