@@ -3,12 +3,14 @@ and nothing stale after the settings or the searches it was built from change.""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pandas as pd
 import pytest
 
 from shopsense import columns as C
 from shopsense.search import SearchEngine
-from shopsense.search.query_part import key_of
+from shopsense.search.query_part import QueryMemory, QueryPart, key_of
 from shopsense.store import KnowledgeStore
 
 QUERIES = [
@@ -54,7 +56,7 @@ def test_a_repeated_query_answers_as_without_the_memory(
     remembering = SearchEngine.build(products, minilm)
     forgetting = SearchEngine.build(products, minilm)
     forgetting.configure(forgetting.config.model_copy(update={"query_memory": 0}))
-    for _ in range(2):  # the second round is answered from memory
+    for _ in range(3):  # kept from the second round, answered from memory in the third
         for q, f in QUERIES:
             assert _answer(remembering, shopper, q, f, user) == _answer(forgetting, shopper, q, f, user), (q, f)
     assert len(remembering.remembered) == len(QUERIES) and len(forgetting.remembered) == 0
@@ -72,13 +74,28 @@ def test_settings_changed_in_place_and_forgotten_searches_are_not_answered_from_
     products: pd.DataFrame,
 ) -> None:
     engine = SearchEngine.build(products, queries=["ryobi battery"] * 3)
-    assert engine.search("whirpool microwve", k=3).showing_results_for == "whirlpool microwave"
+    for _ in range(3):
+        assert engine.search("whirpool microwve", k=3).showing_results_for == "whirlpool microwave"
+    assert len(engine.remembered) == 1
     engine.config.spelling = False  # the key holds the settings as they are now
-    assert engine.search("whirpool microwve", k=3).showing_results_for is None
+    for _ in range(3):
+        assert engine.search("whirpool microwve", k=3).showing_results_for is None
     engine.config.spelling = True
     assert len(engine.remembered) == 2
     engine.forget_searches(["ryobi battery"])  # past searches feed "did you mean": forgotten, all go
     assert len(engine.remembered) == 0
+
+
+def test_a_query_is_remembered_from_its_second_time_and_one_off_queries_do_not_push_it_out() -> None:
+    memory = QueryMemory(2)
+    part = cast(QueryPart, object())
+    memory.offer("popular", part)
+    assert memory.get("popular") is None  # asked once: only noted
+    memory.offer("popular", part)
+    assert memory.get("popular") is part
+    for i in range(100):  # a flood of queries asked once each
+        memory.offer(f"once {i}", part)
+    assert memory.get("popular") is part and len(memory) == 1
 
 
 def test_the_returned_facets_are_the_callers_own(products: pd.DataFrame) -> None:

@@ -27,13 +27,12 @@ import pandas as pd
 from shopsense import columns as C
 from shopsense.config import SearchConfig
 from shopsense.index.analyzer import normalize_text
-from shopsense.lru import LRU
 from shopsense.ranking.joint import SearchRanker
 from shopsense.search.collaborative import ItemAffinity
 from shopsense.search.features import INDEX, QueryContext, build_features
 from shopsense.search.images import ImageRetriever, blend_image
 from shopsense.search.index import SearchIndex, load_search
-from shopsense.search.query_part import QueryPart, described, query_part, with_affinity
+from shopsense.search.query_part import QueryMemory, described, query_part, with_affinity
 from shopsense.search.reranker import Reranker
 from shopsense.search.result import SearchResult
 from shopsense.topk import top_k
@@ -82,7 +81,7 @@ class SearchEngine:
         self._affinity_rows = np.zeros(0, dtype=np.int64)
         self.images: ImageRetriever | None = None  # the served version's pictures (not saved)
         self.joint: SearchRanker | None = None  # the served version's joint ranker (not saved)
-        self.remembered: LRU[QueryPart] = LRU(self.config.query_memory)  # repeated queries (search/query_part.py)
+        self.remembered = QueryMemory(self.config.query_memory)  # repeated queries (search/query_part.py)
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -116,7 +115,7 @@ class SearchEngine:
         if config.bm25 != self.config.bm25:
             log.warning("the search index was built with other [search.bm25] settings: run `shopsense search-index`")
         self.config = config.model_copy(update={"bm25": self.config.bm25})
-        self.remembered = LRU(self.config.query_memory)
+        self.remembered = QueryMemory(self.config.query_memory)
         return self
 
     def use_affinity(self, affinity: ItemAffinity | None) -> SearchEngine:

@@ -7,8 +7,9 @@ shopper (their affinity column, the joint ranker's use of their items, the perso
 relaxation of a query that found nothing (it reads the shopper's profile) are computed per request,
 as before. A search answers the same with or without the memory (a test compares them). A catalog
 change or a training brings a new engine, so a new, empty memory; the settings are part of the key;
-pictures and deleted searches (they feed "did you mean") empty it. Size: ``[search] query_memory`` queries per
-process, about 45 KB each at the default candidate counts.
+pictures and deleted searches (they feed "did you mean") empty it. A query is kept from its second
+time (:class:`QueryMemory`). Size: ``[search] query_memory`` queries per process, about 45 KB each
+at the default candidate counts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shopsense.config import SearchConfig
+from shopsense.lru import LRU
 from shopsense.search.features import INDEX
 
 if TYPE_CHECKING:
@@ -37,6 +39,34 @@ class QueryPart:
     did_you_mean: str | None
 
 
+class QueryMemory:
+    """The answers of up to ``size`` queries, the least recently asked forgotten first. A query is
+    remembered from its second time only: most queries a shop sees are asked once, and keeping each
+    would push the popular ones out (a bare LRU of 512 holds about 7 seconds of a busy worker's new
+    queries). The first time only its key is noted, among the last ``4 x size`` keys."""
+
+    def __init__(self, size: int) -> None:
+        self.parts: LRU[QueryPart] = LRU(size)
+        self.seen: LRU[bool] = LRU(4 * size)
+
+    def get(self, key: Hashable) -> QueryPart | None:
+        return self.parts.get(key)
+
+    def offer(self, key: Hashable, part: QueryPart) -> None:
+        """Remember ``part`` if its query was asked before, else note that it was asked."""
+        if self.seen.get(key):
+            self.parts.put(key, part)
+        else:
+            self.seen.put(key, True)
+
+    def clear(self) -> None:
+        self.parts.clear()
+        self.seen.clear()
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+
 def query_part(engine: SearchEngine, query: str, filters: Mapping[str, Any] | None) -> QueryPart:
     """The query's non-personal answer from ``engine``, from its memory when it was asked before."""
     key = key_of(query, filters, engine.config, engine.encoder)
@@ -47,7 +77,7 @@ def query_part(engine: SearchEngine, query: str, filters: Mapping[str, Any] | No
     fixed = engine.correct(query)
     part = described(engine, query, fixed, mask, engine.candidates(query, mask=mask, corrected=fixed))
     if key is not None:
-        engine.remembered.put(key, part)
+        engine.remembered.offer(key, part)
     return part
 
 
