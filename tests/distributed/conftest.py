@@ -31,9 +31,19 @@ ENGINE = {
     "refit_epochs": 1,
     "ranker_users": SMALL_SAMPLE,
 }
+#: the JVMs of the tests' short jobs: the client compiler only and the serial collector. The jobs are
+#: seconds long on small data: the optimising compiler's work (on two cores, beside the job) never
+#: pays back; measured, it halved the Spark side of a training of the sample shop (the library's
+#: own defaults keep the JVM's, which suit long jobs on large data). The client compiler's frames are
+#: larger: MLlib ALS's tasks (a deep lineage to deserialise) overflowed the default 1 MB thread stack
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss16m"
 #: shuffles of a 5k-event shop: two partitions (Spark's default 200 tasks per stage would dominate);
 #: PostgreSQL's JDBC driver where the machine has it (test_postgres.py reads the store over JDBC)
-CONF = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+CONF = {
+    "spark.sql.shuffle.partitions": "2",
+    "spark.default.parallelism": "2",
+    "spark.driver.extraJavaOptions": JVM_OPTIONS,  # local[2]: the executor runs in the driver's JVM
+}
 if (_jar := jdbc_jar()) is not None:
     CONF["spark.jars"] = str(_jar)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from shopsense.data.export import export_parquet
-from tests.distributed.conftest import SMALL_SAMPLE, needs_spark, sample_settings, sample_store
+from tests.distributed.conftest import JVM_OPTIONS, SMALL_SAMPLE, needs_spark, sample_settings, sample_store
 from tests.servers import free_port
 
 START_TIMEOUT_S = 180
@@ -45,7 +45,8 @@ def cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     from pyspark.find_spark_home import _find_spark_home
 
     home = _find_spark_home()
-    env = {**os.environ, "SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1"}
+    # the master's and worker's JVMs as the suite's (tests/distributed/conftest.py JVM_OPTIONS)
+    env = {**os.environ, "SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_DAEMON_JAVA_OPTS": JVM_OPTIONS}
     launcher = str(Path(home) / "bin" / "spark-class")
     port = free_port()
     url = f"spark://127.0.0.1:{port}"
@@ -83,16 +84,20 @@ def test_the_job_runs_on_a_standalone_cluster_with_the_least_memory(
         "SHOPSENSE_ENGINE__SOURCES": "sparse",
         "SHOPSENSE_ENGINE__RANKER_USERS": str(SMALL_SAMPLE),
         "SHOPSENSE_ENGINE__ITEMKNN": "false",  # co-visitation alone: a shorter run proves the same
-        # the sequential model through TorchDistributor's barrier tasks on the cluster's executor: short
+        # the sequential model through TorchDistributor's barrier tasks on the cluster's executor: short,
+        # and one launch (no refit on every window: a second launch of the same kind, which the suite's
+        # local[2] training runs, test_equivalence.py)
         "SHOPSENSE_ENGINE__SEQUENTIAL__EPOCHS": "2",
         "SHOPSENSE_ENGINE__SEQUENTIAL__DIM": "32",
-        "SHOPSENSE_ENGINE__REFIT_EPOCHS": "1",
+        "SHOPSENSE_ENGINE__REFIT_EPOCHS": "0",
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), env.get("PYTHONPATH", "")]),
     }
     cmd = [sys.executable, "-m", "shopsense", "--home", str(settings.home), "train", "--engine", "spark"]
     cmd += ["--master", url, "--snapshot", str(tmp_path / "snap"), "--json"]
     for conf in ("spark.driver.memory=512m", "spark.executor.memory=512m", "spark.sql.shuffle.partitions=2"):
         cmd += ["--conf", conf]
+    for jvm in ("driver", "executor"):
+        cmd += ["--conf", f"spark.{jvm}.extraJavaOptions={JVM_OPTIONS}"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])

@@ -3,8 +3,9 @@ entry, ALS (another solver) within a tolerance of held-out NDCG@10, one setting 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -20,6 +21,10 @@ from shopsense.models.base import Histories, Model
 from shopsense.ranking.pipeline import Engine, holdout_last
 from shopsense.training import train
 from tests.distributed.conftest import ENGINE, Trained, sample_settings, sample_store
+
+if TYPE_CHECKING:
+    from shopsense.distributed.heldout import HeldOut
+    from shopsense.distributed.snapshot import SparkSnapshot
 
 #: ALS and the sequential model on two processes: Spark's held-out NDCG@10 at least this share of
 #: the local trainer's (the issue's 3%)
@@ -120,22 +125,40 @@ def _ndcg_at_10(model: Model, hist: Histories, targets: np.ndarray) -> float:
     return float(gains.mean())
 
 
-def test_spark_als_is_within_tolerance_of_the_local_als(spark: Any, spark_trained: Trained, tmp_path: Path):
-    from shopsense.distributed.als import fit_als
+@dataclass
+class Split:
+    """Every eligible user's last interaction held out of the sample shop, on Spark and locally."""
+
+    config: EngineConfig
+    snap: SparkSnapshot
+    held: HeldOut  # the Spark split
+    inner: Dataset  # the local split
+
+
+@pytest.fixture(scope="module")
+def split(spark: Any, spark_trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> Split:
+    """The held-out split both model tests below read (made once: an export and a Spark job)."""
     from shopsense.distributed.heldout import hold_out
     from shopsense.distributed.snapshot import SparkSnapshot
 
     settings, store = spark_trained.settings, spark_trained.store
     config = EngineConfig(**{**ENGINE, "ranker_users": 100_000})  # every eligible user held out
-    assert config.als is not None
-    export_parquet(store, tmp_path / "snap")
-    snap = SparkSnapshot.from_parquet(spark, tmp_path / "snap", settings.event_weights)
-    held = hold_out(snap, config, tmp_path / "work")
-    spark_als = fit_als(snap, config.als, tmp_path / "als", interactions=held.inner)
-    ds = Dataset.from_store(store, settings.event_weights)
-    inner, _, local_targets = holdout_last(ds, 100_000)
+    folder = tmp_path_factory.mktemp("split")
+    export_parquet(store, folder / "snap")
+    snap = SparkSnapshot.from_parquet(spark, folder / "snap", settings.event_weights)
+    held = hold_out(snap, config, folder / "work")
+    inner, _, local_targets = holdout_last(Dataset.from_store(store, settings.event_weights), 100_000)
     assert sorted(local_targets.tolist()) == sorted(held.targets.tolist())  # the same held-out items
-    local_als = ALSModel(config.als).fit(inner)
+    return Split(config, snap, held, inner)
+
+
+def test_spark_als_is_within_tolerance_of_the_local_als(split: Split, tmp_path: Path):
+    from shopsense.distributed.als import fit_als
+
+    config, held = split.config, split.held
+    assert config.als is not None
+    spark_als = fit_als(split.snap, config.als, tmp_path / "als", interactions=held.inner)
+    local_als = ALSModel(config.als).fit(split.inner)
     spark_ndcg = _ndcg_at_10(spark_als, held.histories, held.targets)
     local_ndcg = _ndcg_at_10(local_als, held.histories, held.targets)
     print(f"held-out NDCG@10 over {len(held.targets)} users: Spark ALS {spark_ndcg:.4f}, local ALS {local_ndcg:.4f}")
@@ -144,21 +167,14 @@ def test_spark_als_is_within_tolerance_of_the_local_als(spark: Any, spark_traine
 
 
 def test_the_sequential_model_launched_by_spark_trains_as_the_local_one(
-    spark: Any, spark_trained: Trained, tmp_path: Path
+    split: Split, spark_trained: Trained, tmp_path: Path
 ):
-    from shopsense.distributed.heldout import hold_out
     from shopsense.distributed.sequential import fit_sequential
-    from shopsense.distributed.snapshot import SparkSnapshot
     from shopsense.models.sequential import SequentialModel
 
-    settings, store = spark_trained.settings, spark_trained.store
-    config = EngineConfig(**{**ENGINE, "ranker_users": 100_000})
+    config, snap, held, inner = split.config, split.snap, split.held, split.inner
     assert config.sequential is not None
-    export_parquet(store, tmp_path / "snap")
-    snap = SparkSnapshot.from_parquet(spark, tmp_path / "snap", settings.event_weights)
-    held = hold_out(snap, config, tmp_path / "work")
     vectors = Engine.load(spark_trained.result.path / "engine").models["content"].item_vectors()  # type: ignore[attr-defined]
-    inner, _, _ = holdout_last(Dataset.from_store(store, settings.event_weights), 100_000)
     local = SequentialModel(config.sequential).fit(inner, item_vectors=vectors)
     one, windows = fit_sequential(
         snap, config.sequential, tmp_path / "one", interactions=held.inner, item_vectors=vectors, processes=1
