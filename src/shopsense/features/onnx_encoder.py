@@ -94,7 +94,8 @@ def export(model_dir: str | Path, quant: str = "int8", cache: Path | None = None
     folder.mkdir(parents=True, exist_ok=True)
     if not fp32.exists():
         tok = AutoTokenizer.from_pretrained(str(model_dir))
-        model = AutoModel.from_pretrained(str(model_dir), **({"attn_implementation": "eager"} if fused else {})).eval()
+        eager: dict[str, Any] = {"attn_implementation": "eager"} if fused else {}
+        model = AutoModel.from_pretrained(str(model_dir), **eager).eval()
 
         class _Hidden(torch.nn.Module):
             def __init__(self, m: torch.nn.Module) -> None:
