@@ -48,7 +48,7 @@ from shopsense.evaluation.peers.search import DensePeer
 from shopsense.evaluation.search_protocol import evaluate_search
 from shopsense.features.finetune import Pairs, finetune, tunable_source
 from shopsense.features.onnx_encoder import OWN_EXPORT
-from shopsense.features.text import TextEncoder
+from shopsense.features.text import ONNX_SUFFIX, TextEncoder
 from shopsense.search import SearchEngine
 from shopsense.search.reranker import Reranker
 
@@ -154,7 +154,7 @@ def main() -> None:
         folder = a.work / f"half{h}"
         shutil.rmtree(folder, ignore_errors=True)
         rep = finetune(source, pairs, cfg, folder, model_id=f"tuned:homedepot-half{1 - h}", progress=print)
-        if a.backend.startswith("onnx-int8"):
+        if a.backend in ONNX_SUFFIX:
             (folder / OWN_EXPORT).mkdir()  # exported into the model's own folder, as a training does
         tuned = Systems(products, TextEncoder(base.model_copy(update={"model": str(folder)})))
         print(f"half {h}: {len(q_eval)} queries scored; tuned {tuned.encoder.model_id}", flush=True)

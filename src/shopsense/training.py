@@ -319,9 +319,10 @@ def version_encoder(
         shutil.rmtree(target, ignore_errors=True)
         say(f"text encoder not fine-tuned: {type(e).__name__}: {e}; the version keeps the settings' encoder")
         return settings, {"failed": f"{type(e).__name__}: {e}"}
-    if settings.encoder.backend.startswith("onnx-int8"):
-        from shopsense.features.onnx_encoder import OWN_EXPORT
+    from shopsense.features.onnx_encoder import OWN_EXPORT
+    from shopsense.features.text import ONNX_SUFFIX
 
+    if settings.encoder.backend in ONNX_SUFFIX:
         (target / OWN_EXPORT).mkdir()  # the first encoding exports the tuned model into its own folder
     return encoder_settings(settings, folder), asdict(report)
 

@@ -40,7 +40,7 @@ def test_a_version_with_pictures_searches_them_too(served) -> None:
         i for i in searcher.index.item_ids if i not in text_only and images.has_image[searcher.index.row_of[i]]
     )
     # ...whose picture the query "looks like"
-    images._queries["red kettle"] = images.vectors[searcher.index.row_of[target]]
+    images._queries.put("red kettle", images.vectors[searcher.index.row_of[target]])
     cand = searcher.candidates("red kettle")
     assert cand.image is not None and cand.from_image is not None
     assert target in [str(searcher.index.item_ids[r]) for r in cand.rows[cand.from_image]]

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from shopsense.config import DEFAULT_FIELD_WEIGHTS, BM25Config
 from shopsense.exceptions import NotFittedError
 from shopsense.features.product_text import is_missing
 from shopsense.index.analyzer import Analyzer, load_synonyms
+from shopsense.lru import LRU
 
 __all__ = ["DEFAULT_FIELD_WEIGHTS", "BM25Config", "BM25Index", "field_text"]
 
@@ -53,8 +52,7 @@ class BM25Index:
         self.synonyms = synonyms or []
         self.analyzer = Analyzer(self.config.language, self.synonyms)
         self._fields: dict[str, Any] = {}  # field -> bm25s.BM25
-        self._docs_cache: OrderedDict[str, np.ndarray] = OrderedDict()  # token -> rows (docs_with)
-        self._docs_lock = threading.Lock()
+        self._docs_cache: LRU[np.ndarray] = LRU(DOCS_CACHE_SIZE)  # token -> rows (docs_with); thread-safe
         self.n_docs = 0
 
     # ------------------------------------------------------------------ building
@@ -122,11 +120,9 @@ class BM25Index:
     def docs_with(self, token: str) -> np.ndarray:
         """Sorted rows whose indexed fields contain ``token`` (read from the fields' postings, no scoring;
         the most recently asked tokens are cached, read-only)."""
-        with self._docs_lock:  # requests run in threads
-            rows = self._docs_cache.get(token)
-            if rows is not None:
-                self._docs_cache.move_to_end(token)
-                return rows
+        rows = self._docs_cache.get(token)
+        if rows is not None:
+            return rows
         parts = []
         for model in self._fields.values():
             j = model.vocab_dict.get(token)
@@ -135,10 +131,7 @@ class BM25Index:
                 parts.append(np.asarray(sc["indices"][sc["indptr"][j] : sc["indptr"][j + 1]], dtype=np.int64))
         rows = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
         rows.setflags(write=False)
-        with self._docs_lock:
-            self._docs_cache[token] = rows
-            if len(self._docs_cache) > DOCS_CACHE_SIZE:
-                self._docs_cache.popitem(last=False)
+        self._docs_cache.put(token, rows)
         return rows
 
     def matching_all(self, tokens: list[str]) -> np.ndarray:

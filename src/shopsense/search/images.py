@@ -12,8 +12,6 @@ reloads (the service passes its store).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from shopsense.data.idmap import IdMap
 from shopsense.features.image import load_image
 from shopsense.features.image_cache import ImageFetchError, check_image_bytes
 from shopsense.images import catalog_images, image_encoder, load_image_vectors, version_images
+from shopsense.lru import LRU
 from shopsense.topk import top_k
 
 #: query texts whose CLIP vectors are kept in memory (queries repeat)
@@ -39,8 +38,7 @@ class ImageRetriever:
         self.encoder = encoder
         self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self.has_image = has_image
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()  # requests may run on several threads ([service] engine_threads)
+        self._queries: LRU[np.ndarray] = LRU(QUERY_CACHE)  # thread-safe: requests run on several threads
 
     @classmethod
     def from_version(
@@ -83,16 +81,10 @@ class ImageRetriever:
     # ------------------------------------------------------------------ queries
     def text_vector(self, query: str) -> np.ndarray:
         """The query through CLIP's text tower (cached)."""
-        with self._lock:
-            v = self._queries.get(query)
-            if v is not None:
-                self._queries.move_to_end(query)
-                return v
-        v = self.encoder.encode_texts([query])[0]
-        with self._lock:
-            self._queries[query] = v
-            if len(self._queries) > QUERY_CACHE:
-                self._queries.popitem(last=False)
+        v = self._queries.get(query)
+        if v is None:
+            v = self.encoder.encode_texts([query])[0]
+            self._queries.put(query, v)
         return v
 
     def image_vector(self, data: bytes, max_bytes: int) -> np.ndarray:
