@@ -37,6 +37,16 @@ class LRU(Generic[V]):
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
+    def pop(self, key: Hashable) -> V | None:
+        """Remove ``key``; returns its value, or None where it was not held."""
+        with self._lock:
+            return self._items.pop(key, None)
+
+    def keys(self) -> list[Hashable]:
+        """The keys held now, the least recently used first (a copy: safe while others write)."""
+        with self._lock:
+            return list(self._items)
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

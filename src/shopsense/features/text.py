@@ -20,7 +20,6 @@ import functools
 import importlib
 import logging
 import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -29,6 +28,7 @@ import numpy as np
 from shopsense.config import EncoderBackend, EncoderConfig
 from shopsense.exceptions import ConfigError
 from shopsense.features.finetune import tuned_model_id
+from shopsense.lru import LRU
 from shopsense.store.users import QUERY_MODEL_SUFFIX
 
 if TYPE_CHECKING:
@@ -86,8 +86,7 @@ class TextEncoder:
         # Query text -> vector, least recently used first. Shoppers repeat queries, and a request
         # re-encodes the user's recent ones (search personalisation, the recommender's content
         # profile): on a CPU each MiniLM call costs milliseconds, a hit microseconds.
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._queries_lock = threading.Lock()
+        self._queries: LRU[np.ndarray] = LRU(max(self.config.query_cache_size, 0))
         self._store: QueryCache | None = None
         self._ident: tuple[EncoderConfig, str, str] | None = None
 
@@ -238,10 +237,7 @@ class TextEncoder:
         unique = list(dict.fromkeys(texts))
         if size <= 0 and self._store is None:
             return self.encode(texts, batch_size=batch_size, progress=progress, kind="query")
-        with self._queries_lock:
-            found = {t: self._queries[t] for t in unique if t in self._queries}
-            for t in found:
-                self._queries.move_to_end(t)
+        found = {t: v for t in unique if (v := self._queries.get(t)) is not None}
         missing = [t for t in unique if t not in found]
         if missing and self._store is not None:
             found.update(self._stored_queries(missing))
@@ -252,12 +248,8 @@ class TextEncoder:
             found.update(fresh_found)
             self._store_queries(fresh_found)
         if size > 0 and len(unique) <= size:  # a bulk job (training, evaluation) would only churn it
-            with self._queries_lock:
-                for t in unique:
-                    self._queries[t] = found[t]
-                    self._queries.move_to_end(t)
-                while len(self._queries) > size:
-                    self._queries.popitem(last=False)
+            for t in unique:
+                self._queries.put(t, found[t])
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([found[t] for t in texts])
@@ -286,13 +278,11 @@ class TextEncoder:
 
     def remembered_queries(self) -> list[str]:
         """The queries whose vectors are held in memory now."""
-        with self._queries_lock:
-            return list(self._queries)
+        return list(map(str, self._queries.keys()))
 
     def forget_queries(self, texts: list[str]) -> int:
         """Drop these queries' vectors from memory (a deleted shopper's searches); returns how many were held."""
-        with self._queries_lock:
-            return sum(self._queries.pop(t, None) is not None for t in texts)
+        return sum(self._queries.pop(t) is not None for t in texts)
 
     # Query vectors are cached under the store's keyed hash of the query (``KnowledgeStore.query_keys``),
     # not a plain hash: with a plain hash anyone holding the table could test whether a text was ever

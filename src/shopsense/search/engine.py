@@ -173,10 +173,11 @@ class SearchEngine:
         *,
         mask: np.ndarray | None = None,
         corrected: str | None = None,
-        affinity_profile: np.ndarray | None = None,
     ) -> Candidates:
-        """Candidates of one query and their features. ``corrected`` is the text to retrieve with
-        (see :meth:`correct`); ``query_vector`` its encoding (encoded here when missing)."""
+        """Candidates of one query and their features, none of them personal (the affinity column is
+        0: :func:`~shopsense.search.query_part.with_affinity` fills it for a shopper). ``corrected`` is
+        the text to retrieve with (see :meth:`correct`); ``query_vector`` its encoding (encoded here
+        when missing)."""
         idx = self.index
         idx.check()
         text = corrected or query
@@ -224,11 +225,7 @@ class SearchEngine:
             title_norm=idx.title_norm[rows],
             tokens=idx.catalog_tokens,
             popularity=idx.popularity[rows] if len(idx.popularity) else np.zeros(len(rows), np.float32),
-            affinity=(
-                idx.vectors[rows] @ affinity_profile
-                if affinity_profile is not None and idx.vectors is not None and len(rows)
-                else np.zeros(len(rows), np.float32)
-            ),
+            affinity=np.zeros(len(rows), np.float32),
         )
         X = build_features(ctx, rrf_k=self.config.rrf_k, dense_weight=self.config.dense_weight)
         cand = Candidates(rows=rows, features=X, from_dense=from_dense, corrected=corrected, n_lexical=len(lex))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from shopsense.search.query_part import with_affinity
 from shopsense.search.suggest import did_you_mean, match_count, words
 
 if TYPE_CHECKING:
@@ -46,19 +47,23 @@ def relax(
     """The first relaxation of ``text`` (see the module docstring) that retrieves products, with its
     candidates (their personal features from ``affinity_profile``); None when none does."""
     index = engine.index
+
+    def found(query: str, mask: np.ndarray | None = None) -> Candidates:
+        return with_affinity(engine.candidates(query, mask=mask), index.vectors, affinity_profile)
+
     better = did_you_mean(index, text, 1, mask)
     if better:
-        cand = engine.candidates(better, mask=mask, affinity_profile=affinity_profile)
+        cand = found(better, mask=mask)
         if len(cand.rows):
             return cand, Relaxation(better, "a close query")
     shorter = _without_one_word(engine, text, mask)
     if shorter is not None:
         rest, dropped = shorter
-        cand = engine.candidates(rest, mask=mask, affinity_profile=affinity_profile)
+        cand = found(rest, mask=mask)
         if len(cand.rows):
             return cand, Relaxation(rest, f"without '{dropped}'")
     if mask is not None:
-        free = engine.candidates(text, affinity_profile=affinity_profile)
+        free = found(text)
         if len(free.rows):
             scores = engine.score(free)
             top = free.rows[np.argsort(-scores, kind="stable")[:INFER_FROM]]
@@ -66,7 +71,7 @@ def relax(
             if cats:
                 cat = Counter(cats).most_common(1)[0][0]
                 in_cat = index.columns.mask({"category": cat})
-                cand = engine.candidates(text, mask=in_cat, affinity_profile=affinity_profile)
+                cand = found(text, mask=in_cat)
                 if len(cand.rows):
                     return cand, Relaxation(text, f"in {cat}, without your filters")
             return free, Relaxation(text, "without your filters")
