@@ -35,8 +35,10 @@ ENGINE = {
 #: seconds long on small data: the optimising compiler's work (on two cores, beside the job) never
 #: pays back; measured, it halved the Spark side of a training of the sample shop (the library's
 #: own defaults keep the JVM's, which suit long jobs on large data). The client compiler's frames are
-#: larger: MLlib ALS's tasks (a deep lineage to deserialise) overflowed the default 1 MB thread stack
-JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss16m"
+#: larger: before the Spark job gave MLlib ALS a checkpoint folder, its tasks (the factors' lineage,
+#: one link per sweep, to deserialise) overflowed the default 1 MB thread stack here (see
+#: ``shopsense.distributed.als``); the tests now run with the default stack, as a shop's jobs do
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 #: shuffles of a 5k-event shop: two partitions (Spark's default 200 tasks per stage would dominate);
 #: PostgreSQL's JDBC driver where the machine has it (test_postgres.py reads the store over JDBC)
 CONF = {

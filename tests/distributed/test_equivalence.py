@@ -3,6 +3,7 @@ entry, ALS (another solver) within a tolerance of held-out NDCG@10, one setting 
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,12 +153,24 @@ def split(spark: Any, spark_trained: Trained, tmp_path_factory: pytest.TempPathF
     return Split(config, snap, held, inner)
 
 
-def test_spark_als_is_within_tolerance_of_the_local_als(split: Split, tmp_path: Path):
+def test_spark_als_is_within_tolerance_of_the_local_als(split: Split, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from shopsense.distributed import als as spark_als_module
     from shopsense.distributed.als import fit_als
 
     config, held = split.config, split.held
     assert config.als is not None
+    checkpoints: list[str] = []  # what MLlib wrote into the job's checkpoint folder, seen before it is removed
+    remove = shutil.rmtree
+
+    def watched_rmtree(path: Any, *a: Any, **k: Any) -> None:
+        checkpoints.extend(str(f.relative_to(path)) for f in Path(path).glob("checkpoints/*/rdd-*"))
+        remove(path, *a, **k)
+
+    monkeypatch.setattr(spark_als_module.shutil, "rmtree", watched_rmtree)
     spark_als = fit_als(split.snap, config.als, tmp_path / "als", interactions=held.inner)
+    # the factors' lineage was cut (a long one overflows a task's stack): MLlib checkpoints only
+    # where the job gave it a folder
+    assert config.als.iterations >= spark_als_module.CHECKPOINT_INTERVAL and checkpoints
     local_als = ALSModel(config.als).fit(split.inner)
     spark_ndcg = _ndcg_at_10(spark_als, held.histories, held.targets)
     local_ndcg = _ndcg_at_10(local_als, held.histories, held.targets)

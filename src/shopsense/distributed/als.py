@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 USER_ID = "user_int"
 #: ALS's user and item blocks: a few per core of a small job (MLlib's default is 10)
 BLOCKS = 4
+#: every this many sweeps MLlib cuts the factors' lineage by writing them to the checkpoint folder
+CHECKPOINT_INTERVAL = 5
+#: the checkpoint folders this module set on a SparkContext (a shop's own setting is left alone)
+_OWN_CHECKPOINT_DIRS: set[str] = set()
 
 
 def fit_als(snap: SparkSnapshot, config: ALSConfig, scratch: Path, interactions: DataFrame | None = None) -> ALSModel:
@@ -41,6 +45,7 @@ def fit_als(snap: SparkSnapshot, config: ALSConfig, scratch: Path, interactions:
     cfg = config
     inter = snap.interactions if interactions is None else interactions
     scratch = Path(scratch)
+    _checkpoint_into(inter.sparkSession.sparkContext, scratch / "checkpoints")
     ratings = inter.groupBy(C.USER, C.ITEM_IDX).agg(F.log1p(F.sum(C.WEIGHT)).alias("rating"))
     users = dense_ids(inter.select(C.USER).distinct(), scratch / "users")
     data = ratings.join(users, C.USER).select(USER_ID, F.col(C.ITEM_IDX).cast("int").alias(C.ITEM_IDX), "rating")
@@ -56,6 +61,7 @@ def fit_als(snap: SparkSnapshot, config: ALSConfig, scratch: Path, interactions:
         ratingCol="rating",
         numUserBlocks=BLOCKS,
         numItemBlocks=BLOCKS,
+        checkpointInterval=CHECKPOINT_INTERVAL,
     )
     fitted = als.fit(data)
     out = scratch / "item_factors"
@@ -73,6 +79,18 @@ def fit_als(snap: SparkSnapshot, config: ALSConfig, scratch: Path, interactions:
     model.item_factors = factors
     model.fitted = True
     return model
+
+
+def _checkpoint_into(sc: Any, folder: Path) -> None:
+    """Give MLlib a checkpoint folder unless the shop set one (``SparkContext.setCheckpointDir``).
+    Without one MLlib ignores ``checkpointInterval``: each sweep lengthens the factors' lineage, and
+    with many sweeps deserialising it overflows a task's thread stack (a StackOverflowError; seen
+    here with the tests' JVM options at 10 sweeps). ``folder`` is under the job's scratch folder,
+    which a cluster's executors must share like the rest of the job's work (it is removed after)."""
+    current = sc.getCheckpointDir()
+    if current is None or current in _OWN_CHECKPOINT_DIRS:
+        sc.setCheckpointDir(str(folder))
+        _OWN_CHECKPOINT_DIRS.add(sc.getCheckpointDir())
 
 
 def dense_ids(values: DataFrame, scratch: Path) -> DataFrame:
