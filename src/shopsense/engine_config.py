@@ -319,6 +319,11 @@ class OnlineConfig(Knobs):
         "probabilities alone decide; lower it to keep room for discovery)",
     )
     diversity: float = Field(0.0, ge=0, le=1, description="MMR weight (0 = pure relevance)")
+    precomputed: bool = Field(
+        True,
+        description="rank every shopper's 'for you' candidates when a version is trained; a request of a "
+        "shopper without newer events reads that ranking instead of ranking live (recommend/precomputed.py)",
+    )
     cold_slot: int | None = Field(
         2, ge=0, description="position of the reserved slot for a new product (false / None: off)"
     )

@@ -39,6 +39,7 @@ from shopsense.models.base import Histories
 from shopsense.models.sequential import SequentialModel
 from shopsense.ranking.outcomes import SEARCH
 from shopsense.ranking.pipeline import Engine, EngineConfig
+from shopsense.recommend import precomputed
 from shopsense.store import KnowledgeStore
 from shopsense.versions import Draft, encoder_folder, read_manifest, reap_abandoned, served_folder
 from shopsense.versions.contents import ENCODER as ENCODER_FOLDER
@@ -241,6 +242,7 @@ def train(
         say(f"writing version {version}")
         engine.save(draft.folder / "engine")
         ds.items.save(draft.folder / "items.json")
+        lists = precomputed.build(engine, store, settings, ds.items, ds.users.external_ids.tolist(), draft.folder, say)
         metrics = {k: v for k, v in engine.metrics.items() if k != "ranker_importance"}
         metrics.update(
             {
@@ -252,6 +254,7 @@ def train(
                 "base_version": base,
                 "encoder": tuning,
                 "images": image_metrics,
+                **lists,
             }
         )
         metrics = _json_metrics(metrics)

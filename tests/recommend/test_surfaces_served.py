@@ -3,6 +3,7 @@ HTTP: each list's candidates and exclusions."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -126,7 +127,12 @@ def test_surfaces_over_http(shop):
     )
     r = client.get("/recommend", params={"user_id": "x", "surface": "bought_together", "item_id": "m1"}, headers=hdr)
     assert r.status_code == 200 and r.json()["items"]
-    similar = client.get("/recommend", params={"user_id": "x", "surface": "similar", "item_id": "m1"}, headers=hdr)
-    assert similar.status_code == 200 and "m1" not in [i["item_id"] for i in similar.json()["items"]]
+    for _ in range(600):  # the similar-products index is built in the background after loading
+        similar = client.get("/recommend", params={"user_id": "x", "surface": "similar", "item_id": "m1"}, headers=hdr)
+        if "being built" not in similar.text:
+            break
+        time.sleep(0.1)
+    assert similar.status_code == 200, similar.text
+    assert "m1" not in [i["item_id"] for i in similar.json()["items"]]
     for bad in ({"surface": "similar"}, {"surface": "bought_together"}, {"surface": "nope"}):
         assert client.get("/recommend", params={"user_id": "x", **bad}, headers=hdr).status_code == 422

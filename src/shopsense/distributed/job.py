@@ -50,6 +50,7 @@ from shopsense.exceptions import ConfigError, ShopsenseError
 from shopsense.models import MODELS
 from shopsense.models.base import Model
 from shopsense.ranking.pipeline import Engine, item_side
+from shopsense.recommend import precomputed
 from shopsense.store import KnowledgeStore
 from shopsense.training import TrainResult, _json_metrics, new_version
 from shopsense.versions import Draft, reap_abandoned
@@ -160,6 +161,9 @@ def train_on_spark(
         engine.save(draft.folder / "engine")
         snap.items.save(draft.folder / "items.json")
         metrics.update({k: v for k, v in engine.metrics.items()})
+        # shopper ids only reach the driver (never their events): each history is read from the store
+        users = [r[0] for r in snap.events.select(C.USER).distinct().orderBy(C.USER).toLocalIterator()]
+        metrics.update(precomputed.build(engine, store, settings, snap.items, users, draft.folder, say))
         metrics.update(
             {
                 "fit_seconds_by_source": seconds,

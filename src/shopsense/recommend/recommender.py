@@ -9,28 +9,28 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shopsense import columns as C
 from shopsense.config import Settings
-from shopsense.data.history import History, history_of
 from shopsense.data.idmap import IdMap
 from shopsense.engine_config import OnlineConfig
 from shopsense.models.base import Histories
-from shopsense.models.content import ContentModel, content_profile, in_item_space
+from shopsense.models.content import ContentModel, content_profile
 from shopsense.ranking import explain as X
 from shopsense.ranking.exposure import DAY, Exposure
 from shopsense.ranking.pipeline import Engine
 from shopsense.ranking.ranked import RankedItem
-from shopsense.ranking.return_features import ShopperEvents, cart_items
+from shopsense.ranking.return_features import cart_items
 from shopsense.ranking.rules import Filters, allowed, mmr
 from shopsense.recommend.catalog import ServedCatalog
 from shopsense.recommend.fallbacks import Fallbacks, Ranked
+from shopsense.recommend.history import HistoryReader, ShopperHistory, query_encoder
 from shopsense.recommend.new_products import best_new_product, new_product_reason
+from shopsense.recommend.precomputed import FOLDER as LISTS
+from shopsense.recommend.precomputed import PrecomputedLists, seen_rows, signature
 from shopsense.recommend.request import RecommendRequest
 from shopsense.recommend.surfaces import (
     COMPLEMENT,
@@ -43,26 +43,6 @@ from shopsense.recommend.surfaces import (
 )
 from shopsense.store import KnowledgeStore
 from shopsense.versions import encoder_settings, read_manifest, served_folder
-
-MAX_QUERIES = 5  # the shopper's latest searches encoded per request (each new one costs an encoder call)
-
-
-@dataclass
-class ShopperHistory:
-    """Stage 1: what the shopper did, in the model's terms."""
-
-    rows: np.ndarray  # model item indices, oldest first
-    types: list[str]
-    weights: np.ndarray
-    queries: list[str]  # latest searches (and the request's query last)
-    query_vectors: np.ndarray | None
-    events: ShopperEvents  # every item event and cart removal read, with its time (the return items')
-    now: float
-    user_id: str  # whose: the ranked stage reads what they were shown lately, when its ranker asks
-
-    @property
-    def has_items(self) -> bool:
-        return bool(len(self.rows))
 
 
 class Recommender:
@@ -94,6 +74,10 @@ class Recommender:
         self._encoder: Any = encoder  # the query encoder; loaded on first use unless shared (the service's)
         #: what "now" is for recency and exposure (a simulation replaying a log sets its own clock)
         self.clock: Callable[[], float] = time.time
+        self.reader = HistoryReader(
+            store, self.items, self.weights, self.config, query_encoder(self.encoder, self.vectors)
+        )
+        self.lists = self._usable_lists()
         self.reload_catalog()
 
     @classmethod
@@ -140,9 +124,10 @@ class Recommender:
             ranked = returns.ranked(keep)
             ranked = ranked.where(allowed(ranked.items, self.catalog.rules, filters))
             return self.explained(ranked.take(np.arange(min(len(ranked), request.k))), history, request, returns)
-        seen = {int(i) for i, t in zip(history.rows, history.types, strict=True) if t in filters.exclude_seen}
+        seen = seen_rows(history, filters.exclude_seen)
         pool = max(self.config.pool, 5 * request.k)
-        ranked = self.ranked(history, pool, seen, request.category)
+        listed = self.precomputed(history, request, filters, pool)
+        ranked = listed if listed is not None else self.ranked(history, pool, seen, request.category)
         if len(returns.items):
             back = returns.ranked(returnable(returns))
             ranked = for_you(ranked, self.engine.discovery_hit_rate, back, request.k, self.config.max_return_share)
@@ -193,34 +178,20 @@ class Recommender:
         return int(anchors[int(np.argmax(counts))])
 
     def history(self, user_id: str, query: str | None = None) -> ShopperHistory:
-        """Stage 1: the shopper's latest events as model item rows, event weights and search queries
-        (the latest ``history`` events), and every event read with its time (``return_history``)."""
-        cfg = self.config
-        events = self.store.recent_event_columns(
-            user_id, max(cfg.history, cfg.return_history), (C.ITEM, C.EVENT_TYPE, C.QUERY, C.TIMESTAMP)
-        )
-        latest = {c: v[-cfg.history :] for c, v in events.items()}
-        h: History = history_of(latest, self.weights)
-        rows = self.items.to_internal(h.items, strict=False) if len(h.items) else np.zeros(0, np.int64)
-        known = rows >= 0
-        queries = [*h.queries, query] if query else list(h.queries)
-        queries = queries[-MAX_QUERIES:]
-        all_items = events[C.ITEM]
-        idx = (
-            self.items.to_internal([i if i is not None else "" for i in all_items], strict=False)
-            if all_items
-            else np.zeros(0, np.int64)
-        )
-        return ShopperHistory(
-            rows[known],
-            [str(t) for t in h.types[known]],
-            h.weights[known],
-            queries,
-            self._encode(queries),
-            ShopperEvents.of(idx, events[C.EVENT_TYPE], events[C.TIMESTAMP]),
-            self.clock(),
-            user_id,
-        )
+        """Stage 1: the shopper's latest events (:class:`~shopsense.recommend.history.HistoryReader`)."""
+        return self.reader.read(user_id, query, self.clock())
+
+    def precomputed(
+        self, history: ShopperHistory, request: RecommendRequest, filters: Filters, pool: int
+    ) -> Ranked | None:
+        """Stages 2-3 done at training: the shopper's precomputed ranking, when it is the one a live
+        ranking would give (no newer event, no query, the default exclusions; see
+        :mod:`shopsense.recommend.precomputed`)."""
+        if self.lists is None or request.query or not history.has_items:
+            return None
+        if tuple(filters.exclude_seen) != tuple(Filters().exclude_seen):
+            return None
+        return self.lists.get(history, pool)
 
     def ranked(self, history: ShopperHistory, pool: int, seen: set[int], category: str | None) -> Ranked:
         """Stages 2-3: the version's candidates ranked (its sources propose, fusion or the ranker
@@ -276,8 +247,8 @@ class Recommender:
     ) -> list[RankedItem]:
         """The new-product slot: the allowed product without events that best matches the shopper."""
         cfg = self.config
-        if cfg.cold_slot is None or self.content is None or self.vectors is None:
-            return out
+        if cfg.cold_slot is None or self.content is None or self.vectors is None or self.catalog.cold_vectors is None:
+            return out  # no slot, or no product without events to put in it: no profile (nor encoding)
         if not history.has_items and history.query_vectors is None:
             return out
         # unweighted by event type, as the slot has always matched: any touch says "interested"
@@ -305,12 +276,20 @@ class Recommender:
         rows = self.store.recent_impressions(user_id, now - cfg.exposure_days * DAY, cfg.exposure_limit)
         return Exposure.of(rows, self.items.to_internal)
 
-    def _encode(self, queries: list[str]) -> np.ndarray | None:
-        if not queries or self.vectors is None:
-            return None
-        if self._encoder is None:  # loaded once: building a sentence-transformers model costs seconds
+    def encoder(self) -> Any:
+        """The query encoder, loaded on first use (building a sentence-transformers model costs seconds)."""
+        if self._encoder is None:
             from shopsense.features.text import TextEncoder
 
             self._encoder = TextEncoder(self.settings.encoder).use_store(self.store)
-        # text vectors; the version's item vectors may carry product pictures after their text part
-        return in_item_space(self._encoder.encode_queries(queries), self.vectors.shape[1])
+        return self._encoder
+
+    def _usable_lists(self) -> PrecomputedLists | None:
+        """The version's precomputed lists when this server's online settings are the ones they were
+        made under (and ``[online] precomputed`` is on); otherwise every request ranks live."""
+        if not self.config.precomputed or self.engine.wants_exposure:
+            return None
+        lists = PrecomputedLists.load(self.folder / LISTS)
+        if lists is None or lists.made_under != signature(self.config, self.weights, Filters().exclude_seen):
+            return None
+        return lists

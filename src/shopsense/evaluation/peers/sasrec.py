@@ -70,6 +70,8 @@ class SASRecPeer:
         session_max_len: int = 50,
         dropout_rate: float = 0.2,
         loss: str = "softmax",
+        n_negatives: int = 1,
+        gbce_t: float = 0.2,
         lr: float = 0.001,
         batch_size: int = 128,
         seed: int = 0,
@@ -87,6 +89,9 @@ class SASRecPeer:
             session_max_len=session_max_len,
             dropout_rate=dropout_rate,
             loss=loss,
+            # sampled losses ("gBCE", "sampled_softmax", "BCE"): negatives per positive, gBCE's calibration
+            n_negatives=n_negatives,
+            gbce_t=gbce_t,
             lr=lr,
             batch_size=batch_size,
             seed=seed,
