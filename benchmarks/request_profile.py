@@ -35,7 +35,7 @@ from pathlib import Path
 from shopsense.process import process_environment
 
 os.environ.update(process_environment())  # before LightGBM or ONNX Runtime load: see shopsense.process
-KINDS = ("recommend", "new_query", "repeated_query")
+KINDS = ("recommend", "recommend_live", "new_query", "repeated_query")
 
 
 def load_served(home: Path, similar: bool) -> tuple[object, object]:
@@ -55,6 +55,29 @@ def load_served(home: Path, similar: bool) -> tuple[object, object]:
     return engines.load(active, settings.models_dir / active, store, settings), store
 
 
+def build_lists(home: Path) -> dict[str, object]:
+    """Write the precomputed lists of ``home``'s active version (as its training would have) unless it
+    has them. Changes the version's folder: run on a copy."""
+    os.environ["SHOPSENSE_HOME"] = str(home)
+    from shopsense.config import load_settings
+    from shopsense.data.idmap import IdMap
+    from shopsense.ranking.pipeline import Engine
+    from shopsense.recommend import precomputed
+    from shopsense.store import open_store
+    from shopsense.versions import encoder_settings
+
+    settings = load_settings()
+    store = open_store(settings.store_url)
+    folder = settings.models_dir / str(store.active_version())
+    if (folder / precomputed.FOLDER).exists():
+        return {"lists": "already there"}
+    users = [str(u) for u in store.events(include_opted_out=False)["user_id"].unique()]  # as a training lists them
+    engine = Engine.load(folder / "engine").warm()
+    items = IdMap.load(folder / "items.json")
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    return precomputed.build(engine, store, encoder_settings(settings, folder), items, users, folder, say)
+
+
 def calls(served: object, store: object, n: int, users: int, seed: int = 0) -> dict[str, Callable[[int], object]]:
     """One request per index for each kind, indices 0 .. 2n + 99 (measured, warm-up, profiled: a new
     query is new in each)."""
@@ -68,8 +91,19 @@ def calls(served: object, store: object, n: int, users: int, seed: int = 0) -> d
     words = catalog_words(store)
     fresh = [" ".join(rng.sample(words, 3)) for _ in range(2 * n + 100)]
     head = [f"{rng.choice(words[:10])} {rng.choice(words[:10])}" for _ in range(100)]
+    rec = served.recommender  # type: ignore[attr-defined]
+    lists = rec.lists
+
+    def live(i: int) -> object:  # the same request ranked live: the version's precomputed lists set aside
+        rec.lists = None
+        try:
+            return served.recommend(RecommendRequest(user_id=shoppers[i], k=10))  # type: ignore[attr-defined]
+        finally:
+            rec.lists = lists
+
     return {
         "recommend": lambda i: served.recommend(RecommendRequest(user_id=shoppers[i], k=10)),  # type: ignore[attr-defined]
+        "recommend_live": live,
         "new_query": lambda i: served.search(SearchRequest(fresh[i], shoppers[i], 10, {}, f"p{i}")),  # type: ignore[attr-defined]
         "repeated_query": lambda i: served.search(SearchRequest(head[i % 100], shoppers[i], 10, {}, f"p{i}")),  # type: ignore[attr-defined]
     }
@@ -110,6 +144,12 @@ def main() -> None:
         "--users", type=int, default=50_000, help="shoppers U0..U(n-1), as service_load.py's homes name them"
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--build-lists",
+        action="store_true",
+        help="first write the precomputed lists into the active version when it has none (a home trained "
+        "before they existed; a training makes them itself)",
+    )
     a = ap.parse_args()
     kinds = [k.strip() for k in a.kinds.split(",") if k.strip()]
     unknown = sorted(set(kinds) - set(KINDS))
@@ -117,7 +157,11 @@ def main() -> None:
         raise SystemExit(f"unknown --kinds {unknown or a.kinds!r}; valid: {', '.join(KINDS)}")
     if a.requests < 1:
         raise SystemExit("--requests must be at least 1")
+    if a.build_lists:
+        print(json.dumps(build_lists(a.home)), file=sys.stderr)
     served, store = load_served(a.home, a.similar)
+    if served.recommender.lists is None:  # type: ignore[attr-defined]
+        print("the active version has no precomputed lists: every request ranks live", file=sys.stderr)
     todo = calls(served, store, a.requests, a.users, a.seed)
     results = {}
     for kind in kinds:

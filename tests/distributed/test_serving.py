@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from shopsense.ranking.rules import Filters
+from shopsense.recommend import Recommender, RecommendRequest
+from shopsense.recommend.precomputed import FOLDER, PrecomputedLists
 from shopsense.service.app import create_app
 from shopsense.service.keys import create_key
 from shopsense.versions import read_manifest
@@ -32,3 +35,16 @@ def test_the_version_is_complete_active_and_served(spark_trained: Trained):
         assert bought.status_code == 200
         cold = client.get("/recommend", params={"user_id": "nobody", "k": 3}, headers={"X-API-Key": key}).json()
         assert len(cold["items"]) == 3  # a shopper without history: the fallback chain over the version
+
+
+def test_the_spark_job_writes_the_precomputed_lists_a_live_ranking_would_give(spark_trained: Trained):
+    store, settings, result = spark_trained.store, spark_trained.settings, spark_trained.result
+    lists = PrecomputedLists.load(result.path / FOLDER)
+    assert lists is not None and result.metrics["precomputed_lists"] == len(lists.users) > 100
+    listed = Recommender.from_store(store, settings)
+    live = Recommender.from_store(store, settings, settings.online.model_copy(update={"precomputed": False}))
+    assert listed.lists is not None and live.lists is None
+    for user in lists.users.external_ids[:40].tolist():
+        request = RecommendRequest(user, 10)
+        assert listed.precomputed(listed.history(user), request, Filters(), lists.pool) is not None
+        assert [r.item_id for r in listed.recommend(request)] == [r.item_id for r in live.recommend(request)]

@@ -156,13 +156,14 @@ def train_on_spark(
             say("encoding product texts on the executors")
             vectors, metrics["text_vectors"] = product_vectors_on_spark(session, snap.catalog.products, settings, store)
         engine, seconds = fit_engine(snap, config, work, say, item_vectors=vectors, torch_processes=torch_processes)
+        # for the precomputed lists: shopper ids reach the driver, never their events (each history is
+        # read from the store, as a request reads it)
+        users = [r[0] for r in snap.events.select(C.USER).distinct().orderBy(C.USER).toLocalIterator()]
         shutil.rmtree(work, ignore_errors=True)  # the snapshot (when exported here) is read no more
         say(f"writing version {version}")
         engine.save(draft.folder / "engine")
         snap.items.save(draft.folder / "items.json")
         metrics.update({k: v for k, v in engine.metrics.items()})
-        # shopper ids only reach the driver (never their events): each history is read from the store
-        users = [r[0] for r in snap.events.select(C.USER).distinct().orderBy(C.USER).toLocalIterator()]
         metrics.update(precomputed.build(engine, store, settings, snap.items, users, draft.folder, say))
         metrics.update(
             {
