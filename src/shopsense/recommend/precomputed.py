@@ -142,12 +142,14 @@ def precompute(
     now = time.time() if now is None else now
     names = list(engine.models)
     code = {n: i for i, n in enumerate(names)}
+    n_users = len(user_ids)
+    # one row per shopper, trimmed to the listed ones at the end (no per-shopper arrays: 1M shoppers)
     listed: list[str] = []
-    keys: list[int] = []
-    items: list[np.ndarray] = []
-    scores: list[np.ndarray] = []
-    sources: list[np.ndarray] = []
-    t0, n_users = time.monotonic(), len(user_ids)
+    keys = np.zeros(n_users, np.uint64)
+    items = np.full((n_users, pool), -1, np.int32)
+    scores = np.zeros((n_users, pool), np.float32)
+    sources = np.zeros((n_users, pool), np.uint8)
+    t0 = time.monotonic()
     for start in range(0, n_users, BATCH):
         batch = [reader.read(u, None, now) for u in user_ids[start : start + BATCH]]
         batch = [h for h in batch if h.has_items]  # the others get a fallback, cheap to serve live
@@ -156,24 +158,24 @@ def precompute(
             seen = [np.array(sorted(seen_rows(h, exclude)), np.int64) for h in batch]
             top, sc, src = engine.rank(hs, pool, seen, None, now)
             for h, row_items, row_scores, row_sources in zip(batch, top, sc, src, strict=True):
+                r = len(listed)
                 listed.append(h.user_id)
-                keys.append(h.key)
-                items.append(row_items.astype(np.int32))
-                scores.append(np.where(row_items >= 0, row_scores, 0.0).astype(np.float32))
-                codes = np.zeros(pool, np.uint8)
-                codes[: len(row_sources)] = [code[s] for s in row_sources]
-                sources.append(codes)
+                keys[r] = h.key
+                ok = row_items >= 0
+                items[r] = row_items
+                scores[r, ok] = row_scores[ok]
+                sources[r, : len(row_sources)] = [code[s] for s in row_sources]
         done = min(start + BATCH, n_users)
         if done == n_users or time.monotonic() - t0 > 30:
             say(f"precomputed lists: {done:,} of {n_users:,} shoppers")
             t0 = time.monotonic()
-    empty = np.zeros((0, pool))
+    n = len(listed)
     return PrecomputedLists(
         IdMap(listed),
-        np.array(keys, np.uint64),
-        np.stack(items) if items else empty.astype(np.int32),
-        np.stack(scores) if scores else empty.astype(np.float32),
-        np.stack(sources) if sources else empty.astype(np.uint8),
+        keys[:n],
+        items[:n],
+        scores[:n],
+        sources[:n],
         names,
         signature(reader.config, reader.weights, exclude),
     )
