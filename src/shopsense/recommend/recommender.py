@@ -292,4 +292,5 @@ class Recommender:
         lists = PrecomputedLists.load(self.folder / LISTS)
         if lists is None or lists.made_under != signature(self.config, self.weights, Filters().exclude_seen):
             return None
+        lists.users.to_internal([])  # builds the id lookup now, not on the first request
         return lists
