@@ -3,6 +3,7 @@ would give (the shopper's latest events unchanged, the default request and setti
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 
@@ -113,6 +114,16 @@ def test_the_lists_are_in_the_version_and_load_memory_mapped(shop):
     assert lists.items.shape == (len(lists.users), lists.pool) and lists.pool == list_pool(settings.online)
     assert set(lists.users.external_ids) <= set(users)
     assert PrecomputedLists.load(folder.parent / "nothing") is None
+
+
+def test_unreadable_lists_are_set_aside_and_every_request_ranks_live(shop, tmp_path, caplog):
+    store, settings, users = shop
+    folder = tmp_path / FOLDER
+    shutil.copytree(settings.models_dir / store.active_version() / FOLDER, folder)
+    np.save(folder / "keys.npy", np.zeros(3, np.uint64))  # fewer keys than shoppers
+    assert PrecomputedLists.load(folder) is None and "not used" in caplog.text
+    (folder / "items.npy").unlink()
+    assert PrecomputedLists.load(folder) is None
 
 
 def test_lists_off_in_settings_are_not_made(tmp_path):

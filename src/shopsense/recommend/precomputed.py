@@ -17,6 +17,7 @@ event weights, pool, the default exclusions): a server started with others ranks
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +34,8 @@ from shopsense.ranking.rules import Filters
 from shopsense.recommend.fallbacks import Ranked
 from shopsense.recommend.history import HistoryReader, ShopperHistory, query_encoder
 from shopsense.store import KnowledgeStore
+
+log = logging.getLogger(__name__)
 
 FOLDER = "lists"  # inside a version's folder
 BATCH = 256  # shoppers ranked in one call of the engine
@@ -115,12 +118,25 @@ class PrecomputedLists:
 
     @classmethod
     def load(cls, folder: Path) -> PrecomputedLists | None:
-        """The lists in ``folder`` (memory-mapped: the workers of one server share the pages), or None."""
+        """The lists in ``folder`` (memory-mapped: the workers of one server share the pages), or None
+        when there are none or they cannot be read (logged: the requests then rank live, as they would
+        without lists; a version is not refused for an optimisation)."""
         if not (folder / "meta.json").exists():
             return None
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("keys", "items", "scores", "sources")}
-        return cls(IdMap.load(folder / "users.json"), **arrays, **{k: meta[k] for k in ("source_names", "made_under")})
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+            arrays = {n: np.load(folder / f"{n}.npy", mmap_mode="r") for n in ("keys", "items", "scores", "sources")}
+            lists = cls(
+                IdMap.load(folder / "users.json"), **arrays, **{k: meta[k] for k in ("source_names", "made_under")}
+            )
+            n = len(lists.users)
+            shapes = [a.shape for a in (lists.items, lists.scores, lists.sources)]
+            if lists.keys.shape != (n,) or any(s != shapes[0] or s[0] != n for s in shapes):
+                raise ValueError(f"{n} shoppers but arrays of shapes {lists.keys.shape}, {shapes}")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("precomputed lists in %s not used (every request ranks live): %s", folder, e)
+            return None
+        return lists
 
 
 def precompute(
