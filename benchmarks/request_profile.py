@@ -9,7 +9,9 @@ searches write search events and query vectors into it, so give a copy. For each
 (``time.process_time``, every thread of the process) and wall ms per request over ``--requests``
 requests after a warm-up of 100, then with ``--profile N`` the N functions with the most cumulative
 time under cProfile (which slows Python code several times over: read its shares, not its seconds).
-Queries are drawn as ``benchmarks/worker_cpu.py`` draws them: a new query is three catalog words
+``recommend_live`` asks the same as ``recommend`` with the version's precomputed lists set aside
+(every shopper ranked live, as one with a newer event is); ``--build-lists`` first writes the lists
+into a home trained before they existed. Queries are drawn as ``benchmarks/worker_cpu.py`` draws them: a new query is three catalog words
 never sent before, a repeated one one of 100 two-word queries already searched.
 
 The similar-products index is off unless ``--similar``: a server builds it in a background thread
