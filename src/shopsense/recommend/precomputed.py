@@ -16,6 +16,7 @@ event weights, pool, the default exclusions): a server started with others ranks
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 FOLDER = "lists"  # inside a version's folder
 BATCH = 256  # shoppers ranked in one call of the engine
 DEFAULT_K = 10  # a request's default list length: lists hold its pool
+#: the exclusions lists are ranked under (a request's default): built once, not per request
+DEFAULT_EXCLUSIONS: tuple[str, ...] = tuple(Filters().exclude_seen)
 
 
 def list_pool(config: OnlineConfig) -> int:
@@ -153,7 +156,7 @@ def precompute(
     if engine.wants_exposure:
         return None
     say = progress or (lambda _m: None)
-    exclude = Filters().exclude_seen
+    exclude = DEFAULT_EXCLUSIONS
     pool = list_pool(reader.config)
     now = time.time() if now is None else now
     names = list(engine.models)
@@ -215,15 +218,10 @@ def build(
     t0 = time.perf_counter()
     content = engine.models.get("content")
     vectors = getattr(content, "vectors", None)
-    loaded: list[Any] = []
+    from shopsense.features.text import TextEncoder  # as the recommender: only a version with text loads it
 
-    def encoder() -> Any:  # loaded on the first shopper with searches
-        if not loaded:
-            from shopsense.features.text import TextEncoder
-
-            loaded.append(TextEncoder(settings.encoder).use_store(store))
-        return loaded[0]
-
+    # loaded on the first shopper with searches, once
+    encoder = functools.cache(lambda: TextEncoder(settings.encoder).use_store(store))
     reader = HistoryReader(
         store, items, settings.event_weights.as_dict(), settings.online, query_encoder(encoder, vectors)
     )

@@ -29,8 +29,8 @@ from shopsense.recommend.catalog import ServedCatalog
 from shopsense.recommend.fallbacks import Fallbacks, Ranked
 from shopsense.recommend.history import HistoryReader, ShopperHistory, query_encoder
 from shopsense.recommend.new_products import best_new_product, new_product_reason
+from shopsense.recommend.precomputed import DEFAULT_EXCLUSIONS, PrecomputedLists, seen_rows, signature
 from shopsense.recommend.precomputed import FOLDER as LISTS
-from shopsense.recommend.precomputed import PrecomputedLists, seen_rows, signature
 from shopsense.recommend.request import RecommendRequest
 from shopsense.recommend.surfaces import (
     COMPLEMENT,
@@ -189,7 +189,7 @@ class Recommender:
         :mod:`shopsense.recommend.precomputed`)."""
         if self.lists is None or request.query or not history.has_items:
             return None
-        if tuple(filters.exclude_seen) != tuple(Filters().exclude_seen):
+        if tuple(filters.exclude_seen) != DEFAULT_EXCLUSIONS:
             return None
         return self.lists.get(history, pool)
 
@@ -290,7 +290,7 @@ class Recommender:
         if not self.config.precomputed or self.engine.wants_exposure:
             return None
         lists = PrecomputedLists.load(self.folder / LISTS)
-        if lists is None or lists.made_under != signature(self.config, self.weights, Filters().exclude_seen):
+        if lists is None or lists.made_under != signature(self.config, self.weights, DEFAULT_EXCLUSIONS):
             return None
         lists.users.to_internal([])  # builds the id lookup now, not on the first request
         return lists
