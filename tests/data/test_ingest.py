@@ -285,6 +285,26 @@ def test_first_load_keeps_the_indexes_also_after_a_rollback(store, tmp_path) -> 
     assert _event_indexes(store) == indexes and store.stats()["events"] == 3
 
 
+def test_a_first_bulk_load_has_a_larger_page_cache_and_gives_it_back(sqlite_store) -> None:
+    from shopsense.store.events import BULK_CACHE_KIB
+
+    with sqlite_store.transaction() as conn:
+        dbapi = conn.connection.driver_connection
+
+        def cache() -> int:
+            return dbapi.execute("PRAGMA cache_size").fetchone()[0]
+
+        before = cache()
+        assert before == -65536
+        with sqlite_store.bulk_events(conn):
+            assert cache() == -BULK_CACHE_KIB
+        assert cache() == before
+        with pytest.raises(RuntimeError), sqlite_store.bulk_events(conn):
+            assert cache() == -BULK_CACHE_KIB
+            raise RuntimeError("a bad batch")
+        assert cache() == before
+
+
 def test_equal_timestamps_keep_file_order_per_user(store, tmp_path) -> None:
     rows = "".join(f"{u},{i},view,5\n" for u, i in [("u2", "C"), ("u1", "B"), ("u2", "A"), ("u1", "A"), ("u2", "B")])
     ingest_events(store, _write(tmp_path / "e.csv", "user_id,item_id,event_type,timestamp\n" + rows), config=TINY)

@@ -38,7 +38,10 @@ class CoVisitModel(ItemItemModel):
         ts = df[C.TIMESTAMP].to_numpy(dtype=np.float64)[order]
         w = df[C.WEIGHT].to_numpy(dtype=np.float64)[order]
         w = w / w.max() if len(w) and w.max() > 0 else np.ones(len(w))
-        rows, cols, vals = [], [], []
+        n = ds.n_items
+        # one distance at a time, added into the running sum: holding every distance's pairs at once
+        # took about 5 GB at 10M events (docs/deploy.md, measured growth); this holds one distance's
+        m = sp.csr_matrix((n, n), dtype=np.float64)
         for d in range(1, cfg.window + 1):
             ok = u[d:] == u[:-d]
             ok &= it[d:] != it[:-d]
@@ -46,19 +49,16 @@ class CoVisitModel(ItemItemModel):
                 ok &= (ts[d:] - ts[:-d]) <= cfg.time_window_s
             a, b = it[:-d][ok], it[d:][ok]
             closeness = 1.0 / d**cfg.distance_power
-            rows.append(a)
-            cols.append(b)
-            vals.append(closeness * w[d:][ok])  # a -> b, weighted by what b was (view, purchase, ...)
+            rows, cols, vals = [a], [b], [closeness * w[d:][ok]]  # a -> b, weighted by what b was
             if cfg.backward_weight > 0:
                 rows.append(b)
                 cols.append(a)
                 vals.append(cfg.backward_weight * closeness * w[:-d][ok])
-        n = ds.n_items
-        if not rows:
-            return sp.csr_matrix((n, n), dtype=np.float32)
-        m = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n), dtype=np.float64
-        )
+            del ok
+            part = sp.csr_matrix(
+                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n), dtype=np.float64
+            )
+            m = m + part if m.nnz else part
         m.sum_duplicates()
         if normalise:
             pop = np.bincount(it, minlength=n).astype(np.float64) + 1.0
