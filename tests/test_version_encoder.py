@@ -85,11 +85,19 @@ def test_everything_that_serves_the_version_encodes_with_its_model(tuned_home):
     served.refresh_catalog()
     text = product_texts(store.products().query("item_id == 'kettle9'"), settings.encoder.template)[0]
     assert store.get_embeddings(tuned_id, [text_hash(text)])
-    hits = served.searcher.search("copper kettle", user_id=None, filters={}, k=3, store=store)
-    assert "kettle9" in hits.items
+    assert "kettle9" in _found_by_its_vector(served.searcher, "copper kettle")
+    # where the learned re-ranker places a product without any history (5th of 11 on a fresh install
+    # of 2026-12-04, in the top 3 before) is not what this test is about; that the answer has it is
+    assert "kettle9" in served.searcher.search("copper kettle", user_id=None, filters={}, k=10, store=store).items
     # a server started later loads the rebuilt index (it has the new product), not the version's older one
     again = engines.load(result.version, result.path, store, settings)
-    assert "kettle9" in again.searcher.search("copper kettle", user_id=None, filters={}, k=3, store=store).items
+    assert "kettle9" in _found_by_its_vector(again.searcher, "copper kettle")
+
+
+def _found_by_its_vector(searcher, query: str) -> set[str]:  # type: ignore[no-untyped-def]
+    """Products the semantic retriever returns for ``query`` (encoded by the searcher's own model)."""
+    cand = searcher.candidates(query)
+    return {str(searcher.index.item_ids[r]) for r, dense in zip(cand.rows, cand.from_dense, strict=True) if dense}
 
 
 def test_an_incremental_training_keeps_the_served_versions_encoder(tuned_home):
