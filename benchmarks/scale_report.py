@@ -251,67 +251,90 @@ def estimate(runs: list[SizeRun], ex: list[dict[str, Any]], mem_gb: float, execu
             f"- Spark local[2]'s version served /recommend at {', '.join(good) or 'no size'} events"
             f" (of {', '.join(f'{ev:,}' for ev, _ in served)} served)."
         )
-    by = {(e["trainer"], e["stage"]): e for e in ex}
-    # memory: when does the local trainer's peak reach the machine's memory (growth of peak RSS)
+    # memory: each stage's peak extrapolated by its own growth (the trainer's peak is a maximum over
+    # stages that grow differently: the fusion's tuning with the catalog, reading the store with the events)
     for trainer in ("local", "local-sparse"):
-        e = by.get((trainer, "total (train)"))
-        if e and e["b_rss"] is not None:
+        runs_out = []
+        for e in ex:
+            if e["trainer"] != trainer or e["stage"] == "total (train)" or not e["b_rss"] or e["b_rss"] <= 0.05:
+                continue
             rss, ev = e["peak_rss_mb"][-1], e["events"][-1]
-            at = ev * (mem_gb * 1024 / rss) ** (1 / e["b_rss"]) if e["b_rss"] > 0.05 else math.inf
-            where = f"about {at:,.0f} events" if at < 1e12 else "no size below 10^12 events"
+            runs_out.append((ev * (mem_gb * 1024 / rss) ** (1 / e["b_rss"]), e))
+        if runs_out:
+            at, e = min(runs_out, key=lambda x: x[0])
             lines.append(
-                f"- {trainer}: peak RSS {rss:,.0f} MB at {ev:,} events growing as events^{e['b_rss']}: "
-                f"reaches {mem_gb:.0f} GB at {where} (if the exponent holds)."
+                f"- {trainer}: the first stage to reach {mem_gb:.0f} GB, each stage's peak RSS extrapolated by its "
+                f"own exponent: '{e['stage']}' ({e['peak_rss_mb'][-1]:,.0f} MB at {e['events'][-1]:,} events, "
+                f"growing as events^{e['b_rss']}) at about {at:,.0f} events (if the exponent holds)."
             )
-    # time: local (sparse, the same sources) against Spark's CPU spread over N executors
-    loc, spk = by.get(("local-sparse", "total (train)")), by.get(("spark", "total (train)"))
-    if not (loc and spk and loc["b_time"] and spk["b_cpu"]):
-        lines.append("- Where a cluster wins: needs local-sparse and spark at two sizes or more.")
-        return "\n".join(lines)
-    e_top = loc["events"][-1]
-    t_loc, b_loc = loc["seconds"][-1], loc["b_time"]
-    cpu_spk, b_cpu = spk["cpu_s"][-1], spk["b_cpu"]
-    # fixed costs per training (start-up, scheduling, the driver's share): the intercept of a straight
-    # line through Spark's wall times against the events, kept within [0, its time at the smallest size]
-    n = len(spk["events"])
-    mx, my = sum(spk["events"]) / n, sum(spk["seconds"]) / n
-    sxx = sum((x - mx) ** 2 for x in spk["events"])
-    per_event = sum((x - mx) * (y - my) for x, y in zip(spk["events"], spk["seconds"], strict=True)) / sxx
-    overhead = min(max(my - per_event * mx, 0.0), spk["seconds"][0])
+    return "\n".join([*lines, *_cluster_estimate(ex, executors)])
+
+
+#: Spark stages that do not spread over executors: the driver's own work (the catalog, the fusion's
+#: tuning, publishing), the store's export, and the sequential model, trained by ``--torch-processes``
+#: PyTorch processes (one in these runs) for a time budget
+SERIAL = (
+    "start-up",
+    "export to Parquet",
+    "start Spark, read, count",
+    "fit sequential (held-out)",
+    "fit sequential (all data)",
+    "tune the fusion",
+    "write and publish",
+    "exit",
+)
+
+
+def _cluster_estimate(ex: list[dict[str, Any]], executors: list[int]) -> list[str]:
+    """Where a cluster of N executors trains faster than the local trainer, stage by stage."""
+    loc = [e for e in ex if e["trainer"] == "local-sparse" and e["stage"] != "total (train)"]
+    spk = [e for e in ex if e["trainer"] == "spark" and e["stage"] != "total (train)"]
+    if not loc or not spk:
+        return ["- Where a cluster wins: needs local-sparse and spark at two sizes or more."]
+    top = max(e["events"][-1] for e in spk)
+
+    def grown(value: float, b: float | None, at: float) -> float:
+        return value * (at / top) ** (b if b is not None else 1.0)
+
     eta, cores = 0.7, 4
-    lines += [
-        f"- Per-core throughput at {e_top:,} events: local-sparse {e_top / max(loc['cpu_s'][-1], 1e-9):,.0f} "
-        f"events per CPU-second, Spark local[2] {e_top / max(cpu_spk, 1e-9):,.0f}.",
-        "- Assumptions of the cluster estimate: the local trainer's time grows as measured "
-        f"(events^{b_loc}); Spark's CPU time as measured on local[2] (events^{b_cpu}) is spread over N executors "
-        f"of {cores} cores at {eta:.0%} parallel efficiency, plus a fixed cost per training that does not shrink "
-        f"with executors: the intercept of a straight line through Spark's wall times against the events "
-        f"({overhead:,.0f} s: start-up, scheduling, the driver's share); the driver's "
-        "catalog-sized work does not grow with the events; the network and the shared filesystem are not "
-        "the bottleneck; the exponents hold beyond the sizes measured (an extrapolation).",
+
+    def t_local(at: float) -> float:
+        return sum(grown(e["seconds"][-1], e["b_time"], at) for e in loc)
+
+    def t_cluster(at: float, n: int) -> float:
+        serial = sum(grown(e["seconds"][-1], e["b_time"], at) for e in spk if e["stage"] in SERIAL)
+        spread = sum(grown(e["cpu_s"][-1], e["b_cpu"], at) for e in spk if e["stage"] not in SERIAL)
+        return serial + spread / (n * cores * eta)
+
+    serial_now = sum(e["seconds"][-1] for e in spk if e["stage"] in SERIAL)
+    lines = [
+        f"- Per-core throughput at {top:,} events: local-sparse {top / max(sum(e['cpu_s'][-1] for e in loc), 1e-9):,.0f} "
+        f"events per CPU-second, Spark local[2] {top / max(sum(e['cpu_s'][-1] for e in spk), 1e-9):,.0f}.",
+        "- Assumptions of the cluster estimate: every stage grows as measured (its own exponent, local and "
+        "Spark); on a cluster of N executors of "
+        f"{cores} cores at {eta:.0%} parallel efficiency, Spark's distributed stages take their local[2] CPU "
+        f"seconds / (N x {cores} x {eta}), and the stages that do not spread keep their local[2] wall time "
+        f"({', '.join(SERIAL)}: {serial_now:,.0f} s at {top:,} events; the sequential model with one PyTorch "
+        "process, as measured; `--torch-processes` spreads it too, not counted here); the network and the shared "
+        "filesystem are not the bottleneck; the exponents hold beyond the sizes measured (an extrapolation).",
     ]
     for n in executors:
         found = None
         for k in range(0, 401):
-            ev = e_top * 10 ** (k / 40)
-            t_local = t_loc * (ev / e_top) ** b_loc
-            t_cluster = overhead + cpu_spk * (ev / e_top) ** b_cpu / (n * cores * eta)
-            if t_cluster < t_local:
-                found = (ev, t_local, t_cluster)
+            at = top * 10 ** (k / 40)
+            if t_cluster(at, n) < t_local(at):
+                found = at
                 break
-        if found and found[0] == e_top:
-            lines.append(
-                f"- {n} executors x {cores} cores: the cluster is already faster at {e_top:,} events, the largest "
-                f"size measured (local {found[1]:,.0f} s, cluster {found[2]:,.0f} s)."
-            )
-        elif found:
-            lines.append(
-                f"- {n} executors x {cores} cores: the cluster is faster from about {found[0]:,.0f} events "
-                f"(local {found[1]:,.0f} s, cluster {found[2]:,.0f} s)."
-            )
+        if found is None:
+            lines.append(f"- {n} executors x {cores} cores: not faster below {top * 1e10:,.0f} events.")
         else:
-            lines.append(f"- {n} executors x {cores} cores: not faster below {e_top * 1e10:,.0f} events.")
-    return "\n".join(lines)
+            now = f"at {top:,}: local {t_local(top):,.0f} s, cluster {t_cluster(top, n):,.0f} s"
+            where = "already at the largest size measured" if found == top else f"from about {found:,.0f} events"
+            there = (
+                "" if found == top else f"there: local {t_local(found):,.0f} s, cluster {t_cluster(found, n):,.0f} s; "
+            )
+            lines.append(f"- {n} executors x {cores} cores: faster {where} ({there}{now}).")
+    return lines
 
 
 def render(head: dict, runs: list[SizeRun], trainers: list[str], minutes: float, executors: list[int]) -> str:

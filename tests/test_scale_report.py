@@ -54,3 +54,27 @@ def test_runs_of_one_size_from_two_files_are_merged(tmp_path: Path) -> None:
     assert ("spark", "total (train)") not in ex  # one size of spark only in these two
     merged = report_from_json([b, a], executors=[4])  # the order of the files does not lose a trainer
     assert "| stage | local-sparse | spark |" in merged.split("### 3,000,000 events")[1]
+
+
+def test_the_cluster_estimate_keeps_the_serial_stages_whole() -> None:
+    """Stages that do not spread over executors (the sequential model here) bound the cluster's time."""
+
+    def run(events: int, scale: float) -> SizeRun:
+        seq = Stage("fit sequential (all data)", 500.0 * scale, 500.0 * scale, 2000.0)
+        cov = Stage("fit covisit (all data)", 100.0 * scale, 200.0 * scale, events / 1000.0)
+        steps = {
+            "train local-sparse": StepResult("train local-sparse", True, 0, 0.0, 0.0, 0.0, 0.0, [seq, cov]),
+            "train spark": StepResult("train spark", True, 0, 0.0, 0.0, 0.0, 0.0, [seq, cov]),
+        }
+        return SizeRun(events, events // 10, 1000, steps=steps)
+
+    from scale_report import estimate
+
+    runs = [run(1_000_000, 1.0), run(10_000_000, 2.0)]
+    text = estimate(runs, exponents(runs), mem_gb=24.0, executors=[4])
+    # at 10M: local 1,000 + 200 s; cluster 1,000 s of the serial stage + 400 CPU s / (4 x 4 x 0.7)
+    assert "at 10,000,000: local 1,200 s, cluster 1,036 s" in text
+    # co-visitation's memory grows as events^1 (1,000 MB at 1M, 10,000 at 10M): 24 GB at 24.6M events
+    assert (
+        "'fit covisit (all data)' (10,000 MB at 10,000,000 events, growing as events^1.0) at about 24,576,000" in text
+    )
