@@ -35,7 +35,8 @@ lines, and the run goes on. Each child is bounded by ``--stage-timeout``.
 
 Printed: one markdown table per size, the growth exponents (least squares of log time and of log
 peak RSS on log events, over the sizes run), and an estimate of where a cluster wins, with its
-assumptions. Not a test: at the sizes of the issue it runs for hours (see ``docs/deploy.md``).
+assumptions (written by ``scale_report.py``, which ``--report`` runs on saved JSON files). Not a
+test: at the sizes of the issue it runs for hours (see ``docs/deploy.md``).
 """
 
 from __future__ import annotations
