@@ -84,6 +84,32 @@ def test_query_vectors_are_shared_through_the_store(
     np.testing.assert_array_equal(other.encode_queries(["blue mug", "red kettle"]), first[::-1])
 
 
+def test_deferred_query_vectors_reach_the_store_at_the_flush(minilm: TextEncoder, tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
+    qid, keys = TextEncoder().query_model_id, store.query_keys(["red kettle", "blue mug"])
+    server = TextEncoder().use_store(store).defer_writes()
+    first = server.encode_queries(["red kettle", "blue mug"])
+    assert store.get_embeddings(qid, keys) == {}  # nothing written on the request's path
+    assert server.flush_query_vectors() == 2 and server.flush_query_vectors() == 0
+    got = store.get_embeddings(qid, keys)
+    np.testing.assert_array_equal(np.stack([got[k] for k in keys]), first)
+
+
+def test_deferred_query_vectors_of_a_deleted_shopper_never_reach_the_store(minilm: TextEncoder, tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'kb.db'}")
+    qid = TextEncoder().query_model_id
+    server = TextEncoder().use_store(store).defer_writes()
+    server.encode_queries(["pregnancy test"])
+    server.forget_queries(["pregnancy test"])  # this process deleted the shopper who searched it
+    server.encode_queries(["garden hose"])
+    store.delete_user("someone")  # another process deleted a shopper meanwhile: the queue may hold theirs
+    assert server.flush_query_vectors() == 0
+    assert store.get_embeddings(qid, store.query_keys(["pregnancy test", "garden hose"])) == {}
+    server.encode_queries(["blue mug"])  # no deletion since the last flush: written
+    assert server.flush_query_vectors() == 1
+    assert len(store.get_embeddings(qid, store.query_keys(["blue mug"]))) == 1
+
+
 def test_query_cache_keys_are_salted_per_store(minilm: TextEncoder, tmp_path: Path) -> None:
     # an unsalted hash of the query text would let anyone holding the table test what was searched
     import hashlib

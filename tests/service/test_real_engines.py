@@ -56,6 +56,18 @@ def test_search_says_did_you_mean_when_a_query_finds_little(real) -> None:
     assert fixed["showing_results_for"] == fixed["did_you_mean"] == "espresso machine"
 
 
+def test_a_new_querys_vector_reaches_the_store_in_the_background(real) -> None:
+    # written by the server's upkeep round (every reload_interval_s), not on the request's path
+    client, store, hdr = real
+    q = "walnut espresso cup"
+    assert client.get("/search", params={"q": q}, headers=hdr).status_code == 200
+    qid, keys = client.app.state.shopsense.models.current.encoder.query_model_id, store.query_keys([q])
+    deadline = time.monotonic() + 30
+    while not store.get_embeddings(qid, keys):
+        assert time.monotonic() < deadline, "the query's vector never reached the store"
+        time.sleep(0.1)
+
+
 def test_similar_and_autocomplete(real) -> None:
     client, _, hdr = real
     s = client.get("/similar/p4", params={"k": 2}, headers=hdr).json()

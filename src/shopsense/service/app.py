@@ -103,8 +103,9 @@ def create_app(
         # The storefront's public key: lists and events of the cookie's shopper only (see routes/pages.py).
         state.page_key = state.keys.add_ephemeral([SHOPPER], "pages", page_key)
 
-    # shoppers deleted by another process (a worker, the CLI) leave this process's memory too
-    deletions = Periodic(lambda: _catch_up_on_deletions(state), svc.reload_interval_s, "shopsense-deletions")
+    # shoppers deleted by another process (a worker, the CLI) leave this process's memory too; then
+    # the query vectors encoded since the last round go to the store's cache (off the requests' path)
+    deletions = Periodic(lambda: _upkeep(state), svc.reload_interval_s, "shopsense-upkeep")
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -118,6 +119,7 @@ def create_app(
             yield
         finally:
             deletions.stop()
+            _flush_query_vectors(state)
             state.models.stop()
             state.impressions.stop()
             state.jobs.stop_all()
@@ -146,6 +148,21 @@ def create_app(
     app.add_middleware(ConnectionMaxAge, max_age_s=svc.connection_max_age_s)  # rebalances workers' connections
     app.add_middleware(RequestMetrics, metrics=metrics)  # outermost: times everything, 401s and 413s included
     return app
+
+
+def _upkeep(state: AppState) -> None:
+    _catch_up_on_deletions(state)
+    _flush_query_vectors(state)
+
+
+def _flush_query_vectors(state: AppState) -> None:
+    for served in state.models.every_served():
+        fn = getattr(served, "flush_query_vectors", None)
+        if callable(fn):
+            try:
+                fn()
+            except Exception as e:  # only a cache: the queries are encoded again when met
+                log.warning("could not write query vectors: %s", e)
 
 
 def _catch_up_on_deletions(state: AppState) -> None:

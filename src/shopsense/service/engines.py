@@ -111,6 +111,10 @@ class Served:
         self.deletions_seen = mark  # last: a failure above is retried at the next check
         return True
 
+    def flush_query_vectors(self) -> int:
+        """Write the query vectors this version's encoders queued (see ``TextEncoder.defer_writes``)."""
+        return sum(int(e.flush_query_vectors()) for e in self._encoders() if hasattr(e, "flush_query_vectors"))
+
     def _encoders(self) -> list[Any]:
         found = {id(e): e for e in (self.encoder, getattr(self.recommender, "_encoder", None)) if e is not None}
         return [e for e in found.values() if hasattr(e, "forget_queries")]
@@ -291,6 +295,8 @@ def load(
     try:  # search first: building it from the store creates the encoder the catalog then shares
         served.searcher = served.linked(_searcher(store, settings, None, path))
         served.encoder = getattr(served.searcher, "encoder", None)
+        if served.encoder is not None and hasattr(served.encoder, "defer_writes"):
+            served.encoder.defer_writes()  # new query vectors reach the store in the background (app.py)
         if served.recommender is not None:  # one loaded model per process, not one per engine
             served.recommender.use_encoder(served.encoder)
         served.catch_up_on_deletions()  # a version trained before a deletion still counts their searches
