@@ -119,7 +119,7 @@ def create_app(
             yield
         finally:
             deletions.stop()
-            _flush_query_vectors(state)
+            _each_served(state, "flush_query_vectors", "could not write query vectors")
             state.models.stop()
             state.impressions.stop()
             state.jobs.stop_all()
@@ -151,28 +151,21 @@ def create_app(
 
 
 def _upkeep(state: AppState) -> None:
-    _catch_up_on_deletions(state)
-    _flush_query_vectors(state)
+    """The background round: shoppers deleted by another process leave this process's memory, then
+    the query vectors encoded since the last round go to the store's cache."""
+    _each_served(state, "catch_up_on_deletions", "could not catch up on deleted shoppers")  # retried next round
+    _each_served(state, "flush_query_vectors", "could not write query vectors")  # only a cache
 
 
-def _flush_query_vectors(state: AppState) -> None:
+def _each_served(state: AppState, method: str, failure: str) -> None:
+    """Call ``method`` of every served version that has one; a failure is logged, never raised."""
     for served in state.models.every_served():
-        fn = getattr(served, "flush_query_vectors", None)
+        fn = getattr(served, method, None)
         if callable(fn):
             try:
                 fn()
-            except Exception as e:  # only a cache: the queries are encoded again when met
-                log.warning("could not write query vectors: %s", e)
-
-
-def _catch_up_on_deletions(state: AppState) -> None:
-    for served in state.models.every_served():
-        fn = getattr(served, "catch_up_on_deletions", None)
-        if callable(fn):
-            try:
-                fn()
-            except Exception as e:  # a store hiccup: the next round tries again
-                log.warning("could not catch up on deleted shoppers: %s", e)
+            except Exception as e:  # a store hiccup must not stop the round
+                log.warning("%s: %s", failure, e)
 
 
 def public_paths(routes: Iterable[BaseRoute]) -> Callable[[str], bool]:
