@@ -344,9 +344,9 @@ class TextEncoder:
     def _store_queries(self, vectors: dict[str, np.ndarray]) -> None:
         if self._store is None or not vectors:
             return
-        if self._pending is not None:
+        if self._pending is not None:  # deferring (never undone: a flush leaves an empty queue)
             with self._pending_lock:
-                if self._pending is not None and len(self._pending) < MAX_PENDING_QUERIES:
+                if len(self._pending) < MAX_PENDING_QUERIES:
                     self._pending.update(vectors)
                     return
         self._write_queries(vectors)
