@@ -293,17 +293,19 @@ def _cluster_estimate(ex: list[dict[str, Any]], executors: list[int]) -> list[st
         return ["- Where a cluster wins: needs local-sparse and spark at two sizes or more."]
     top = max(e["events"][-1] for e in spk)
 
-    def grown(value: float, b: float | None, at: float) -> float:
-        return value * (at / top) ** (b if b is not None else 1.0)
+    def grown(e: dict[str, Any], key: str, at: float) -> float:
+        """Stage ``e``'s last ``key`` ("seconds" or "cpu_s") grown by its exponent from its own largest size to ``at``."""
+        b = e["b_time" if key == "seconds" else "b_cpu"]
+        return e[key][-1] * (at / e["events"][-1]) ** (b if b is not None else 1.0)
 
     eta, cores = 0.7, 4
 
     def t_local(at: float) -> float:
-        return sum(grown(e["seconds"][-1], e["b_time"], at) for e in loc)
+        return sum(grown(e, "seconds", at) for e in loc)
 
     def t_cluster(at: float, n: int) -> float:
-        serial = sum(grown(e["seconds"][-1], e["b_time"], at) for e in spk if e["stage"] in SERIAL)
-        spread = sum(grown(e["cpu_s"][-1], e["b_cpu"], at) for e in spk if e["stage"] not in SERIAL)
+        serial = sum(grown(e, "seconds", at) for e in spk if e["stage"] in SERIAL)
+        spread = sum(grown(e, "cpu_s", at) for e in spk if e["stage"] not in SERIAL)
         return serial + spread / (n * cores * eta)
 
     serial_now = sum(e["seconds"][-1] for e in spk if e["stage"] in SERIAL)
