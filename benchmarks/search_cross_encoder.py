@@ -36,6 +36,7 @@ from scipy.stats import rankdata  # noqa: E402
 
 from shopsense.config import EncoderConfig  # noqa: E402
 from shopsense.data.public import load_dataset  # noqa: E402
+from shopsense.evaluation import metrics as M  # noqa: E402
 from shopsense.evaluation.crossfit import fold_of  # noqa: E402
 from shopsense.features.embeddings import embed_products  # noqa: E402
 from shopsense.features.text import TextEncoder, default_model_path  # noqa: E402
@@ -44,7 +45,6 @@ from shopsense.search.reranker import Reranker  # noqa: E402
 from shopsense.store import open_store  # noqa: E402
 
 NEGATIVES = 4  # unjudged products of a training query's top 20, labelled 0
-DISCOUNT = 1 / np.log2(np.arange(2, 12))
 
 
 def candidates(cache: Path) -> dict[str, Any]:
@@ -159,17 +159,6 @@ def predict(tok: Any, model: Any, pairs: list[tuple[str, str]], batch: int = 128
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def ndcg10(rows: np.ndarray, score: np.ndarray, rel: dict[int, float]) -> float:
-    """NDCG@10 of ``rows`` ordered by ``score``: gain 2^(rel-1) - 1, unjudged 0, ideal over all judged."""
-    if not rel:
-        return 0.0
-    top = rows[np.argsort(-score, kind="stable")[:10]]
-    gain = np.array([2 ** (rel.get(int(r), 1.0) - 1) - 1 for r in top])
-    ideal = np.sort([2 ** (v - 1) - 1 for v in rel.values()])[::-1][:10]
-    idcg = float((ideal * DISCOUNT[: len(ideal)]).sum())
-    return float((gain * DISCOUNT[: len(gain)]).sum() / idcg) if idcg > 0 else 0.0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -230,9 +219,26 @@ def report(
     }
     print(f"\nhalf {half} ({len(test):,} queries, models from the other half)")
     print("| system | NDCG@10 |\n|---|---|")
+    # the shared metric over the candidates' product rows (as ``search_protocol`` scores the benchmark)
+    truth = judged_matrix(test, judged, qids)
     for name, score in systems.items():
-        v = np.mean([ndcg10(cands[i][0], score(i), judged.get(qids[i], {})) for i in test])
+        tops = np.full((len(test), 10), -1, np.int64)
+        for r, i in enumerate(test):
+            best = cands[i][0][np.argsort(-score(i), kind="stable")[:10]]
+            tops[r, : len(best)] = best
+        v = M.search_metrics(tops, truth, k=10)["ndcg@10"]
         print(f"| {name} | {v:.4f} |", flush=True)
+
+
+def judged_matrix(test: np.ndarray, judged: dict, qids: list[str]) -> Any:
+    """The test queries' judgements as a (queries x product rows) CSR matrix of raw relevance."""
+    rows, items, rel = [], [], []
+    for r, i in enumerate(test):
+        for item, v in judged.get(qids[i], {}).items():
+            rows.append(r)
+            items.append(item)
+            rel.append(v)
+    return M.truth_from_pairs(np.array(rows), np.array(items), np.array(rel), len(test), max(items, default=0) + 1)
 
 
 def _rank_average(ce: np.ndarray, other: np.ndarray) -> np.ndarray:
