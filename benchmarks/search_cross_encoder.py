@@ -14,7 +14,7 @@ cross-fitted LambdaRank re-ranker (as in ``search_homedepot.py``), the cross-enc
 top ``--depth``, and the rank average of the two over it. NDCG@10 as in BENCHMARKS.md (gain
 2^(relevance-1) - 1, unjudged 0, ideal from every judged product of the query).
 
-Cost on one core of the 2-core box: ~21 min to train a half (36k pairs) and ~25 min to score one
+Cost on one core of the 2-core box: ~21 min to train a half (36k pairs) and ~22 min to score one
 (4,100 queries x 30 candidates) in torch; the scores are cached in ``--cache``.
 """
 
