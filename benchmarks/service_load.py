@@ -16,6 +16,9 @@ loop at 1 and 32 connections, queries from its head-and-tail mix (``--new-share`
 seen before in the run: three random catalog words), latency reported for new and repeated queries
 apart; both routes open loop at ``--rates``; and freshness: POST one event, then GET /recommend for
 that user until the list changes (time from sending the event to the first changed list).
+``--surfaces`` also offers each named `/recommend?surface=...` list ``--surface-rate`` requests/s
+(random shoppers, and random products for `similar` and `bought_together`); ``--kinds ""`` skips the
+rest, e.g. ``--kinds "" --surfaces for_you,continue_shopping,buy_again,similar,bought_together,complete_the_cart``.
 Every loop is bounded (duration or count) and stops by itself. Prints the CPU model, the load
 average, and every number of the run as one markdown table.
 """
@@ -208,6 +211,10 @@ def _high_priority() -> None:
         os.nice(-10)
 
 
+#: surfaces of a product page: their requests also name the page's product (``item_id``)
+ITEM_SURFACES = ("similar", "bought_together")
+
+
 def run_loadgen(
     base: str,
     kind: str,
@@ -226,6 +233,10 @@ def run_loadgen(
     ``closed`` a closed loop of ``conns`` clients. Search queries come from its head-and-tail mix."""
     if kind == "recommend":
         path = f"/recommend?k=10&user_id=U{{rand:{users}}}"
+    elif kind.startswith("surface:"):  # a product page's surface draws product ids from ``words``
+        surface = kind.split(":", 1)[1]
+        page = "&item_id={word}" if surface in ITEM_SURFACES else ""
+        path = f"/recommend?k=10&surface={surface}&user_id=U{{rand:{users}}}{page}"
     else:
         path = f"/search?k=10&q={{query}}&user_id=U{{rand:{users}}}"
     cmd = [
@@ -245,7 +256,7 @@ def run_loadgen(
         "--new-share",
         str(new_share),
     ]
-    if kind == "search":
+    if kind == "search" or kind.startswith("surface:"):
         cmd += ["--words", ",".join(words)]
     if closed:
         cmd.append("--closed")
@@ -388,6 +399,16 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the run's copy of --home")
     ap.add_argument("--port", type=int, default=0, help="the server's port (default: a free one)")
     ap.add_argument("--reindex", action="store_true", help="rebuild the copy's search index if another encoder made it")
+    ap.add_argument(
+        "--kinds", default="recommend,search", help="routes measured at every load (comma list; may be empty)"
+    )
+    ap.add_argument(
+        "--surfaces",
+        default="",
+        help="/recommend surfaces also offered --surface-rate each, e.g. "
+        "for_you,continue_shopping,buy_again,similar,bought_together,complete_the_cart",
+    )
+    ap.add_argument("--surface-rate", type=int, default=500, help="requests/s offered to each of --surfaces")
     a = ap.parse_args()
     a.home.mkdir(parents=True, exist_ok=True)
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -406,13 +427,14 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     results["machine_before"] = machine()
     print("machine:", results["machine_before"], flush=True)
-    server = start_server(run_home, port, a.workers, a.similar)
+    surfaces = [x for x in a.surfaces.split(",") if x]
+    server = start_server(run_home, port, a.workers, a.similar or "similar" in surfaces)
     try:
         results["ready"] = wait_ready(base)
         use_wrk = shutil.which("wrk") is not None
         if not use_wrk:
             print("wrk not found (apt-get install wrk): /recommend's closed loops run through loadgen.py", flush=True)
-        for kind in ("recommend", "search"):
+        for kind in [k for k in a.kinds.split(",") if k]:
             probe = httpx.get(
                 f"{base}/{kind}",
                 params={"user_id": "U1", "q": words[0], "k": 10},
@@ -440,7 +462,14 @@ def main() -> None:
                 r = run_loadgen(base, kind, rate, 32, a.seconds, key, a.users, words, new_share=a.new_share)
                 print(kind, "open loop", rate, r, flush=True)
                 results[f"{kind}_rate{rate}"] = r
-        if "recommend" not in results:
+        item_ids = products[C.ITEM].sample(min(2000, len(products)), random_state=0).astype(str).tolist()
+        for surface in surfaces:
+            kind = f"surface:{surface}"
+            run_loadgen(base, kind, 0, 4, 3, key, a.users, item_ids, closed=True)  # warm-up
+            r = run_loadgen(base, kind, a.surface_rate, 32, a.seconds, key, a.users, item_ids)
+            print(kind, "open loop", a.surface_rate, r, flush=True)
+            results[f"{kind}_rate{a.surface_rate}"] = r
+        if "recommend" in a.kinds.split(",") and "recommend" not in results:
             results["freshness"] = freshness(base, key, products, a.users)
             print("freshness", results["freshness"], flush=True)
             results["freshness_new"] = freshness(base, key, products, a.users, new=True)
@@ -509,6 +538,13 @@ def markdown(r: dict) -> str:
                 + (f"{_fmt(rep.get('p50_ms'))} / {_fmt(rep.get('p99_ms'))} ({rep['requests']:,})" if rep else "–")
                 + f" | {_bad(x)} |"
             )
+    for key in sorted(k for k in r if k.startswith("surface:")):
+        x, surface = r[key], key.split(":", 1)[1].split("_rate")[0]
+        lines.append(
+            f"| /recommend?surface={surface} | {x['offered_rps']:.0f}/s offered, 32 connections | "
+            f"{_fmt(x.get('achieved_rps'))} | {_fmt(x.get('p50_ms'))} | {_fmt(x.get('p90_ms'))} | "
+            f"{_fmt(x.get('p99_ms'))} | – | – | {_bad(x)} |"
+        )
     for name, who in (("freshness", "known shoppers"), ("freshness_new", "new shoppers' first event")):
         f = r.get(name)
         if f:
