@@ -60,3 +60,53 @@ def test_complements_keep_categories_diverse_and_exclude_the_cart():
     assert len(set(cats.tolist())) == len(cats)  # one per category
     cart_items, _ = comp.of(np.array([0, 1]), 5, exclude=np.array([2]))
     assert 2 not in cart_items and 0 not in cart_items and 1 not in cart_items
+
+
+def _complements_by_definition(comp: Complements, anchors: np.ndarray, k: int, exclude: np.ndarray, cap: int):
+    """The module docstring's ranking over the whole catalog: direct basket shares first, then the best
+    sellers of the categories bought with the anchors'; no anchor, excluded item or anchor category;
+    at most ``cap`` per category; ties to the lower item index."""
+    n = len(comp.category)
+    direct = np.asarray((comp.pairs[anchors].T @ (1.0 / (comp.baskets[anchors] + 2.0))).ravel()).ravel()
+    anchor_cats = np.unique(comp.category[anchors][comp.category[anchors] >= 0])
+    cat_score = np.asarray(comp.cat_pairs[anchor_cats].sum(axis=0)).ravel()
+    fallback = (direct <= 0) & (comp.category >= 0) & (comp.sales > 0)
+    fallback &= cat_score[np.maximum(comp.category, 0)] > 0
+    rel = cat_score[np.maximum(comp.category, 0)] / (cat_score.max() + 1e-9)
+    score = np.where(direct > 0, direct, 0.0)
+    score = np.where(fallback, 1e-3 * rel * np.log1p(comp.sales) / (np.log1p(comp.sales.max()) + 1e-9), score)
+    ok = (score > 0) & ~np.isin(np.arange(n), anchors) & ~np.isin(np.arange(n), exclude)
+    ok &= ~np.isin(comp.category, anchor_cats) | (comp.category < 0)
+    out, taken = [], {}
+    for i in sorted(np.flatnonzero(ok), key=lambda i: (-score[i], i)):
+        c = int(comp.category[i])
+        if c < 0 or taken.get(c, 0) < cap:
+            taken[c] = taken.get(c, 0) + 1
+            out.append(int(i))
+    return out[:k]
+
+
+def test_complements_read_only_the_best_sellers_they_need_and_still_match_the_definition():
+    """The category fallback reads a prefix of each category's best sellers (not the catalog): the
+    same lists as the definition, on random shops where anchors, excluded items and direct partners
+    sit among a category's best sellers."""
+    rng = np.random.default_rng(0)
+    for trial in range(30):
+        n, n_cat = 300, 6
+        category = rng.integers(-1, n_cat, n)
+        events = 600
+        inter = pd.DataFrame(
+            {
+                C.USER_IDX: rng.integers(0, 80, events),
+                C.ITEM_IDX: rng.zipf(1.5, events) % n,
+                C.EVENT_TYPE: rng.choice([C.ADD_TO_CART, C.PURCHASE], events),
+                C.TIMESTAMP: np.sort(rng.uniform(0, 5e5, events)),
+            }
+        )
+        comp = Complements().fit(inter, n, category)
+        sold = np.flatnonzero(comp.sales > 0)
+        anchors = rng.choice(sold, int(rng.integers(1, 4)), replace=False)
+        exclude = rng.choice(sold, int(rng.integers(0, 6)), replace=False)
+        cap = int(rng.integers(1, 3))
+        items, _ = comp.of(anchors, 12, exclude=exclude, per_category=cap)
+        assert items.tolist() == _complements_by_definition(comp, anchors, 12, exclude, cap), trial

@@ -34,6 +34,7 @@ class Complements:
         self.category = np.zeros(0, np.int64)
         self.cat_pairs = sp.csr_matrix((0, 0), dtype=np.float32)
         self.sales = np.zeros(0, np.float32)  # basket count per item (category fallback's order)
+        self._sellers: tuple[np.ndarray, np.ndarray] | None = None  # see _best_sellers
 
     def fit(self, inter: pd.DataFrame, n_items: int, category: np.ndarray) -> Complements:
         """From interactions (user_idx, item_idx, timestamp, event_type[, session_id]) and a category
@@ -79,7 +80,20 @@ class Complements:
         cat_pairs.setdiag(0)
         cat_pairs.eliminate_zeros()
         self.cat_pairs = cat_pairs
+        self._sellers = None
         return self
+
+    def _best_sellers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every sold item of a category, grouped by category, best seller first (ties: lower index),
+        and where each category's group starts (``starts[c]:starts[c + 1]``). Made once per loaded
+        model: the category fallback then reads a few items per category instead of the catalog."""
+        if self._sellers is None:
+            sold = np.flatnonzero((self.category >= 0) & (self.sales > 0))
+            order = sold[np.lexsort((sold, -self.sales[sold], self.category[sold]))]
+            n_cat = max(int(self.category.max()) + 1 if len(self.category) else 0, self.cat_pairs.shape[1])
+            starts = np.searchsorted(self.category[order], np.arange(n_cat + 1))
+            self._sellers = (order, starts)
+        return self._sellers
 
     def of(
         self, anchors: np.ndarray, k: int, exclude: np.ndarray | None = None, per_category: int = 2
@@ -101,8 +115,12 @@ class Complements:
             cat_score = np.asarray(self.cat_pairs[anchor_cats].sum(axis=0)).ravel()
             cats = np.flatnonzero(cat_score > 0)
             if len(cats):
-                in_cat = np.isin(self.category, cats) & (self.sales > 0)
-                extra = np.setdiff1d(np.flatnonzero(in_cat), cand)
+                # at most per_category items of a category are shown, so only its best sellers can be:
+                # as many as could be dropped below (anchors, excluded, direct pairs) plus per_category
+                order, starts = self._best_sellers()
+                room = per_category + len(anchors) + len(cand) + (len(exclude) if exclude is not None else 0)
+                top = [order[starts[c] : min(starts[c] + room, starts[c + 1])] for c in cats if c + 1 < len(starts)]
+                extra = np.setdiff1d(np.concatenate(top) if top else np.zeros(0, np.int64), cand)
                 rel = cat_score[self.category[extra]] / (cat_score.max() + 1e-9)
                 extra_score = 1e-3 * rel * np.log1p(self.sales[extra]) / (np.log1p(self.sales.max()) + 1e-9)
                 cand, scores = np.r_[cand, extra], np.r_[scores, extra_score]
