@@ -119,8 +119,8 @@ class Complements:
                 # as many as could be dropped below (anchors, excluded, direct pairs) plus per_category
                 order, starts = self._best_sellers()
                 room = per_category + len(anchors) + len(cand) + (len(exclude) if exclude is not None else 0)
-                top = [order[starts[c] : min(starts[c] + room, starts[c + 1])] for c in cats if c + 1 < len(starts)]
-                extra = np.setdiff1d(np.concatenate(top) if top else np.zeros(0, np.int64), cand)
+                top = [order[starts[c] : min(starts[c] + room, starts[c + 1])] for c in cats]
+                extra = np.setdiff1d(np.concatenate(top), cand)
                 rel = cat_score[self.category[extra]] / (cat_score.max() + 1e-9)
                 extra_score = 1e-3 * rel * np.log1p(self.sales[extra]) / (np.log1p(self.sales.max()) + 1e-9)
                 cand, scores = np.r_[cand, extra], np.r_[scores, extra_score]
