@@ -38,6 +38,7 @@ from shopsense.config import EncoderConfig  # noqa: E402
 from shopsense.data.public import load_dataset  # noqa: E402
 from shopsense.evaluation import metrics as M  # noqa: E402
 from shopsense.evaluation.crossfit import fold_of  # noqa: E402
+from shopsense.evaluation.search_protocol import judgements  # noqa: E402
 from shopsense.features.embeddings import embed_products  # noqa: E402
 from shopsense.features.text import TextEncoder, default_model_path  # noqa: E402
 from shopsense.search import SearchEngine  # noqa: E402
@@ -62,22 +63,26 @@ def candidates(cache: Path) -> dict[str, Any]:
     for cand in engine.iter_candidates(ds.queries["query"].tolist()):
         top = engine.rerank_rows(cand)
         out.append((cand.rows[top].astype(np.int64), cand.features[top], engine.default_scores(cand)[top]))
-    titles = engine.index.products["title"].astype(str).tolist()
-    data = {"cands": out, "row_of": engine.index.row_of, "titles": titles}
+    # candidates are product rows of the index; the judgements (search_protocol) use the catalog's
+    if engine.index.item_ids.astype(str).tolist() != ds.products["item_id"].astype(str).tolist():
+        raise SystemExit("the search index's product rows are not the catalog's: the judgements would not line up")
+    data = {"cands": out, "titles": ds.products["title"].astype(str).tolist()}
     path.write_bytes(pickle.dumps(data))
     return data
 
 
-def judged_rows(qrels: Any, row_of: dict[str, int]) -> dict[str, dict[int, float]]:
-    """query id -> {product row: relevance}."""
-    out: dict[str, dict[int, float]] = {}
-    for qid, item, rel in zip(
-        qrels["query_id"].astype(str), qrels["item_id"].astype(str), qrels["relevance"], strict=True
-    ):
-        row = row_of.get(item)
-        if row is not None:
-            out.setdefault(qid, {})[row] = float(rel)
-    return out
+def judged_rows(ds: Any) -> tuple[Any, dict[str, int]]:
+    """The benchmark's judgements (``search_protocol.judgements``: a CSR matrix of raw relevance over
+    product rows, one row per judged query) and each judged query id's row in it."""
+    j = judgements(ds.products, ds.queries, ds.qrels)
+    return j.qrels, {str(q): r for r, q in enumerate(j.query_ids)}
+
+
+def judged_of(qrels: Any, row: int | None) -> dict[int, float]:
+    """{product row: relevance} of one query's row (none when the query has no judged product)."""
+    if row is None:
+        return {}
+    return dict(zip(qrels[row].indices.tolist(), qrels[row].data.tolist(), strict=True))
 
 
 def train_pairs(
@@ -171,7 +176,8 @@ def main() -> None:
     data = candidates(a.cache)
     ds = load_dataset("homedepot")
     qs, qids = ds.queries["query"].astype(str).tolist(), ds.queries["query_id"].astype(str).tolist()
-    judged = judged_rows(ds.qrels, data["row_of"])
+    qrels, judged_row = judged_rows(ds)
+    judged = {qid: judged_of(qrels, judged_row.get(qid)) for qid in qids}
     fold = np.array([fold_of(q, 2) for q in qs])
     cands = data["cands"]
     gains = [
@@ -197,7 +203,8 @@ def main() -> None:
             path.write_bytes(pickle.dumps(ce))
         ce = {int(i): ce.get(int(i), np.full(len(cands[i][0]), np.nan, np.float32)) for i in test}
         lambdarank = Reranker(num_rounds=150).fit([cands[i][1] for i in train], [gains[i] for i in train])
-        report(f, test, cands, ce, lambdarank, judged, qids, a.depth)
+        scored = np.array([i for i in test if qids[i] in judged_row], np.int64)
+        report(f, scored, cands, ce, lambdarank, qrels[[judged_row[qids[i]] for i in scored]], a.depth)
 
 
 def report(
@@ -206,11 +213,12 @@ def report(
     cands: list,
     ce: dict[int, np.ndarray],
     lambdarank: Reranker,
-    judged: dict,
-    qids: list[str],
+    truth: Any,
     depth: int,
 ) -> None:
-    """The half's NDCG@10 table: each system orders every test query's candidates."""
+    """The half's NDCG@10 table: each system orders the candidates of every judged test query
+    (``truth``: their judgements, row by row), scored by the shared metric as ``search_protocol``
+    scores the benchmark."""
     systems = {
         "engine, untrained": lambda i: cands[i][2],
         "engine + LambdaRank (cross-fitted)": lambda i: lambdarank.predict(cands[i][1]),
@@ -219,8 +227,6 @@ def report(
     }
     print(f"\nhalf {half} ({len(test):,} queries, models from the other half)")
     print("| system | NDCG@10 |\n|---|---|")
-    # the shared metric over the candidates' product rows (as ``search_protocol`` scores the benchmark)
-    truth = judged_matrix(test, judged, qids)
     for name, score in systems.items():
         tops = np.full((len(test), 10), -1, np.int64)
         for r, i in enumerate(test):
@@ -228,17 +234,6 @@ def report(
             tops[r, : len(best)] = best
         v = M.search_metrics(tops, truth, k=10)["ndcg@10"]
         print(f"| {name} | {v:.4f} |", flush=True)
-
-
-def judged_matrix(test: np.ndarray, judged: dict, qids: list[str]) -> Any:
-    """The test queries' judgements as a (queries x product rows) CSR matrix of raw relevance."""
-    rows, items, rel = [], [], []
-    for r, i in enumerate(test):
-        for item, v in judged.get(qids[i], {}).items():
-            rows.append(r)
-            items.append(item)
-            rel.append(v)
-    return M.truth_from_pairs(np.array(rows), np.array(items), np.array(rel), len(test), max(items, default=0) + 1)
 
 
 def _rank_average(ce: np.ndarray, other: np.ndarray) -> np.ndarray:

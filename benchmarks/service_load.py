@@ -157,7 +157,7 @@ def wait_similar(base: str, key: str, item_id: str, timeout: float = 1800) -> fl
     measured load for the CPU). Returns the seconds waited."""
     t0 = time.monotonic()
     streak = 0
-    params = {"surface": "similar", "user_id": "U1", "item_id": item_id, "k": 10}
+    params: dict[str, str | int] = {"surface": "similar", "user_id": "U1", "item_id": item_id, "k": 10}
     while time.monotonic() - t0 < timeout:
         r = httpx.get(base + "/recommend", params=params, headers={"X-API-Key": key}, timeout=60)
         streak = streak + 1 if r.status_code == 200 else 0
@@ -443,7 +443,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     results["machine_before"] = machine()
     print("machine:", results["machine_before"], flush=True)
-    surfaces = [x for x in a.surfaces.split(",") if x]
+    kinds, surfaces = ([x for x in v.split(",") if x] for v in (a.kinds, a.surfaces))
     server = start_server(run_home, port, a.workers, a.similar or "similar" in surfaces)
     try:
         results["ready"] = wait_ready(base)
@@ -453,7 +453,7 @@ def main() -> None:
         use_wrk = shutil.which("wrk") is not None
         if not use_wrk:
             print("wrk not found (apt-get install wrk): /recommend's closed loops run through loadgen.py", flush=True)
-        for kind in [k for k in a.kinds.split(",") if k]:
+        for kind in kinds:
             probe = httpx.get(
                 f"{base}/{kind}",
                 params={"user_id": "U1", "q": words[0], "k": 10},
@@ -488,7 +488,7 @@ def main() -> None:
             r = run_loadgen(base, kind, a.surface_rate, 32, a.seconds, key, a.users, item_ids)
             print(kind, "open loop", a.surface_rate, r, flush=True)
             results[f"{kind}_rate{a.surface_rate}"] = r
-        if "recommend" in a.kinds.split(",") and "recommend" not in results:
+        if "recommend" in kinds and "recommend" not in results:
             results["freshness"] = freshness(base, key, products, a.users)
             print("freshness", results["freshness"], flush=True)
             results["freshness_new"] = freshness(base, key, products, a.users, new=True)
